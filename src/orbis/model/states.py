@@ -1,0 +1,57 @@
+"""Node and infrastructure states, with IM's names and IM's aggregation rule."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from enum import StrEnum
+
+
+class NodeState(StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    CONFIGURED = "configured"
+    UNCONFIGURED = "unconfigured"
+    STOPPED = "stopped"
+    OFF = "off"
+    FAILED = "failed"
+    UNKNOWN = "unknown"
+    DELETING = "deleting"
+
+
+FINAL_STATES = frozenset(
+    {NodeState.CONFIGURED, NodeState.UNCONFIGURED, NodeState.FAILED, NodeState.OFF}
+)
+
+
+def aggregate_state(
+    node_states: Iterable[NodeState], *, deleting: bool = False, configuring: bool = False
+) -> NodeState:
+    """The infrastructure's state from its nodes', in order (IM's rule, reference §4.1).
+
+    `configuring` is true while contextualization is still to run, so an infrastructure whose
+    nodes are all up but not yet configured reads `running`.
+    """
+    if deleting:
+        return NodeState.DELETING
+    seen_pending = seen_running = False
+    settled: NodeState | None = None
+    any_state = False
+    for state in node_states:
+        any_state = True
+        if state in (NodeState.FAILED, NodeState.UNKNOWN):
+            return state
+        if state == NodeState.PENDING:
+            seen_pending = True
+        elif state == NodeState.RUNNING:
+            seen_running = True
+        elif settled is None or (
+            settled == NodeState.CONFIGURED and state == NodeState.UNCONFIGURED
+        ):
+            settled = state
+    if seen_pending:
+        return NodeState.PENDING
+    if seen_running:
+        return NodeState.RUNNING
+    if settled is not None:
+        return settled
+    return NodeState.PENDING if (configuring or not any_state) else NodeState.UNKNOWN

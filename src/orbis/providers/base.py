@@ -1,0 +1,109 @@
+"""What every provider (cloud back-end) offers the engine.
+
+A provider is thin: it launches, inspects and removes machines, and reports typed errors. It
+never retries, orders or places anything — the engine decides that. Methods are blocking (cloud
+SDKs are); the engine calls them in worker threads. Everything a provider creates is tagged with
+the infrastructure id and node id, so `list_owned` can always find it again (no orphans).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+
+from orbis.model.infrastructure import PortSpec
+from orbis.model.states import NodeState
+
+LABEL_INFRASTRUCTURE = "orbis.infrastructure"
+LABEL_NODE = "orbis.node"  # "<node template name>.<vm id>"
+
+
+class ProviderError(Exception):
+    """A provider could not do what was asked; the message is the cloud's, made readable."""
+
+
+class ProviderAuthError(ProviderError):
+    """Credentials were refused."""
+
+
+class QuotaExceeded(ProviderError):
+    """The site has no room for this node."""
+
+
+class NotFound(ProviderError):
+    """An image, flavor, network or machine does not exist."""
+
+
+class Transient(ProviderError):
+    """Worth trying again later (timeouts, throttling, a busy API)."""
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    """Everything needed to launch one machine."""
+
+    infrastructure_id: str
+    vm_id: int
+    name: str  # node template name
+    image: str | None = None
+    num_cpus: float | None = None
+    mem_size: int | None = None  # bytes
+    public: bool = False
+    ports: tuple[PortSpec, ...] = ()
+    ssh_public_key: str = ""
+    hostname: str | None = None
+
+
+@dataclass(frozen=True)
+class Machine:
+    """A machine as the provider sees it now."""
+
+    provider_id: str
+    state: NodeState
+    private_ip: str | None = None
+    public_ip: str | None = None
+    ssh_user: str = "root"
+    ssh_port: int = 22
+    infrastructure_id: str | None = None
+    vm_id: int | None = None
+    warnings: tuple[str, ...] = field(default=())
+
+
+class Provider(ABC):
+    """The verbs of a back-end. One module per cloud implements them."""
+
+    name: str = "abstract"
+
+    @abstractmethod
+    def prepare(self, infrastructure_id: str) -> None:
+        """Create what the infrastructure's nodes share (network, security group). Idempotent."""
+
+    @abstractmethod
+    def launch(self, spec: NodeSpec) -> Machine:
+        """Start one machine and return it once it has addresses. Idempotent per (infra, vm_id):
+        a machine already launched for this spec is returned instead of a second one."""
+
+    @abstractmethod
+    def inspect(self, provider_id: str) -> Machine:
+        """The machine's current state and addresses; state OFF if it is gone."""
+
+    @abstractmethod
+    def destroy(self, provider_id: str) -> None:
+        """Remove one machine. Removing a machine that is already gone is not an error."""
+
+    @abstractmethod
+    def cleanup(self, infrastructure_id: str) -> None:
+        """Remove every resource labelled with this infrastructure (machines, networks)."""
+
+    @abstractmethod
+    def list_owned(self) -> list[Machine]:
+        """Every machine this provider holds under Orbis labels, whatever the store says."""
+
+    def stop(self, provider_id: str) -> None:
+        raise ProviderError(f"{self.name}: stop is not supported")
+
+    def start(self, provider_id: str) -> None:
+        raise ProviderError(f"{self.name}: start is not supported")
+
+    def reboot(self, provider_id: str) -> None:
+        raise ProviderError(f"{self.name}: reboot is not supported")
