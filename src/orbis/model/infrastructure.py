@@ -40,6 +40,19 @@ class PortSpec:
     protocol: str = "tcp"
     target: int | None = None  # internal port, when it differs from the exposed one
     remote_cidr: str | None = None
+    range_end: int | None = None  # a port range port..range_end (TOSCA PortSpec source_range)
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """A file a node needs: a playbook, a script, an Ansible Galaxy role (`file` = role spec)...
+
+    `file` is an absolute path, a URL, or (Galaxy roles/collections, images) the name as written.
+    """
+
+    name: str
+    type: str
+    file: str
 
 
 @dataclass
@@ -73,11 +86,14 @@ class Compute:
     os_distribution: str | None = None
     os_version: str | None = None
     public: bool = False
+    network_name: str | None = None  # endpoint network_name as written (PUBLIC, net.PUBLIC, ...)
     ports: list[PortSpec] = field(default_factory=list)
     removal_list: list[str] = field(default_factory=list)
     operations: list[Operation] = field(default_factory=list)
     requirements: list[tuple[str, str]] = field(default_factory=list)  # (relationship, target)
     properties: dict[str, Any] = field(default_factory=dict)
+    capabilities: dict[str, dict[str, Any]] = field(default_factory=dict)  # all, as resolved
+    artifacts: list[Artifact] = field(default_factory=list)
     position: Position | None = None
 
 
@@ -91,6 +107,7 @@ class Component:
     operations: list[Operation] = field(default_factory=list)
     requirements: list[tuple[str, str]] = field(default_factory=list)  # (relationship, target)
     properties: dict[str, Any] = field(default_factory=dict)
+    artifacts: list[Artifact] = field(default_factory=list)
     position: Position | None = None
 
 

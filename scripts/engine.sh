@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# Ensure a Docker-compatible Engine API for the local back-end.
+#
+#   scripts/engine.sh start    use a live Docker daemon at /var/run/docker.sock if there is one,
+#                              else run `podman system service` on $ORBIS_HOME/run/podman.sock
+#   scripts/engine.sh stop     stop the podman service started here (never a Docker daemon)
+#   scripts/engine.sh status   exit 0 if an engine answers
+#
+# start and status print the DOCKER_HOST URL to use on the last line of stdout.
+# Idempotent: a second start reuses the running service; a stale pid file is detected.
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+repo="$(cd "$here/.." && pwd)"
+ORBIS_HOME="${ORBIS_HOME:-$repo/.orbis}"
+run_dir="$ORBIS_HOME/run"
+sock="$run_dir/podman.sock"
+pid_file="$run_dir/podman.pid"
+log_file="$run_dir/podman.log"
+docker_sock=/var/run/docker.sock
+wait_seconds="${ORBIS_ENGINE_WAIT:-30}"
+
+log() { echo "engine.sh: $*" >&2; }
+
+# True if the Engine API on this unix socket answers /_ping with OK.
+pings() {
+    [[ -S $1 ]] && [[ "$(curl -s --max-time 3 --unix-socket "$1" http://d/_ping 2>/dev/null)" == OK ]]
+}
+
+# Pid of our podman service, if the pid file names a live podman process.
+live_pid() {
+    local pid
+    [[ -r $pid_file ]] || return 1
+    pid="$(cat "$pid_file")"
+    [[ $pid =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null \
+        && grep -q podman "/proc/$pid/cmdline" 2>/dev/null && echo "$pid"
+}
+
+start() {
+    if pings "$docker_sock" && ! pings "$sock"; then
+        log "using the Docker daemon at $docker_sock"
+        echo "unix://$docker_sock"
+        return 0
+    fi
+    mkdir -p "$run_dir"
+    if pid="$(live_pid)"; then
+        if pings "$sock"; then
+            log "podman service already running (pid $pid)"
+            echo "unix://$sock"
+            return 0
+        fi
+        log "podman service pid $pid does not answer yet; waiting"
+    else
+        if [[ -e $pid_file ]]; then log "removing stale pid file"; fi
+        rm -f "$pid_file" "$sock"
+        command -v podman >/dev/null || { log "neither Docker nor podman is available"; exit 1; }
+        # setsid: the service outlives this script and the caller's process group.
+        CONTAINERS_CONF="$repo/scripts/containers.conf" \
+            setsid podman system service --time=0 "unix://$sock" \
+            </dev/null >>"$log_file" 2>&1 &
+        echo $! >"$pid_file"
+        log "started podman service (pid $!, log $log_file)"
+    fi
+    local deadline=$((SECONDS + wait_seconds))
+    until pings "$sock"; do
+        if ! live_pid >/dev/null; then
+            log "podman service exited; last log lines:"
+            tail -n 20 "$log_file" >&2 || true
+            rm -f "$pid_file"
+            exit 1
+        fi
+        if ((SECONDS >= deadline)); then
+            log "podman service did not answer on $sock within ${wait_seconds}s"
+            exit 1
+        fi
+        sleep 0.1
+    done
+    echo "unix://$sock"
+}
+
+stop() {
+    local pid
+    if pid="$(live_pid)"; then
+        kill "$pid"
+        for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        kill -0 "$pid" 2>/dev/null && kill -9 "$pid"
+        log "stopped podman service (pid $pid)"
+    else
+        log "podman service not running"
+    fi
+    rm -f "$pid_file" "$sock"
+}
+
+status() {
+    if pings "$sock"; then
+        log "podman service answers (pid $(cat "$pid_file" 2>/dev/null || echo '?'))"
+        echo "unix://$sock"
+    elif pings "$docker_sock"; then
+        log "Docker daemon answers"
+        echo "unix://$docker_sock"
+    else
+        log "no engine answers"
+        return 1
+    fi
+}
+
+case "${1:-}" in
+    start) start ;;
+    stop) stop ;;
+    status) status ;;
+    *) echo "usage: $0 start|stop|status" >&2; exit 2 ;;
+esac

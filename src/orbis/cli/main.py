@@ -1,0 +1,237 @@
+"""The `orbis` command: a thin REST client with live progress, plus `orbis server`."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from orbis.cli.bundle import bundle
+from orbis.cli.client import ClientError, OrbisClient
+from orbis.lang import load_template
+from orbis.lang.errors import TemplateError
+
+app = typer.Typer(no_args_is_help=True, add_completion=False,
+                  help="Deploy infrastructures described in TOSCA on clouds and local containers.")
+out = Console()
+err = Console(stderr=True)
+
+FINAL = {"configured", "unconfigured", "failed", "off", "stopped"}
+STATE_STYLE = {"configured": "green", "running": "cyan", "pending": "yellow",
+               "unconfigured": "red", "failed": "bold red", "deleting": "magenta"}
+
+
+def fail(message: str) -> None:
+    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    raise typer.Exit(1)
+
+
+def parse_inputs(pairs: list[str]) -> dict[str, str]:
+    values = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            fail(f"-i takes key=value, got '{pair}'")
+        values[key.strip()] = value
+    return values
+
+
+def load_or_explain(path: Path, inputs: dict[str, str]):  # type: ignore[no-untyped-def]
+    if not path.is_file():
+        fail(f"{path}: no such file")
+    try:
+        return load_template(path, inputs=inputs)
+    except TemplateError as exc:
+        err.print(f"[bold red]{path} is not valid:[/]", highlight=False)
+        err.print(str(exc), highlight=False, markup=False)
+        raise typer.Exit(1) from None
+
+
+def client() -> OrbisClient:
+    try:
+        return OrbisClient()
+    except ClientError as exc:
+        fail(str(exc))
+        raise
+
+
+def styled(state: str) -> str:
+    return f"[{STATE_STYLE.get(state, 'white')}]{state}[/]"
+
+
+def nodes_table(detail: dict[str, Any]) -> Table:
+    table = Table(title=f"{detail['id']}  {detail.get('name') or ''}  {styled(detail['state'])}",
+                  title_justify="left")
+    for column in ("VM", "node", "state", "private IP", "public IP", "step / error"):
+        table.add_column(column)
+    for n in detail["nodes"]:
+        done = sum(1 for s in n["steps"] if s["status"] == "ok")
+        note = n["error"] or (f"{n['current_step']} ({done}/{len(n['steps'])})"
+                              if n["current_step"] else "")
+        table.add_row(str(n["vm_id"]), n["name"], styled(n["state"]), n["private_ip"] or "",
+                      n["public_ip"] or "", note)
+    return table
+
+
+def print_outputs(outputs: dict[str, Any]) -> None:
+    table = Table(title="Outputs", title_justify="left")
+    table.add_column("name")
+    table.add_column("value")
+    for name, value in outputs.items():
+        table.add_row(name, value if isinstance(value, str) else json.dumps(value))
+    out.print(table)
+
+
+@app.command()
+def server(
+    host: str = typer.Option(None, help="Address to listen on (default 127.0.0.1)"),
+    port: int = typer.Option(None, help="Port (default 8800)"),
+) -> None:
+    """Run the Orbis REST server (IM-compatible API)."""
+    import logging
+
+    import uvicorn
+
+    from orbis import config
+    from orbis.api.app import create_app
+
+    settings = config.load()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    uvicorn.run(create_app(settings), host=host or settings.listen_host,
+                port=port or settings.listen_port, log_level="info")
+
+
+@app.command()
+def validate(
+    file: Path,
+    inputs: list[str] = typer.Option([], "-i", "--input", help="Input value, key=value"),
+) -> None:
+    """Check a template without deploying it; errors name file:line:col."""
+    template = load_or_explain(file, parse_inputs(inputs))
+    for warning in template.warnings:
+        err.print(f"[yellow]warning:[/] {warning}", highlight=False)
+    counts = ", ".join(f"{c.name}×{c.count}" for c in template.computes.values())
+    out.print(f"[green]{file} is valid[/]: {len(template.computes)} compute node(s) ({counts}), "
+              f"{len(template.components)} software component(s), "
+              f"{len(template.outputs)} output(s)", highlight=False)
+
+
+@app.command()
+def deploy(
+    file: Path,
+    inputs: list[str] = typer.Option([], "-i", "--input", help="Input value, key=value"),
+    no_wait: bool = typer.Option(False, "--no-wait", help="Return once the request is accepted"),
+) -> None:
+    """Deploy a template and follow its nodes until they are configured."""
+    values = parse_inputs(inputs)
+    template = load_or_explain(file, values)
+    for warning in template.warnings:
+        err.print(f"[yellow]warning:[/] {warning}", highlight=False)
+    api = client()
+    try:
+        infra_id = api.create(bundle(file, template, values), file.name)
+    except ClientError as exc:
+        fail(str(exc))
+    out.print(f"Infrastructure [bold]{infra_id}[/] created", highlight=False)
+    if no_wait:
+        return
+    detail = follow(api, infra_id)
+    if detail["state"] == "configured":
+        print_outputs(api.outputs(infra_id))
+        return
+    err.print(f"[red]deployment ended {detail['state']}[/]; see `orbis logs {infra_id}`")
+    raise typer.Exit(1)
+
+
+def follow(api: OrbisClient, infra_id: str) -> dict[str, Any]:
+    """Show live per-node progress until the infrastructure settles; return its last view."""
+    start = time.monotonic()
+    with Live(console=out, refresh_per_second=8, transient=not out.is_terminal) as live:
+        while True:
+            try:
+                detail = api.detail(infra_id)
+            except ClientError as exc:
+                fail(str(exc))
+            live.update(nodes_table(detail))
+            if detail["phase"] == "done" and detail["state"] in FINAL:
+                break
+            time.sleep(0.25)
+    if not out.is_terminal:
+        out.print(nodes_table(detail))
+    out.print(f"{detail['state']} after {time.monotonic() - start:.1f} s", highlight=False)
+    return detail
+
+
+@app.command("list")
+def list_() -> None:
+    """List your infrastructures."""
+    api = client()
+    try:
+        ids = api.list()
+        table = Table()
+        for column in ("id", "name", "state", "nodes", "created"):
+            table.add_column(column)
+        for infra_id in ids:
+            d = api.detail(infra_id)
+            table.add_row(d["id"], d.get("name") or "", styled(d["state"]),
+                          str(len(d["nodes"])), d["created_at"][:19])
+    except ClientError as exc:
+        fail(str(exc))
+    out.print(table if ids else "No infrastructures.")
+
+
+@app.command()
+def show(infra_id: str) -> None:
+    """Show an infrastructure's nodes, addresses and configuration steps."""
+    try:
+        out.print(nodes_table(client().detail(infra_id)))
+    except ClientError as exc:
+        fail(str(exc))
+
+
+@app.command()
+def outputs(infra_id: str, as_json: bool = typer.Option(False, "--json")) -> None:
+    """Print an infrastructure's outputs."""
+    try:
+        values = client().outputs(infra_id)
+    except ClientError as exc:
+        fail(str(exc))
+    if as_json:
+        sys.stdout.write(json.dumps(values, indent=2) + "\n")
+    else:
+        print_outputs(values)
+
+
+@app.command()
+def logs(infra_id: str, node: str = typer.Argument(None, help="VM id or node name")) -> None:
+    """Print the configuration log of an infrastructure, or of one node."""
+    api = client()
+    try:
+        if node is None:
+            sys.stdout.write(api.contmsg(infra_id))
+            return
+        detail = api.detail(infra_id)
+        vms = [n["vm_id"] for n in detail["nodes"] if str(n["vm_id"]) == node or n["name"] == node]
+        if not vms:
+            fail(f"no node '{node}' in {infra_id}")
+        for vm_id in vms:
+            sys.stdout.write(f"== VM {vm_id} ==\n{api.contmsg(infra_id, vm_id)}")
+    except ClientError as exc:
+        fail(str(exc))
+
+
+@app.command()
+def destroy(infra_id: str) -> None:
+    """Destroy an infrastructure and everything it created."""
+    try:
+        client().destroy(infra_id)
+    except ClientError as exc:
+        fail(str(exc))
+    out.print(f"Infrastructure {infra_id} destroyed", highlight=False)

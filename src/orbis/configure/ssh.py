@@ -1,0 +1,57 @@
+"""Waiting for a node's SSH service to accept our key."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import asyncssh
+
+
+class SSHNotReady(Exception):
+    """The node did not accept an SSH login in time; the message says what last failed."""
+
+
+async def wait_ssh(
+    host: str,
+    *,
+    user: str,
+    private_key: str,
+    port: int = 22,
+    timeout: float = 120.0,
+    interval: float = 0.1,
+) -> float:
+    """Return the seconds it took until a login with `private_key` succeeded.
+
+    Retries quickly at first: a fresh container answers within a fraction of a second, a cloud
+    VM within minutes, and every retry is cheap.
+    """
+    key = asyncssh.import_private_key(private_key)
+    start = time.monotonic()
+    last_error = "no attempt made"
+    delay = interval
+    while time.monotonic() - start < timeout:
+        try:
+            async with asyncssh.connect(
+                host,
+                port=port,
+                username=user,
+                client_keys=[key],
+                known_hosts=None,  # new machines have unknown host keys by nature
+                connect_timeout=min(10.0, timeout),
+                login_timeout=min(10.0, timeout),
+            ):
+                return time.monotonic() - start
+        except (OSError, asyncssh.Error, asyncio.TimeoutError) as exc:
+            last_error = str(exc) or exc.__class__.__name__
+        await asyncio.sleep(delay)
+        delay = min(delay * 1.5, 2.0)
+    raise SSHNotReady(f"SSH on {host}:{port} not ready after {timeout:.0f} s: {last_error}")
+
+
+def generate_key_pair() -> tuple[str, str]:
+    """A new (private key in OpenSSH PEM, public key line) pair for one infrastructure."""
+    key = asyncssh.generate_private_key("ssh-ed25519", comment="orbis")
+    private = key.export_private_key().decode()
+    public = key.export_public_key().decode().strip()
+    return private, public

@@ -1,0 +1,76 @@
+"""The configuration plan: which playbooks run on which node, in which order. Pure, no I/O.
+
+Order follows IM's rule: a node's level is 1 without requirements, else one more than the
+highest level among the targets of its HostedOn / DependsOn / ConnectsTo requirements; levels
+run one after the other, steps of one level run together.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from orbis.model.infrastructure import Compute, Operation, Template
+
+ORDERING_RELATIONSHIPS = ("HostedOn", "DependsOn", "ConnectsTo")
+LIFECYCLE = ("create", "configure", "start")
+
+
+@dataclass(frozen=True)
+class PlannedStep:
+    name: str  # IM's configure name: "<compute>_conf" or "<node>_<compute>_conf"
+    node: str  # node template whose operations these are
+    compute: str  # the Compute they run on
+    level: int
+    operations: tuple[Operation, ...]
+
+
+def orders(relationship: str) -> bool:
+    """Whether a requirement with this relationship type orders configuration."""
+    return any(relationship.endswith(name) for name in ORDERING_RELATIONSHIPS)
+
+
+def levels(template: Template) -> dict[str, int]:
+    nodes: dict[str, Compute | object] = {**template.computes, **template.components}
+    memo: dict[str, int] = {}
+
+    def level(name: str, seen: frozenset[str]) -> int:
+        if name in memo:
+            return memo[name]
+        node = template.node(name)
+        if node is None or name in seen:  # unknown or cyclic: the loader reports these
+            return 0
+        targets = [t for rel, t in node.requirements if orders(rel) and t in nodes]
+        value = 1 + max((level(t, seen | {name}) for t in targets), default=0)
+        memo[name] = value
+        return value
+
+    return {name: level(name, frozenset()) for name in nodes}
+
+
+def plan_configuration(template: Template) -> list[PlannedStep]:
+    """Every step that has something to run, by level then by name."""
+    node_levels = levels(template)
+    steps: list[PlannedStep] = []
+    for compute in template.computes.values():
+        ops = _ordered(compute.operations)
+        if ops:
+            steps.append(PlannedStep(f"{compute.name}_conf", compute.name, compute.name,
+                                     node_levels[compute.name], ops))
+    for component in template.components.values():
+        ops = _ordered(component.operations)
+        if ops and component.host in template.computes:
+            steps.append(PlannedStep(f"{component.name}_{component.host}_conf", component.name,
+                                     component.host, node_levels[component.name], ops))
+    return sorted(steps, key=lambda s: (s.level, s.name))
+
+
+def _ordered(operations: list[Operation]) -> tuple[Operation, ...]:
+    by_name = {op.name: op for op in operations if op.name in LIFECYCLE}
+    return tuple(by_name[name] for name in LIFECYCLE if name in by_name)
+
+
+def group_by_level(steps: list[PlannedStep]) -> list[list[PlannedStep]]:
+    grouped: dict[int, list[PlannedStep]] = {}
+    for step in steps:
+        grouped.setdefault(step.level, []).append(step)
+    return [grouped[k] for k in sorted(grouped)]

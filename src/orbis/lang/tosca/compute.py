@@ -1,0 +1,145 @@
+"""Compute nodes → model.Compute (capabilities host / os / endpoint / scalable)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from orbis.lang.tosca.context import Context, NodeTemplate
+from orbis.lang.tosca.datatypes import size_to_bytes
+from orbis.lang.yaml_positions import child_pos
+from orbis.model.infrastructure import Compute, Function, Position, PortSpec
+
+_OPERATORS = ("equal", "greater_than", "greater_or_equal", "less_than", "less_or_equal")
+
+
+class ComputeMapper:
+    def __init__(self, ctx: Context, node: NodeTemplate, caps: dict[str, dict[str, Any]]) -> None:
+        self.ctx, self.node, self.caps = ctx, node, caps
+
+    def pos(self, cap: str, prop: str) -> Position | None:
+        """Where a capability property was written (the node itself when it is a default)."""
+        given = self.node.section("capabilities").get(cap)
+        props = given.get("properties") if isinstance(given, dict) else None
+        return child_pos(props, prop, self.node.position) if isinstance(props, dict) else self.node.position
+
+    def value(self, cap: str, prop: str) -> Any:
+        value = self.caps.get(cap, {}).get(prop)
+        if isinstance(value, dict) and len(value) == 1 and next(iter(value)) in _OPERATORS:
+            value = next(iter(value.values()))  # {greater_or_equal: 2}: IM's operator form
+        if isinstance(value, Function):
+            self.ctx.problems.add(self.pos(cap, prop), f"{cap}.{prop} must be known at load time")
+            return None
+        return value
+
+    def size(self, cap: str, prop: str) -> int | None:
+        value = self.value(cap, prop)
+        if value is None:
+            return None
+        size = size_to_bytes(value)
+        if size is None:
+            self.ctx.problems.add(self.pos(cap, prop), f"{cap}.{prop}: {value!r} is not a size like '4 GB'")
+        return size
+
+    def text(self, cap: str, prop: str) -> str | None:
+        value = self.value(cap, prop)
+        return None if value is None else str(value)
+
+    def count(self) -> int:
+        """IM: the first set of count, default_instances, min_instances (defaults included)."""
+        given = self.node.section("capabilities").get("scalable")
+        given = given.get("properties") if isinstance(given, dict) else None
+        given = given if isinstance(given, dict) else {}
+        for prop in ("count", "default_instances", "min_instances"):
+            value = self.value("scalable", prop)
+            if value is None:
+                continue
+            ignored = [p for p in ("default_instances", "min_instances") if p in given and p != prop]
+            if prop not in given and ignored:  # IM quirk: indigo's count default (1) wins
+                where = self.pos("scalable", ignored[0])
+                self.ctx.problems.warn(where, f"scalable.{ignored[0]} is ignored: set 'count'")
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                self.ctx.problems.add(self.pos("scalable", prop), f"scalable.{prop} must be an integer >= 0")
+                return 1
+            return value
+        return 1
+
+    def port(self, value: Any, pos: Position | None, what: str) -> int | None:
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 65535:
+            self.ctx.problems.add(pos, f"{what}: {value!r} is not a port number (0-65535)")
+            return None
+        return value
+
+    def ports(self) -> list[PortSpec]:
+        raw_ports = self.caps.get("endpoint", {}).get("ports")
+        pos = self.pos("endpoint", "ports")
+        out: list[PortSpec] = []
+        if isinstance(raw_ports, dict):
+            items = list(raw_ports.items())
+        elif isinstance(raw_ports, list):  # also seen: a list of PortSpecs
+            items = [(str(i), p) for i, p in enumerate(raw_ports)]
+        else:
+            items = []
+        for name, spec in items:
+            what = f"endpoint port '{name}'"
+            if not isinstance(spec, dict):
+                self.ctx.problems.add(pos, f"{what} must be a mapping (protocol, source, target)")
+                continue
+            protocol = str(spec.get("protocol") or "tcp").lower()
+            if protocol not in ("tcp", "udp", "icmp"):
+                self.ctx.problems.add(pos, f"{what}: unknown protocol '{protocol}'", "tcp, udp or icmp")
+            span = spec.get("source_range")
+            if isinstance(span, list) and len(span) == 2:
+                low, high = (self.port(p, pos, what) for p in span)
+                if low is not None and high is not None:
+                    out.append(PortSpec(low, protocol, None, spec.get("remote_cidr"), high))
+                continue
+            source = self.port(spec.get("source"), pos, what)
+            target = spec.get("target")
+            target = None if target is None else self.port(target, pos, what)
+            if source is not None:
+                target = None if target == source else target
+                out.append(PortSpec(source, protocol, target, spec.get("remote_cidr")))
+        single = self.value("endpoint", "port")
+        if single is not None and (port := self.port(single, self.pos("endpoint", "port"), "endpoint port")):
+            out.append(PortSpec(port, str(self.value("endpoint", "protocol") or "tcp").lower()))
+        return out
+
+
+def is_public(network_name: Any) -> bool:
+    """PUBLIC, <net>.PUBLIC, or OpenStack's '<net>,<floating pool>' all give a public IP."""
+    name = str(network_name or "")
+    return name.upper() == "PUBLIC" or name.upper().endswith(".PUBLIC") or "," in name
+
+
+def map_compute(
+    ctx: Context, node: NodeTemplate, caps: dict[str, dict[str, Any]], properties: dict[str, Any]
+) -> Compute:
+    m = ComputeMapper(ctx, node, caps)
+    cpus = m.value("host", "num_cpus")
+    if cpus is not None and (isinstance(cpus, bool) or not isinstance(cpus, int | float)):
+        ctx.problems.add(m.pos("host", "num_cpus"), f"host.num_cpus: {cpus!r} is not a number")
+        cpus = None
+    network_name = m.text("endpoint", "network_name")
+    removal = m.value("scalable", "removal_list") or []
+    if not isinstance(removal, list):
+        ctx.problems.add(m.pos("scalable", "removal_list"), "scalable.removal_list must be a list")
+        removal = []
+    return Compute(
+        name=node.name,
+        type=node.type,
+        count=m.count(),
+        num_cpus=None if cpus is None else float(cpus),
+        mem_size=m.size("host", "mem_size"),
+        disk_size=m.size("host", "disk_size"),
+        image=m.text("os", "image"),
+        os_type=m.text("os", "type"),
+        os_distribution=m.text("os", "distribution"),
+        os_version=m.text("os", "version"),
+        public=is_public(network_name) or properties.get("public_ip") is True,
+        network_name=network_name,
+        ports=m.ports(),
+        removal_list=[str(r) for r in removal],
+        properties=properties,
+        capabilities=caps,
+        position=node.position,
+    )

@@ -1,0 +1,181 @@
+"""Intrinsic functions at load time.
+
+get_input and get_property are evaluated now (their values are known); get_attribute, concat,
+token, join, get_artifact, get_operation_output become `model.Function` values for the engine,
+after checking their arguments. SELF/HOST in get_attribute are replaced by node names.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from orbis.lang.errors import suggest
+from orbis.lang.tosca.context import Context
+from orbis.lang.yaml_positions import child_pos, plain
+from orbis.model.infrastructure import Function, Position
+
+LOADTIME = {"get_input", "get_property"}
+DEFERRED = {"get_attribute", "concat", "token", "join", "get_artifact", "get_operation_output"}
+FUNCTIONS = LOADTIME | DEFERRED
+_ENTITIES = ("SELF", "HOST", "SOURCE", "TARGET")
+
+
+class Resolver:
+    """Resolves the functions of values written in the template (or inherited from types)."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self._stack: list[tuple[str, str, str]] = []  # get_property chain, to catch cycles
+
+    def resolve(self, value: Any, pos: Position | None, self_node: str | None) -> Any:
+        """Plain value with load-time functions evaluated and the others as `Function`s."""
+        if isinstance(value, dict):
+            if len(value) == 1:
+                name, args = next(iter(value.items()))
+                if name in FUNCTIONS:
+                    return self._call(name, args, child_pos(value, name, pos), pos, self_node)
+                if isinstance(name, str) and name.startswith("get_"):
+                    hint = suggest(name, FUNCTIONS)
+                    self.ctx.problems.add(pos, f"unknown function '{name}'", hint)
+                    return None
+            return {k: self.resolve(v, child_pos(value, k, pos), self_node) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.resolve(v, child_pos(value, i, pos), self_node) for i, v in enumerate(value)]
+        return value
+
+    def _args(self, name: str, args: Any, pos: Position | None, minimum: int, usage: str) -> bool:
+        if isinstance(args, list) and len(args) >= minimum:
+            return True
+        got = f"{len(args)} argument(s)" if isinstance(args, list) else repr(plain(args))
+        self.ctx.problems.add(pos, f"{name} needs {usage}, got {got}")
+        return False
+
+    def _call(
+        self, name: str, args: Any, args_pos: Position | None, pos: Position | None,
+        self_node: str | None,
+    ) -> Any:  # fmt: skip
+        if name == "get_input":
+            return self._get_input(args, pos)
+        if name == "get_property":
+            if not self._args(name, args, pos, 2, "a list [node, (capability,) property, ...]"):
+                return None
+            return self._get_property(args, pos, self_node)
+        if name == "get_attribute":
+            if not self._args(name, args, pos, 2, "a list [node, attribute, ...]"):
+                return None
+            node = self._entity(args[0], child_pos(args, 0, pos), self_node, allow_host=True)
+            rest = self.resolve(args[1:], args_pos, self_node)
+            return Function(name, (node, *rest), pos) if node else None
+        usage = {
+            "concat": (1, "a list of values to join"),
+            "token": (3, "a list [string, separator, index]"),
+            "join": (1, "a list [list of values, (separator)]"),
+            "get_artifact": (2, "a list [entity, artifact name, ...]"),
+            "get_operation_output": (4, "a list [entity, interface, operation, output]"),
+        }[name]
+        if not self._args(name, args, pos, *usage):
+            return None
+        if name == "token" and len(args) != 3:
+            self.ctx.problems.add(pos, f"token needs exactly 3 arguments, got {len(args)}")
+            return None
+        items = self.resolve(args, args_pos, self_node)
+        if name in ("get_artifact", "get_operation_output") and items[0] == "SELF" and self_node:
+            items[0] = self_node
+        if name == "concat" and all(_constant(i) for i in items):
+            return "".join(str(i) for i in items)  # fold: nothing left to evaluate later
+        return Function(name, tuple(items), pos)
+
+    def _get_input(self, args: Any, pos: Position | None) -> Any:
+        path = list(args) if isinstance(args, list) else [args]
+        if not path or not isinstance(path[0], str):
+            self.ctx.problems.add(pos, f"get_input needs an input name, got {plain(args)!r}")
+            return None
+        if path[0] not in self.ctx.input_positions:
+            hint = suggest(path[0], self.ctx.input_positions)
+            self.ctx.problems.add(pos, f"get_input of undefined input '{path[0]}'", hint)
+            return None
+        return _dig(plain(self.ctx.inputs.get(path[0])), path[1:])
+
+    def _entity(
+        self, entity: Any, pos: Position | None, self_node: str | None, allow_host: bool
+    ) -> str | None:
+        """Node name an entity argument (SELF, HOST or a node name) stands for."""
+        if entity == "SELF" or (entity == "HOST" and allow_host):
+            if self_node is None:
+                self.ctx.problems.add(pos, f"{entity} can only be used inside a node template")
+                return None
+            if entity == "SELF":
+                return self_node
+            host = self.ctx.hosts.get(self_node)
+            if host is None:
+                self.ctx.problems.add(pos, f"HOST: node '{self_node}' is not hosted on a Compute")
+            return host
+        if entity in _ENTITIES:
+            self.ctx.problems.add(pos, f"{entity} is not supported here")
+            return None
+        if not isinstance(entity, str) or entity not in self.ctx.nodes:
+            hint = suggest(str(entity), self.ctx.nodes)
+            self.ctx.problems.add(pos, f"unknown node '{entity}'", hint)
+            return None
+        return entity
+
+    def _get_property(self, args: list[Any], pos: Position | None, self_node: str | None) -> Any:
+        node_name = self._entity(args[0], child_pos(args, 0, pos), self_node, allow_host=True)
+        if node_name is None:
+            return None
+        node = self.ctx.nodes[node_name]
+        reg = self.ctx.registry
+        names = [str(a) for a in args[1:]]
+        caps = reg.merged("node_types", node.type, "capabilities")
+        reqs = {r.name: r.target for r in node.requirements}
+        if len(names) >= 2 and names[0] in caps:
+            cap, prop, nested = names[0], names[1], args[3:]
+            cap_def = caps[cap]
+            cap_type = cap_def if isinstance(cap_def, str) else (cap_def or {}).get("type", "")
+            defs = reg.capability_properties(str(cap_type))
+            given = node.section("capabilities").get(cap)
+            values = given.get("properties") if isinstance(given, dict) else None
+        elif len(names) >= 2 and names[0] in reqs and names[0] not in node.section("properties"):
+            target = [node_name, reqs[names[0]], *args[2:]]
+            return self._get_property(target, pos, self_node)
+        else:
+            cap, prop, nested = "", names[0], args[2:]
+            defs = reg.merged("node_types", node.type, "properties")
+            values = node.section("properties")
+        values = values if isinstance(values, dict) else {}
+        where = f"capability '{cap}' of node '{node_name}'" if cap else f"node '{node_name}'"
+        if prop not in defs and prop not in values:
+            hint = suggest(prop, list(defs))
+            self.ctx.problems.add(pos, f"get_property: {where} has no property '{prop}'", hint)
+            return None
+        key = (node_name, cap, prop)
+        if key in self._stack:
+            chain = " -> ".join(f"{n}.{p}" for n, _, p in [*self._stack, key])
+            self.ctx.problems.add(pos, f"get_property cycle: {chain}")
+            return None
+        self._stack.append(key)
+        try:
+            if prop in values:
+                value = self.resolve(values[prop], child_pos(values, prop, pos), node_name)
+            else:
+                default = defs[prop].get("default") if isinstance(defs[prop], dict) else None
+                value = self.resolve(default, pos, node_name)
+        finally:
+            self._stack.pop()
+        return _dig(value, nested)
+
+
+def _constant(value: Any) -> bool:
+    return isinstance(value, str | int | float) and not isinstance(value, bool)
+
+
+def _dig(value: Any, path: list[Any]) -> Any:
+    """Follow nested keys/indexes into a value; None when a step is missing."""
+    for step in path:
+        if isinstance(value, dict):
+            value = value.get(step)
+        elif isinstance(value, list) and isinstance(step, int) and -len(value) <= step < len(value):
+            value = value[step]
+        else:
+            return None
+    return value

@@ -1,0 +1,161 @@
+"""Node templates: types, kinds, requirements and the Compute each node ends up on."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from orbis.lang.errors import suggest
+from orbis.lang.tosca.context import (
+    COMPONENT,
+    COMPUTE,
+    UNSUPPORTED,
+    Context,
+    NodeTemplate,
+    Requirement,
+)
+from orbis.lang.yaml_positions import PMap, child_pos
+
+NODE_FIELDS = (
+    "type", "description", "metadata", "directives", "properties", "attributes", "requirements",
+    "capabilities", "interfaces", "artifacts", "node_filter", "copy",
+)  # fmt: skip
+HOSTED_ON = "tosca.relationships.HostedOn"
+BINDS_TO = "tosca.relationships.network.BindsTo"
+DEPENDS_ON = "tosca.relationships.DependsOn"
+# Root types that parse fine but have no deployment support yet (IM maps them to networks,
+# disks, Kubernetes apps, OSCAR/Lambda functions, an external Ansible host).
+NOT_DEPLOYABLE = {
+    "tosca.nodes.network.Network": "networks",
+    "tosca.nodes.network.Port": "network ports",
+    "tosca.nodes.network.FloatingIP": "floating IPs",
+    "tosca.nodes.BlockStorage": "block storage",
+    "tosca.nodes.Container.Runtime": "container runtimes",
+    "tosca.nodes.indigo.Container.Runtime.Docker": "container runtimes",
+    "tosca.nodes.Container.Application": "container applications",
+    "tosca.nodes.aisprint.FaaS.Function": "FaaS functions",
+    "tosca.nodes.im.AnsibleHost": "external Ansible hosts",
+}
+
+
+def read_nodes(ctx: Context, section: Any) -> None:
+    """Fill ctx.nodes, their requirements and ctx.hosts; problems go to ctx.problems."""
+    if not isinstance(section, PMap):
+        ctx.problems.add(child_pos(section, 0, ctx.pos()), "'node_templates' must be a mapping")
+        return
+    for name, raw in section.items():
+        node = _read_node(ctx, str(name), raw, section)
+        if node:
+            ctx.nodes[node.name] = node
+    for node in ctx.nodes.values():
+        node.requirements = _read_requirements(ctx, node)
+    for name, node in ctx.nodes.items():
+        if _host_of(ctx, name, []) is None and node.kind == COMPONENT:
+            ctx.problems.warn(node.position, f"node '{name}' is not hosted on any Compute: skipped")
+
+
+def _read_node(ctx: Context, name: str, raw: Any, section: PMap) -> NodeTemplate | None:
+    pos = section.key_pos(name)
+    if not isinstance(raw, PMap):
+        ctx.problems.add(section.value_pos(name), f"node template '{name}' must be a mapping")
+        return None
+    for key in raw:
+        if key not in NODE_FIELDS:
+            hint = suggest(str(key), NODE_FIELDS)
+            ctx.problems.add(raw.key_pos(key), f"unknown field '{key}' in node '{name}'", hint)
+    if "type" not in raw:
+        ctx.problems.add(pos, f"node template '{name}' has no type")
+        return None
+    type_name = ctx.registry.resolve("node_types", raw["type"])
+    if type_name is None:
+        hint = suggest(str(raw["type"]), ctx.registry.names("node_types"))
+        ctx.problems.add(raw.value_pos("type"), f"unknown node type '{raw['type']}'", hint)
+        return None
+    node = NodeTemplate(name, type_name, pos, raw)
+    chain = ctx.registry.chain("node_types", type_name)
+    if "tosca.nodes.Compute" in chain:
+        node.kind = COMPUTE
+    elif what := next((NOT_DEPLOYABLE[t] for t in chain if t in NOT_DEPLOYABLE), None):
+        node.kind = UNSUPPORTED
+        ctx.problems.warn(pos, f"node '{name}' ({type_name}): {what} are not deployable yet")
+    return node
+
+
+def _relationship(ctx: Context, value: Any, pos: Any) -> str | None:
+    """Full relationship type of a requirement's `relationship` (type, short name or template)."""
+    if isinstance(value, dict):
+        value = value.get("type")
+    if isinstance(value, str) and value in ctx.relationship_templates:
+        value = ctx.relationship_templates[value].get("type")
+    rel = ctx.registry.resolve("relationship_types", value)
+    if rel is None:
+        hint = suggest(str(value), ctx.registry.names("relationship_types"))
+        ctx.problems.add(pos, f"unknown relationship type '{value}'", hint)
+    return rel
+
+
+def _read_requirements(ctx: Context, node: NodeTemplate) -> list[Requirement]:
+    raw = node.raw.get("requirements")
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        ctx.problems.add(node.raw.value_pos("requirements"), "'requirements' must be a list")
+        return []
+    definitions = ctx.registry.requirements(node.type)
+    out: list[Requirement] = []
+    for i, item in enumerate(raw):
+        pos = child_pos(raw, i)
+        if not isinstance(item, dict) or len(item) != 1:
+            ctx.problems.add(pos, "a requirement must be a one-key mapping like '- host: node'")
+            continue
+        req_name, spec = next(iter(item.items()))
+        target, rel_value, properties = spec, None, None
+        if isinstance(spec, dict):
+            target, rel_value = spec.get("node"), spec.get("relationship")
+            if isinstance(rel_value, dict):
+                properties = rel_value.get("properties")
+        target_pos = child_pos(spec, "node", child_pos(item, req_name, pos))
+        if not isinstance(target, str):
+            ctx.problems.add(target_pos, f"requirement '{req_name}' of node '{node.name}' names no node")
+            continue
+        if target not in ctx.nodes:
+            hint = suggest(target, ctx.nodes)
+            message = f"requirement '{req_name}' of node '{node.name}' names unknown node '{target}'"
+            ctx.problems.add(target_pos, message, hint)
+            continue
+        if rel_value is not None:
+            rel = _relationship(ctx, rel_value, child_pos(spec, "relationship", pos))
+        elif req_name in definitions:
+            declared = definitions[req_name].get("relationship") or DEPENDS_ON
+            rel = _relationship(ctx, declared, pos)
+        else:
+            hint = suggest(str(req_name), definitions)
+            message = f"requirement '{req_name}' is not declared by {node.type}; taken as DependsOn"
+            ctx.problems.warn(pos, message + (f" ({hint})" if hint else ""))
+            rel = DEPENDS_ON
+        if rel:
+            out.append(Requirement(str(req_name), target, rel, pos, properties))
+    return out
+
+
+def _host_of(ctx: Context, name: str, path: list[str]) -> str | None:
+    """The Compute a node ends up on, following HostedOn/BindsTo requirements transitively."""
+    if name in ctx.hosts:
+        return ctx.hosts[name]
+    node = ctx.nodes[name]
+    if node.kind == COMPUTE:
+        ctx.hosts[name] = name
+        return name
+    host: str | None = None
+    for req in node.requirements:
+        if not (ctx.is_relationship(req.relationship, HOSTED_ON)
+                or ctx.is_relationship(req.relationship, BINDS_TO)):  # fmt: skip
+            continue
+        if req.target in path or req.target == name:
+            cycle = [*path, name, req.target]
+            chain = " -> ".join(cycle[cycle.index(req.target):])
+            ctx.problems.add(req.position, f"HostedOn cycle: {chain}")
+            break
+        host = _host_of(ctx, req.target, [*path, name])
+        break
+    ctx.hosts[name] = host
+    return host

@@ -1,0 +1,154 @@
+"""Lifecycle operations (Standard create/configure/start) and artifacts of a node."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from orbis.lang.errors import suggest
+from orbis.lang.tosca.context import Context, NodeTemplate
+from orbis.lang.tosca.functions import Resolver
+from orbis.lang.yaml_positions import PMap, child_pos, plain
+from orbis.model.infrastructure import Artifact, Operation, Position
+
+LIFECYCLE = ("create", "configure", "start")  # stop/delete are never run (as in IM)
+STANDARD = ("Standard", "tosca.interfaces.node.lifecycle.Standard")
+_KNOWN_OPS = (*LIFECYCLE, "stop", "delete")
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+_KEEP_AS_IS = ("tosca.artifacts.AnsibleGalaxy.", "tosca.artifacts.Deployment.Image")
+
+
+def _standard(interfaces: Any) -> Any:
+    """The Standard interface of an interfaces map (short or full name)."""
+    if not isinstance(interfaces, dict):
+        return {}
+    found = [interfaces[n] for n in STANDARD if isinstance(interfaces.get(n), dict)]
+    if len(found) == 2:
+        return {**found[1], **found[0]}
+    return found[0] if found else {}
+
+
+def _artifact_map(ctx: Context, node: NodeTemplate) -> dict[str, Any]:
+    artifacts = dict(ctx.registry.merged("node_types", node.type, "artifacts"))
+    given = node.raw.get("artifacts")
+    if isinstance(given, dict):
+        artifacts.update(given)
+    return artifacts
+
+
+def _locate(ctx: Context, file: str) -> str:
+    """A URL stays a URL, file:// becomes a path, a relative path is resolved from the template."""
+    if file.startswith("file://"):
+        return file[len("file://") :]
+    if _URL.match(file):
+        return file
+    return str((ctx.base_dir / file).resolve())
+
+
+def _artifact_file(ctx: Context, spec: Any, pos: Position | None) -> str | None:
+    file = spec if isinstance(spec, str) else (spec or {}).get("file")
+    if not isinstance(file, str):
+        ctx.problems.add(pos, "artifact has no 'file'")
+        return None
+    repo = spec.get("repository") if isinstance(spec, dict) else None
+    if repo is not None:
+        if repo not in ctx.repositories:
+            hint = suggest(str(repo), ctx.repositories)
+            ctx.problems.add(pos, f"artifact names unknown repository '{repo}'", hint)
+            return None
+        return f"{ctx.repositories[repo]}/{file.lstrip('/')}"
+    return file
+
+
+def node_artifacts(ctx: Context, node: NodeTemplate) -> list[Artifact]:
+    out = []
+    given = node.raw.get("artifacts")
+    for name, spec in _artifact_map(ctx, node).items():
+        pos = child_pos(given, name, node.position) if isinstance(given, dict) else node.position
+        file = _artifact_file(ctx, spec, pos)
+        kind = str(spec.get("type", "")) if isinstance(spec, dict) else ""
+        if file is None:
+            continue
+        if not kind.startswith(_KEEP_AS_IS) and "\n" not in file:
+            file = _locate(ctx, file)
+        out.append(Artifact(str(name), kind, file))
+    return out
+
+
+def _implementation(
+    ctx: Context, node: NodeTemplate, impl: Any, pos: Position | None
+) -> tuple[str | None, str | None]:
+    """(implementation path/URL, inline playbook text) of an operation."""
+    if isinstance(impl, dict):  # {primary: file, dependencies: [...]}
+        impl = impl.get("primary")
+    if impl is None:
+        return None, None
+    if not isinstance(impl, str):
+        ctx.problems.add(pos, f"operation implementation must be a string, got {plain(impl)!r}")
+        return None, None
+    artifacts = _artifact_map(ctx, node)
+    if impl in artifacts:
+        resolved = _artifact_file(ctx, artifacts[impl], pos)
+        if resolved is None:
+            return None, None
+        impl = resolved
+    if "\n" in impl:  # a playbook written inline
+        return None, impl
+    located = _locate(ctx, impl)
+    if not _URL.match(located) and not Path(located).exists():
+        ctx.problems.warn(pos, f"node '{node.name}': implementation '{impl}' not found ({located})")
+    return located, None
+
+
+def _key_pos(mapping: Any, key: Any, default: Position | None) -> Position | None:
+    return mapping.key_pos(key) if isinstance(mapping, PMap) else default
+
+
+def _op_parts(definition: Any) -> tuple[Any, Any]:
+    if isinstance(definition, dict):
+        return definition.get("implementation"), definition.get("inputs")
+    return definition, None
+
+
+def node_operations(ctx: Context, resolver: Resolver, node: NodeTemplate) -> list[Operation]:
+    type_std = _standard(ctx.registry.merged("node_types", node.type, "interfaces"))
+    given = node.raw.get("interfaces")
+    if given is not None and not isinstance(given, PMap):
+        ctx.problems.add(node.raw.value_pos("interfaces"), "'interfaces' must be a mapping")
+        given = None
+    for name in given or {}:
+        if name not in STANDARD:
+            where = _key_pos(given, name, node.position)
+            ctx.problems.warn(where, f"node '{node.name}': interface '{name}' ignored")
+    tpl_std = _standard(given)
+    for name in tpl_std:
+        if name not in (*_KNOWN_OPS, "type", "inputs", "description"):
+            ctx.problems.add(
+                _key_pos(tpl_std, name, node.position),
+                f"unknown operation '{name}' in interface Standard of node '{node.name}'",
+                suggest(str(name), _KNOWN_OPS),
+            )
+    ops: list[Operation] = []
+    for op in LIFECYCLE:
+        type_impl, type_inputs = _op_parts(type_std.get(op))
+        tpl_impl, tpl_inputs = _op_parts(tpl_std.get(op))
+        if type_impl is None and tpl_impl is None and op not in tpl_std:
+            continue
+        inherited = op not in tpl_std
+        pos = node.position if inherited else _key_pos(tpl_std, op, node.position)
+        impl_pos = pos if tpl_impl is None else child_pos(tpl_std.get(op), "implementation", None)
+        implementation, inline = _implementation(
+            ctx, node, tpl_impl if tpl_impl is not None else type_impl, impl_pos or pos
+        )
+        inputs: dict[str, Any] = {}
+        for source, level in ((type_std, type_inputs), (tpl_std, tpl_inputs)):
+            for values in (source.get("inputs"), level):  # interface-wide, then per operation
+                for key, value in (values or {}).items() if isinstance(values, dict) else ():
+                    value_pos = child_pos(values, key, pos)
+                    inputs[str(key)] = resolver.resolve(value, value_pos, node.name)
+        if implementation is None and inline is None:
+            ctx.problems.add(pos, f"operation '{op}' of node '{node.name}' has no implementation")
+            continue
+        ops.append(Operation(op, implementation, inline, inputs, inherited, pos))
+    return ops

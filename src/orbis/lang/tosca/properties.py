@@ -1,0 +1,106 @@
+"""Node and capability property values: checked against their definitions, functions resolved."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from orbis.lang.errors import suggest
+from orbis.lang.tosca.context import Context, NodeTemplate
+from orbis.lang.tosca.datatypes import coerce
+from orbis.lang.tosca.functions import Resolver
+from orbis.lang.yaml_positions import PMap, child_pos
+from orbis.model.infrastructure import Function
+
+_CHECKED_TYPES = {"integer", "float", "boolean", "scalar-unit.size", "list", "map", "string"}
+_OPERATORS = {"equal", "greater_than", "greater_or_equal", "less_than", "less_or_equal"}
+
+
+def _has_function(value: Any) -> bool:
+    if isinstance(value, Function):
+        return True
+    if isinstance(value, dict):
+        return any(_has_function(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_has_function(v) for v in value)
+    return False
+
+
+def resolve_values(
+    ctx: Context, resolver: Resolver, node: NodeTemplate, given: Any, defs: dict[str, Any],
+    what: str, check_required: bool,
+) -> dict[str, Any]:  # fmt: skip
+    """Given values (+ defaults of unset ones) with functions resolved; unknown names reported."""
+    given = given if isinstance(given, dict) else {}
+    out: dict[str, Any] = {}
+    for name, definition in defs.items():
+        definition = definition if isinstance(definition, dict) else {}
+        if name in given:
+            pos = child_pos(given, name)
+            value = resolver.resolve(given[name], pos, node.name)
+            _check_type(ctx, value, definition, pos, f"property '{name}' of {what}")
+            out[name] = value
+        elif "default" in definition:
+            out[name] = resolver.resolve(definition["default"], node.position, node.name)
+        elif check_required and definition.get("required", True) not in (False, "false", "no"):
+            ctx.problems.add(node.position, f"missing required property '{name}' of {what}")
+    for name in given:
+        if name not in defs:
+            pos = given.key_pos(name) if isinstance(given, PMap) else node.position
+            ctx.problems.add(pos, f"unknown property '{name}' of {what}", suggest(str(name), defs))
+    return out
+
+
+def _check_type(ctx: Context, value: Any, definition: dict[str, Any], pos: Any, what: str) -> None:
+    type_name = definition.get("type")
+    if type_name not in _CHECKED_TYPES or value is None or _has_function(value):
+        return
+    if isinstance(value, dict) and len(value) == 1 and next(iter(value)) in _OPERATORS:
+        value = next(iter(value.values()))  # IM's {greater_or_equal: 4} style requirements
+    _, error = coerce(value, str(type_name), False)
+    if error:
+        ctx.problems.add(pos, f"{what}: {error}")
+
+
+def node_properties(ctx: Context, resolver: Resolver, node: NodeTemplate) -> dict[str, Any]:
+    defs = ctx.registry.merged("node_types", node.type, "properties")
+    given = node.raw.get("properties")
+    if given is not None and not isinstance(given, dict):
+        ctx.problems.add(node.raw.value_pos("properties"), "'properties' must be a mapping")
+    what = f"node '{node.name}' ({node.type})"
+    return resolve_values(ctx, resolver, node, given, defs, what, check_required=True)
+
+
+def capability_type(definition: Any) -> str:
+    return str(definition if isinstance(definition, str) else (definition or {}).get("type", ""))
+
+
+def node_capabilities(
+    ctx: Context, resolver: Resolver, node: NodeTemplate, with_defaults: bool
+) -> dict[str, dict[str, Any]]:
+    """{capability: {property: value}} of the capabilities the template sets (property defaults
+    included); `with_defaults` adds the type's other capabilities with their defaults."""
+    defs = ctx.registry.merged("node_types", node.type, "capabilities")
+    given = node.raw.get("capabilities")
+    if given is None:
+        given = PMap(node.position or ctx.pos())
+    if not isinstance(given, PMap):
+        ctx.problems.add(node.raw.value_pos("capabilities"), "'capabilities' must be a mapping")
+        return {}
+    out: dict[str, dict[str, Any]] = {}
+    for cap, value in given.items():
+        if cap not in defs:
+            message = f"unknown capability '{cap}' of node '{node.name}' ({node.type})"
+            ctx.problems.add(given.key_pos(cap), message, suggest(str(cap), defs))
+            continue
+        cap_type = capability_type(defs[cap])
+        props = value.get("properties") if isinstance(value, dict) else None
+        if value is not None and not isinstance(value, dict):
+            ctx.problems.add(given.value_pos(cap), f"capability '{cap}' must be a mapping")
+        prop_defs = ctx.registry.capability_properties(cap_type)
+        what = f"capability '{cap}' ({cap_type}) of node '{node.name}'"
+        out[str(cap)] = resolve_values(ctx, resolver, node, props, prop_defs, what, False)
+    for cap, cap_def in defs.items() if with_defaults else ():
+        if cap not in out:
+            prop_defs = ctx.registry.capability_properties(capability_type(cap_def))
+            out[cap] = resolve_values(ctx, resolver, node, {}, prop_defs, cap, False)
+    return out

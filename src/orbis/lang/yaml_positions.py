@@ -1,0 +1,142 @@
+"""YAML loading that remembers where every key and value was written.
+
+PyYAML's composer gives a node graph with marks; we build plain Python values from it, but
+mappings and sequences are `PMap` / `PList` (dict / list subclasses) that keep the position of
+each key, value and item, so problems deep inside a template still point at line:col.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+from yaml.constructor import SafeConstructor
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from orbis.lang.errors import Problem, TemplateError
+from orbis.model.infrastructure import Position
+
+_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # C composer when available
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
+class PMap(dict[Any, Any]):
+    """A mapping with the position of itself, of each key and of each value."""
+
+    def __init__(self, pos: Position) -> None:
+        super().__init__()
+        self.pos = pos
+        self.key_positions: dict[Any, Position] = {}
+        self.value_positions: dict[Any, Position] = {}
+
+    def key_pos(self, key: Any) -> Position:
+        return self.key_positions.get(key, self.pos)
+
+    def value_pos(self, key: Any) -> Position:
+        return self.value_positions.get(key, self.pos)
+
+
+class PList(list[Any]):
+    """A sequence with the position of itself and of each item."""
+
+    def __init__(self, pos: Position) -> None:
+        super().__init__()
+        self.pos = pos
+        self.item_positions: list[Position] = []
+
+    def item_pos(self, index: int) -> Position:
+        return self.item_positions[index] if 0 <= index < len(self.item_positions) else self.pos
+
+
+def position_of(value: Any, default: Position | None = None) -> Position | None:
+    """Own position of a mapping/sequence value, else `default`."""
+    return value.pos if isinstance(value, PMap | PList) else default
+
+
+def child_pos(container: Any, key: Any, default: Position | None = None) -> Position | None:
+    """Position of `container[key]` (value position for maps, item position for lists)."""
+    if isinstance(container, PMap):
+        return container.value_pos(key)
+    if isinstance(container, PList) and isinstance(key, int):
+        return container.item_pos(key)
+    return default
+
+
+def plain(value: Any) -> Any:
+    """Drop position bookkeeping: PMap/PList → dict/list, recursively."""
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [plain(v) for v in value]
+    return value
+
+
+class _Builder:
+    def __init__(self, file: str) -> None:
+        self.file = file
+        self.scalars = SafeConstructor()
+        self.done: dict[int, Any] = {}  # anchors/aliases share nodes: build each once
+        self.duplicates: list[Problem] = []
+
+    def pos(self, node: Node) -> Position:
+        return Position(self.file, node.start_mark.line + 1, node.start_mark.column + 1)
+
+    def build(self, node: Node) -> Any:
+        if id(node) in self.done:
+            return self.done[id(node)]
+        if isinstance(node, ScalarNode):
+            value = self.scalars.construct_object(node)
+            self.scalars.constructed_objects.clear()
+            return value
+        if isinstance(node, SequenceNode):
+            seq = PList(self.pos(node))
+            self.done[id(node)] = seq
+            for item in node.value:
+                seq.append(self.build(item))
+                seq.item_positions.append(self.pos(item))
+            return seq
+        if isinstance(node, MappingNode):
+            mapping = PMap(self.pos(node))
+            self.done[id(node)] = mapping
+            merged: list[PMap] = []
+            for key_node, value_node in node.value:
+                if key_node.tag == _MERGE_TAG:  # '<<: *anchor' merges, explicit keys win
+                    value = self.build(value_node)
+                    merged.extend(value if isinstance(value, list) else [value])
+                    continue
+                key = self.build(key_node)
+                if isinstance(key, list | dict):
+                    raise TemplateError([Problem(self.pos(key_node), "a mapping key must be a scalar")])
+                if key in mapping:
+                    self.duplicates.append(Problem(self.pos(key_node), f"duplicate key '{key}'"))
+                mapping[key] = self.build(value_node)
+                mapping.key_positions[key] = self.pos(key_node)
+                mapping.value_positions[key] = self.pos(value_node)
+            for source in merged:
+                for key, value in (source.items() if isinstance(source, dict) else []):
+                    if key not in mapping:
+                        mapping[key] = value
+                        mapping.key_positions[key] = source.key_pos(key)
+                        mapping.value_positions[key] = source.value_pos(key)
+            return mapping
+        raise TemplateError([Problem(self.pos(node), f"unsupported YAML node {node.tag}")])
+
+
+def load_yaml(text: str, file: str) -> Any:
+    """Parse one YAML document keeping positions; YAML errors become a TemplateError."""
+    try:
+        node = yaml.compose(text, Loader=_Loader)
+        if node is None:
+            return None
+        builder = _Builder(file)
+        value = builder.build(node)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        pos = Position(file, mark.line + 1, mark.column + 1) if mark else Position(file, 1, 1)
+        what = " ".join(x for x in (exc.context, exc.problem) if x)
+        raise TemplateError([Problem(pos, f"invalid YAML: {what}")]) from None
+    except yaml.YAMLError as exc:
+        raise TemplateError([Problem(Position(file, 1, 1), f"invalid YAML: {exc}")]) from None
+    if builder.duplicates:
+        raise TemplateError(builder.duplicates)
+    return value

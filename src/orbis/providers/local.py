@@ -1,0 +1,354 @@
+"""The local back-end: nodes are system containers (systemd as PID 1, sshd) on this machine.
+
+It talks the Docker Engine API, served by a Docker daemon or by `podman system service`
+(scripts/engine.sh). One bridge network per infrastructure; every container and network carries
+the Orbis labels, so `list_owned` and `cleanup` find them whatever the store says.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import tarfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from typing import Any
+
+import docker
+import docker.errors
+import requests.exceptions
+from docker.models.containers import Container
+
+from orbis import config
+from orbis.model.states import NodeState
+from orbis.providers.base import (
+    LABEL_INFRASTRUCTURE,
+    LABEL_NODE,
+    Machine,
+    NodeSpec,
+    NotFound,
+    Provider,
+    ProviderError,
+    Transient,
+)
+
+LABEL_VM_ID = "orbis.vm_id"
+LABEL_PUBLIC = "orbis.public"  # so inspect/list_owned can report public_ip as launch did
+STOP_TIMEOUT = 10  # seconds systemd gets to shut down before SIGKILL
+
+_LIMIT_ERROR = re.compile(r"cgroup|memory|cpu|swap", re.IGNORECASE)
+
+_STATES = {
+    "running": NodeState.RUNNING,
+    "created": NodeState.STOPPED,
+    "configured": NodeState.STOPPED,  # podman's word for "created"
+    "exited": NodeState.STOPPED,
+    "stopped": NodeState.STOPPED,
+    "paused": NodeState.STOPPED,
+    "restarting": NodeState.PENDING,
+    "removing": NodeState.DELETING,
+    "dead": NodeState.FAILED,
+}
+
+
+def _infra8(infrastructure_id: str) -> str:
+    return infrastructure_id[:8]
+
+
+def network_name(infrastructure_id: str) -> str:
+    return f"orbis-{_infra8(infrastructure_id)}"
+
+
+def _slug(text: str, keep: str = "") -> str:
+    """A string safe in container names and hostnames."""
+    return re.sub(rf"[^a-zA-Z0-9{keep}-]+", "-", text).strip("-.").lower() or "node"
+
+
+def _explain(err: Exception) -> str:
+    """The engine's own message, without the SDK's HTTP preamble."""
+    if isinstance(err, docker.errors.APIError) and err.explanation:
+        return str(err.explanation)
+    return str(err)
+
+
+@contextmanager
+def _errors(what: str) -> Iterator[None]:
+    """Turn SDK/HTTP errors into the typed errors of base.py, with the engine's own words."""
+    try:
+        yield
+    except ProviderError:
+        raise
+    except docker.errors.NotFound as err:  # ImageNotFound is a subclass
+        raise NotFound(f"local: {what}: {_explain(err)}") from None
+    except docker.errors.APIError as err:
+        busy = err.status_code is not None and err.status_code >= 502
+        raise (Transient if busy else ProviderError)(f"local: {what}: {_explain(err)}") from None
+    except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as err:
+        raise Transient(f"local: {what}: container engine unreachable ({err})") from None
+    except docker.errors.DockerException as err:
+        raise ProviderError(f"local: {what}: {err}") from None
+
+
+class LocalProvider(Provider):
+    name = "local"
+
+    def __init__(self, base_url: str | None = None, timeout: int = 120) -> None:
+        self._settings = config.load()
+        self._base_url = base_url
+        self._timeout = timeout
+        self._client: docker.DockerClient | None = None
+        self._lock = threading.Lock()  # guards client creation and network creation
+        self._is_podman = False
+
+    # -- connection -------------------------------------------------------------------------
+
+    @property
+    def client(self) -> docker.DockerClient:
+        """The first engine endpoint that answers, connected lazily (and once)."""
+        with self._lock:
+            if self._client is None:
+                urls = (
+                    [self._base_url]
+                    if self._base_url
+                    else config.docker_socket_candidates(self._settings)
+                )
+                tried = []
+                for url in urls:
+                    try:
+                        client = docker.DockerClient(base_url=url, timeout=self._timeout)
+                        client.ping()
+                    except Exception as err:  # noqa: BLE001 - any failure means "next one"
+                        tried.append(f"{url} ({type(err).__name__})")
+                        continue
+                    components = client.version().get("Components") or []
+                    self._is_podman = any("podman" in c.get("Name", "").lower() for c in components)
+                    self._client = client
+                    break
+                else:
+                    raise Transient(
+                        "local: no container engine answers; tried "
+                        + ", ".join(tried)
+                        + " (run scripts/engine.sh start)"
+                    )
+            return self._client
+
+    # -- verbs ------------------------------------------------------------------------------
+
+    def prepare(self, infrastructure_id: str) -> None:
+        self._network(infrastructure_id)
+
+    def _network(self, infrastructure_id: str) -> str:
+        name = network_name(infrastructure_id)
+        with _errors(f"network {name}"):
+            client = self.client
+            with self._lock:  # Docker accepts duplicate names: never create two in parallel
+                label = self._infra_label(infrastructure_id)
+                found = client.networks.list(filters={"label": label})
+                if not any(n.name == name for n in found):
+                    client.networks.create(
+                        name, driver="bridge", labels={LABEL_INFRASTRUCTURE: infrastructure_id}
+                    )
+        return name
+
+    def launch(self, spec: NodeSpec) -> Machine:
+        node = f"{spec.name}.{spec.vm_id}"
+        what = f"node {node} of {spec.infrastructure_id}"
+        existing = self._find(spec.infrastructure_id, node)
+        if existing is not None:
+            with _errors(what):
+                if existing.status != "running":
+                    if spec.ssh_public_key:
+                        existing.put_archive("/", _ssh_key_tar(spec.ssh_public_key))
+                    existing.start()
+                return self._machine(existing)
+        net = self._network(spec.infrastructure_id)
+        image = self._image(spec.image)
+        name = f"orbis-{_infra8(spec.infrastructure_id)}-{_slug(spec.name)}-{spec.vm_id}"
+        labels = {
+            LABEL_INFRASTRUCTURE: spec.infrastructure_id,
+            LABEL_NODE: node,
+            LABEL_VM_ID: str(spec.vm_id),
+            LABEL_PUBLIC: "true" if spec.public else "false",
+        }
+        limits: dict[str, Any] = {}
+        if spec.num_cpus:
+            limits["nano_cpus"] = int(spec.num_cpus * 1e9)
+        if spec.mem_size:
+            limits["mem_limit"] = int(spec.mem_size)
+        warnings: list[str] = []
+        with _errors(what):
+            try:
+                container = self._create_and_start(spec, image, name, net, labels, limits)
+            except docker.errors.APIError as err:
+                if err.status_code == 409:  # a parallel launch of the same node won the race
+                    again = self._find(spec.infrastructure_id, node)
+                    if again is None:
+                        raise
+                    return self._machine(again)
+                if not limits or not _LIMIT_ERROR.search(_explain(err)):
+                    raise
+                # Some hosts cannot enforce cgroup limits: run the node without them.
+                warnings.append(f"cpu/memory limits not applied: {_explain(err)}")
+                container = self._create_and_start(spec, image, name, net, labels, {})
+            return self._machine(container, tuple(warnings))
+
+    def _create_and_start(
+        self,
+        spec: NodeSpec,
+        image: str,
+        name: str,
+        net: str,
+        labels: dict[str, str],
+        limits: dict[str, Any],
+    ) -> Container:
+        # systemd as PID 1. Podman recognises /sbin/init and sets itself up (tmpfs on /run,
+        # /run/lock, /tmp, writable cgroup, container=podman); a Docker daemon needs it spelled
+        # out (untested here: no Docker daemon on the build machine).
+        extra: dict[str, Any] = {}
+        if not self._is_podman:
+            extra = {
+                "tmpfs": {"/run": "rw", "/run/lock": "rw", "/tmp": "rw"},
+                "volumes": {"/sys/fs/cgroup": {"bind": "/sys/fs/cgroup", "mode": "rw"}},
+                "cgroupns": "host",
+                "environment": {"container": "docker"},
+            }
+        container: Container = self.client.containers.create(
+            image,
+            command=["/sbin/init"],
+            name=name,
+            labels=labels,
+            network=net,
+            hostname=_slug(spec.hostname or f"{spec.name}-{spec.vm_id}", keep="."),
+            stop_signal="SIGRTMIN+3",
+            detach=True,
+            **limits,
+            **extra,
+        )
+        try:
+            # The key goes in before boot, so sshd never runs without it and no exec is needed.
+            container.put_archive("/", _ssh_key_tar(spec.ssh_public_key))
+            container.start()
+        except Exception:
+            container.remove(force=True)  # no half-made node for the next launch to find
+            raise
+        return container
+
+    def _image(self, wanted: str | None) -> str:
+        """The image to run: `wanted` if it names a local image, else the node image. Other
+        clouds' image URLs (one://, ost://...) fall back to the node image; a plain local name
+        that does not exist fails this node only."""
+        candidate = wanted
+        if wanted and "://" in wanted:
+            scheme, _, rest = wanted.partition("://")
+            candidate = rest if scheme in ("docker", "podman", "local") else None
+        name = candidate or self._settings.node_image
+        with _errors(f"image {name}"):
+            try:
+                self.client.images.get(name)
+            except docker.errors.ImageNotFound as err:
+                hint = "" if candidate else " (build it with images/node/build.sh)"
+                raise NotFound(f"local: image {name} not found: {_explain(err)}{hint}") from None
+        return name
+
+    def inspect(self, provider_id: str) -> Machine:
+        container = self._get(provider_id)
+        if container is None:
+            return Machine(provider_id=provider_id, state=NodeState.OFF)
+        return self._machine(container)
+
+    def destroy(self, provider_id: str) -> None:
+        container = self._get(provider_id)
+        if container is not None:
+            with _errors(f"remove {provider_id[:12]}"), suppress(docker.errors.NotFound):
+                container.remove(force=True, v=True)
+
+    def cleanup(self, infrastructure_id: str) -> None:
+        label = self._infra_label(infrastructure_id)
+        with _errors(f"cleanup of {infrastructure_id}"):
+            for container in self.client.containers.list(all=True, filters={"label": label}):
+                with suppress(docker.errors.NotFound):
+                    container.remove(force=True, v=True)
+            for net in self.client.networks.list(filters={"label": label}):
+                with suppress(docker.errors.NotFound):
+                    net.remove()
+
+    def list_owned(self) -> list[Machine]:
+        with _errors("list containers"):
+            found = self.client.containers.list(all=True, filters={"label": LABEL_INFRASTRUCTURE})
+            return [self._machine(c) for c in found]
+
+    def stop(self, provider_id: str) -> None:
+        with _errors(f"stop {provider_id[:12]}"):
+            self.client.containers.get(provider_id).stop(timeout=STOP_TIMEOUT)
+
+    def start(self, provider_id: str) -> None:
+        with _errors(f"start {provider_id[:12]}"):
+            self.client.containers.get(provider_id).start()
+
+    def reboot(self, provider_id: str) -> None:
+        with _errors(f"reboot {provider_id[:12]}"):
+            self.client.containers.get(provider_id).restart(timeout=STOP_TIMEOUT)
+
+    # -- helpers ----------------------------------------------------------------------------
+
+    @staticmethod
+    def _infra_label(infrastructure_id: str) -> str:
+        return f"{LABEL_INFRASTRUCTURE}={infrastructure_id}"
+
+    def _find(self, infrastructure_id: str, node: str) -> Container | None:
+        filters = {"label": [self._infra_label(infrastructure_id), f"{LABEL_NODE}={node}"]}
+        with _errors(f"find node {node}"):
+            found = self.client.containers.list(all=True, filters=filters)
+        return found[0] if found else None
+
+    def _get(self, provider_id: str) -> Container | None:
+        with _errors(f"inspect {provider_id[:12]}"):
+            try:
+                return self.client.containers.get(provider_id)
+            except docker.errors.NotFound:
+                return None
+
+    def _machine(self, container: Container, warnings: tuple[str, ...] = ()) -> Machine:
+        """The container as a Machine. Its private address is reachable from this host, so a
+        public node's public address is that same address."""
+        container.reload()
+        labels = container.labels
+        infra = labels.get(LABEL_INFRASTRUCTURE)
+        ip = self._ip(container, infra)
+        vm_id = labels.get(LABEL_VM_ID)
+        return Machine(
+            provider_id=container.id or "",
+            state=_STATES.get(container.status, NodeState.UNKNOWN),
+            private_ip=ip,
+            public_ip=ip if labels.get(LABEL_PUBLIC) == "true" else None,
+            ssh_user="root",
+            infrastructure_id=infra,
+            vm_id=int(vm_id) if vm_id and vm_id.isdigit() else None,
+            warnings=warnings,
+        )
+
+    @staticmethod
+    def _ip(container: Container, infra: str | None) -> str | None:
+        networks = container.attrs.get("NetworkSettings", {}).get("Networks") or {}
+        preferred = networks.get(network_name(infra)) if infra else None
+        for net in [preferred, *networks.values()]:
+            if net and net.get("IPAddress"):
+                return str(net["IPAddress"])
+        return None
+
+
+def _ssh_key_tar(public_key: str) -> bytes:
+    """/root/.ssh (0700) and /root/.ssh/authorized_keys (0600), owned by root, as a tar."""
+    buf = io.BytesIO()
+    now = time.time()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        ssh_dir = tarfile.TarInfo("root/.ssh")
+        ssh_dir.type, ssh_dir.mode, ssh_dir.mtime = tarfile.DIRTYPE, 0o700, now
+        tar.addfile(ssh_dir)
+        data = (public_key.strip() + "\n").encode() if public_key.strip() else b""
+        keys = tarfile.TarInfo("root/.ssh/authorized_keys")
+        keys.size, keys.mode, keys.mtime = len(data), 0o600, now
+        tar.addfile(keys, io.BytesIO(data))
+    return buf.getvalue()

@@ -1,0 +1,170 @@
+"""Reads and writes of infrastructures, nodes, steps and events.
+
+Every state change goes through here, so every one is recorded in the events table with its time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Engine, select, update
+from sqlalchemy.orm import Session, selectinload, sessionmaker
+
+from orbis.store.db import make_engine, migrate, session_factory
+from orbis.store.schema import EventRow, InfrastructureRow, NodeRow, StepRow, utcnow
+
+
+class Store:
+    def __init__(self, url: str, *, run_migrations: bool = True) -> None:
+        self.engine: Engine = make_engine(url)
+        if run_migrations:
+            migrate(self.engine)
+        self._sessions: sessionmaker[Session] = session_factory(self.engine)
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        with self._sessions.begin() as s:
+            yield s
+
+    # -- infrastructures -------------------------------------------------------------------
+    def create_infrastructure(self, **fields: Any) -> InfrastructureRow:
+        fields.setdefault("phase", "creating")
+        with self.session() as s:
+            row = InfrastructureRow(**fields)
+            s.add(row)
+            s.flush()  # the event's foreign key needs the row first
+            s.add(EventRow(infrastructure_id=row.id, subject="infrastructure",
+                           to_state=row.phase, message="created"))
+        return row
+
+    def get(self, infra_id: str) -> InfrastructureRow | None:
+        with self.session() as s:
+            return s.get(InfrastructureRow, infra_id)
+
+    def list_ids(self, owner_key: str | None = None) -> list[str]:
+        with self.session() as s:
+            q = select(InfrastructureRow.id).where(InfrastructureRow.deleted.is_(False))
+            if owner_key is not None:
+                q = q.where(InfrastructureRow.owner_key == owner_key)
+            return list(s.scalars(q.order_by(InfrastructureRow.created_at)))
+
+    def list_rows(self, owner_key: str | None = None) -> list[InfrastructureRow]:
+        with self.session() as s:
+            q = select(InfrastructureRow).where(InfrastructureRow.deleted.is_(False))
+            if owner_key is not None:
+                q = q.where(InfrastructureRow.owner_key == owner_key)
+            return list(s.scalars(q.order_by(InfrastructureRow.created_at)))
+
+    def set_phase(self, infra_id: str, phase: str, message: str = "") -> None:
+        with self.session() as s:
+            row = s.get(InfrastructureRow, infra_id)
+            if row is None or row.phase == phase:
+                return
+            s.add(EventRow(infrastructure_id=infra_id, subject="infrastructure",
+                           from_state=row.phase, to_state=phase, message=message))
+            row.phase = phase
+            if phase == "deleted":
+                row.deleted = True
+
+    def append_log(self, infra_id: str, text: str) -> None:
+        with self.session() as s:
+            row = s.get(InfrastructureRow, infra_id)
+            if row is not None:
+                row.log = (row.log or "") + text
+
+    # -- nodes -----------------------------------------------------------------------------
+    def add_node(self, infra_id: str, name: str) -> int:
+        """Create a node record and return its VM id (counted per infrastructure, never reused)."""
+        with self.session() as s:
+            infra = s.get(InfrastructureRow, infra_id, with_for_update=True)
+            assert infra is not None
+            vm_id = infra.next_vm_id
+            infra.next_vm_id = vm_id + 1
+            s.add(NodeRow(infrastructure_id=infra_id, vm_id=vm_id, name=name, state="pending"))
+            s.add(EventRow(infrastructure_id=infra_id, vm_id=vm_id, subject="node", name=name,
+                           to_state="pending", message="requested"))
+            return vm_id
+
+    def nodes(self, infra_id: str, *, include_deleted: bool = False) -> list[NodeRow]:
+        with self.session() as s:
+            q = select(NodeRow).where(NodeRow.infrastructure_id == infra_id)
+            if not include_deleted:
+                q = q.where(NodeRow.deleted.is_(False))
+            return list(s.scalars(q.order_by(NodeRow.vm_id)))
+
+    def node(self, infra_id: str, vm_id: int) -> NodeRow | None:
+        with self.session() as s:
+            return s.scalars(select(NodeRow).where(
+                NodeRow.infrastructure_id == infra_id, NodeRow.vm_id == vm_id)).first()
+
+    def update_node(self, infra_id: str, vm_id: int, *, message: str = "", **fields: Any) -> None:
+        """Change a node's fields; a change of `state` is recorded as an event."""
+        with self.session() as s:
+            row = s.scalars(select(NodeRow).where(
+                NodeRow.infrastructure_id == infra_id, NodeRow.vm_id == vm_id)).one()
+            new_state = fields.get("state")
+            if new_state is not None and new_state != row.state:
+                s.add(EventRow(infrastructure_id=infra_id, vm_id=vm_id, subject="node",
+                               name=row.name, from_state=row.state, to_state=new_state,
+                               message=message))
+            for key, value in fields.items():
+                setattr(row, key, value)
+
+    def append_node_log(self, infra_id: str, vm_id: int, text: str) -> None:
+        with self.session() as s:
+            s.execute(update(NodeRow)
+                      .where(NodeRow.infrastructure_id == infra_id, NodeRow.vm_id == vm_id)
+                      .values(log=NodeRow.log + text))
+
+    # -- steps -----------------------------------------------------------------------------
+    def add_step(self, infra_id: str, vm_id: int, name: str, level: int) -> int:
+        with self.session() as s:
+            row = StepRow(infrastructure_id=infra_id, vm_id=vm_id, name=name, level=level)
+            s.add(row)
+            s.flush()
+            return row.id
+
+    def update_step(self, step_id: int, status: str, output: str | None = None,
+                    message: str = "") -> None:
+        with self.session() as s:
+            row = s.get(StepRow, step_id)
+            assert row is not None
+            if status != row.status:
+                s.add(EventRow(infrastructure_id=row.infrastructure_id, vm_id=row.vm_id,
+                               subject="step", name=row.name, from_state=row.status,
+                               to_state=status, message=message))
+            now = utcnow()
+            if status == "running":
+                row.started_at = now
+            elif status in ("ok", "failed", "skipped"):
+                row.finished_at = now
+            row.status = status
+            if output is not None:
+                row.output = output
+
+    def steps(self, infra_id: str) -> list[StepRow]:
+        with self.session() as s:
+            q = select(StepRow).where(StepRow.infrastructure_id == infra_id)
+            return list(s.scalars(q.order_by(StepRow.level, StepRow.id)))
+
+    # -- events ----------------------------------------------------------------------------
+    def events(self, infra_id: str, after_id: int = 0) -> list[EventRow]:
+        with self.session() as s:
+            q = (select(EventRow)
+                 .where(EventRow.infrastructure_id == infra_id, EventRow.id > after_id)
+                 .order_by(EventRow.id))
+            return list(s.scalars(q))
+
+    def event_time(self, infra_id: str, subject: str, to_state: str) -> datetime | None:
+        with self.session() as s:
+            q = (select(EventRow.at)
+                 .where(EventRow.infrastructure_id == infra_id, EventRow.subject == subject,
+                        EventRow.to_state == to_state)
+                 .order_by(EventRow.id.desc()))
+            return s.scalars(q).first()
+
+
+__all__ = ["Store", "selectinload"]

@@ -1,0 +1,101 @@
+"""Database tables: infrastructures, their nodes, configuration steps, and every state change."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class InfrastructureRow(Base):
+    __tablename__ = "infrastructures"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    owner_key: Mapped[str] = mapped_column(String(64), index=True)  # hash of the IM identity
+    owner_name: Mapped[str] = mapped_column(String(255))
+    name: Mapped[str] = mapped_column(String(255), default="")
+    # creating → configuring → done; or deleting → deleted. Node states give the rest.
+    phase: Mapped[str] = mapped_column(String(32), default="creating")
+    template: Mapped[str] = mapped_column(Text)
+    template_format: Mapped[str] = mapped_column(String(16), default="tosca")
+    template_file: Mapped[str] = mapped_column(String(255), default="template.yaml")
+    provider: Mapped[str] = mapped_column(String(64), default="local")
+    ssh_public_key: Mapped[str] = mapped_column(Text, default="")
+    ssh_private_key: Mapped[str] = mapped_column(Text, default="")
+    log: Mapped[str] = mapped_column(Text, default="")  # the infrastructure-level contmsg
+    next_vm_id: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, onupdate=utcnow
+    )
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
+
+
+class NodeRow(Base):
+    __tablename__ = "nodes"
+    __table_args__ = (UniqueConstraint("infrastructure_id", "vm_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    infrastructure_id: Mapped[str] = mapped_column(
+        ForeignKey("infrastructures.id", ondelete="CASCADE"), index=True
+    )
+    vm_id: Mapped[int] = mapped_column(Integer)  # IM's per-infrastructure VM number
+    name: Mapped[str] = mapped_column(String(255))  # node template name
+    state: Mapped[str] = mapped_column(String(32), default="pending")
+    provider_id: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    private_ip: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    public_ip: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    ssh_user: Mapped[str] = mapped_column(String(64), default="root")
+    error: Mapped[str] = mapped_column(Text, default="")
+    log: Mapped[str] = mapped_column(Text, default="")  # this node's contmsg
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, onupdate=utcnow
+    )
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class StepRow(Base):
+    """One configuration step (a node's playbook) run on one node."""
+
+    __tablename__ = "steps"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    infrastructure_id: Mapped[str] = mapped_column(
+        ForeignKey("infrastructures.id", ondelete="CASCADE"), index=True
+    )
+    vm_id: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(String(255))
+    level: Mapped[int] = mapped_column(Integer, default=1)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    output: Mapped[str] = mapped_column(Text, default="")
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class EventRow(Base):
+    """A state transition of an infrastructure, a node or a step, with its time."""
+
+    __tablename__ = "events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    infrastructure_id: Mapped[str] = mapped_column(
+        ForeignKey("infrastructures.id", ondelete="CASCADE"), index=True
+    )
+    vm_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    subject: Mapped[str] = mapped_column(String(16))  # infrastructure | node | step
+    name: Mapped[str] = mapped_column(String(255), default="")
+    from_state: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    to_state: Mapped[str] = mapped_column(String(32))
+    message: Mapped[str] = mapped_column(Text, default="")
+    details: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)

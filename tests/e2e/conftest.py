@@ -1,0 +1,72 @@
+"""Fixtures shared by the end-to-end tests: a live container engine, the node image, SSH keys.
+
+The e2e tests skip (with the reason) when no engine can be started or the node image cannot be
+built; set ORBIS_E2E_REQUIRED=1 (e.g. in CI) to make that a failure instead.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import NoReturn
+
+import asyncssh
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _unavailable(reason: str) -> NoReturn:
+    if os.environ.get("ORBIS_E2E_REQUIRED") == "1":
+        pytest.fail(reason, pytrace=False)
+    pytest.skip(reason)
+
+
+def _run_script(script: str, *args: str, timeout: float) -> str:
+    """Run a repo script; return the last line of its stdout, or skip/fail with its stderr."""
+    env = dict(os.environ)
+    env.setdefault("ORBIS_HOME", str(REPO / ".orbis"))
+    try:
+        done = subprocess.run(
+            [str(REPO / script), *args], env=env, capture_output=True, text=True, timeout=timeout
+        )
+    except (OSError, subprocess.TimeoutExpired) as err:
+        _unavailable(f"{script} {' '.join(args)} could not run: {err}")
+    if done.returncode != 0:
+        tail = "\n".join(done.stderr.strip().splitlines()[-5:])
+        _unavailable(f"{script} {' '.join(args)} failed (exit {done.returncode}): {tail}")
+    lines = done.stdout.strip().splitlines()
+    if not lines:
+        _unavailable(f"{script} {' '.join(args)} printed nothing")
+    return lines[-1].strip()
+
+
+@pytest.fixture(scope="session")
+def engine_url() -> str:
+    """DOCKER_HOST of a live Docker Engine API (Docker, or podman started by scripts/engine.sh),
+    with the node image built (images/node/build.sh, cached by recipe hash). Sets DOCKER_HOST and
+    ORBIS_NODE_IMAGE in os.environ so code reading orbis.config sees them."""
+    url = _run_script("scripts/engine.sh", "start", timeout=90)
+    image = _run_script("images/node/build.sh", timeout=1200)
+    os.environ["DOCKER_HOST"] = url
+    os.environ.setdefault("ORBIS_NODE_IMAGE", image)
+    return url
+
+
+@dataclass(frozen=True)
+class KeyPair:
+    private_path: Path  # OpenSSH private key file, mode 0600 (for ssh -i / Ansible)
+    public: str  # "ssh-ed25519 AAAA... orbis-e2e"
+    key: asyncssh.SSHKey
+
+
+@pytest.fixture(scope="session")
+def ssh_keypair(tmp_path_factory: pytest.TempPathFactory) -> KeyPair:
+    """A fresh ed25519 key pair for logging into test nodes."""
+    key = asyncssh.generate_private_key("ssh-ed25519", comment="orbis-e2e")
+    path = tmp_path_factory.mktemp("ssh") / "id_ed25519"
+    path.write_bytes(key.export_private_key())
+    path.chmod(0o600)
+    return KeyPair(path, key.export_public_key().decode().strip(), key)
