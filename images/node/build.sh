@@ -79,7 +79,7 @@ in_root() { chroot "$rootfs" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin 
 if ((${#ca_certs[@]})); then
     cp "${ca_certs[@]}" "$rootfs/usr/local/share/ca-certificates/"
 fi
-in_root update-ca-certificates >/dev/null
+in_root update-ca-certificates >/dev/null 2>&1
 
 # Apt inside nodes: same mirror + updates + security, no recommends, no docs.
 cat >"$rootfs/etc/apt/sources.list" <<EOF
@@ -158,7 +158,7 @@ rm -rf "$rootfs"/var/lib/apt/lists/* "$rootfs"/var/cache/apt/*.bin "$rootfs"/var
 
 log "importing"
 tar --numeric-owner -C "$rootfs" -c . \
-    | podman import --change 'CMD ["/sbin/init"]' --change 'STOPSIGNAL SIGRTMIN+3' \
+    | podman import --quiet --change 'CMD ["/sbin/init"]' --change 'STOPSIGNAL SIGRTMIN+3' \
         --change 'ENV container=podman' \
         --message "orbis node image, recipe $recipe_hash" - "$tag" >/dev/null
 podman tag "$tag" "$image_repo:latest"

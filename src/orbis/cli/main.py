@@ -235,3 +235,7 @@ def destroy(infra_id: str) -> None:
     except ClientError as exc:
         fail(str(exc))
     out.print(f"Infrastructure {infra_id} destroyed", highlight=False)
+
+
+if __name__ == "__main__":
+    app()

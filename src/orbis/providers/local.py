@@ -40,17 +40,12 @@ STOP_TIMEOUT = 10  # seconds systemd gets to shut down before SIGKILL
 
 _LIMIT_ERROR = re.compile(r"cgroup|memory|cpu|swap", re.IGNORECASE)
 
-_STATES = {
-    "running": NodeState.RUNNING,
-    "created": NodeState.STOPPED,
-    "configured": NodeState.STOPPED,  # podman's word for "created"
-    "exited": NodeState.STOPPED,
-    "stopped": NodeState.STOPPED,
-    "paused": NodeState.STOPPED,
-    "restarting": NodeState.PENDING,
-    "removing": NodeState.DELETING,
-    "dead": NodeState.FAILED,
-}
+_STATES = {"running": NodeState.RUNNING, "restarting": NodeState.PENDING}
+_STATES |= {"removing": NodeState.DELETING, "dead": NodeState.FAILED}
+# podman says "configured" for "created"
+_STATES |= dict.fromkeys(
+    ("created", "configured", "exited", "stopped", "paused"), NodeState.STOPPED
+)
 
 
 def _infra8(infrastructure_id: str) -> str:
@@ -71,6 +66,11 @@ def _explain(err: Exception) -> str:
     if isinstance(err, docker.errors.APIError) and err.explanation:
         return str(err.explanation)
     return str(err)
+
+
+def _conflict(err: docker.errors.APIError) -> bool:
+    """A name already taken (Docker says 409; podman says 500 "... already in use/exists")."""
+    return err.status_code == 409 or "already" in _explain(err)
 
 
 @contextmanager
@@ -109,30 +109,28 @@ class LocalProvider(Provider):
         """The first engine endpoint that answers, connected lazily (and once)."""
         with self._lock:
             if self._client is None:
-                urls = (
-                    [self._base_url]
-                    if self._base_url
-                    else config.docker_socket_candidates(self._settings)
-                )
-                tried = []
-                for url in urls:
-                    try:
-                        client = docker.DockerClient(base_url=url, timeout=self._timeout)
-                        client.ping()
-                    except Exception as err:  # noqa: BLE001 - any failure means "next one"
-                        tried.append(f"{url} ({type(err).__name__})")
-                        continue
-                    components = client.version().get("Components") or []
-                    self._is_podman = any("podman" in c.get("Name", "").lower() for c in components)
-                    self._client = client
-                    break
-                else:
-                    raise Transient(
-                        "local: no container engine answers; tried "
-                        + ", ".join(tried)
-                        + " (run scripts/engine.sh start)"
-                    )
+                self._client = self._connect()
             return self._client
+
+    def _connect(self) -> docker.DockerClient:
+        tried = []
+        for url in (
+            [self._base_url] if self._base_url else config.docker_socket_candidates(self._settings)
+        ):
+            try:
+                client = docker.DockerClient(base_url=url, timeout=self._timeout)
+                client.ping()
+                components = client.version().get("Components") or []
+            except Exception as err:  # noqa: BLE001 - any failure means "try the next one"
+                tried.append(f"{url} ({type(err).__name__})")
+                continue
+            self._is_podman = any("podman" in c.get("Name", "").lower() for c in components)
+            return client
+        tried_text = ", ".join(tried)
+        raise Transient(
+            f"local: no container engine answers (tried {tried_text}); "
+            "start one with scripts/engine.sh start"
+        )
 
     # -- verbs ------------------------------------------------------------------------------
 
@@ -147,9 +145,13 @@ class LocalProvider(Provider):
                 label = self._infra_label(infrastructure_id)
                 found = client.networks.list(filters={"label": label})
                 if not any(n.name == name for n in found):
-                    client.networks.create(
-                        name, driver="bridge", labels={LABEL_INFRASTRUCTURE: infrastructure_id}
-                    )
+                    try:
+                        client.networks.create(
+                            name, driver="bridge", labels={LABEL_INFRASTRUCTURE: infrastructure_id}
+                        )
+                    except docker.errors.APIError as err:
+                        if not _conflict(err):  # else another process made it just now
+                            raise
         return name
 
     def launch(self, spec: NodeSpec) -> Machine:
@@ -162,6 +164,7 @@ class LocalProvider(Provider):
                     if spec.ssh_public_key:
                         existing.put_archive("/", _ssh_key_tar(spec.ssh_public_key))
                     existing.start()
+                    existing.reload()
                 return self._machine(existing)
         net = self._network(spec.infrastructure_id)
         image = self._image(spec.image)
@@ -182,7 +185,7 @@ class LocalProvider(Provider):
             try:
                 container = self._create_and_start(spec, image, name, net, labels, limits)
             except docker.errors.APIError as err:
-                if err.status_code == 409:  # a parallel launch of the same node won the race
+                if _conflict(err):  # a parallel launch of the same node won the race
                     again = self._find(spec.infrastructure_id, node)
                     if again is None:
                         raise
@@ -192,6 +195,7 @@ class LocalProvider(Provider):
                 # Some hosts cannot enforce cgroup limits: run the node without them.
                 warnings.append(f"cpu/memory limits not applied: {_explain(err)}")
                 container = self._create_and_start(spec, image, name, net, labels, {})
+            container.reload()  # addresses are known only once it runs
             return self._machine(container, tuple(warnings))
 
     def _create_and_start(
@@ -301,7 +305,10 @@ class LocalProvider(Provider):
         filters = {"label": [self._infra_label(infrastructure_id), f"{LABEL_NODE}={node}"]}
         with _errors(f"find node {node}"):
             found = self.client.containers.list(all=True, filters=filters)
-        return found[0] if found else None
+        wanted = {LABEL_INFRASTRUCTURE: infrastructure_id, LABEL_NODE: node}
+        # Re-check: engines differ on whether repeated label filters are AND-ed.
+        mine = [c for c in found if all(c.labels.get(k) == v for k, v in wanted.items())]
+        return mine[0] if mine else None
 
     def _get(self, provider_id: str) -> Container | None:
         with _errors(f"inspect {provider_id[:12]}"):
@@ -313,7 +320,6 @@ class LocalProvider(Provider):
     def _machine(self, container: Container, warnings: tuple[str, ...] = ()) -> Machine:
         """The container as a Machine. Its private address is reachable from this host, so a
         public node's public address is that same address."""
-        container.reload()
         labels = container.labels
         infra = labels.get(LABEL_INFRASTRUCTURE)
         ip = self._ip(container, infra)

@@ -1,0 +1,51 @@
+# Two commands for a new machine: `make demo` and `make test`. Both install what they need.
+SHELL := /bin/bash
+ORBIS_HOME ?= $(CURDIR)/.orbis
+export ORBIS_HOME
+VENV := .venv
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test test-unit lint host venv image engine server stop bench clean
+
+demo: venv image server
+	./scripts/demo.sh
+
+test: venv image engine
+	DOCKER_HOST=$$(./scripts/engine.sh start | tail -n 1) $(VENV)/bin/pytest -q
+
+test-unit: venv
+	$(VENV)/bin/pytest -q -m "not e2e"
+
+lint: venv
+	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/mypy
+
+host:
+	./scripts/setup-host.sh
+
+venv: host $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(VENV)/bin/python || python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+image: host
+	./images/node/build.sh
+
+engine: host
+	./scripts/engine.sh start
+
+server: venv engine
+	./scripts/server.sh start
+
+stop:
+	./scripts/server.sh stop
+	./scripts/engine.sh stop
+
+bench: venv image engine
+	DOCKER_HOST=$$(./scripts/engine.sh start | tail -n 1) $(VENV)/bin/python bench/deploy_local.py
+
+clean: stop
+	rm -rf $(VENV) $(ORBIS_HOME)
