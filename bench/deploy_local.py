@@ -55,8 +55,12 @@ def parse(ts: str) -> float:
 
 def one_run(client: httpx.Client, nodes: int) -> dict[str, float]:
     t0 = time.time()
-    answer = client.post("/infrastructures", params={"async": "yes"}, content=template(nodes),
-                         headers={"Content-Type": "text/yaml", "Accept": "application/json"})
+    answer = client.post(
+        "/infrastructures",
+        params={"async": "yes"},
+        content=template(nodes),
+        headers={"Content-Type": "text/yaml", "Accept": "application/json"},
+    )
     answer.raise_for_status()
     infra_id = answer.json()["uri"].rsplit("/", 1)[-1]
     while True:
@@ -72,22 +76,32 @@ def one_run(client: httpx.Client, nodes: int) -> dict[str, float]:
     configuring = next(parse(e["at"]) for e in events if e["to"] == "configuring")
     t1 = time.time()
     client.delete(f"/infrastructures/{infra_id}").raise_for_status()
-    return {"total": total, "launch": running - t0, "ssh": configuring - running,
-            "ansible": t0 + total - configuring, "destroy": time.time() - t1}
+    return {
+        "total": total,
+        "launch": running - t0,
+        "ssh": configuring - running,
+        "ansible": t0 + total - configuring,
+        "destroy": time.time() - t1,
+    }
 
 
 def main() -> None:
     with orbis_server(os.environ.get("DOCKER_HOST"), user="bench") as server:
-        client = httpx.Client(base_url=server.url, timeout=600,
-                              headers={"Authorization": server.auth_file.read_text().strip()})
+        client = httpx.Client(
+            base_url=server.url,
+            timeout=600,
+            headers={"Authorization": server.auth_file.read_text().strip()},
+        )
         one_run(client, 1)  # warm-up: first container start and Ansible start are slower
         print(f"machine: {platform.node()}, {os.cpu_count()} cores, {platform.platform()}")
         print(f"{'nodes':>5} {'total s':>8} {'launch':>7} {'ssh':>6} {'ansible':>8} {'destroy':>8}")
         for nodes in (1, 5):
             runs = [one_run(client, nodes) for _ in range(3)]
             med = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
-            print(f"{nodes:>5} {med['total']:>8.2f} {med['launch']:>7.2f} {med['ssh']:>6.2f} "
-                  f"{med['ansible']:>8.2f} {med['destroy']:>8.2f}")
+            print(
+                f"{nodes:>5} {med['total']:>8.2f} {med['launch']:>7.2f} {med['ssh']:>6.2f} "
+                f"{med['ansible']:>8.2f} {med['destroy']:>8.2f}"
+            )
         print("median of 3 runs; targets: 1 node <= 5 s, 5 nodes <= 10 s")
 
 

@@ -162,5 +162,9 @@ tar --numeric-owner -C "$rootfs" -c . \
         --change 'ENV container=podman' \
         --message "orbis node image, recipe $recipe_hash" - "$tag" >/dev/null
 podman tag "$tag" "$image_repo:latest"
+# Drop images of older recipes (podman refuses, harmlessly, while a container still uses one).
+podman images --format '{{.Repository}}:{{.Tag}}' \
+    | grep -E "(^|/)$image_repo:[0-9a-f]{12}\$" | grep -v ":$recipe_hash\$" \
+    | xargs -r podman rmi >/dev/null 2>&1 || true
 log "built $tag in $(( $(date +%s) - start ))s ($(podman image inspect --format '{{.Size}}' "$tag") bytes)"
 echo "$tag"

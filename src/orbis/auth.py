@@ -78,15 +78,18 @@ def identify(header: str | None) -> tuple[Identity, list[dict[str, str]]]:
     if not header:
         raise AuthError("No authentication data provided")
     if header.lower().startswith("bearer "):
-        raise AuthError("OIDC bearer tokens are not accepted by this server yet; "
-                        "send an InfrastructureManager line with username and password")
+        raise AuthError(
+            "OIDC bearer tokens are not accepted by this server yet; "
+            "send an InfrastructureManager line with username and password"
+        )
     lines = parse_auth_data(header)
     for line in lines:
         if line.get("type") == "InfrastructureManager":
             user, password = line.get("username"), line.get("password")
             if line.get("token") and not user:
-                raise AuthError("OIDC tokens are not accepted by this server yet; "
-                                "use username and password")
+                raise AuthError(
+                    "OIDC tokens are not accepted by this server yet; use username and password"
+                )
             if not user or password is None:
                 raise AuthError("The InfrastructureManager line needs username and password")
             if user.startswith("__OPENID__"):
@@ -98,10 +101,9 @@ def identify(header: str | None) -> tuple[Identity, list[dict[str, str]]]:
 
 def to_header(lines: list[dict[str, str]]) -> str:
     """Auth lines as one Authorization header value (the inverse of parse_auth_data)."""
+
     def quote(value: str) -> str:
         value = value.replace("\n", "\\\\n")
         return f"'{value}'" if any(c in value for c in ";='\"") else value
 
-    return "\\n".join(
-        "; ".join(f"{k} = {quote(v)}" for k, v in line.items()) for line in lines
-    )
+    return "\\n".join("; ".join(f"{k} = {quote(v)}" for k, v in line.items()) for line in lines)

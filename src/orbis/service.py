@@ -66,29 +66,41 @@ class OrbisService:
         self._templates: dict[str, Template] = {}
 
     # -- templates -------------------------------------------------------------------------
-    def parse(self, text: str, file_name: str, infra_id: str | None = None) -> Template:
-        """Parse a template sent by a client; relative artifacts resolve in its work folder."""
-        folder = self.work_dir / (infra_id or "validate")
+    def parse(self, text: str, file_name: str) -> Template:
+        """Parse a template sent by a client (positions name the client's file)."""
         try:
-            return load_template(folder / Path(file_name).name, text=text)
+            return load_template(Path(file_name).name, text=text)
         except TemplateError as exc:
             raise InvalidRequest(str(exc)) from exc
 
     def template(self, row: InfrastructureRow) -> Template:
         if row.id not in self._templates:
-            self._templates[row.id] = self.parse(row.template, row.template_file, row.id)
+            self._templates[row.id] = self.parse(row.template, row.template_file)
         return self._templates[row.id]
 
     # -- lifecycle -------------------------------------------------------------------------
-    async def create(self, who: Identity, text: str, file_name: str = "template.yaml",
-                     *, wait_launch: bool = False) -> str:
+    async def create(
+        self,
+        who: Identity,
+        text: str,
+        file_name: str = "template.yaml",
+        *,
+        wait_launch: bool = False,
+    ) -> str:
         infra_id = str(uuid.uuid1())
-        template = self.parse(text, file_name, infra_id)
+        template = self.parse(text, file_name)
         private, public = generate_key_pair()
         self.store.create_infrastructure(
-            id=infra_id, owner_key=who.key, owner_name=who.name, name=template.name,
-            template=text, template_format="tosca", template_file=Path(file_name).name,
-            provider=self.provider.name, ssh_private_key=private, ssh_public_key=public,
+            id=infra_id,
+            owner_key=who.key,
+            owner_name=who.name,
+            name=template.name,
+            template=text,
+            template_format="tosca",
+            template_file=Path(file_name).name,
+            provider=self.provider.name,
+            ssh_private_key=private,
+            ssh_public_key=public,
         )
         self._templates[infra_id] = template
         for compute in template.computes.values():
@@ -104,8 +116,9 @@ class OrbisService:
                 raise InvalidRequest(f"Error launching the VMs: {errors}")
         return infra_id
 
-    async def destroy(self, who: Identity, infra_id: str, *, wait: bool = True,
-                      force: bool = False) -> None:
+    async def destroy(
+        self, who: Identity, infra_id: str, *, wait: bool = True, force: bool = False
+    ) -> None:
         row = self.infrastructure(who, infra_id)
         task = self._tasks.pop(row.id, None)
         if task is not None and not task.done():
@@ -165,7 +178,7 @@ class OrbisService:
             await asyncio.sleep(0.1)
 
     # -- reads -----------------------------------------------------------------------------
-    def list(self, who: Identity) -> list[str]:
+    def list_ids(self, who: Identity) -> list[str]:
         return self.store.list_ids(who.key)
 
     def infrastructure(self, who: Identity, infra_id: str) -> InfrastructureRow:
@@ -198,8 +211,9 @@ class OrbisService:
         row = self.infrastructure(who, infra_id)
         nodes = self.store.nodes(row.id)
         states = [NodeState(n.state) for n in nodes]
-        agg = aggregate_state(states, deleting=row.phase == "deleting",
-                              configuring=row.phase in IN_PROGRESS)
+        agg = aggregate_state(
+            states, deleting=row.phase == "deleting", configuring=row.phase in IN_PROGRESS
+        )
         # Nodes are "running" until the whole configuration ends, so this only matters when
         # every node is already settled but the infrastructure is not finished yet.
         if row.phase in IN_PROGRESS and agg == NodeState.CONFIGURED:
@@ -231,12 +245,24 @@ class OrbisService:
         for n in self.store.nodes(row.id):
             mine = [s for s in steps if s.vm_id == n.vm_id]
             current = next((s.name for s in mine if s.status == "running"), None)
-            nodes.append({
-                "vm_id": n.vm_id, "name": n.name, "state": n.state,
-                "private_ip": n.private_ip, "public_ip": n.public_ip, "error": n.error,
-                "current_step": current,
-                "steps": [{"name": s.name, "level": s.level, "status": s.status} for s in mine],
-            })
-        return {"id": row.id, "name": row.name, "phase": row.phase, "state": view.state,
-                "owner": row.owner_name, "created_at": row.created_at.isoformat(),
-                "nodes": nodes}
+            nodes.append(
+                {
+                    "vm_id": n.vm_id,
+                    "name": n.name,
+                    "state": n.state,
+                    "private_ip": n.private_ip,
+                    "public_ip": n.public_ip,
+                    "error": n.error,
+                    "current_step": current,
+                    "steps": [{"name": s.name, "level": s.level, "status": s.status} for s in mine],
+                }
+            )
+        return {
+            "id": row.id,
+            "name": row.name,
+            "phase": row.phase,
+            "state": view.state,
+            "owner": row.owner_name,
+            "created_at": row.created_at.isoformat(),
+            "nodes": nodes,
+        }

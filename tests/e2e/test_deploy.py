@@ -40,9 +40,23 @@ def api(server: RunningServer) -> httpx.Client:
 
 def ssh(key_file: Path, address: str, command: str) -> str:
     done = subprocess.run(
-        ["ssh", "-i", str(key_file), "-o", "StrictHostKeyChecking=no",
-         "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", f"root@{address}", command],
-        capture_output=True, text=True, timeout=60)
+        [
+            "ssh",
+            "-i",
+            str(key_file),
+            "-o",
+            "StrictHostKeyChecking=no",
+            "-o",
+            "UserKnownHostsFile=/dev/null",
+            "-o",
+            "LogLevel=ERROR",
+            f"root@{address}",
+            command,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     return done.stdout + done.stderr
 
 
@@ -60,20 +74,26 @@ def test_hello_deploys_configures_serves_and_leaves_nothing(server, engine_url, 
 
         with api(server) as client:
             state = client.get(f"/infrastructures/{infra_id}/state").json()["state"]
-            assert state == {"state": "configured", "vm_states": {"0": "configured",
-                                                                  "1": "configured"}}
-            vm = client.get(f"/infrastructures/{infra_id}/vms/1",
-                            headers={"Accept": "application/json"}).json()["radl"][-1]
+            assert state == {
+                "state": "configured",
+                "vm_states": {"0": "configured", "1": "configured"},
+            }
+            vm = client.get(
+                f"/infrastructures/{infra_id}/vms/1", headers={"Accept": "application/json"}
+            ).json()["radl"][-1]
             key_file = tmp_path / "key"
             key_file.write_text(vm["disk.0.os.credentials.private_key"])
             key_file.chmod(0o600)
             # Ansible's work, seen over SSH: a systemd service it enabled and started
-            assert ssh(key_file, vm["net_interface.0.ip"],
-                       "systemctl is-active hello-worker; systemctl is-enabled hello-worker"
-                       ).split() == ["active", "enabled"]
+            assert ssh(
+                key_file,
+                vm["net_interface.0.ip"],
+                "systemctl is-active hello-worker; systemctl is-enabled hello-worker",
+            ).split() == ["active", "enabled"]
             events = client.get(f"/orbis/infrastructures/{infra_id}/events").json()["events"]
-            node0 = [(e["from"], e["to"]) for e in events if e["subject"] == "node"
-                     and e["vm_id"] == 0]
+            node0 = [
+                (e["from"], e["to"]) for e in events if e["subject"] == "node" and e["vm_id"] == 0
+            ]
             assert node0 == [(None, "pending"), ("pending", "running"), ("running", "configured")]
             assert all(e["at"] for e in events)
 
@@ -94,9 +114,12 @@ def test_a_node_that_cannot_launch_fails_alone(server, engine_url):
     assert done.returncode == 1  # the infrastructure as a whole did not succeed
     infra_id = UUID.search(done.stdout).group(0)
     try:
-        detail = json.loads(httpx.get(
-            f"{server.url}/orbis/infrastructures/{infra_id}",
-            headers={"Authorization": server.auth_file.read_text().strip()}).text)
+        detail = json.loads(
+            httpx.get(
+                f"{server.url}/orbis/infrastructures/{infra_id}",
+                headers={"Authorization": server.auth_file.read_text().strip()},
+            ).text
+        )
         nodes = {n["name"]: n for n in detail["nodes"]}
         assert nodes["broken"]["state"] == "failed"
         assert "orbis-no-such-image" in nodes["broken"]["error"]
@@ -108,12 +131,16 @@ def test_a_node_that_cannot_launch_fails_alone(server, engine_url):
 
 
 def test_bad_template_is_refused_with_its_position(server):
-    broken = "tosca_definitions_version: tosca_simple_yaml_1_0\ntopology_template:\n" \
-             "  node_templates:\n    a:\n      type: tosca.nodes.Compte\n"
+    broken = (
+        "tosca_definitions_version: tosca_simple_yaml_1_0\ntopology_template:\n"
+        "  node_templates:\n    a:\n      type: tosca.nodes.Compte\n"
+    )
     with api(server) as client:
-        answer = client.post("/infrastructures", content=broken,
-                             headers={"Content-Type": "text/yaml",
-                                      "X-Orbis-Template-Name": "broken.yaml"})
+        answer = client.post(
+            "/infrastructures",
+            content=broken,
+            headers={"Content-Type": "text/yaml", "X-Orbis-Template-Name": "broken.yaml"},
+        )
     assert answer.status_code == 400
     assert "broken.yaml:5:13" in answer.text
     assert "tosca.nodes.Compute" in answer.text  # the hint

@@ -14,7 +14,14 @@ from orbis import __version__, config
 from orbis.api.negotiation import ApiError, error_response
 from orbis.api.routes import router
 from orbis.providers.base import Provider
-from orbis.service import Conflict, Forbidden, InvalidRequest, NotFoundError, OrbisService, ServiceError
+from orbis.service import (
+    Conflict,
+    Forbidden,
+    InvalidRequest,
+    NotFoundError,
+    OrbisService,
+    ServiceError,
+)
 from orbis.store.repository import Store
 
 log = logging.getLogger(__name__)
@@ -42,8 +49,12 @@ def create_app(
         yield
         await svc.shutdown()
 
-    app = FastAPI(title="Orbis", version=__version__, lifespan=lifespan,
-                  description="Infrastructure Manager compatible deployment service")
+    app = FastAPI(
+        title="Orbis",
+        version=__version__,
+        lifespan=lifespan,
+        description="Infrastructure Manager compatible deployment service",
+    )
     app.include_router(router)
 
     @app.exception_handler(ApiError)

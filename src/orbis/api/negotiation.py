@@ -21,7 +21,9 @@ class ApiError(Exception):
 
 
 def media_types(header: str | None) -> list[str]:
-    return [part.split(";")[0].strip().lower() for part in (header or "").split(",") if part.strip()]
+    return [
+        part.split(";")[0].strip().lower() for part in (header or "").split(",") if part.strip()
+    ]
 
 
 def wants(request: Request, default: str) -> str:
@@ -62,11 +64,16 @@ def empty() -> Response:
 def error_response(request: Request, status: int, message: str) -> Response:
     accepted = media_types(request.headers.get("accept"))
     if "application/json" in accepted:
-        return Response(json.dumps({"message": message, "code": status}), status_code=status,
-                        media_type="application/json")
+        return Response(
+            json.dumps({"message": message, "code": status}),
+            status_code=status,
+            media_type="application/json",
+        )
     if "text/html" in accepted:
-        page = (f"<html><head><title>Error {status}</title></head><body><h1>Error {status}</h1>"
-                f"<p>{html.escape(message)}</p></body></html>")
+        page = (
+            f"<html><head><title>Error {status}</title></head><body><h1>Error {status}</h1>"
+            f"<p>{html.escape(message)}</p></body></html>"
+        )
         return Response(page, status_code=status, media_type="text/html")
     return Response(message, status_code=status, media_type="text/plain")
 

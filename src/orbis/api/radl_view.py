@@ -52,6 +52,7 @@ def to_radl_text(objects: list[dict[str, Any]]) -> str:
     for obj in objects:
         features = [f"{k} = {_value(v)}" for k, v in obj.items() if k not in ("class", "id")]
         body = " and\n".join(features)
-        parts.append(f"{obj['class']} {obj['id']} (\n{body}\n)" if body else
-                     f"{obj['class']} {obj['id']} ()")
+        parts.append(
+            f"{obj['class']} {obj['id']} (\n{body}\n)" if body else f"{obj['class']} {obj['id']} ()"
+        )
     return "\n\n".join(parts) + "\n"

@@ -56,7 +56,7 @@ async def version(request: Request) -> Response:
 @router.get("/infrastructures")
 async def list_infrastructures(request: Request) -> Response:
     who = caller(request, collection=True)
-    ids = service(request).list(who)
+    ids = service(request).list_ids(who)
     return uri_list(request, [infra_uri(request, i) for i in ids])
 
 
@@ -72,7 +72,8 @@ async def create_infrastructure(request: Request) -> Response:
         raise ApiError(400, "Error Creating Inf.: dry_run is not supported yet")
     name = request.headers.get(TEMPLATE_NAME_HEADER, "template.yaml")
     infra_id = await service(request).create(
-        who, body, name, wait_launch=not flag(request, "async"))
+        who, body, name, wait_launch=not flag(request, "async")
+    )
     response = uri_list(request, [infra_uri(request, infra_id)], single=True)
     response.headers["InfID"] = infra_id
     return response
@@ -90,7 +91,8 @@ async def infrastructure_vms(request: Request, infra_id: str) -> Response:
 async def destroy_infrastructure(request: Request, infra_id: str) -> Response:
     who = caller(request)
     await service(request).destroy(
-        who, infra_id, wait=not flag(request, "async"), force=flag(request, "force"))
+        who, infra_id, wait=not flag(request, "async"), force=flag(request, "force")
+    )
     return empty()
 
 
@@ -113,11 +115,15 @@ async def infrastructure_property(request: Request, infra_id: str, prop: str) ->
     if prop == "tosca":
         row = svc.infrastructure(who, infra_id)
         if row.template_format != "tosca":
-            raise ApiError(403, "'tosca' infrastructure property is not valid in this infrastructure")
+            raise ApiError(
+                403, "'tosca' infrastructure property is not valid in this infrastructure"
+            )
         return answer(request, "text/yaml", "tosca", row.template)
     if prop in ("radl", "data", "authorization"):
         svc.infrastructure(who, infra_id)
-        raise ApiError(400, f"Error Getting Inf. prop: '{prop}' is not supported by this server yet")
+        raise ApiError(
+            400, f"Error Getting Inf. prop: '{prop}' is not supported by this server yet"
+        )
     raise ApiError(404, f"Incorrect infrastructure property: {prop}")
 
 
@@ -155,8 +161,9 @@ def _vm_radl(svc: OrbisService, who: Identity, infra_id: str, vm_id: str) -> lis
 async def orbis_detail(request: Request, infra_id: str) -> Response:
     """Infrastructure, nodes and steps in one JSON document (what `orbis deploy` follows)."""
     who = caller(request)
-    return Response(json.dumps(service(request).detail(who, infra_id)),
-                    media_type="application/json")
+    return Response(
+        json.dumps(service(request).detail(who, infra_id)), media_type="application/json"
+    )
 
 
 @router.get("/orbis/infrastructures/{infra_id}/events")
@@ -166,8 +173,16 @@ async def orbis_events(request: Request, infra_id: str, after: int = 0) -> Respo
     svc = service(request)
     svc.infrastructure(who, infra_id)
     events = [
-        {"id": e.id, "at": e.at.isoformat(), "subject": e.subject, "vm_id": e.vm_id,
-         "name": e.name, "from": e.from_state, "to": e.to_state, "message": e.message}
+        {
+            "id": e.id,
+            "at": e.at.isoformat(),
+            "subject": e.subject,
+            "vm_id": e.vm_id,
+            "name": e.name,
+            "from": e.from_state,
+            "to": e.to_state,
+            "message": e.message,
+        }
         for e in svc.store.events(infra_id, after)
     ]
     return Response(json.dumps({"events": events}), media_type="application/json")

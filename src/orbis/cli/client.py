@@ -33,7 +33,8 @@ def auth_header() -> str:
         path.touch(mode=0o600)
         path.write_text(
             f"id = orbis; type = InfrastructureManager; username = {getpass.getuser()}; "
-            f"password = {secrets.token_urlsafe(18)}\n")
+            f"password = {secrets.token_urlsafe(18)}\n"
+        )
     lines = parse_auth_data(path.read_text())
     if not lines:
         raise ClientError(f"{path} holds no auth lines")
@@ -43,15 +44,18 @@ def auth_header() -> str:
 class OrbisClient:
     def __init__(self, url: str | None = None, timeout: float = 60.0) -> None:
         self.url = (url or os.environ.get("ORBIS_URL") or "http://127.0.0.1:8800").rstrip("/")
-        self.http = httpx.Client(base_url=self.url, timeout=timeout,
-                                 headers={"Authorization": auth_header()})
+        self.http = httpx.Client(
+            base_url=self.url, timeout=timeout, headers={"Authorization": auth_header()}
+        )
 
     def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         try:
             response = self.http.request(method, path, **kwargs)
         except httpx.ConnectError:
-            raise ClientError(f"cannot reach the Orbis server at {self.url} "
-                              "(start it with `orbis server`, or set ORBIS_URL)") from None
+            raise ClientError(
+                f"cannot reach the Orbis server at {self.url} "
+                "(start it with `orbis server`, or set ORBIS_URL)"
+            ) from None
         except httpx.HTTPError as exc:
             raise ClientError(f"{self.url}: {exc}") from None
         if response.status_code != 200:
@@ -67,10 +71,16 @@ class OrbisClient:
 
     def create(self, template: str, name: str, wait: bool = False) -> str:
         response = self.request(
-            "POST", "/infrastructures", content=template.encode(),
+            "POST",
+            "/infrastructures",
+            content=template.encode(),
             params={"async": "no" if wait else "yes"},
-            headers={"Content-Type": "text/yaml", "Accept": "application/json",
-                     "X-Orbis-Template-Name": name})
+            headers={
+                "Content-Type": "text/yaml",
+                "Accept": "application/json",
+                "X-Orbis-Template-Name": name,
+            },
+        )
         return str(response.json()["uri"]).rsplit("/", 1)[-1]
 
     def list(self) -> list[str]:

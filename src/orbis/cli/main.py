@@ -18,14 +18,23 @@ from orbis.cli.client import ClientError, OrbisClient
 from orbis.lang import load_template
 from orbis.lang.errors import TemplateError
 
-app = typer.Typer(no_args_is_help=True, add_completion=False,
-                  help="Deploy infrastructures described in TOSCA on clouds and local containers.")
+app = typer.Typer(
+    no_args_is_help=True,
+    add_completion=False,
+    help="Deploy infrastructures described in TOSCA on clouds and local containers.",
+)
 out = Console()
 err = Console(stderr=True)
 
 FINAL = {"configured", "unconfigured", "failed", "off", "stopped"}
-STATE_STYLE = {"configured": "green", "running": "cyan", "pending": "yellow",
-               "unconfigured": "red", "failed": "bold red", "deleting": "magenta"}
+STATE_STYLE = {
+    "configured": "green",
+    "running": "cyan",
+    "pending": "yellow",
+    "unconfigured": "red",
+    "failed": "bold red",
+    "deleting": "magenta",
+}
 
 
 def fail(message: str) -> None:
@@ -43,7 +52,7 @@ def parse_inputs(pairs: list[str]) -> dict[str, str]:
     return values
 
 
-def load_or_explain(path: Path, inputs: dict[str, str]):  # type: ignore[no-untyped-def]
+def load_or_explain(path: Path, inputs: dict[str, str]):
     if not path.is_file():
         fail(f"{path}: no such file")
     try:
@@ -67,16 +76,25 @@ def styled(state: str) -> str:
 
 
 def nodes_table(detail: dict[str, Any]) -> Table:
-    table = Table(title=f"{detail['id']}  {detail.get('name') or ''}  {styled(detail['state'])}",
-                  title_justify="left")
+    table = Table(
+        title=f"{detail['id']}  {detail.get('name') or ''}  {styled(detail['state'])}",
+        title_justify="left",
+    )
     for column in ("VM", "node", "state", "private IP", "public IP", "step / error"):
         table.add_column(column)
     for n in detail["nodes"]:
         done = sum(1 for s in n["steps"] if s["status"] == "ok")
-        note = n["error"] or (f"{n['current_step']} ({done}/{len(n['steps'])})"
-                              if n["current_step"] else "")
-        table.add_row(str(n["vm_id"]), n["name"], styled(n["state"]), n["private_ip"] or "",
-                      n["public_ip"] or "", note)
+        note = n["error"] or (
+            f"{n['current_step']} ({done}/{len(n['steps'])})" if n["current_step"] else ""
+        )
+        table.add_row(
+            str(n["vm_id"]),
+            n["name"],
+            styled(n["state"]),
+            n["private_ip"] or "",
+            n["public_ip"] or "",
+            note,
+        )
     return table
 
 
@@ -104,8 +122,12 @@ def server(
 
     settings = config.load()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    uvicorn.run(create_app(settings), host=host or settings.listen_host,
-                port=port or settings.listen_port, log_level="info")
+    uvicorn.run(
+        create_app(settings),
+        host=host or settings.listen_host,
+        port=port or settings.listen_port,
+        log_level="info",
+    )
 
 
 @app.command()
@@ -118,9 +140,12 @@ def validate(
     for warning in template.warnings:
         err.print(f"[yellow]warning:[/] {warning}", highlight=False)
     counts = ", ".join(f"{c.name}×{c.count}" for c in template.computes.values())
-    out.print(f"[green]{file} is valid[/]: {len(template.computes)} compute node(s) ({counts}), "
-              f"{len(template.components)} software component(s), "
-              f"{len(template.outputs)} output(s)", highlight=False)
+    out.print(
+        f"[green]{file} is valid[/]: {len(template.computes)} compute node(s) ({counts}), "
+        f"{len(template.components)} software component(s), "
+        f"{len(template.outputs)} output(s)",
+        highlight=False,
+    )
 
 
 @app.command()
@@ -180,8 +205,13 @@ def list_() -> None:
             table.add_column(column)
         for infra_id in ids:
             d = api.detail(infra_id)
-            table.add_row(d["id"], d.get("name") or "", styled(d["state"]),
-                          str(len(d["nodes"])), d["created_at"][:19])
+            table.add_row(
+                d["id"],
+                d.get("name") or "",
+                styled(d["state"]),
+                str(len(d["nodes"])),
+                d["created_at"][:19],
+            )
     except ClientError as exc:
         fail(str(exc))
     out.print(table if ids else "No infrastructures.")

@@ -164,9 +164,14 @@ async def run_level(
     events_file.write_text("")
     binary = Path(sys.executable).with_name("ansible-playbook")
     proc = await asyncio.create_subprocess_exec(
-        str(binary), "-i", str(inventory), str(playbook),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-        env=ansible_env(workdir, events_file), cwd=str(workdir),
+        str(binary),
+        "-i",
+        str(inventory),
+        str(playbook),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+        env=ansible_env(workdir, events_file),
+        cwd=str(workdir),
     )
     events: list[dict[str, Any]] = []
 

@@ -42,7 +42,7 @@ async def wait_ssh(
                 login_timeout=min(10.0, timeout),
             ):
                 return time.monotonic() - start
-        except (OSError, asyncssh.Error, asyncio.TimeoutError) as exc:
+        except (TimeoutError, OSError, asyncssh.Error) as exc:
             last_error = str(exc) or exc.__class__.__name__
         await asyncio.sleep(delay)
         delay = min(delay * 1.5, 2.0)

@@ -47,7 +47,9 @@ def attribute_resolver(
             values = [str(r.vm_id) for r in rows]
         else:
             return None
-        as_list = component is None and compute.type == LIST_VALUED_TYPE and attribute != "ip_address"
+        as_list = (
+            component is None and compute.type == LIST_VALUED_TYPE and attribute != "ip_address"
+        )
         if rest and isinstance(rest[0], int):
             return values[rest[0]] if 0 <= rest[0] < len(values) else None
         if as_list:

@@ -10,7 +10,6 @@ import asyncio
 import logging
 import shutil
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -67,7 +66,9 @@ class Deployer:
     async def deploy(self, infra_id: str, template: Template) -> None:
         infra = self.store.get(infra_id)
         assert infra is not None
-        self._log(infra_id, f"Deploying infrastructure {infra_id} on the {self.provider.name} back-end")
+        self._log(
+            infra_id, f"Deploying infrastructure {infra_id} on the {self.provider.name} back-end"
+        )
         for warning in template.warnings:
             self._log(infra_id, f"Warning: {warning}")
         self.store.set_phase(infra_id, "launching")
@@ -75,7 +76,9 @@ class Deployer:
             await asyncio.to_thread(self.provider.prepare, infra_id)
         except ProviderError as exc:
             for row in self.store.nodes(infra_id):
-                self._fail_node(row, NodeState.FAILED, f"could not prepare the infrastructure: {exc}")
+                self._fail_node(
+                    row, NodeState.FAILED, f"could not prepare the infrastructure: {exc}"
+                )
             self.store.set_phase(infra_id, "done", str(exc))
             return
         key_file = self._write_key(infra)
@@ -90,8 +93,9 @@ class Deployer:
     async def _bring_up(self, infra: InfrastructureRow, template: Template, row: NodeRow) -> bool:
         """Launch one node and wait for its SSH; False if it failed (already recorded)."""
         compute = template.computes[row.name]
-        image, warning = local_image(compute.image) if self.provider.name == "local" else (
-            compute.image, None)
+        image, warning = (
+            local_image(compute.image) if self.provider.name == "local" else (compute.image, None)
+        )
         if warning:
             self._node_log(row, f"Warning: {warning}")
         spec = self._spec(infra, row, compute, image)
@@ -104,35 +108,52 @@ class Deployer:
         for w in machine.warnings:
             self._node_log(row, f"Warning: {w}")
         self.store.update_node(
-            infra.id, row.vm_id, state=NodeState.RUNNING, provider_id=machine.provider_id,
-            private_ip=machine.private_ip, public_ip=machine.public_ip,
-            ssh_user=machine.ssh_user, message="launched",
+            infra.id,
+            row.vm_id,
+            state=NodeState.RUNNING,
+            provider_id=machine.provider_id,
+            private_ip=machine.private_ip,
+            public_ip=machine.public_ip,
+            ssh_user=machine.ssh_user,
+            message="launched",
         )
         address = machine.public_ip or machine.private_ip
         if not address:
             self._fail_node(row, NodeState.UNCONFIGURED, "the node has no address to reach")
             return False
         try:
-            seconds = await wait_ssh(address, user=machine.ssh_user, port=machine.ssh_port,
-                                     private_key=infra.ssh_private_key)
+            seconds = await wait_ssh(
+                address,
+                user=machine.ssh_user,
+                port=machine.ssh_port,
+                private_key=infra.ssh_private_key,
+            )
         except SSHNotReady as exc:
             self._fail_node(row, NodeState.UNCONFIGURED, str(exc))
             return False
         self._node_log(row, f"SSH ready at {address} after {seconds:.2f} s")
         return True
 
-    def _spec(self, infra: InfrastructureRow, row: NodeRow, compute: Compute,
-              image: str | None) -> NodeSpec:
+    def _spec(
+        self, infra: InfrastructureRow, row: NodeRow, compute: Compute, image: str | None
+    ) -> NodeSpec:
         return NodeSpec(
-            infrastructure_id=infra.id, vm_id=row.vm_id, name=row.name, image=image,
-            num_cpus=compute.num_cpus, mem_size=compute.mem_size, public=compute.public,
-            ports=tuple(compute.ports), ssh_public_key=infra.ssh_public_key,
+            infrastructure_id=infra.id,
+            vm_id=row.vm_id,
+            name=row.name,
+            image=image,
+            num_cpus=compute.num_cpus,
+            mem_size=compute.mem_size,
+            public=compute.public,
+            ports=tuple(compute.ports),
+            ssh_public_key=infra.ssh_public_key,
             hostname=f"{row.name}-{row.vm_id}".replace("_", "-").lower(),
         )
 
     # -- configure -------------------------------------------------------------------------
-    async def _configure(self, infra: InfrastructureRow, template: Template,
-                         up: list[NodeRow], key_file: Path) -> None:
+    async def _configure(
+        self, infra: InfrastructureRow, template: Template, up: list[NodeRow], key_file: Path
+    ) -> None:
         healthy = {row.vm_id for row in up}
         all_nodes = self.store.nodes(infra.id)
         levels = group_by_level(plan_configuration(template))
@@ -140,16 +161,26 @@ class Deployer:
             rows = [r for r in self.store.nodes(infra.id) if r.vm_id in healthy]
             if not rows:
                 break
-            await self._run_level(infra, template, number, steps, rows, all_nodes, key_file,
-                                  healthy)
+            await self._run_level(
+                infra, template, number, steps, rows, all_nodes, key_file, healthy
+            )
         for row in self.store.nodes(infra.id):
             if row.vm_id in healthy:
-                self.store.update_node(infra.id, row.vm_id, state=NodeState.CONFIGURED,
-                                       message="configured")
+                self.store.update_node(
+                    infra.id, row.vm_id, state=NodeState.CONFIGURED, message="configured"
+                )
 
-    async def _run_level(self, infra: InfrastructureRow, template: Template, number: int,
-                         steps: list[PlannedStep], rows: list[NodeRow], all_nodes: list[NodeRow],
-                         key_file: Path, healthy: set[int]) -> None:
+    async def _run_level(
+        self,
+        infra: InfrastructureRow,
+        template: Template,
+        number: int,
+        steps: list[PlannedStep],
+        rows: list[NodeRow],
+        all_nodes: list[NodeRow],
+        key_file: Path,
+        healthy: set[int],
+    ) -> None:
         host_of = {r.vm_id: f"{r.name}_{r.vm_id}" for r in rows}
         runs: list[StepRun] = []
         step_ids: dict[tuple[str, str], int] = {}
@@ -161,7 +192,8 @@ class Deployer:
             for r in rows:
                 if r.name == step.compute:
                     step_ids[(step.name, host_of[r.vm_id])] = self.store.add_step(
-                        infra.id, r.vm_id, step.name, number)
+                        infra.id, r.vm_id, step.name, number
+                    )
             try:
                 plays = self._plays(template, step, all_nodes)
             except (PlaybookError, OSError) as exc:
@@ -173,23 +205,32 @@ class Deployer:
             else:
                 for h in hosts:
                     failures[(step.name, h)] = HostResult(ok=True, output="(nothing to run)\n")
-        self._log(infra.id, f"Configuration level {number}: "
-                  + ", ".join(sorted({s.name for s in steps})))
+        self._log(
+            infra.id, f"Configuration level {number}: " + ", ".join(sorted({s.name for s in steps}))
+        )
         for key, step_id in step_ids.items():
             if key not in failures:
                 self.store.update_step(step_id, "running")
         results: dict[tuple[str, str], HostResult] = dict(failures)
         if runs:
             targets = [
-                Target(host=host_of[r.vm_id], address=r.public_ip or r.private_ip or "",
-                       user=r.ssh_user, groups=(r.name,),
-                       variables={"IM_NODE_PRIVATE_IP": r.private_ip,
-                                  "IM_NODE_PUBLIC_IP": r.public_ip,
-                                  "IM_NODE_VMID": r.vm_id, "IM_INFRASTRUCTURE_ID": infra.id})
+                Target(
+                    host=host_of[r.vm_id],
+                    address=r.public_ip or r.private_ip or "",
+                    user=r.ssh_user,
+                    groups=(r.name,),
+                    variables={
+                        "IM_NODE_PRIVATE_IP": r.private_ip,
+                        "IM_NODE_PUBLIC_IP": r.public_ip,
+                        "IM_NODE_VMID": r.vm_id,
+                        "IM_INFRASTRUCTURE_ID": infra.id,
+                    },
+                )
                 for r in rows
             ]
-            ran, output = await run_level(self.workdir(infra.id), targets, runs, key_file,
-                                          label=f"level-{number}")
+            ran, output = await run_level(
+                self.workdir(infra.id), targets, runs, key_file, label=f"level-{number}"
+            )
             self._log(infra.id, f"Ansible output of level {number}:\n{output.rstrip()}")
             results.update(ran)
         vm_of = {h: vm for vm, h in host_of.items()}
@@ -203,8 +244,9 @@ class Deployer:
                 healthy.discard(vm_id)
                 self._fail_node(row, NodeState.UNCONFIGURED, f"step {step_name} failed")
 
-    def _plays(self, template: Template, step: PlannedStep,
-               nodes: list[NodeRow]) -> list[dict[str, Any]]:
+    def _plays(
+        self, template: Template, step: PlannedStep, nodes: list[NodeRow]
+    ) -> list[dict[str, Any]]:
         """The plays of a step's operations, with each operation's inputs as variables."""
         resolve = attribute_resolver(template, nodes, self_node=step.node)
         plays: list[dict[str, Any]] = []
@@ -225,10 +267,11 @@ class Deployer:
             if op.inherited:
                 return None, impl  # a type's default recipe; fetching URLs comes with artifacts
             raise PlaybookError(f"artifact {impl} is a URL; Orbis cannot fetch it yet")
-        path = Path(impl)
-        if not path.is_file():
-            raise PlaybookError(f"playbook {impl} not found")
-        return path.read_text(), path.name
+        # Never read files of the server's own disk on behalf of a template.
+        raise PlaybookError(
+            f"playbook '{Path(impl).name}' is a file on the client's machine; "
+            "send it inline (`orbis deploy` does) or by URL"
+        )
 
     # -- destroy ---------------------------------------------------------------------------
     async def destroy(self, infra_id: str) -> None:
@@ -236,8 +279,9 @@ class Deployer:
         self._log(infra_id, "Destroying infrastructure")
         await asyncio.to_thread(self.provider.cleanup, infra_id)
         for row in self.store.nodes(infra_id):
-            self.store.update_node(infra_id, row.vm_id, state=NodeState.OFF, deleted=True,
-                                   message="destroyed")
+            self.store.update_node(
+                infra_id, row.vm_id, state=NodeState.OFF, deleted=True, message="destroyed"
+            )
         shutil.rmtree(self.workdir(infra_id), ignore_errors=True)
         self.store.set_phase(infra_id, "deleted")
 
@@ -251,8 +295,9 @@ class Deployer:
         return key_file
 
     def _fail_node(self, row: NodeRow, state: NodeState, message: str) -> None:
-        self.store.update_node(row.infrastructure_id, row.vm_id, state=state, error=message,
-                               message=message)
+        self.store.update_node(
+            row.infrastructure_id, row.vm_id, state=state, error=message, message=message
+        )
         self._node_log(row, f"Error: {message}")
 
     def _log(self, infra_id: str, text: str) -> None:
@@ -260,5 +305,3 @@ class Deployer:
 
     def _node_log(self, row: NodeRow, text: str) -> None:
         self.store.append_node_log(row.infrastructure_id, row.vm_id, f"{stamp()} {text}\n")
-
-

@@ -54,13 +54,27 @@ def plan_configuration(template: Template) -> list[PlannedStep]:
     for compute in template.computes.values():
         ops = _ordered(compute.operations)
         if ops:
-            steps.append(PlannedStep(f"{compute.name}_conf", compute.name, compute.name,
-                                     node_levels[compute.name], ops))
+            steps.append(
+                PlannedStep(
+                    f"{compute.name}_conf",
+                    compute.name,
+                    compute.name,
+                    node_levels[compute.name],
+                    ops,
+                )
+            )
     for component in template.components.values():
         ops = _ordered(component.operations)
         if ops and component.host in template.computes:
-            steps.append(PlannedStep(f"{component.name}_{component.host}_conf", component.name,
-                                     component.host, node_levels[component.name], ops))
+            steps.append(
+                PlannedStep(
+                    f"{component.name}_{component.host}_conf",
+                    component.name,
+                    component.host,
+                    node_levels[component.name],
+                    ops,
+                )
+            )
     return sorted(steps, key=lambda s: (s.level, s.name))
 
 

@@ -29,5 +29,8 @@ def load_template(
     tosca_keys = ("tosca_definitions_version", "topology_template")
     if isinstance(doc, PMap) and any(k in doc for k in tosca_keys):
         return load_document(doc, file, inputs or {})
-    message = "not a TOSCA template (no tosca_definitions_version): RADL support arrives with the RADL parser"
+    message = (
+        "not a TOSCA template (no tosca_definitions_version): "
+        "RADL support arrives with the RADL parser"
+    )
     raise TemplateError([Problem(Position(file, 1, 1), message)])

@@ -54,7 +54,9 @@ class Problems:
 
     def add(self, position: Position | None, message: str, hint: str = "") -> None:
         problem = Problem(position, message, hint)
-        if problem not in self.problems:  # the same value may be visited twice (e.g. via get_property)
+        if (
+            problem not in self.problems
+        ):  # the same value may be visited twice (e.g. via get_property)
             self.problems.append(problem)
 
     def warn(self, position: Position | None, message: str) -> None:

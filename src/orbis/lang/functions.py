@@ -33,7 +33,9 @@ def _call(fn: Function, attributes: AttributeLookup) -> Any:
     args = [evaluate(a, attributes) for a in fn.args]
     if fn.name == "get_attribute":
         node, attribute, *rest = fn.args  # the loader checked there are at least two
-        return evaluate(attributes(str(node), str(attribute), tuple(evaluate(rest, attributes))), attributes)
+        return evaluate(
+            attributes(str(node), str(attribute), tuple(evaluate(rest, attributes))), attributes
+        )
     if fn.name == "concat":
         return "".join("" if a is None else _text(a) for a in args)
     if fn.name == "token":

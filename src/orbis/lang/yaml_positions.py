@@ -28,6 +28,7 @@ class PMap(dict[Any, Any]):
         self.pos = pos
         self.key_positions: dict[Any, Position] = {}
         self.value_positions: dict[Any, Position] = {}
+        self.float_texts: dict[Any, str] = {}  # "22.10" as written, before it became 22.1
 
     def key_pos(self, key: Any) -> Position:
         return self.key_positions.get(key, self.pos)
@@ -106,14 +107,18 @@ class _Builder:
                     continue
                 key = self.build(key_node)
                 if isinstance(key, list | dict):
-                    raise TemplateError([Problem(self.pos(key_node), "a mapping key must be a scalar")])
+                    raise TemplateError(
+                        [Problem(self.pos(key_node), "a mapping key must be a scalar")]
+                    )
                 if key in mapping:
                     self.duplicates.append(Problem(self.pos(key_node), f"duplicate key '{key}'"))
                 mapping[key] = self.build(value_node)
+                if isinstance(mapping[key], float) and isinstance(value_node, ScalarNode):
+                    mapping.float_texts[key] = value_node.value
                 mapping.key_positions[key] = self.pos(key_node)
                 mapping.value_positions[key] = self.pos(value_node)
             for source in merged:
-                for key, value in (source.items() if isinstance(source, dict) else []):
+                for key, value in source.items() if isinstance(source, dict) else []:
                     if key not in mapping:
                         mapping[key] = value
                         mapping.key_positions[key] = source.key_pos(key)
@@ -133,7 +138,9 @@ def load_yaml(text: str, file: str) -> Any:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         pos = Position(file, mark.line + 1, mark.column + 1) if mark else Position(file, 1, 1)
-        what = " ".join(x for x in (exc.context, exc.problem) if x)
+        what = exc.problem or exc.context or "syntax error"
+        if exc.context and exc.problem and exc.context_mark and exc.context_mark is not mark:
+            what += f" ({exc.context} at line {exc.context_mark.line + 1})"
         raise TemplateError([Problem(pos, f"invalid YAML: {what}")]) from None
     except yaml.YAMLError as exc:
         raise TemplateError([Problem(Position(file, 1, 1), f"invalid YAML: {exc}")]) from None

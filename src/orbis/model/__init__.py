@@ -1,8 +1,8 @@
 """The one internal model every template language parses into."""
 
 from orbis.model.infrastructure import (
-    Compute,
     Component,
+    Compute,
     Function,
     Operation,
     Output,

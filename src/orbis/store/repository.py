@@ -36,8 +36,14 @@ class Store:
             row = InfrastructureRow(**fields)
             s.add(row)
             s.flush()  # the event's foreign key needs the row first
-            s.add(EventRow(infrastructure_id=row.id, subject="infrastructure",
-                           to_state=row.phase, message="created"))
+            s.add(
+                EventRow(
+                    infrastructure_id=row.id,
+                    subject="infrastructure",
+                    to_state=row.phase,
+                    message="created",
+                )
+            )
         return row
 
     def get(self, infra_id: str) -> InfrastructureRow | None:
@@ -63,8 +69,15 @@ class Store:
             row = s.get(InfrastructureRow, infra_id)
             if row is None or row.phase == phase:
                 return
-            s.add(EventRow(infrastructure_id=infra_id, subject="infrastructure",
-                           from_state=row.phase, to_state=phase, message=message))
+            s.add(
+                EventRow(
+                    infrastructure_id=infra_id,
+                    subject="infrastructure",
+                    from_state=row.phase,
+                    to_state=phase,
+                    message=message,
+                )
+            )
             row.phase = phase
             if phase == "deleted":
                 row.deleted = True
@@ -84,8 +97,16 @@ class Store:
             vm_id = infra.next_vm_id
             infra.next_vm_id = vm_id + 1
             s.add(NodeRow(infrastructure_id=infra_id, vm_id=vm_id, name=name, state="pending"))
-            s.add(EventRow(infrastructure_id=infra_id, vm_id=vm_id, subject="node", name=name,
-                           to_state="pending", message="requested"))
+            s.add(
+                EventRow(
+                    infrastructure_id=infra_id,
+                    vm_id=vm_id,
+                    subject="node",
+                    name=name,
+                    to_state="pending",
+                    message="requested",
+                )
+            )
             return vm_id
 
     def nodes(self, infra_id: str, *, include_deleted: bool = False) -> list[NodeRow]:
@@ -97,27 +118,39 @@ class Store:
 
     def node(self, infra_id: str, vm_id: int) -> NodeRow | None:
         with self.session() as s:
-            return s.scalars(select(NodeRow).where(
-                NodeRow.infrastructure_id == infra_id, NodeRow.vm_id == vm_id)).first()
+            return s.scalars(
+                select(NodeRow).where(NodeRow.infrastructure_id == infra_id, NodeRow.vm_id == vm_id)
+            ).first()
 
     def update_node(self, infra_id: str, vm_id: int, *, message: str = "", **fields: Any) -> None:
         """Change a node's fields; a change of `state` is recorded as an event."""
         with self.session() as s:
-            row = s.scalars(select(NodeRow).where(
-                NodeRow.infrastructure_id == infra_id, NodeRow.vm_id == vm_id)).one()
+            row = s.scalars(
+                select(NodeRow).where(NodeRow.infrastructure_id == infra_id, NodeRow.vm_id == vm_id)
+            ).one()
             new_state = fields.get("state")
             if new_state is not None and new_state != row.state:
-                s.add(EventRow(infrastructure_id=infra_id, vm_id=vm_id, subject="node",
-                               name=row.name, from_state=row.state, to_state=new_state,
-                               message=message))
+                s.add(
+                    EventRow(
+                        infrastructure_id=infra_id,
+                        vm_id=vm_id,
+                        subject="node",
+                        name=row.name,
+                        from_state=row.state,
+                        to_state=new_state,
+                        message=message,
+                    )
+                )
             for key, value in fields.items():
                 setattr(row, key, value)
 
     def append_node_log(self, infra_id: str, vm_id: int, text: str) -> None:
         with self.session() as s:
-            s.execute(update(NodeRow)
-                      .where(NodeRow.infrastructure_id == infra_id, NodeRow.vm_id == vm_id)
-                      .values(log=NodeRow.log + text))
+            s.execute(
+                update(NodeRow)
+                .where(NodeRow.infrastructure_id == infra_id, NodeRow.vm_id == vm_id)
+                .values(log=NodeRow.log + text)
+            )
 
     # -- steps -----------------------------------------------------------------------------
     def add_step(self, infra_id: str, vm_id: int, name: str, level: int) -> int:
@@ -127,15 +160,24 @@ class Store:
             s.flush()
             return row.id
 
-    def update_step(self, step_id: int, status: str, output: str | None = None,
-                    message: str = "") -> None:
+    def update_step(
+        self, step_id: int, status: str, output: str | None = None, message: str = ""
+    ) -> None:
         with self.session() as s:
             row = s.get(StepRow, step_id)
             assert row is not None
             if status != row.status:
-                s.add(EventRow(infrastructure_id=row.infrastructure_id, vm_id=row.vm_id,
-                               subject="step", name=row.name, from_state=row.status,
-                               to_state=status, message=message))
+                s.add(
+                    EventRow(
+                        infrastructure_id=row.infrastructure_id,
+                        vm_id=row.vm_id,
+                        subject="step",
+                        name=row.name,
+                        from_state=row.status,
+                        to_state=status,
+                        message=message,
+                    )
+                )
             now = utcnow()
             if status == "running":
                 row.started_at = now
@@ -153,17 +195,24 @@ class Store:
     # -- events ----------------------------------------------------------------------------
     def events(self, infra_id: str, after_id: int = 0) -> list[EventRow]:
         with self.session() as s:
-            q = (select(EventRow)
-                 .where(EventRow.infrastructure_id == infra_id, EventRow.id > after_id)
-                 .order_by(EventRow.id))
+            q = (
+                select(EventRow)
+                .where(EventRow.infrastructure_id == infra_id, EventRow.id > after_id)
+                .order_by(EventRow.id)
+            )
             return list(s.scalars(q))
 
     def event_time(self, infra_id: str, subject: str, to_state: str) -> datetime | None:
         with self.session() as s:
-            q = (select(EventRow.at)
-                 .where(EventRow.infrastructure_id == infra_id, EventRow.subject == subject,
-                        EventRow.to_state == to_state)
-                 .order_by(EventRow.id.desc()))
+            q = (
+                select(EventRow.at)
+                .where(
+                    EventRow.infrastructure_id == infra_id,
+                    EventRow.subject == subject,
+                    EventRow.to_state == to_state,
+                )
+                .order_by(EventRow.id.desc())
+            )
             return s.scalars(q).first()
 
 

@@ -24,8 +24,13 @@ class RunningServer:
     env: dict[str, str]  # environment for `orbis` CLI calls against this server
 
     def cli(self, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "orbis.cli.main", *args], env=self.env,
-                              capture_output=True, text=True, timeout=timeout)
+        return subprocess.run(
+            [sys.executable, "-m", "orbis.cli.main", *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
 
 
 def free_port() -> int:
@@ -41,15 +46,25 @@ def orbis_server(docker_host: str | None = None, user: str = "tester") -> Iterat
         home = Path(tmp)
         port = free_port()
         auth = home / "auth.dat"
-        auth.write_text(f"id = im; type = InfrastructureManager; username = {user}; "
-                        f"password = pw-{user}\n")
-        env = {**os.environ, "ORBIS_HOME": str(home), "ORBIS_PORT": str(port),
-               "ORBIS_URL": f"http://127.0.0.1:{port}", "ORBIS_AUTH": str(auth)}
+        auth.write_text(
+            f"id = im; type = InfrastructureManager; username = {user}; password = pw-{user}\n"
+        )
+        env = {
+            **os.environ,
+            "ORBIS_HOME": str(home),
+            "ORBIS_PORT": str(port),
+            "ORBIS_URL": f"http://127.0.0.1:{port}",
+            "ORBIS_AUTH": str(auth),
+        }
         if docker_host:
             env["DOCKER_HOST"] = docker_host
         log = (home / "server.log").open("w")
-        proc = subprocess.Popen([sys.executable, "-m", "orbis.cli.main", "server"], env=env,
-                                stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "orbis.cli.main", "server"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         url = f"http://127.0.0.1:{port}"
         try:
             deadline = time.monotonic() + 30
@@ -59,8 +74,9 @@ def orbis_server(docker_host: str | None = None, user: str = "tester") -> Iterat
                     break
                 except httpx.HTTPError:
                     if proc.poll() is not None or time.monotonic() > deadline:
-                        raise RuntimeError("orbis server did not start:\n"
-                                           + (home / "server.log").read_text()) from None
+                        raise RuntimeError(
+                            "orbis server did not start:\n" + (home / "server.log").read_text()
+                        ) from None
                     time.sleep(0.1)
             yield RunningServer(url=url, home=home, auth_file=auth, env=env)
         finally:

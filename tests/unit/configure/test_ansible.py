@@ -27,8 +27,14 @@ def test_plays_kept_and_not_a_playbook_refused():
 
 
 def test_plays_are_aimed_at_their_step_group_with_step_variables():
-    steps = [StepRun("a_conf", ["web_0"], [{"hosts": "x", "connection": "local", "tasks": [],
-                                            "vars": {"k": 1}}], {"v": 2})]
+    steps = [
+        StepRun(
+            "a_conf",
+            ["web_0"],
+            [{"hosts": "x", "connection": "local", "tasks": [], "vars": {"k": 1}}],
+            {"v": 2},
+        )
+    ]
     play = build_playbook(steps)[0]
     assert play["hosts"] == "orbis_step_0"
     assert "connection" not in play
@@ -49,8 +55,14 @@ def test_results_are_split_per_step_and_host():
     steps = [StepRun("s1", ["a", "b"], []), StepRun("s2", ["a"], [])]
     events = [
         {"kind": "result", "step": "s1", "host": "a", "task": "t", "status": "ok", "result": {}},
-        {"kind": "result", "step": "s1", "host": "b", "task": "t", "status": "failed",
-         "result": {"msg": "boom"}},
+        {
+            "kind": "result",
+            "step": "s1",
+            "host": "b",
+            "task": "t",
+            "status": "failed",
+            "result": {"msg": "boom"},
+        },
     ]
     results = collect(steps, events, "PLAY RECAP", 2)
     assert results[("s1", "a")].ok

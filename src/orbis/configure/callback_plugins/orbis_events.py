@@ -40,14 +40,14 @@ class CallbackModule(CallbackBase):
             event["t"] = time.time()
             self._out.write(json.dumps(event, default=str) + "\n")
 
-    def v2_playbook_on_play_start(self, play):  # type: ignore[no-untyped-def]
+    def v2_playbook_on_play_start(self, play):
         variables = play.get_vars() or {}
         self._step = str(variables.get("orbis_step", play.get_name()))
 
-    def v2_playbook_on_task_start(self, task, is_conditional):  # type: ignore[no-untyped-def]
+    def v2_playbook_on_task_start(self, task, is_conditional):
         self._write(kind="task", step=self._step, task=task.get_name())
 
-    def _result(self, status: str, result) -> None:  # type: ignore[no-untyped-def]
+    def _result(self, status: str, result) -> None:
         data = {k: result._result[k] for k in _KEEP if k in result._result}
         if "results" in result._result:  # loops: keep each item's message
             data["items"] = [
@@ -64,19 +64,19 @@ class CallbackModule(CallbackBase):
             result=data,
         )
 
-    def v2_runner_on_ok(self, result):  # type: ignore[no-untyped-def]
+    def v2_runner_on_ok(self, result):
         self._result("changed" if result._result.get("changed") else "ok", result)
 
-    def v2_runner_on_failed(self, result, ignore_errors=False):  # type: ignore[no-untyped-def]
+    def v2_runner_on_failed(self, result, ignore_errors=False):
         self._result("ignored" if ignore_errors else "failed", result)
 
-    def v2_runner_on_unreachable(self, result):  # type: ignore[no-untyped-def]
+    def v2_runner_on_unreachable(self, result):
         self._result("unreachable", result)
 
-    def v2_runner_on_skipped(self, result):  # type: ignore[no-untyped-def]
+    def v2_runner_on_skipped(self, result):
         self._result("skipped", result)
 
-    def v2_playbook_on_stats(self, stats):  # type: ignore[no-untyped-def]
+    def v2_playbook_on_stats(self, stats):
         for host in sorted(stats.processed.keys()):
             self._write(kind="stats", host=host, summary=stats.summarize(host))
         if self._out is not None:

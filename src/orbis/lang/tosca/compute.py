@@ -6,8 +6,8 @@ from typing import Any
 
 from orbis.lang.tosca.context import Context, NodeTemplate
 from orbis.lang.tosca.datatypes import size_to_bytes
-from orbis.lang.yaml_positions import child_pos
-from orbis.model.infrastructure import Compute, Function, Position, PortSpec
+from orbis.lang.yaml_positions import PMap, child_pos
+from orbis.model.infrastructure import Compute, Function, PortSpec, Position
 
 _OPERATORS = ("equal", "greater_than", "greater_or_equal", "less_than", "less_or_equal")
 
@@ -20,7 +20,11 @@ class ComputeMapper:
         """Where a capability property was written (the node itself when it is a default)."""
         given = self.node.section("capabilities").get(cap)
         props = given.get("properties") if isinstance(given, dict) else None
-        return child_pos(props, prop, self.node.position) if isinstance(props, dict) else self.node.position
+        return (
+            child_pos(props, prop, self.node.position)
+            if isinstance(props, dict)
+            else self.node.position
+        )
 
     def value(self, cap: str, prop: str) -> Any:
         value = self.caps.get(cap, {}).get(prop)
@@ -35,13 +39,14 @@ class ComputeMapper:
         value = self.value(cap, prop)
         if value is None:
             return None
-        size = size_to_bytes(value)
-        if size is None:
-            self.ctx.problems.add(self.pos(cap, prop), f"{cap}.{prop}: {value!r} is not a size like '4 GB'")
-        return size
+        return size_to_bytes(value)  # a bad size was reported by the property type check
 
     def text(self, cap: str, prop: str) -> str | None:
         value = self.value(cap, prop)
+        given = self.node.section("capabilities").get(cap)
+        props = given.get("properties") if isinstance(given, dict) else None
+        if isinstance(value, float) and isinstance(props, PMap) and prop in props.float_texts:
+            return props.float_texts[prop]  # version: 22.10 must not become "22.1"
         return None if value is None else str(value)
 
     def count(self) -> int:
@@ -53,13 +58,28 @@ class ComputeMapper:
             value = self.value("scalable", prop)
             if value is None:
                 continue
-            ignored = [p for p in ("default_instances", "min_instances") if p in given and p != prop]
+            ignored = [
+                p for p in ("default_instances", "min_instances") if p in given and p != prop
+            ]
             if prop not in given and ignored:  # IM quirk: indigo's count default (1) wins
                 where = self.pos("scalable", ignored[0])
                 self.ctx.problems.warn(where, f"scalable.{ignored[0]} is ignored: set 'count'")
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                self.ctx.problems.add(self.pos("scalable", prop), f"scalable.{prop} must be an integer >= 0")
+                self.ctx.problems.add(
+                    self.pos("scalable", prop), f"scalable.{prop} must be an integer >= 0"
+                )
                 return 1
+            if prop == "default_instances":
+                low, high = (
+                    self.value("scalable", "min_instances"),
+                    self.value("scalable", "max_instances"),
+                )
+                if isinstance(low, int) and isinstance(high, int) and not low <= value <= high:
+                    self.ctx.problems.add(
+                        self.pos("scalable", prop),
+                        f"scalable.default_instances {value} is not between min_instances {low} "
+                        f"and max_instances {high}",
+                    )
             return value
         return 1
 
@@ -86,7 +106,9 @@ class ComputeMapper:
                 continue
             protocol = str(spec.get("protocol") or "tcp").lower()
             if protocol not in ("tcp", "udp", "icmp"):
-                self.ctx.problems.add(pos, f"{what}: unknown protocol '{protocol}'", "tcp, udp or icmp")
+                self.ctx.problems.add(
+                    pos, f"{what}: unknown protocol '{protocol}'", "tcp, udp or icmp"
+                )
             span = spec.get("source_range")
             if isinstance(span, list) and len(span) == 2:
                 low, high = (self.port(p, pos, what) for p in span)
@@ -100,7 +122,9 @@ class ComputeMapper:
                 target = None if target == source else target
                 out.append(PortSpec(source, protocol, target, spec.get("remote_cidr")))
         single = self.value("endpoint", "port")
-        if single is not None and (port := self.port(single, self.pos("endpoint", "port"), "endpoint port")):
+        if single is not None and (
+            port := self.port(single, self.pos("endpoint", "port"), "endpoint port")
+        ):
             out.append(PortSpec(port, str(self.value("endpoint", "protocol") or "tcp").lower()))
         return out
 

@@ -38,9 +38,13 @@ class Resolver:
                     hint = suggest(name, FUNCTIONS)
                     self.ctx.problems.add(pos, f"unknown function '{name}'", hint)
                     return None
-            return {k: self.resolve(v, child_pos(value, k, pos), self_node) for k, v in value.items()}
+            return {
+                k: self.resolve(v, child_pos(value, k, pos), self_node) for k, v in value.items()
+            }
         if isinstance(value, list):
-            return [self.resolve(v, child_pos(value, i, pos), self_node) for i, v in enumerate(value)]
+            return [
+                self.resolve(v, child_pos(value, i, pos), self_node) for i, v in enumerate(value)
+            ]
         return value
 
     def _args(self, name: str, args: Any, pos: Position | None, minimum: int, usage: str) -> bool:
@@ -123,23 +127,28 @@ class Resolver:
         node_name = self._entity(args[0], child_pos(args, 0, pos), self_node, allow_host=True)
         if node_name is None:
             return None
-        node = self.ctx.nodes[node_name]
         reg = self.ctx.registry
         names = [str(a) for a in args[1:]]
-        caps = reg.merged("node_types", node.type, "capabilities")
+        node = self.ctx.nodes[node_name]
         reqs = {r.name: r.target for r in node.requirements}
-        if len(names) >= 2 and names[0] in caps:
+        cap, prop, nested = "", names[0], args[2:]
+        if len(names) >= 2 and names[0] in reqs:
+            # tosca-parser: [X, req, prop] reads the same-named capability of the target node
+            node_name, cap, prop, nested = reqs[names[0]], names[0], names[1], args[3:]
+            node = self.ctx.nodes[node_name]
+        elif len(names) >= 2 and names[0] in reg.merged("node_types", node.type, "capabilities"):
             cap, prop, nested = names[0], names[1], args[3:]
-            cap_def = caps[cap]
+        elif len(names) >= 2 and names[0] in reg.requirements(node.type):
+            message = f"get_property: requirement '{names[0]}' of node '{node_name}' is not set"
+            self.ctx.problems.add(pos, message)
+            return None
+        if cap:
+            cap_def = reg.merged("node_types", node.type, "capabilities").get(cap)
             cap_type = cap_def if isinstance(cap_def, str) else (cap_def or {}).get("type", "")
             defs = reg.capability_properties(str(cap_type))
             given = node.section("capabilities").get(cap)
             values = given.get("properties") if isinstance(given, dict) else None
-        elif len(names) >= 2 and names[0] in reqs and names[0] not in node.section("properties"):
-            target = [node_name, reqs[names[0]], *args[2:]]
-            return self._get_property(target, pos, self_node)
         else:
-            cap, prop, nested = "", names[0], args[2:]
             defs = reg.merged("node_types", node.type, "properties")
             values = node.section("properties")
         values = values if isinstance(values, dict) else {}

@@ -29,8 +29,10 @@ def load_inputs(ctx: Context, section: Any, overrides: dict[str, Any]) -> None:
     for name, definition in defs.items():
         key_pos = defs.key_pos(name)
         ctx.input_positions[name] = key_pos
-        if not isinstance(definition, dict):
-            ctx.problems.add(defs.value_pos(name), f"input '{name}' must be a mapping (type, default...)")
+        if not isinstance(definition, PMap):
+            ctx.problems.add(
+                defs.value_pos(name), f"input '{name}' must be a mapping (type, default...)"
+            )
             continue
         type_name = str(definition.get("type") or "string")
         if name in overrides:
@@ -54,7 +56,7 @@ def load_inputs(ctx: Context, section: Any, overrides: dict[str, Any]) -> None:
         value, error = coerce(value, type_name, from_text)
         if error:
             ctx.problems.add(pos, f"{origin}: {error}")
-            ctx.inputs[name] = plain(value)
+            ctx.inputs[name] = None  # already reported: don't cascade into every use
             continue
         if isinstance(value, list | dict):
             _check_entries(ctx, name, value, definition, pos)

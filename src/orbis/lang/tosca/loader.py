@@ -56,7 +56,7 @@ def _check_header(doc: PMap, problems: Problems) -> None:
     if version is None:
         problems.add(doc.pos, "missing tosca_definitions_version", f"add e.g. '{VERSIONS[0]}'")
     elif version not in VERSIONS:
-        hint = suggest(str(version), VERSIONS) or f"one of {', '.join(VERSIONS)}"
+        hint = f"use one of {', '.join(VERSIONS)}"
         problems.add(
             doc.value_pos("tosca_definitions_version"),
             f"unknown tosca_definitions_version '{version}'",
@@ -64,13 +64,17 @@ def _check_header(doc: PMap, problems: Problems) -> None:
         )
     for key in doc:
         if key not in TOP_LEVEL:
-            problems.add(doc.key_pos(key), f"unknown top-level key '{key}'", suggest(str(key), TOP_LEVEL))
+            problems.add(
+                doc.key_pos(key), f"unknown top-level key '{key}'", suggest(str(key), TOP_LEVEL)
+            )
 
 
 def load_document(doc: Any, file: str, overrides: dict[str, Any]) -> Template:
     """Load an already parsed (position-aware) TOSCA document."""
     if not isinstance(doc, PMap):
-        raise TemplateError([Problem(Position(file, 1, 1), "a TOSCA template must be a YAML mapping")])
+        raise TemplateError(
+            [Problem(Position(file, 1, 1), "a TOSCA template must be a YAML mapping")]
+        )
     problems = Problems()
     _check_header(doc, problems)
     base_dir = Path(file).resolve().parent
@@ -78,7 +82,9 @@ def load_document(doc: Any, file: str, overrides: dict[str, Any]) -> Template:
     imports = ImportReader(problems, repositories)
     imports.read(doc, base_dir)
     own_types = type_set_from(doc)  # types declared in the template itself
-    registry = build_registry(imports.shipped, [*imports.local, *([own_types] if own_types else [])])
+    registry = build_registry(
+        imports.shipped, [*imports.local, *([own_types] if own_types else [])]
+    )
     ctx = Context(file, base_dir, problems, registry, repositories)
     topology = doc.get("topology_template")
     if not isinstance(topology, PMap):
@@ -121,11 +127,22 @@ def _map_node(ctx: Context, resolver: Resolver, node: NodeTemplate, template: Te
     artifacts = node_artifacts(ctx, node)
     if node.kind == COMPUTE:
         compute = map_compute(ctx, node, caps, properties)
-        compute.operations, compute.requirements, compute.artifacts = operations, requirements, artifacts
+        compute.operations, compute.requirements, compute.artifacts = (
+            operations,
+            requirements,
+            artifacts,
+        )
         template.computes[node.name] = compute
     else:
         template.components[node.name] = Component(
-            node.name, node.type, host, operations, requirements, properties, artifacts, node.position
+            node.name,
+            node.type,
+            host,
+            operations,
+            requirements,
+            properties,
+            artifacts,
+            node.position,
         )
 
 
@@ -137,11 +154,17 @@ def _host_endpoints(ctx: Context, resolver: Resolver, template: Template) -> Non
         for cap, values in node_capabilities(ctx, resolver, node, with_defaults=False).items():
             cap_type = ctx.registry.merged("node_types", node.type, "capabilities").get(cap)
             cap_type = cap_type.get("type") if isinstance(cap_type, dict) else cap_type
-            if not ctx.registry.derives("capability_types", str(cap_type), "tosca.capabilities.Endpoint"):
+            if not ctx.registry.derives(
+                "capability_types", str(cap_type), "tosca.capabilities.Endpoint"
+            ):
                 continue
             given = node.section("capabilities").get(cap) or {}
             given = given.get("properties") if isinstance(given, dict) else None
-            if isinstance(given, dict) and "network_name" in given and is_public(values.get("network_name")):
+            if (
+                isinstance(given, dict)
+                and "network_name" in given
+                and is_public(values.get("network_name"))
+            ):
                 compute.public = True
             if isinstance(given, dict) and ("ports" in given or "port" in given):
                 mapper = ComputeMapper(ctx, node, {"endpoint": values})

@@ -115,11 +115,15 @@ def _read_requirements(ctx: Context, node: NodeTemplate) -> list[Requirement]:
                 properties = rel_value.get("properties")
         target_pos = child_pos(spec, "node", child_pos(item, req_name, pos))
         if not isinstance(target, str):
-            ctx.problems.add(target_pos, f"requirement '{req_name}' of node '{node.name}' names no node")
+            ctx.problems.add(
+                target_pos, f"requirement '{req_name}' of node '{node.name}' names no node"
+            )
             continue
         if target not in ctx.nodes:
             hint = suggest(target, ctx.nodes)
-            message = f"requirement '{req_name}' of node '{node.name}' names unknown node '{target}'"
+            message = (
+                f"requirement '{req_name}' of node '{node.name}' names unknown node '{target}'"
+            )
             ctx.problems.add(target_pos, message, hint)
             continue
         if rel_value is not None:
@@ -152,7 +156,7 @@ def _host_of(ctx: Context, name: str, path: list[str]) -> str | None:
             continue
         if req.target in path or req.target == name:
             cycle = [*path, name, req.target]
-            chain = " -> ".join(cycle[cycle.index(req.target):])
+            chain = " -> ".join(cycle[cycle.index(req.target) :])
             ctx.problems.add(req.position, f"HostedOn cycle: {chain}")
             break
         host = _host_of(ctx, req.target, [*path, name])

@@ -8,6 +8,7 @@ from orbis.lang.errors import suggest
 from orbis.lang.tosca.context import Context, NodeTemplate
 from orbis.lang.tosca.datatypes import coerce
 from orbis.lang.tosca.functions import Resolver
+from orbis.lang.tosca.registry import shipped_registry
 from orbis.lang.yaml_positions import PMap, child_pos
 from orbis.model.infrastructure import Function
 
@@ -27,7 +28,7 @@ def _has_function(value: Any) -> bool:
 
 def resolve_values(
     ctx: Context, resolver: Resolver, node: NodeTemplate, given: Any, defs: dict[str, Any],
-    what: str, check_required: bool,
+    what: str, check_required: bool, cap: str | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     """Given values (+ defaults of unset ones) with functions resolved; unknown names reported."""
     given = given if isinstance(given, dict) else {}
@@ -46,8 +47,30 @@ def resolve_values(
     for name in given:
         if name not in defs:
             pos = given.key_pos(name) if isinstance(given, PMap) else node.position
-            ctx.problems.add(pos, f"unknown property '{name}' of {what}", suggest(str(name), defs))
+            if _indigo_hint(ctx, node, cap, str(name)):
+                # IM templates put INDIGO's os.image / scalable.count on plain Compute too, and
+                # IM deploys them: accept what the INDIGO Compute defines, and say so.
+                out[name] = resolver.resolve(given[name], pos, node.name)
+                ctx.problems.warn(
+                    pos,
+                    f"property '{name}' of {what} is defined by "
+                    "tosca.nodes.indigo.Compute; accepted as IM does",
+                )
+                continue
+            hint = suggest(str(name), defs)
+            ctx.problems.add(pos, f"unknown property '{name}' of {what}", hint)
     return out
+
+
+def _indigo_hint(ctx: Context, node: NodeTemplate, cap: str | None, name: str) -> str:
+    """Normative Compute lacks IM's usual extras (os.image, scalable.count): say where they are."""
+    if not cap or not ctx.registry.derives("node_types", node.type, "tosca.nodes.Compute"):
+        return ""
+    indigo = shipped_registry(("indigo",))
+    cap_def = indigo.merged("node_types", "tosca.nodes.indigo.Compute", "capabilities").get(cap)
+    if cap_def is None or name not in indigo.capability_properties(capability_type(cap_def)):
+        return ""
+    return "use type tosca.nodes.indigo.Compute (INDIGO custom types), which defines it"
 
 
 def _check_type(ctx: Context, value: Any, definition: dict[str, Any], pos: Any, what: str) -> None:
@@ -98,7 +121,7 @@ def node_capabilities(
             ctx.problems.add(given.value_pos(cap), f"capability '{cap}' must be a mapping")
         prop_defs = ctx.registry.capability_properties(cap_type)
         what = f"capability '{cap}' ({cap_type}) of node '{node.name}'"
-        out[str(cap)] = resolve_values(ctx, resolver, node, props, prop_defs, what, False)
+        out[str(cap)] = resolve_values(ctx, resolver, node, props, prop_defs, what, False, str(cap))
     for cap, cap_def in defs.items() if with_defaults else ():
         if cap not in out:
             prop_defs = ctx.registry.capability_properties(capability_type(cap_def))

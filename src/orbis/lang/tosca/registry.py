@@ -129,8 +129,11 @@ class Registry:
                 value = self.defs[section][type_name].get(field)
                 if field == "interfaces" and isinstance(value, dict):
                     for iface, ops in value.items():
-                        base = out.get(iface) if isinstance(out.get(iface), dict) else {}
-                        out[iface] = {**base, **ops} if isinstance(ops, dict) else ops
+                        base = out.get(iface)
+                        if isinstance(base, dict) and isinstance(ops, dict):
+                            out[iface] = {**base, **ops}  # operations refine per name
+                        else:
+                            out[iface] = ops
                 else:
                     out = _merge_defs(out, value)
             self._merged[key] = out
@@ -143,7 +146,7 @@ class Registry:
             out: dict[str, dict[str, Any]] = {}
             for type_name in reversed(self.chain("node_types", node_type)):
                 for item in self.defs["node_types"][type_name].get("requirements") or []:
-                    for req_name, definition in (item.items() if isinstance(item, dict) else ()):
+                    for req_name, definition in item.items() if isinstance(item, dict) else ():
                         if isinstance(definition, str):  # short form: the capability type
                             definition = {"capability": definition}
                         out[req_name] = dict(definition or {})

@@ -1,0 +1,194 @@
+"""Broken templates: each problem must carry the exact position and a precise message."""
+
+from pathlib import Path
+
+import pytest
+
+from orbis.lang.errors import Problem, TemplateError
+from orbis.lang.tosca import load
+
+BROKEN = Path(__file__).resolve().parents[2] / "fixtures" / "tosca" / "broken"
+
+CASES = [
+    ("invalid_yaml.yaml", 6, 6, "invalid YAML: did not find expected key", ""),
+    ("not_mapping.yaml", 1, 1, "a TOSCA template must be a YAML mapping", ""),
+    ("missing_version.yaml", 1, 1, "missing tosca_definitions_version", "tosca_simple_yaml_1_0"),
+    ("unknown_version.yaml", 1, 28, "unknown tosca_definitions_version 'tosca_simple_yaml_1_5'",
+     "tosca_simple_yaml_1_3"),
+    ("unknown_node_type.yaml", 5, 13, "unknown node type 'tosca.nodes.Compte'",
+     "did you mean 'tosca.nodes.Compute'?"),
+    ("unknown_capability.yaml", 9, 9, "unknown capability 'hots' of node 'vm'",
+     "did you mean 'host'?"),
+    ("unknown_cap_property.yaml", 9, 13, "unknown property 'num_cpu' of capability 'host'",
+     "did you mean 'num_cpus'?"),
+    ("missing_input.yaml", 4, 5, "missing required input 'cpus'", "-i cpus=<value>"),
+    ("input_wrong_type.yaml", 6, 16, "input 'cpus': 'two' is not an integer", ""),
+    ("input_constraint.yaml", 6, 16, "64 does not satisfy in_range", "line 8"),
+    ("undefined_get_input.yaml", 13, 23, "get_input of undefined input 'num_cpu'",
+     "did you mean 'num_cpus'?"),
+    ("unknown_function.yaml", 8, 14, "unknown function 'get_atribute'",
+     "did you mean 'get_attribute'?"),
+    ("malformed_get_attribute.yaml", 8, 14,
+     "get_attribute needs a list [node, attribute, ...], got 1", ""),
+    ("get_attribute_unknown_node.yaml", 8, 56, "unknown node 'sever'", "did you mean 'server'?"),
+    ("requirement_unknown_node.yaml", 9, 17,
+     "requirement 'host' of node 'web' names unknown node 'severe'", "did you mean 'server'?"),
+    ("hosted_cycle.yaml", 11, 11, "HostedOn cycle: a -> b -> a", ""),
+    ("unknown_import.yaml", 3, 5,
+     "cannot import 'https://example.org/my/custom_types.yaml' offline",
+     "only the shipped type sets resolve offline"),
+    ("bad_mem_size.yaml", 9, 23, "'4 GBytes' is not a scalar-unit.size", ""),
+    ("duplicate_key.yaml", 6, 5, "duplicate key 'vm'", ""),
+    ("unknown_property.yaml", 9, 9, "unknown property 'usr' of node 'db'", "did you mean 'user'?"),
+    ("unknown_relationship.yaml", 11, 27,
+     "unknown relationship type 'tosca.relationships.HostedOnn'", "HostedOn"),
+    ("unknown_operation.yaml", 8, 11, "unknown operation 'configur'", "did you mean 'configure'?"),
+    ("token_args.yaml", 8, 14, "token needs a list [string, separator, index], got 2", ""),
+]  # fmt: skip
+
+
+def _problems(name: str) -> list[Problem]:
+    with pytest.raises(TemplateError) as info:
+        load(BROKEN / name)
+    return info.value.problems
+
+
+@pytest.mark.parametrize(("name", "line", "col", "message", "hint"), CASES)
+def test_broken_template(name: str, line: int, col: int, message: str, hint: str) -> None:
+    first = _problems(name)[0]
+    assert first.position is not None
+    assert (first.position.line, first.position.col) == (line, col)
+    assert first.position.file.endswith(name)
+    assert message in first.message
+    assert hint in first.hint
+
+
+def test_rendering_is_file_line_col_message_hint() -> None:
+    text = (BROKEN / "unknown_node_type.yaml").read_text()
+    with pytest.raises(TemplateError) as info:
+        load("hello.yaml", text=text)
+    assert str(info.value) == (
+        "hello.yaml:5:13: unknown node type 'tosca.nodes.Compte' "
+        "(hint: did you mean 'tosca.nodes.Compute'?)"
+    )
+
+
+def test_several_problems_are_collected() -> None:
+    problems = _problems("several.yaml")
+    assert [(p.position.line, p.position.col) for p in problems if p.position] == [(5, 13), (9, 17)]
+    assert "unknown node 'nowhere'" in problems[1].message
+
+
+def test_both_constraint_violations_reported() -> None:
+    problems = _problems("input_constraint.yaml")
+    assert len(problems) == 2
+    assert "'huge' does not satisfy valid_values" in problems[1].message
+    assert problems[1].position is not None and problems[1].position.line == 11
+
+
+def test_both_unknown_capability_properties_reported() -> None:
+    problems = _problems("unknown_cap_property.yaml")
+    assert [p.hint for p in problems] == [
+        "did you mean 'num_cpus'?",
+        "did you mean 'distribution'?",
+    ]
+
+
+def test_unreadable_file() -> None:
+    with pytest.raises(TemplateError, match="cannot read template"):
+        load("/nonexistent/t.yaml")
+
+
+def test_empty_document() -> None:
+    with pytest.raises(TemplateError, match="1:1: a TOSCA template must be a YAML mapping"):
+        load("empty.yaml", text="")
+
+
+def test_unknown_top_level_key() -> None:
+    text = "tosca_definitions_version: tosca_simple_yaml_1_0\ntopology_templat: {}\n"
+    with pytest.raises(TemplateError) as info:
+        load("t.yaml", text=text)
+    first = info.value.problems[0]
+    assert str(first) == (
+        "t.yaml:2:1: unknown top-level key 'topology_templat' "
+        "(hint: did you mean 'topology_template'?)"
+    )
+
+
+def test_self_in_outputs_is_rejected() -> None:
+    text = """tosca_definitions_version: tosca_simple_yaml_1_0
+topology_template:
+  node_templates:
+    vm: {type: tosca.nodes.Compute}
+  outputs:
+    ip: {value: {get_attribute: [SELF, public_address]}}
+"""
+    with pytest.raises(TemplateError, match="6:34: SELF can only be used inside a node template"):
+        load("t.yaml", text=text)
+
+
+def test_get_property_unknown_property() -> None:
+    text = """tosca_definitions_version: tosca_simple_yaml_1_0
+topology_template:
+  node_templates:
+    vm: {type: tosca.nodes.Compute}
+    db:
+      type: tosca.nodes.DBMS
+      properties: {root_password: x}
+      requirements: [{host: vm}]
+  outputs:
+    pw: {value: {get_property: [db, root_pasword]}}
+"""
+    with pytest.raises(TemplateError) as info:
+        load("t.yaml", text=text)
+    assert str(info.value) == (
+        "t.yaml:10:17: get_property: node 'db' has no property 'root_pasword' "
+        "(hint: did you mean 'root_password'?)"
+    )
+
+
+def test_indigo_properties_on_normative_compute_are_accepted_with_a_warning() -> None:
+    text = """tosca_definitions_version: tosca_simple_yaml_1_0
+topology_template:
+  node_templates:
+    vm:
+      type: tosca.nodes.Compute
+      capabilities:
+        os: {properties: {image: ubuntu}}
+        scalable: {properties: {count: 3}}
+"""
+    template = load("t.yaml", text=text)
+    assert template.computes["vm"].image == "ubuntu"
+    assert template.computes["vm"].count == 3
+    assert any("t.yaml:7:27" in w and "tosca.nodes.indigo.Compute" in w for w in template.warnings)
+
+
+def test_unknown_capability_property_on_normative_compute_is_still_an_error() -> None:
+    text = """tosca_definitions_version: tosca_simple_yaml_1_0
+topology_template:
+  node_templates:
+    vm:
+      type: tosca.nodes.Compute
+      capabilities:
+        os: {properties: {imag: ubuntu}}
+"""
+    with pytest.raises(TemplateError) as info:
+        load("t.yaml", text=text)
+    [problem] = info.value.problems
+    assert problem.message.startswith("unknown property 'imag' of capability 'os'")
+    assert problem.position is not None and (problem.position.line, problem.position.col) == (7, 27)
+
+
+def test_default_instances_out_of_range() -> None:
+    text = """tosca_definitions_version: tosca_simple_yaml_1_0
+topology_template:
+  node_templates:
+    vm:
+      type: tosca.nodes.Compute
+      capabilities:
+        scalable:
+          properties:
+            default_instances: 3
+"""
+    with pytest.raises(TemplateError, match="9:32: scalable.default_instances 3 is not between"):
+        load("t.yaml", text=text)
