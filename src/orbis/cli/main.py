@@ -201,7 +201,8 @@ def list_() -> None:
     try:
         ids = api.list()
         table = Table()
-        for column in ("id", "name", "state", "nodes", "created"):
+        table.add_column("id", no_wrap=True, min_width=36)  # whole ids: scripts grep them
+        for column in ("name", "state", "nodes", "created"):
             table.add_column(column)
         for infra_id in ids:
             d = api.detail(infra_id)

@@ -163,7 +163,12 @@ class LocalProvider(Provider):
                 if existing.status != "running":
                     if spec.ssh_public_key:
                         existing.put_archive("/", _ssh_key_tar(spec.ssh_public_key))
-                    existing.start()
+                    try:
+                        existing.start()
+                    except docker.errors.APIError:
+                        existing.reload()  # fine if a parallel launch started it meanwhile
+                        if existing.status != "running":
+                            raise
                     existing.reload()
                 return self._machine(existing)
         net = self._network(spec.infrastructure_id)
@@ -189,6 +194,10 @@ class LocalProvider(Provider):
                     again = self._find(spec.infrastructure_id, node)
                     if again is None:
                         raise
+                    deadline = time.monotonic() + 30  # let the winner finish starting it
+                    while again.status != "running" and time.monotonic() < deadline:
+                        time.sleep(0.1)
+                        again.reload()
                     return self._machine(again)
                 if not limits or not _LIMIT_ERROR.search(_explain(err)):
                     raise
