@@ -48,12 +48,13 @@ _STATES |= dict.fromkeys(
 )
 
 
-def _infra8(infrastructure_id: str) -> str:
-    return infrastructure_id[:8]
+def _infra_tag(infrastructure_id: str) -> str:
+    # The whole id: a UUID1's first 8 digits repeat every ~7 minutes, names must not.
+    return infrastructure_id
 
 
 def network_name(infrastructure_id: str) -> str:
-    return f"orbis-{_infra8(infrastructure_id)}"
+    return f"orbis-{_infra_tag(infrastructure_id)}"
 
 
 def _slug(text: str, keep: str = "") -> str:
@@ -173,7 +174,7 @@ class LocalProvider(Provider):
                 return self._machine(existing)
         net = self._network(spec.infrastructure_id)
         image = self._image(spec.image)
-        name = f"orbis-{_infra8(spec.infrastructure_id)}-{_slug(spec.name)}-{spec.vm_id}"
+        name = f"orbis-{_infra_tag(spec.infrastructure_id)}-{_slug(spec.name)}-{spec.vm_id}"
         labels = {
             LABEL_INFRASTRUCTURE: spec.infrastructure_id,
             LABEL_NODE: node,
