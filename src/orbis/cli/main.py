@@ -176,15 +176,24 @@ def deploy(
 
 
 def follow(api: OrbisClient, infra_id: str) -> dict[str, Any]:
-    """Show live per-node progress until the infrastructure settles; return its last view."""
+    """Show live per-node progress until the infrastructure settles; return its last view.
+
+    On a terminal the node table updates in place; otherwise (logs, CI) each change of a node's
+    state or step is printed as a line.
+    """
     start = time.monotonic()
+    seen: dict[int, tuple[str, str | None]] = {}
     with Live(console=out, refresh_per_second=8, transient=not out.is_terminal) as live:
         while True:
             try:
                 detail = api.detail(infra_id)
             except ClientError as exc:
                 fail(str(exc))
-            live.update(nodes_table(detail))
+            if out.is_terminal:
+                live.update(nodes_table(detail))
+            else:
+                for line in progress_lines(detail, seen, time.monotonic() - start):
+                    live.console.print(line, highlight=False)
             if detail["phase"] == "done" and detail["state"] in FINAL:
                 break
             time.sleep(0.25)
@@ -192,6 +201,23 @@ def follow(api: OrbisClient, infra_id: str) -> dict[str, Any]:
         out.print(nodes_table(detail))
     out.print(f"{detail['state']} after {time.monotonic() - start:.1f} s", highlight=False)
     return detail
+
+
+def progress_lines(
+    detail: dict[str, Any], seen: dict[int, tuple[str, str | None]], elapsed: float
+) -> list[str]:
+    """One line per node whose state or current step changed since the last call."""
+    lines = []
+    for n in detail["nodes"]:
+        now = (n["state"], n["current_step"])
+        if seen.get(n["vm_id"]) != now:
+            seen[n["vm_id"]] = now
+            step = f"  step {n['current_step']}" if n["current_step"] else ""
+            error = f"  {n['error']}" if n["error"] else ""
+            lines.append(
+                f"{elapsed:6.1f}s  {n['name']} (VM {n['vm_id']}): {styled(n['state'])}{step}{error}"
+            )
+    return lines
 
 
 @app.command("list")
