@@ -24,7 +24,7 @@ app = typer.Typer(
     help="Deploy infrastructures described in TOSCA on clouds and local containers.",
 )
 out = Console()
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # messages stay whole lines (grep, copy)
 
 FINAL = {"configured", "unconfigured", "failed", "off", "stopped"}
 STATE_STYLE = {
@@ -145,6 +145,7 @@ def validate(
         f"{len(template.components)} software component(s), "
         f"{len(template.outputs)} output(s)",
         highlight=False,
+        soft_wrap=True,
     )
 
 

@@ -198,7 +198,13 @@ async def run_level(
         stdout, _ = await asyncio.wait_for(proc.communicate(), timeout)
     except TimeoutError:
         proc.kill()
+        await proc.wait()
         stdout = b"ansible-playbook timed out\n"
+    except asyncio.CancelledError:
+        # the deployment was cancelled (e.g. destroyed meanwhile): Ansible must not go on
+        proc.kill()
+        follower.cancel()
+        raise
     await follower
     output = stdout.decode(errors="replace")
     return collect(steps, events, output, proc.returncode), output

@@ -7,6 +7,7 @@ after checking their arguments. SELF/HOST in get_attribute are replaced by node 
 
 from __future__ import annotations
 
+import difflib
 from typing import Any
 
 from orbis.lang.errors import suggest
@@ -34,7 +35,7 @@ class Resolver:
                 name, args = next(iter(value.items()))
                 if name in FUNCTIONS:
                     return self._call(name, args, child_pos(value, name, pos), pos, self_node)
-                if isinstance(name, str) and name.startswith("get_"):
+                if isinstance(name, str) and (name.startswith("get_") or _misspelt(name, args)):
                     hint = suggest(name, FUNCTIONS)
                     self.ctx.problems.add(pos, f"unknown function '{name}'", hint)
                     return None
@@ -188,3 +189,9 @@ def _dig(value: Any, path: list[Any]) -> Any:
         else:
             return None
     return value
+
+
+def _misspelt(name: str, args: Any) -> bool:
+    """A one-key map whose key is nearly a function name and whose value is a list of
+    arguments (e.g. `concatt: [a, b]`) is a typo, not data."""
+    return isinstance(args, list) and bool(difflib.get_close_matches(name, FUNCTIONS, 1, 0.85))
