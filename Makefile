@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 demo: venv image server
 	./scripts/demo.sh
 
-test: venv image engine
+test: venv lint image engine
 	DOCKER_HOST=$$(./scripts/engine.sh start | tail -n 1) ORBIS_E2E_REQUIRED=1 $(VENV)/bin/pytest -q
 
 test-unit: venv

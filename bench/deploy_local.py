@@ -87,11 +87,7 @@ def one_run(client: httpx.Client, nodes: int) -> dict[str, float]:
 
 def main() -> None:
     with orbis_server(os.environ.get("DOCKER_HOST"), user="bench") as server:
-        client = httpx.Client(
-            base_url=server.url,
-            timeout=600,
-            headers={"Authorization": server.auth_file.read_text().strip()},
-        )
+        client = server.client()
         one_run(client, 1)  # warm-up: first container start and Ansible start are slower
         print(f"machine: {platform.node()}, {os.cpu_count()} cores, {platform.platform()}")
         print(f"{'nodes':>5} {'total s':>8} {'launch':>7} {'ssh':>6} {'ansible':>8} {'destroy':>8}")

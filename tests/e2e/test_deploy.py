@@ -34,8 +34,7 @@ def leftovers(engine_url: str, infra_id: str) -> list[str]:
 
 
 def api(server: RunningServer) -> httpx.Client:
-    header = server.auth_file.read_text().strip()
-    return httpx.Client(base_url=server.url, headers={"Authorization": header}, timeout=60)
+    return server.client()
 
 
 def ssh(key_file: Path, address: str, command: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -10,27 +11,9 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-
-
-@dataclass
-class RunningServer:
-    url: str
-    home: Path
-    auth_file: Path
-    env: dict[str, str]  # environment for `orbis` CLI calls against this server
-
-    def cli(self, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "orbis.cli.main", *args],
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-        )
 
 
 def free_port() -> int:
@@ -39,50 +22,70 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+class RunningServer:
+    """`orbis server` with its own home; `kill()` and `start()` simulate a crash and restart."""
+
+    def __init__(self, home: Path, docker_host: str | None, user: str) -> None:
+        self.home = home
+        port = free_port()
+        self.url = f"http://127.0.0.1:{port}"
+        self.auth_file = home / "auth.dat"
+        self.auth_file.write_text(
+            f"id = im; type = InfrastructureManager; username = {user}; password = pw-{user}\n"
+        )
+        self.env = {**os.environ, "ORBIS_HOME": str(home), "ORBIS_PORT": str(port),
+                    "ORBIS_URL": self.url, "ORBIS_AUTH": str(self.auth_file)}  # fmt: skip
+        if docker_host:
+            self.env["DOCKER_HOST"] = docker_host
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 30) -> None:
+        log = (self.home / "server.log").open("a")
+        self.proc = subprocess.Popen([sys.executable, "-m", "orbis.cli.main", "server"],
+                                     env=self.env, stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
+        log.close()
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                httpx.get(f"{self.url}/version", timeout=1)
+                return
+            except httpx.HTTPError:
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(
+                        "orbis server did not start:\n" + (self.home / "server.log").read_text()
+                    ) from None
+                time.sleep(0.1)
+
+    def kill(self) -> None:
+        """kill -9: no clean-up of any kind."""
+        if self.proc is not None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait()
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+    def cli(self, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "orbis.cli.main", *args], env=self.env,
+                              capture_output=True, text=True, timeout=timeout)  # fmt: skip
+
+    def client(self) -> httpx.Client:
+        header = self.auth_file.read_text().strip()
+        return httpx.Client(base_url=self.url, headers={"Authorization": header}, timeout=600)
+
+
 @contextmanager
 def orbis_server(docker_host: str | None = None, user: str = "tester") -> Iterator[RunningServer]:
     """Start `orbis server` on a free loopback port; stop it and keep nothing afterwards."""
     with tempfile.TemporaryDirectory(prefix="orbis-test-") as tmp:
-        home = Path(tmp)
-        port = free_port()
-        auth = home / "auth.dat"
-        auth.write_text(
-            f"id = im; type = InfrastructureManager; username = {user}; password = pw-{user}\n"
-        )
-        env = {
-            **os.environ,
-            "ORBIS_HOME": str(home),
-            "ORBIS_PORT": str(port),
-            "ORBIS_URL": f"http://127.0.0.1:{port}",
-            "ORBIS_AUTH": str(auth),
-        }
-        if docker_host:
-            env["DOCKER_HOST"] = docker_host
-        log = (home / "server.log").open("w")
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "orbis.cli.main", "server"],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        url = f"http://127.0.0.1:{port}"
+        server = RunningServer(Path(tmp), docker_host, user)
+        server.start()
         try:
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    httpx.get(f"{url}/version", timeout=1)
-                    break
-                except httpx.HTTPError:
-                    if proc.poll() is not None or time.monotonic() > deadline:
-                        raise RuntimeError(
-                            "orbis server did not start:\n" + (home / "server.log").read_text()
-                        ) from None
-                    time.sleep(0.1)
-            yield RunningServer(url=url, home=home, auth_file=auth, env=env)
+            yield server
         finally:
-            proc.terminate()
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-            log.close()
+            server.stop()

@@ -1,0 +1,77 @@
+"""A restart of the service loses no infrastructure, and a deployment cut by kill -9 finishes."""
+
+from __future__ import annotations
+
+import time
+
+import docker
+import pytest
+
+from orbis.providers.base import LABEL_INFRASTRUCTURE
+from orbis.testing.server import orbis_server
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+SLOW_TWO_NODES = """tosca_definitions_version: tosca_simple_yaml_1_0
+topology_template:
+  node_templates:
+    node:
+      type: tosca.nodes.Compute
+      capabilities:
+        scalable:
+          properties:
+            count: 2
+      interfaces:
+        Standard:
+          configure:
+            implementation: |
+              - hosts: all
+                gather_facts: false
+                tasks:
+                  - name: take a while
+                    ansible.builtin.command: sleep 4
+                  - name: leave a mark
+                    ansible.builtin.copy:
+                      dest: /root/mark
+                      content: "done\\n"
+"""
+
+
+def wait_for(predicate, timeout: float = 120, interval: float = 0.1):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError("timed out")
+
+
+def test_kill_during_configuration_then_restart_finishes(engine_url):
+    engine = docker.DockerClient(base_url=engine_url)
+    with orbis_server(engine_url) as server:
+        with server.client() as client:
+            answer = client.post("/infrastructures", params={"async": "yes"},
+                                 content=SLOW_TWO_NODES, headers={"Content-Type": "text/yaml"})  # fmt: skip
+            infra_id = answer.text.rsplit("/", 1)[-1]
+
+            def configuring() -> bool:
+                detail = client.get(f"/orbis/infrastructures/{infra_id}").json()
+                return any(n["current_step"] for n in detail["nodes"])
+
+            wait_for(configuring)
+            server.kill()  # in the middle of the Ansible step
+            server.start()
+            # the infrastructure is still there, and the deployment goes on to the end
+            assert infra_id in client.get("/infrastructures").text
+
+            def settled() -> str | None:
+                detail = client.get(f"/orbis/infrastructures/{infra_id}").json()
+                return detail["state"] if detail["phase"] == "done" else None
+
+            assert wait_for(settled) == "configured"
+            label = {"label": f"{LABEL_INFRASTRUCTURE}={infra_id}"}
+            assert len(engine.containers.list(all=True, filters=label)) == 2  # none twice
+            assert client.delete(f"/infrastructures/{infra_id}").status_code == 200
+            assert engine.containers.list(all=True, filters=label) == []
+            assert engine.networks.list(filters=label) == []
