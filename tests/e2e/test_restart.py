@@ -49,29 +49,32 @@ def wait_for(predicate, timeout: float = 120, interval: float = 0.1):
 
 def test_kill_during_configuration_then_restart_finishes(engine_url):
     engine = docker.DockerClient(base_url=engine_url)
-    with orbis_server(engine_url) as server:
-        with server.client() as client:
-            answer = client.post("/infrastructures", params={"async": "yes"},
-                                 content=SLOW_TWO_NODES, headers={"Content-Type": "text/yaml"})  # fmt: skip
-            infra_id = answer.text.rsplit("/", 1)[-1]
+    with orbis_server(engine_url) as server, server.client() as client:
+        answer = client.post(
+            "/infrastructures",
+            params={"async": "yes"},
+            content=SLOW_TWO_NODES,
+            headers={"Content-Type": "text/yaml"},
+        )
+        infra_id = answer.text.rsplit("/", 1)[-1]
 
-            def configuring() -> bool:
-                detail = client.get(f"/orbis/infrastructures/{infra_id}").json()
-                return any(n["current_step"] for n in detail["nodes"])
+        def configuring() -> bool:
+            detail = client.get(f"/orbis/infrastructures/{infra_id}").json()
+            return any(n["current_step"] for n in detail["nodes"])
 
-            wait_for(configuring)
-            server.kill()  # in the middle of the Ansible step
-            server.start()
-            # the infrastructure is still there, and the deployment goes on to the end
-            assert infra_id in client.get("/infrastructures").text
+        wait_for(configuring)
+        server.kill()  # in the middle of the Ansible step
+        server.start()
+        # the infrastructure is still there, and the deployment goes on to the end
+        assert infra_id in client.get("/infrastructures").text
 
-            def settled() -> str | None:
-                detail = client.get(f"/orbis/infrastructures/{infra_id}").json()
-                return detail["state"] if detail["phase"] == "done" else None
+        def settled() -> str | None:
+            detail = client.get(f"/orbis/infrastructures/{infra_id}").json()
+            return detail["state"] if detail["phase"] == "done" else None
 
-            assert wait_for(settled) == "configured"
-            label = {"label": f"{LABEL_INFRASTRUCTURE}={infra_id}"}
-            assert len(engine.containers.list(all=True, filters=label)) == 2  # none twice
-            assert client.delete(f"/infrastructures/{infra_id}").status_code == 200
-            assert engine.containers.list(all=True, filters=label) == []
-            assert engine.networks.list(filters=label) == []
+        assert wait_for(settled) == "configured"
+        label = {"label": f"{LABEL_INFRASTRUCTURE}={infra_id}"}
+        assert len(engine.containers.list(all=True, filters=label)) == 2  # none twice
+        assert client.delete(f"/infrastructures/{infra_id}").status_code == 200
+        assert engine.containers.list(all=True, filters=label) == []
+        assert engine.networks.list(filters=label) == []

@@ -33,16 +33,25 @@ class RunningServer:
         self.auth_file.write_text(
             f"id = im; type = InfrastructureManager; username = {user}; password = pw-{user}\n"
         )
-        self.env = {**os.environ, "ORBIS_HOME": str(home), "ORBIS_PORT": str(port),
-                    "ORBIS_URL": self.url, "ORBIS_AUTH": str(self.auth_file)}  # fmt: skip
+        self.env = {
+            **os.environ,
+            "ORBIS_HOME": str(home),
+            "ORBIS_PORT": str(port),
+            "ORBIS_URL": self.url,
+            "ORBIS_AUTH": str(self.auth_file),
+        }
         if docker_host:
             self.env["DOCKER_HOST"] = docker_host
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 30) -> None:
         log = (self.home / "server.log").open("a")
-        self.proc = subprocess.Popen([sys.executable, "-m", "orbis.cli.main", "server"],
-                                     env=self.env, stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "orbis.cli.main", "server"],
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         log.close()
         deadline = time.monotonic() + timeout
         while True:
@@ -71,8 +80,13 @@ class RunningServer:
                 self.proc.kill()
 
     def cli(self, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "orbis.cli.main", *args], env=self.env,
-                              capture_output=True, text=True, timeout=timeout)  # fmt: skip
+        return subprocess.run(
+            [sys.executable, "-m", "orbis.cli.main", *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
 
     def client(self) -> httpx.Client:
         header = self.auth_file.read_text().strip()
