@@ -20,6 +20,7 @@ from typing import Any
 import yaml
 
 CALLBACK_DIR = Path(__file__).with_name("callback_plugins")
+ROLES_DIR = Path(__file__).with_name("roles")  # roles shipped with Orbis (catalogue templates)
 PLAY_KEYS = {"hosts", "tasks", "roles", "pre_tasks", "post_tasks", "handlers", "import_playbook"}
 
 
@@ -114,6 +115,7 @@ def ansible_env(workdir: Path, events_file: Path) -> dict[str, str]:
         "-o UserKnownHostsFile=/dev/null -o StrictHostKeyChecking=no -o LogLevel=ERROR",
         "ANSIBLE_SSH_CONTROL_PATH_DIR": str(control_dir),
         "ANSIBLE_CALLBACK_PLUGINS": str(CALLBACK_DIR),
+        "ANSIBLE_ROLES_PATH": f"{workdir / 'roles'}:{ROLES_DIR}",
         "ANSIBLE_CALLBACKS_ENABLED": "orbis_events",
         "ANSIBLE_FORKS": "25",
         "ANSIBLE_PYTHON_INTERPRETER": "/usr/bin/python3",

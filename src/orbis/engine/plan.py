@@ -39,6 +39,10 @@ def levels(template: Template) -> dict[str, int]:
         node = template.node(name)
         if node is None or name in seen:  # unknown or cyclic: the loader reports these
             return 0
+        explicit = getattr(node, "step", None)
+        if explicit is not None:  # RADL gives the step itself
+            memo[name] = explicit
+            return explicit
         targets = [t for rel, t in node.requirements if orders(rel) and t in nodes]
         value = 1 + max((level(t, seen | {name}) for t in targets), default=0)
         memo[name] = value

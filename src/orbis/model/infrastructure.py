@@ -94,6 +94,138 @@ class Compute:
     properties: dict[str, Any] = field(default_factory=dict)
     capabilities: dict[str, dict[str, Any]] = field(default_factory=dict)  # all, as resolved
     artifacts: list[Artifact] = field(default_factory=list)
+    # -- the rest of IM's machine description (TOSCA capabilities or RADL system features) --
+    instance_name: str | None = None
+    instance_type: str | None = None
+    cpu_arch: str | None = None
+    num_gpus: int | None = None
+    gpu_vendor: str | None = None
+    gpu_model: str | None = None
+    spot: bool | None = None
+    min_instances: int | None = None
+    max_instances: int | None = None
+    credentials: Credentials | None = None
+    interfaces: list[NetworkInterface] = field(default_factory=list)
+    volumes: list[Volume] = field(default_factory=list)
+    tags: dict[str, str] = field(default_factory=dict)
+    cloud_id: str | None = None  # placement: the auth line id of the cloud to deploy on
+    availability_zone: str | None = None
+    galaxy_roles: list[str] = field(default_factory=list)  # "name" or "name,version"
+    galaxy_collections: list[str] = field(default_factory=list)
+    # features with no field of their own, by RADL name (e.g. "cpu.sgx": True)
+    features: dict[str, Any] = field(default_factory=dict)
+    position: Position | None = None
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """How to log in to a machine (IM's os.credential / disk.0.os.credentials.*)."""
+
+    username: str
+    password: str | None = None
+    private_key: str | None = None
+    public_key: str | None = None
+
+
+@dataclass
+class Network:
+    """A network the nodes connect to (TOSCA Network node, RADL network, or implicit)."""
+
+    name: str
+    public: bool = False  # RADL outbound = 'yes'
+    provider_id: str | None = None  # the network's name at the provider
+    cidr: str | None = None
+    create: bool = False
+    router: str | None = None  # static route 'net_cidr,system'
+    gateway_ip: str | None = None
+    sg_name: str | None = None
+    proxy_host: str | None = None  # SSH jump host 'user[:pass]@host[:port]'
+    proxy_key: str | None = None
+    outports: list[PortSpec] = field(default_factory=list)
+    implicit: bool = False  # made by the loader (TOSCA endpoints), not written by the user
+    properties: dict[str, Any] = field(default_factory=dict)
+    position: Position | None = None
+
+
+@dataclass
+class NetworkInterface:
+    """A machine's connection to a network (RADL net_interface.N, TOSCA Port or endpoint)."""
+
+    network: str
+    order: int = 0
+    ip: str | None = None  # a fixed address, when asked for
+    dns_name: str | None = None
+    additional_dns_names: list[str] = field(default_factory=list)
+    additional_ip: str | None = None
+
+
+@dataclass
+class Volume:
+    """A disk of a machine beyond its root disk (RADL disk.N, N >= 1; TOSCA BlockStorage)."""
+
+    name: str  # the BlockStorage node name, or "disk.N"
+    index: int = 1
+    size: int | None = None  # bytes
+    volume_id: str | None = None  # attach this existing volume (disk.N.image.url)
+    type: str | None = None
+    mount_path: str | None = None
+    device: str | None = None
+    fs_type: str | None = None
+    position: Position | None = None
+
+
+@dataclass
+class ContainerApp:
+    """An application run as containers on Kubernetes (tosca.nodes.Container.Application)."""
+
+    name: str
+    type: str
+    image: str
+    count: int = 1
+    num_cpus: float | None = None
+    mem_size: int | None = None
+    num_gpus: int | None = None
+    environment: dict[str, str] = field(default_factory=dict)
+    command: list[str] = field(default_factory=list)
+    volumes: list[tuple[str, str]] = field(default_factory=list)  # (volume node, mount path)
+    publish_ports: list[PortSpec] = field(default_factory=list)
+    expose_ports: list[PortSpec] = field(default_factory=list)
+    config_files: list[dict[str, Any]] = field(default_factory=list)  # {path, content|url}
+    namespace: str | None = None
+    cloud_id: str | None = None
+    properties: dict[str, Any] = field(default_factory=dict)
+    position: Position | None = None
+
+
+@dataclass
+class ServerlessFunction:
+    """A function on OSCAR or AWS Lambda (tosca.nodes.aisprint.FaaS.Function)."""
+
+    name: str
+    type: str
+    image: str | None = None
+    script: str | None = None
+    count: int = 1
+    memory: int | None = None  # bytes
+    cpu: float | None = None
+    environment: dict[str, str] = field(default_factory=dict)
+    inputs: list[dict[str, Any]] = field(default_factory=list)
+    outputs: list[dict[str, Any]] = field(default_factory=list)
+    storage_providers: dict[str, Any] = field(default_factory=dict)
+    host: str | None = None  # the OSCAR component it is created on; None = standalone
+    cloud_id: str | None = None
+    properties: dict[str, Any] = field(default_factory=dict)
+    position: Position | None = None
+
+
+@dataclass
+class Policy:
+    """A TOSCA policy (placement, scaling...), with targets expanded from groups."""
+
+    name: str
+    type: str
+    targets: list[str] = field(default_factory=list)
+    properties: dict[str, Any] = field(default_factory=dict)
     position: Position | None = None
 
 
@@ -108,6 +240,7 @@ class Component:
     requirements: list[tuple[str, str]] = field(default_factory=list)  # (relationship, target)
     properties: dict[str, Any] = field(default_factory=dict)
     artifacts: list[Artifact] = field(default_factory=list)
+    step: int | None = None  # an explicit configuration level (RADL contextualize step)
     position: Position | None = None
 
 
@@ -131,6 +264,14 @@ class Template:
     computes: dict[str, Compute] = field(default_factory=dict)
     components: dict[str, Component] = field(default_factory=dict)
     outputs: dict[str, Output] = field(default_factory=dict)
+    networks: dict[str, Network] = field(default_factory=dict)
+    containers: dict[str, ContainerApp] = field(default_factory=dict)
+    functions: dict[str, ServerlessFunction] = field(default_factory=dict)
+    policies: list[Policy] = field(default_factory=list)
+    groups: dict[str, list[str]] = field(default_factory=dict)
+    # contextualization as a whole: None = IM's default; False = disabled (RADL "contextualize ()")
+    contextualize: bool | None = None
+    ctxt_max_time: int | None = None
     warnings: list[str] = field(default_factory=list)
 
     @property

@@ -142,7 +142,7 @@ def _map_node(ctx: Context, resolver: Resolver, node: NodeTemplate, template: Te
             requirements,
             properties,
             artifacts,
-            node.position,
+            position=node.position,
         )
 
 
