@@ -1,7 +1,4 @@
-"""The service layer: every operation the API and CLI offer, with ownership checks.
-
-Interfaces stay thin: they translate requests to these calls and ServiceErrors to answers.
-"""
+"""The core of the service layer: creating, deploying, reading and destroying infrastructures."""
 
 from __future__ import annotations
 
@@ -22,6 +19,7 @@ from orbis.lang.functions import evaluate
 from orbis.model.infrastructure import Template
 from orbis.model.states import NodeState, aggregate_state
 from orbis.providers.base import Provider
+from orbis.service.errors import Forbidden, InvalidRequest, NotFoundError, ServiceError
 from orbis.store.repository import Store
 from orbis.store.schema import InfrastructureRow, NodeRow
 
@@ -30,33 +28,15 @@ log = logging.getLogger(__name__)
 IN_PROGRESS = ("creating", "launching", "configuring")
 
 
-class ServiceError(Exception):
-    """A request the service refuses; subclasses say why (the API maps them to status codes)."""
-
-
-class InvalidRequest(ServiceError):
-    pass
-
-
-class NotFoundError(ServiceError):
-    pass
-
-
-class Forbidden(ServiceError):
-    pass
-
-
-class Conflict(ServiceError):
-    pass
-
-
 @dataclass
 class StateView:
     state: str
     vm_states: dict[str, str]
 
 
-class OrbisService:
+class ServiceBase:
+    """State and the basic operations; the mixins in this package add the rest."""
+
     def __init__(self, store: Store, provider: Provider, work_dir: Path) -> None:
         self.store = store
         self.provider = provider

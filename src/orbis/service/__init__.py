@@ -1,0 +1,32 @@
+"""The service layer: every operation the API and CLI offer, with ownership checks.
+
+Interfaces stay thin: they translate requests to these calls and ServiceErrors to answers.
+`OrbisService` is assembled from one module per concern.
+"""
+
+from orbis.service.core import ServiceBase, StateView
+from orbis.service.errors import (
+    Conflict,
+    Forbidden,
+    InvalidRequest,
+    NotFoundError,
+    NotSupported,
+    ServiceError,
+)
+from orbis.service.lifecycle import LifecycleMixin
+
+
+class OrbisService(LifecycleMixin, ServiceBase):
+    """All operations of the service."""
+
+
+__all__ = [
+    "Conflict",
+    "Forbidden",
+    "InvalidRequest",
+    "NotFoundError",
+    "NotSupported",
+    "OrbisService",
+    "ServiceError",
+    "StateView",
+]
