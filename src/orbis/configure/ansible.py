@@ -174,6 +174,7 @@ async def run_level(
         stderr=asyncio.subprocess.STDOUT,
         env=ansible_env(workdir, events_file),
         cwd=str(workdir),
+        preexec_fn=_die_with_parent,
     )
     events: list[dict[str, Any]] = []
 
@@ -210,6 +211,16 @@ async def run_level(
     await follower
     output = stdout.decode(errors="replace")
     return collect(steps, events, output, proc.returncode), output
+
+
+def _die_with_parent() -> None:
+    """In the child: be killed when the service dies, so that a restarted service never runs
+    alongside an orphaned Ansible of its previous life (Linux; elsewhere a no-op)."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+        import signal
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
 def collect(

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from orbis.configure.ansible import (
     HostResult,
@@ -21,17 +23,22 @@ from orbis.configure.ansible import (
     load_plays,
     run_level,
 )
+from orbis.configure.artifacts import ArtifactError, artifact_downloads, script_play
+from orbis.configure.artifacts import fetch as fetch_artifact
 from orbis.configure.ssh import SSHNotReady, wait_ssh
 from orbis.engine.attributes import attribute_resolver
 from orbis.engine.plan import PlannedStep, group_by_level, plan_configuration
 from orbis.lang.functions import evaluate
 from orbis.model.infrastructure import Compute, Operation, Template
 from orbis.model.states import NodeState
-from orbis.providers.base import NodeSpec, Provider, ProviderError
+from orbis.providers.base import Machine, NodeSpec, Provider, ProviderError, Transient
 from orbis.store.repository import Store
 from orbis.store.schema import InfrastructureRow, NodeRow
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
+RETRIES = 3  # transient provider errors: tries after the first
+BACKOFF = 0.5  # seconds before the first retry; doubles each time
 
 
 def stamp() -> str:
@@ -62,37 +69,22 @@ class Deployer:
     def workdir(self, infra_id: str) -> Path:
         return self.work_dir / infra_id
 
-    # -- deploy ----------------------------------------------------------------------------
-    async def deploy(self, infra_id: str, template: Template) -> None:
-        infra = self.store.get(infra_id)
-        assert infra is not None
-        self._log(
-            infra_id, f"Deploying infrastructure {infra_id} on the {self.provider.name} back-end"
-        )
-        for warning in template.warnings:
-            self._log(infra_id, f"Warning: {warning}")
-        self.store.set_phase(infra_id, "launching")
+    # -- node actions (each idempotent; the reconciler decides which to run) ----------------
+    async def prepare(self, infra_id: str) -> str | None:
+        """Create what nodes share; the error message if that failed."""
         try:
-            await asyncio.to_thread(self.provider.prepare, infra_id)
+            await self._retrying(lambda: self.provider.prepare(infra_id))
         except ProviderError as exc:
-            for row in self.store.nodes(infra_id):
-                self._fail_node(
-                    row, NodeState.FAILED, f"could not prepare the infrastructure: {exc}"
-                )
-            self.store.set_phase(infra_id, "done", str(exc))
-            return
-        key_file = self._write_key(infra)
-        rows = self.store.nodes(infra_id)
-        ready = await asyncio.gather(*(self._bring_up(infra, template, row) for row in rows))
-        up = [row for row, ok in zip(rows, ready, strict=True) if ok]
-        self.store.set_phase(infra_id, "configuring")
-        await self._configure(infra, template, up, key_file)
-        self.store.set_phase(infra_id, "done")
-        self._log(infra_id, "Deployment finished")
+            return str(exc)
+        return None
 
-    async def _bring_up(self, infra: InfrastructureRow, template: Template, row: NodeRow) -> bool:
-        """Launch one node and wait for its SSH; False if it failed (already recorded)."""
-        compute = template.computes[row.name]
+    async def launch_node(self, infra: InfrastructureRow, template: Template, row: NodeRow) -> bool:
+        """Launch one node (or find it, if a previous run launched it) and wait for its SSH;
+        False if it failed (already recorded)."""
+        compute = template.computes.get(row.name)
+        if compute is None:
+            self._fail_node(row, NodeState.FAILED, f"no node '{row.name}' in the template")
+            return False
         image, warning = (
             local_image(compute.image) if self.provider.name == "local" else (compute.image, None)
         )
@@ -101,38 +93,104 @@ class Deployer:
         spec = self._spec(infra, row, compute, image)
         self._node_log(row, f"Launching {row.name} (VM {row.vm_id})")
         try:
-            machine = await asyncio.to_thread(self.provider.launch, spec)
+            machine = await self._retrying(lambda: self.provider.launch(spec), row)
         except ProviderError as exc:
             self._fail_node(row, NodeState.FAILED, f"launch failed: {exc}")
             return False
         for w in machine.warnings:
             self._node_log(row, f"Warning: {w}")
+        self._record_machine(row, machine, NodeState.RUNNING, "launched")
+        return await self._reach(infra, row, machine)
+
+    async def start_node(self, infra: InfrastructureRow, row: NodeRow) -> bool:
+        return await self._power(infra, row, "start")
+
+    async def reboot_node(self, infra: InfrastructureRow, row: NodeRow) -> bool:
+        self.store.update_node(infra.id, row.vm_id, reboot_pending=False)
+        return await self._power(infra, row, "reboot")
+
+    async def stop_node(self, infra: InfrastructureRow, row: NodeRow) -> bool:
+        if not row.provider_id:
+            return True
+        try:
+            await self._retrying(lambda: self.provider.stop(row.provider_id or ""), row)
+        except ProviderError as exc:
+            self._node_log(row, f"Error: stop failed: {exc}")
+            return False
+        self.store.update_node(infra.id, row.vm_id, state=NodeState.STOPPED, message="stopped")
+        self._node_log(row, "Stopped")
+        return True
+
+    async def destroy_node(self, infra: InfrastructureRow, row: NodeRow) -> bool:
+        """Remove the node's machine, also one a crashed launch left unrecorded."""
+
+        def remove() -> None:
+            ids = {row.provider_id} if row.provider_id else set()
+            ids |= {m.provider_id for m in self.provider.list_owned()
+                    if m.infrastructure_id == infra.id and m.vm_id == row.vm_id}  # fmt: skip
+            for provider_id in ids:
+                self.provider.destroy(provider_id)
+
+        try:
+            await self._retrying(remove, row)
+        except ProviderError as exc:
+            self._node_log(row, f"Error: removal failed: {exc}")
+            return False
+        self.store.update_node(infra.id, row.vm_id, state=NodeState.OFF, deleted=True,
+                               message="removed")  # fmt: skip
+        self._node_log(row, "Removed")
+        return True
+
+    async def _power(self, infra: InfrastructureRow, row: NodeRow, action: str) -> bool:
+        provider_id = row.provider_id or ""
+        call = self.provider.start if action == "start" else self.provider.reboot
+        try:
+            await self._retrying(lambda: call(provider_id), row)
+            machine = await self._retrying(lambda: self.provider.inspect(provider_id), row)
+        except ProviderError as exc:
+            self._node_log(row, f"Error: {action} failed: {exc}")
+            return False
+        # addresses may change when a machine starts again
+        state = NodeState.RUNNING if row.needs_config else NodeState.CONFIGURED
+        self._record_machine(row, machine, state, "started" if action == "start" else "rebooted")
+        return await self._reach(infra, row, machine)
+
+    def _record_machine(
+        self, row: NodeRow, machine: Machine, state: NodeState, message: str
+    ) -> None:
         self.store.update_node(
-            infra.id,
-            row.vm_id,
-            state=NodeState.RUNNING,
-            provider_id=machine.provider_id,
-            private_ip=machine.private_ip,
-            public_ip=machine.public_ip,
-            ssh_user=machine.ssh_user,
-            message="launched",
-        )
+            row.infrastructure_id, row.vm_id, state=state, provider_id=machine.provider_id,
+            private_ip=machine.private_ip, public_ip=machine.public_ip,
+            ssh_user=machine.ssh_user, error="", message=message,
+        )  # fmt: skip
+
+    async def _reach(self, infra: InfrastructureRow, row: NodeRow, machine: Machine) -> bool:
         address = machine.public_ip or machine.private_ip
         if not address:
             self._fail_node(row, NodeState.UNCONFIGURED, "the node has no address to reach")
             return False
         try:
-            seconds = await wait_ssh(
-                address,
-                user=machine.ssh_user,
-                port=machine.ssh_port,
-                private_key=infra.ssh_private_key,
-            )
+            seconds = await wait_ssh(address, user=machine.ssh_user, port=machine.ssh_port,
+                                     private_key=infra.ssh_private_key)  # fmt: skip
         except SSHNotReady as exc:
             self._fail_node(row, NodeState.UNCONFIGURED, str(exc))
             return False
         self._node_log(row, f"SSH ready at {address} after {seconds:.2f} s")
         return True
+
+    async def _retrying(self, call: Callable[[], T], row: NodeRow | None = None) -> T:
+        """Run a blocking provider call in a thread; retry Transient errors with backoff."""
+        for attempt in range(RETRIES + 1):
+            try:
+                return await asyncio.to_thread(call)
+            except Transient as exc:
+                if attempt == RETRIES:
+                    raise
+                delay = BACKOFF * 2**attempt * (0.5 + random.random())  # jitter spreads retries
+                if row is not None:
+                    self._node_log(row, f"Transient error ({exc}); retrying in {delay:.1f} s")
+                await asyncio.sleep(delay)
+        raise AssertionError("unreachable")
 
     def _spec(
         self, infra: InfrastructureRow, row: NodeRow, compute: Compute, image: str | None
@@ -151,10 +209,14 @@ class Deployer:
         )
 
     # -- configure -------------------------------------------------------------------------
-    async def _configure(
-        self, infra: InfrastructureRow, template: Template, up: list[NodeRow], key_file: Path
+    async def configure(
+        self, infra: InfrastructureRow, template: Template, targets: list[NodeRow]
     ) -> None:
-        healthy = {row.vm_id for row in up}
+        """Run the configuration plan on `targets` (level by level); each ends configured or
+        unconfigured. Other nodes only lend their addresses to the playbooks."""
+        key_file = self._write_key(infra)
+        self.store.interrupt_steps(infra.id)  # steps a crashed run left "running"
+        healthy = {row.vm_id for row in targets}
         all_nodes = self.store.nodes(infra.id)
         levels = group_by_level(plan_configuration(template))
         for number, steps in enumerate(levels, start=1):
@@ -164,11 +226,13 @@ class Deployer:
             await self._run_level(
                 infra, template, number, steps, rows, all_nodes, key_file, healthy
             )
-        for row in self.store.nodes(infra.id):
-            if row.vm_id in healthy:
-                self.store.update_node(
-                    infra.id, row.vm_id, state=NodeState.CONFIGURED, message="configured"
-                )
+        for row in targets:
+            done = row.vm_id in healthy
+            self.store.update_node(
+                infra.id, row.vm_id, needs_config=False,
+                state=NodeState.CONFIGURED if done else NodeState.UNCONFIGURED,
+                message="configured" if done else "configuration failed",
+            )  # fmt: skip
 
     async def _run_level(
         self,
@@ -229,7 +293,11 @@ class Deployer:
                 for r in rows
             ]
             ran, output = await run_level(
-                self.workdir(infra.id), targets, runs, key_file, label=f"level-{number}"
+                self.workdir(infra.id),
+                targets,
+                runs,
+                key_file,
+                label=f"level-{number}-{random.randrange(1 << 32):08x}",  # never reuse files
             )
             self._log(infra.id, f"Ansible output of level {number}:\n{output.rstrip()}")
             results.update(ran)
@@ -242,19 +310,38 @@ class Deployer:
             self._node_log(row, f"Step {step_name}: {status}\n{result.output.rstrip()}")
             if not result.ok and vm_id in healthy:
                 healthy.discard(vm_id)
-                self._fail_node(row, NodeState.UNCONFIGURED, f"step {step_name} failed")
+                self._fail_node(row, NodeState.RUNNING, f"step {step_name} failed")
 
     def _plays(
         self, template: Template, step: PlannedStep, nodes: list[NodeRow]
     ) -> list[dict[str, Any]]:
-        """The plays of a step's operations, with each operation's inputs as variables."""
+        """The plays of a step's operations, with each operation's inputs as variables.
+
+        URL recipes are fetched now (mirror, cache, HTTP: orbis.configure.artifacts). A type's
+        own recipe (inherited) that cannot be fetched and gets no values (all inputs empty) is
+        skipped with a warning, so e.g. an unreachable os_users recipe does not fail the node.
+        """
         resolve = attribute_resolver(template, nodes, self_node=step.node)
         plays: list[dict[str, Any]] = []
         for op in step.operations:
-            text, origin = self._playbook_text(op)
+            try:
+                text, origin = self._playbook_text(op)
+            except ArtifactError as exc:
+                if not (op.inherited and all(v in (None, "", [], {}) for v in op.inputs.values())):
+                    raise PlaybookError(f"{step.node}.{op.name}: {exc}") from exc
+                for row in nodes:
+                    if row.name == step.compute and not row.deleted:
+                        self._node_log(row, f"Warning: {step.node}.{op.name} skipped: {exc}")
+                continue
             if text is None:
                 continue
-            variables = evaluate(op.inputs, resolve) if op.inputs else {}
+            downloads, inputs = artifact_downloads(op.inputs)
+            variables = evaluate(inputs, resolve) if inputs else {}
+            if downloads:
+                plays.append({"name": f"artifacts of {op.name}", "tasks": downloads})
+            if not origin.endswith((".yml", ".yaml")) and "://" in origin:
+                plays.append(script_play(origin, text, variables))  # IM runs other files as is
+                continue
             for play in load_plays(text, origin):
                 plays.append({**play, "vars": {**(play.get("vars") or {}), **variables}})
         return plays
@@ -264,9 +351,7 @@ class Deployer:
             return op.inline, f"inline {op.name}"
         impl = op.implementation or ""
         if "://" in impl:
-            if op.inherited:
-                return None, impl  # a type's default recipe; fetching URLs comes with artifacts
-            raise PlaybookError(f"artifact {impl} is a URL; Orbis cannot fetch it yet")
+            return fetch_artifact(impl), impl  # ArtifactError names the URL and the cause
         # Never read files of the server's own disk on behalf of a template.
         raise PlaybookError(
             f"playbook '{Path(impl).name}' is a file on the client's machine; "
@@ -277,7 +362,7 @@ class Deployer:
     async def destroy(self, infra_id: str) -> None:
         self.store.set_phase(infra_id, "deleting")
         self._log(infra_id, "Destroying infrastructure")
-        await asyncio.to_thread(self.provider.cleanup, infra_id)
+        await self._retrying(lambda: self.provider.cleanup(infra_id))
         for row in self.store.nodes(infra_id):
             self.store.update_node(
                 infra_id, row.vm_id, state=NodeState.OFF, deleted=True, message="destroyed"
@@ -286,6 +371,14 @@ class Deployer:
         self.store.set_phase(infra_id, "deleted")
 
     # -- helpers ---------------------------------------------------------------------------
+    def log(self, infra_id: str, text: str) -> None:
+        """Add a line to the infrastructure's log (its contmsg)."""
+        self._log(infra_id, text)
+
+    def fail(self, row: NodeRow, message: str) -> None:
+        """Mark a node failed, with the reason in its record and log."""
+        self._fail_node(row, NodeState.FAILED, message)
+
     def _write_key(self, infra: InfrastructureRow) -> Path:
         folder = self.workdir(infra.id)
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)

@@ -12,7 +12,12 @@ from dataclasses import dataclass
 from orbis.model.infrastructure import Compute, Operation, Template
 
 ORDERING_RELATIONSHIPS = ("HostedOn", "DependsOn", "ConnectsTo")
-LIFECYCLE = ("create", "configure", "start")
+# IM's order inside one node's configure, relationship operations included (stop/delete never run)
+LIFECYCLE = (
+    "create", "pre_configure_source", "pre_configure_target", "configure",
+    "post_configure_source", "post_configure_target", "start", "add_target", "add_source",
+    "target_changed", "remove_target",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -83,8 +88,9 @@ def plan_configuration(template: Template) -> list[PlannedStep]:
 
 
 def _ordered(operations: list[Operation]) -> tuple[Operation, ...]:
-    by_name = {op.name: op for op in operations if op.name in LIFECYCLE}
-    return tuple(by_name[name] for name in LIFECYCLE if name in by_name)
+    # stable: several relationships may each bring e.g. a pre_configure_source
+    rank = {name: i for i, name in enumerate(LIFECYCLE)}
+    return tuple(sorted((op for op in operations if op.name in rank), key=lambda o: rank[o.name]))
 
 
 def group_by_level(steps: list[PlannedStep]) -> list[list[PlannedStep]]:

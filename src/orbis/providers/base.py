@@ -99,6 +99,14 @@ class Provider(ABC):
     def list_owned(self) -> list[Machine]:
         """Every machine this provider holds under Orbis labels, whatever the store says."""
 
+    def owned_infrastructures(self) -> set[str]:
+        """Ids of infrastructures that own anything here (machines, networks...)."""
+        return {m.infrastructure_id for m in self.list_owned() if m.infrastructure_id}
+
+    def alter(self, provider_id: str, num_cpus: float | None, mem_size: int | None) -> None:
+        """Resize a machine in place."""
+        raise ProviderError(f"{self.name}: resizing a machine is not supported")
+
     def stop(self, provider_id: str) -> None:
         raise ProviderError(f"{self.name}: stop is not supported")
 

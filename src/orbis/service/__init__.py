@@ -4,6 +4,7 @@ Interfaces stay thin: they translate requests to these calls and ServiceErrors t
 `OrbisService` is assembled from one module per concern.
 """
 
+from orbis.service.access import AccessMixin
 from orbis.service.core import ServiceBase, StateView
 from orbis.service.errors import (
     Conflict,
@@ -14,9 +15,10 @@ from orbis.service.errors import (
     ServiceError,
 )
 from orbis.service.lifecycle import LifecycleMixin
+from orbis.service.transfer import TransferMixin
 
 
-class OrbisService(LifecycleMixin, ServiceBase):
+class OrbisService(TransferMixin, AccessMixin, LifecycleMixin, ServiceBase):
     """All operations of the service."""
 
 

@@ -13,6 +13,8 @@ from orbis.auth import Identity
 from orbis.configure.ssh import generate_key_pair
 from orbis.engine.attributes import attribute_resolver
 from orbis.engine.deployer import Deployer
+from orbis.engine.reconciler import Reconciler
+from orbis.engine.scheduler import Scheduler
 from orbis.lang import load_template
 from orbis.lang.errors import TemplateError
 from orbis.lang.functions import evaluate
@@ -20,6 +22,7 @@ from orbis.model.infrastructure import Template
 from orbis.model.states import NodeState, aggregate_state
 from orbis.providers.base import Provider
 from orbis.service.errors import Forbidden, InvalidRequest, NotFoundError, ServiceError
+from orbis.store.coordination import ActionLog, Leases
 from orbis.store.repository import Store
 from orbis.store.schema import InfrastructureRow, NodeRow
 
@@ -42,8 +45,12 @@ class ServiceBase:
         self.provider = provider
         self.work_dir = work_dir
         self.deployer = Deployer(store, provider, work_dir)
-        self._tasks: dict[str, asyncio.Task[None]] = {}
-        self._templates: dict[str, Template] = {}
+        self.leases = Leases(store)
+        self.actions = ActionLog(store, self.leases.holder)
+        self.reconciler = Reconciler(store, self.deployer, self.actions, self.template)
+        self.scheduler = Scheduler(store, self.reconciler, provider, self.leases)
+        # parsed templates by (id, text): an update elsewhere changes the text, so no stale hit
+        self._templates: dict[tuple[str, int], Template] = {}
 
     # -- templates -------------------------------------------------------------------------
     def parse(self, text: str, file_name: str) -> Template:
@@ -54,9 +61,15 @@ class ServiceBase:
             raise InvalidRequest(str(exc)) from exc
 
     def template(self, row: InfrastructureRow) -> Template:
-        if row.id not in self._templates:
-            self._templates[row.id] = self.parse(row.template, row.template_file)
-        return self._templates[row.id]
+        key = (row.id, hash(row.template))
+        if key not in self._templates:
+            self._templates = {k: v for k, v in self._templates.items() if k[0] != row.id}
+            self._templates[key] = self.parse(row.template, row.template_file)
+        return self._templates[key]
+
+    def forget_template(self, infra_id: str) -> None:
+        """Drop the parsed template of an infrastructure from the cache."""
+        self._templates = {k: v for k, v in self._templates.items() if k[0] != infra_id}
 
     # -- lifecycle -------------------------------------------------------------------------
     async def create(
@@ -82,11 +95,12 @@ class ServiceBase:
             ssh_private_key=private,
             ssh_public_key=public,
         )
-        self._templates[infra_id] = template
+        self.record_access(infra_id, who)  # owners and sealed cloud credentials (access.py)
+        self._templates[(infra_id, hash(text))] = template
         for compute in template.computes.values():
             for _ in range(compute.count):
                 self.store.add_node(infra_id, compute.name)
-        self._start(infra_id, self.deployer.deploy(infra_id, template))
+        self.scheduler.kick(infra_id)
         if wait_launch:
             await self._wait_launched(infra_id)
             nodes = self.store.nodes(infra_id)
@@ -100,53 +114,39 @@ class ServiceBase:
         self, who: Identity, infra_id: str, *, wait: bool = True, force: bool = False
     ) -> None:
         row = self.infrastructure(who, infra_id)
-        task = self._tasks.pop(row.id, None)
-        if task is not None and not task.done():
-            task.cancel()  # a deploy in progress stops here; the cleanup removes what it made
-            await asyncio.gather(task, return_exceptions=True)
-        job = self.deployer.destroy(row.id)
-        if wait:
-            try:
-                await job
-            except Exception as exc:
-                if not force:
-                    raise ServiceError(f"Error destroying the infrastructure: {exc}") from exc
-                self.store.set_phase(row.id, "deleted", f"forced: {exc}")
-        else:
-            self._start(row.id, job)
-        self._templates.pop(row.id, None)
+        self.store.request(row.id, desired="absent")
+        await self.scheduler.cancel(row.id)  # a deployment under way stops; cleanup follows
+        self.scheduler.kick(row.id)
+        if not wait:
+            return
+        settled = await self.wait_reconciled(row.id)
+        gone = self.store.get(row.id)
+        if settled and gone is not None and gone.phase == "deleted":
+            self.forget_template(row.id)
+            return
+        if not force:
+            raise ServiceError("Error destroying the infrastructure: the provider did not remove "
+                               "everything; see contmsg, or destroy with force")  # fmt: skip
+        await self.scheduler.cancel(row.id)
+        self.store.set_phase(row.id, "deleted", "forced")
+
+    async def wait_reconciled(self, infra_id: str, timeout: float = 900) -> bool:
+        """Wait until the infrastructure's current generation is brought about."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while loop.time() < deadline:
+            row = self.store.get(infra_id)
+            if row is None or row.reconciled >= row.generation:
+                return True
+            await asyncio.sleep(0.1)
+        return False
 
     async def resume(self) -> None:
-        """After a restart: finish destroys and deployments that were under way."""
-        for row in self.store.list_rows():
-            if row.phase == "deleting":
-                self._start(row.id, self.deployer.destroy(row.id))
-            elif row.phase in IN_PROGRESS:
-                try:
-                    template = self.template(row)
-                except InvalidRequest:
-                    continue
-                log.info("resuming deployment of %s", row.id)
-                self._start(row.id, self.deployer.deploy(row.id, template))
+        """At start-up: remove orphans, then finish whatever work was under way."""
+        await self.scheduler.start()
 
     async def shutdown(self) -> None:
-        for task in self._tasks.values():
-            task.cancel()
-        await asyncio.gather(*self._tasks.values(), return_exceptions=True)
-
-    def _start(self, infra_id: str, job: Any) -> None:
-        task = asyncio.create_task(self._guard(infra_id, job))
-        self._tasks[infra_id] = task
-
-    async def _guard(self, infra_id: str, job: Any) -> None:
-        try:
-            await job
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # recorded for the user rather than lost in a task
-            log.exception("infrastructure %s", infra_id)
-            self.store.append_log(infra_id, f"Internal error: {exc}\n")
-            self.store.set_phase(infra_id, "done", f"internal error: {exc}")
+        await self.scheduler.stop()
 
     async def _wait_launched(self, infra_id: str, timeout: float = 600) -> None:
         loop = asyncio.get_running_loop()
@@ -158,18 +158,16 @@ class ServiceBase:
             await asyncio.sleep(0.1)
 
     # -- reads -----------------------------------------------------------------------------
-    def list_ids(self, who: Identity) -> list[str]:
-        return self.store.list_ids(who.key)
+    # Ownership lives in access.py (AccessMixin); declared here for the methods that use it.
+    def list_ids(self, who: Identity, pattern: str | None = None) -> list[str]:
+        raise NotImplementedError
 
     def infrastructure(self, who: Identity, infra_id: str) -> InfrastructureRow:
-        row = self.store.get(infra_id)
-        if row is None:
-            raise NotFoundError("Invalid infrastructure ID or access not granted.")
-        if row.deleted:
-            raise NotFoundError("Deleted infrastructure.")
-        if row.owner_key != who.key:
-            raise Forbidden("Access to this infrastructure not granted.")
-        return row
+        """The caller's live infrastructure, or NotFoundError / Forbidden."""
+        raise NotImplementedError
+
+    def record_access(self, infra_id: str, who: Identity) -> None:
+        raise NotImplementedError
 
     def nodes(self, who: Identity, infra_id: str) -> list[NodeRow]:
         return self.store.nodes(self.infrastructure(who, infra_id).id)

@@ -1,41 +1,214 @@
 """Operations on a running infrastructure: add and remove nodes, stop/start/reboot,
-reconfigure, alter. (Issue 5 fills these in; until then they answer NotSupported.)"""
+reconfigure, retry, alter.
+
+Each one only changes the desired state in the store (one transaction) and asks the scheduler
+to reconcile; the engine does the work. Two modifications at once therefore never lose each
+other: both are recorded, and the reconciler brings about their sum.
+"""
 
 from __future__ import annotations
 
+import asyncio
+
+import yaml
+
 from orbis.auth import Identity
+from orbis.lang.merge import count_patch, merge_tosca
+from orbis.model.states import NodeState
 from orbis.service.core import ServiceBase
-from orbis.service.errors import NotSupported
+from orbis.service.errors import InvalidRequest, NotFoundError, NotSupported, ServiceError
+from orbis.store.schema import InfrastructureRow, NodeRow
+
+POWER = {"stop": "stopped", "start": "running"}
+
+
+def is_tosca(text: str) -> bool:
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return False
+    return (
+        isinstance(doc, dict)
+        and "tosca_definitions_version" in doc
+        or (isinstance(doc, dict) and "topology_template" in doc)
+    )
 
 
 class LifecycleMixin(ServiceBase):
     async def add_resources(
         self, who: Identity, infra_id: str, text: str, *, context: bool = True
     ) -> list[int]:
-        """Add what the template (TOSCA update or RADL) asks for; return the new VM ids."""
-        self.infrastructure(who, infra_id)
-        raise NotSupported("Error Adding resources: not supported by this server yet")
+        """Apply a template update (TOSCA merged into the stored one, IM's way, or RADL deploy
+        lines for existing systems); return the new VM ids."""
+        row = self.infrastructure(who, infra_id)
+        live = [n for n in self.store.nodes(row.id) if n.desired != "absent"]
+        if is_tosca(text):
+            if row.template_format != "tosca":
+                raise InvalidRequest("Error Adding resources: this infrastructure was not "
+                                     "created from TOSCA")  # fmt: skip
+            merged = merge_tosca(row.template, text)
+            template = self.parse(merged, row.template_file)
+            wanted = {c.name: c.count for c in template.computes.values()}
+            removal = {c.name: [int(v) for v in c.removal_list if str(v).isdigit()]
+                       for c in template.computes.values()}  # fmt: skip
+        else:
+            merged = None
+            template = self.parse(text, "resources.radl")
+            existing = self.template(row).computes
+            unknown = [name for name in template.computes if name not in existing]
+            if unknown:
+                raise NotSupported("Error Adding resources: new systems "
+                                   f"({', '.join(unknown)}) cannot be added yet")  # fmt: skip
+            current = _counts(live)
+            wanted = {c.name: current.get(c.name, 0) + c.count for c in template.computes.values()}
+            removal = {}
+        added, removed = self._apply_counts(row, live, wanted, removal)
+        if merged is not None:
+            self._store_template(row.id, merged)
+        if context:
+            self.store.update_nodes(row.id, None, needs_config=True)
+        self.store.request(row.id)
+        self.scheduler.kick(row.id)
+        for vm_id in removed:
+            self.store.append_log(row.id, f"VM {vm_id} to be removed\n")
+        return added
+
+    async def scale(self, who: Identity, infra_id: str, node: str, count: int) -> list[int]:
+        """Set how many instances of a node there are (orbis scale)."""
+        row = self.infrastructure(who, infra_id)
+        if node not in self.template(row).computes:
+            raise NotFoundError(f"No compute node '{node}' in this infrastructure")
+        if count < 0:
+            raise InvalidRequest("The number of instances cannot be negative")
+        return await self.add_resources(who, infra_id, count_patch(node, count))
 
     async def remove_nodes(
         self, who: Identity, infra_id: str, vm_ids: list[int], *, context: bool = True
     ) -> None:
-        self.infrastructure(who, infra_id)
-        raise NotSupported("Error Removing resources: not supported by this server yet")
+        row = self.infrastructure(who, infra_id)
+        nodes = {n.vm_id: n for n in self.store.nodes(row.id)}
+        missing = [v for v in vm_ids if v not in nodes]
+        if missing:
+            raise NotFoundError(f"Invalid VM ID: {', '.join(map(str, missing))}")
+        self.store.update_nodes(row.id, vm_ids, desired="absent")
+        if context:
+            others = [v for v in nodes if v not in vm_ids]
+            self.store.update_nodes(row.id, others, needs_config=True)
+        self.store.request(row.id)
+        self.scheduler.kick(row.id)
+        await self.wait_reconciled(row.id)
 
     async def power(
         self, who: Identity, infra_id: str, action: str, vm_id: int | None = None
     ) -> None:
         """`action` is stop, start or reboot; of one node, or of all when vm_id is None."""
-        self.infrastructure(who, infra_id)
-        raise NotSupported(f"Error in {action}: not supported by this server yet")
+        row = self.infrastructure(who, infra_id)
+        targets = None if vm_id is None else [self._node(row, vm_id).vm_id]
+        if action == "reboot":
+            self.store.update_nodes(row.id, targets, reboot_pending=True)
+        elif action in POWER:
+            self.store.update_nodes(row.id, targets, desired=POWER[action])
+        else:
+            raise InvalidRequest(f"Unknown operation: {action}")
+        self.store.request(row.id)
+        self.scheduler.kick(row.id)
+        if not await self.wait_reconciled(row.id, timeout=300):
+            raise ServiceError(f"Error in {action}: not finished after 300 s; see contmsg")
 
     async def reconfigure(
         self, who: Identity, infra_id: str, text: str | None = None,
         vm_ids: list[int] | None = None,
     ) -> None:  # fmt: skip
-        self.infrastructure(who, infra_id)
-        raise NotSupported("Error reconfiguring: not supported by this server yet")
+        """Run the configuration again (on some nodes), after an optional template update."""
+        row = self.infrastructure(who, infra_id)
+        for vm_id in vm_ids or []:
+            self._node(row, vm_id)
+        if text and text.strip():
+            if not is_tosca(text) or row.template_format != "tosca":
+                raise NotSupported("Error reconfiguring: only TOSCA updates are supported yet")
+            merged = merge_tosca(row.template, text)
+            self.parse(merged, row.template_file)  # refuse a broken update before storing it
+            self._store_template(row.id, merged)
+        self.store.update_nodes(row.id, vm_ids, needs_config=True)
+        self.store.request(row.id)
+        self.scheduler.kick(row.id)
 
-    async def alter(self, who: Identity, infra_id: str, vm_id: int, text: str) -> None:
-        self.infrastructure(who, infra_id)
-        raise NotSupported("Error altering the VM: not supported by this server yet")
+    async def retry(self, who: Identity, infra_id: str) -> list[int]:
+        """Launch failed nodes again and reconfigure unconfigured ones; returns their VM ids."""
+        row = self.infrastructure(who, infra_id)
+        nodes = self.store.nodes(row.id)
+        failed = [n.vm_id for n in nodes if n.state == NodeState.FAILED]
+        unconfigured = [n.vm_id for n in nodes if n.state == NodeState.UNCONFIGURED]
+        self.store.update_nodes(row.id, failed, state=NodeState.PENDING, provider_id=None,
+                                error="")  # fmt: skip
+        # IM configures the whole infrastructure again when nodes change
+        self.store.update_nodes(row.id, None if failed else unconfigured, needs_config=True)
+        self.store.request(row.id)
+        self.scheduler.kick(row.id)
+        return failed + unconfigured
+
+    async def alter(self, who: Identity, infra_id: str, vm_id: int, text: str) -> NodeRow:
+        """Resize a node in place with the cpu/memory of the system (or Compute) in `text`."""
+        row = self.infrastructure(who, infra_id)
+        node = self._node(row, vm_id)
+        template = self.parse(text, "alter")
+        if len(template.computes) != 1:
+            raise InvalidRequest("Error altering the VM: give exactly one system")
+        new = next(iter(template.computes.values()))
+        if new.num_cpus is None and new.mem_size is None:
+            raise InvalidRequest("Error altering the VM: nothing to change (cpu, memory)")
+        if not node.provider_id:
+            raise InvalidRequest("Error altering the VM: it is not running")
+        record = self.actions.begin(row.id, vm_id, "alter")
+        try:
+            await asyncio.to_thread(
+                self.provider.alter, node.provider_id, new.num_cpus, new.mem_size
+            )
+        except Exception as exc:
+            self.actions.end(record, False, str(exc))
+            raise ServiceError(f"Error altering the VM: {exc}") from exc
+        self.actions.end(record, True)
+        spec = {**(node.spec or {}), "num_cpus": new.num_cpus, "mem_size": new.mem_size}
+        self.store.update_node(row.id, vm_id, spec={k: v for k, v in spec.items() if v})
+        return self._node(row, vm_id)
+
+    # -- helpers ---------------------------------------------------------------------------
+    def _node(self, row: InfrastructureRow, vm_id: int) -> NodeRow:
+        node = self.store.node(row.id, vm_id)
+        if node is None:
+            raise NotFoundError("Invalid VM ID")
+        if node.deleted:
+            raise NotFoundError("Deleted VM.")
+        return node
+
+    def _apply_counts(
+        self, row: InfrastructureRow, live: list[NodeRow], wanted: dict[str, int],
+        removal: dict[str, list[int]],
+    ) -> tuple[list[int], list[int]]:  # fmt: skip
+        added: list[int] = []
+        removed: list[int] = []
+        current = _counts(live)
+        for name, count in wanted.items():
+            delta = count - current.get(name, 0)
+            if delta > 0:
+                added += [self.store.add_node(row.id, name) for _ in range(delta)]
+            elif delta < 0:
+                mine = sorted(n.vm_id for n in live if n.name == name)
+                chosen = [v for v in removal.get(name, []) if v in mine][:-delta]
+                chosen += [v for v in mine if v not in chosen][: -delta - len(chosen)]
+                self.store.update_nodes(row.id, chosen, desired="absent")
+                removed += chosen
+        return added, removed
+
+    def _store_template(self, infra_id: str, text: str) -> None:
+        with self.store.session() as s:
+            target = s.get(InfrastructureRow, infra_id)
+            if target is not None:
+                target.template = text
+
+
+def _counts(nodes: list[NodeRow]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for n in nodes:
+        counts[n.name] = counts.get(n.name, 0) + 1
+    return counts

@@ -10,11 +10,18 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, delete, select, update
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from orbis.store.db import make_engine, migrate, session_factory
-from orbis.store.schema import EventRow, InfrastructureRow, NodeRow, StepRow, utcnow
+from orbis.store.schema import (
+    EventRow,
+    InfrastructureRow,
+    NodeRow,
+    OwnerRow,
+    StepRow,
+    utcnow,
+)
 
 
 class Store:
@@ -87,6 +94,46 @@ class Store:
             row = s.get(InfrastructureRow, infra_id)
             if row is not None:
                 row.log = (row.log or "") + text
+
+    # -- desired state ---------------------------------------------------------------------
+    def request(self, infra_id: str, **fields: Any) -> int:
+        """Change what is wanted of an infrastructure; returns the new generation."""
+        with self.session() as s:
+            s.execute(
+                update(InfrastructureRow)
+                .where(InfrastructureRow.id == infra_id)
+                .values(generation=InfrastructureRow.generation + 1, **fields)
+            )
+            row = s.get(InfrastructureRow, infra_id)
+            assert row is not None
+            return row.generation
+
+    def mark_reconciled(self, infra_id: str, generation: int) -> None:
+        with self.session() as s:
+            s.execute(
+                update(InfrastructureRow)
+                .where(InfrastructureRow.id == infra_id, InfrastructureRow.reconciled < generation)
+                .values(reconciled=generation)
+            )
+
+    def pending_work(self) -> list[str]:
+        """Infrastructures whose desired state has not been brought about yet."""
+        with self.session() as s:
+            q = select(InfrastructureRow.id).where(
+                InfrastructureRow.generation > InfrastructureRow.reconciled,
+                InfrastructureRow.phase != "deleted",
+            )
+            return list(s.scalars(q))
+
+    def update_nodes(self, infra_id: str, vm_ids: list[int] | None, **fields: Any) -> None:
+        """Set fields on some (or, with None, all live) nodes of an infrastructure at once."""
+        with self.session() as s:
+            q = update(NodeRow).where(
+                NodeRow.infrastructure_id == infra_id, NodeRow.deleted.is_(False)
+            )
+            if vm_ids is not None:
+                q = q.where(NodeRow.vm_id.in_(vm_ids))
+            s.execute(q.values(**fields))
 
     # -- nodes -----------------------------------------------------------------------------
     def add_node(self, infra_id: str, name: str) -> int:
@@ -187,6 +234,16 @@ class Store:
             if output is not None:
                 row.output = output
 
+    def interrupt_steps(self, infra_id: str) -> None:
+        """Close the steps an interrupted run left open."""
+        with self.session() as s:
+            s.execute(
+                update(StepRow)
+                .where(StepRow.infrastructure_id == infra_id,
+                       StepRow.status.in_(("pending", "running")))
+                .values(status="interrupted", finished_at=utcnow())
+            )  # fmt: skip
+
     def steps(self, infra_id: str) -> list[StepRow]:
         with self.session() as s:
             q = select(StepRow).where(StepRow.infrastructure_id == infra_id)
@@ -214,6 +271,113 @@ class Store:
                 .order_by(EventRow.id.desc())
             )
             return s.scalars(q).first()
+
+    # -- owners, credentials, export and import (API, issue 4) -----------------------------
+    def add_owners(
+        self, infra_id: str, owners: list[tuple[str, str]], *, replace: bool = False
+    ) -> None:
+        """Record (key, name) owners; `replace` drops the previous ones (IM's overwrite)."""
+        with self.session() as s:
+            if replace:
+                s.execute(delete(OwnerRow).where(OwnerRow.infrastructure_id == infra_id))
+                s.flush()
+                known: set[str] = set()
+            else:
+                known = set(
+                    s.scalars(select(OwnerRow.key).where(OwnerRow.infrastructure_id == infra_id))
+                )
+            for key, name in owners:
+                if key not in known:
+                    known.add(key)
+                    s.add(OwnerRow(infrastructure_id=infra_id, key=key, name=name))
+
+    def owners(self, infra_id: str) -> list[OwnerRow]:
+        with self.session() as s:
+            q = select(OwnerRow).where(OwnerRow.infrastructure_id == infra_id)
+            return list(s.scalars(q.order_by(OwnerRow.id)))
+
+    def owner_keys(self, infra_id: str) -> frozenset[str]:
+        with self.session() as s:
+            q = select(OwnerRow.key).where(OwnerRow.infrastructure_id == infra_id)
+            return frozenset(s.scalars(q))
+
+    def ids_owned_by(self, keys: list[str] | None) -> list[tuple[str, str]]:
+        """(id, template) of live infrastructures one of `keys` owns; every one when None."""
+        with self.session() as s:
+            q = select(InfrastructureRow.id, InfrastructureRow.template).where(
+                InfrastructureRow.deleted.is_(False)
+            )
+            if keys is not None:
+                owned = select(OwnerRow.infrastructure_id).where(OwnerRow.key.in_(keys))
+                q = q.where(InfrastructureRow.id.in_(owned))
+            rows = s.execute(q.order_by(InfrastructureRow.created_at))
+            return [(r[0], r[1]) for r in rows]
+
+    def rows_for_stats(
+        self, keys: list[str] | None, since: datetime, until: datetime | None
+    ) -> list[tuple[InfrastructureRow, list[NodeRow]]]:
+        """Infrastructures (deleted ones too) created in [since, until], with all their nodes."""
+        with self.session() as s:
+            q = select(InfrastructureRow).where(InfrastructureRow.created_at >= since)
+            if until is not None:
+                q = q.where(InfrastructureRow.created_at <= until)
+            if keys is not None:
+                owned = select(OwnerRow.infrastructure_id).where(OwnerRow.key.in_(keys))
+                q = q.where(InfrastructureRow.id.in_(owned))
+            rows = list(s.scalars(q.order_by(InfrastructureRow.created_at)))
+            nodes: dict[str, list[NodeRow]] = {r.id: [] for r in rows}
+            if rows:
+                nq = select(NodeRow).where(NodeRow.infrastructure_id.in_(list(nodes)))
+                for n in s.scalars(nq.order_by(NodeRow.vm_id)):
+                    nodes[n.infrastructure_id].append(n)
+            return [(r, nodes[r.id]) for r in rows]
+
+    def set_credentials(self, infra_id: str, sealed: str) -> None:
+        with self.session() as s:
+            s.execute(
+                update(InfrastructureRow)
+                .where(InfrastructureRow.id == infra_id)
+                .values(credentials=sealed)
+            )
+
+    def export_rows(
+        self, infra_id: str
+    ) -> tuple[InfrastructureRow, list[NodeRow], list[StepRow]] | None:
+        with self.session() as s:
+            row = s.get(InfrastructureRow, infra_id)
+            if row is None:
+                return None
+            nodes = s.scalars(select(NodeRow).where(NodeRow.infrastructure_id == infra_id))
+            steps = s.scalars(select(StepRow).where(StepRow.infrastructure_id == infra_id))
+            return row, list(nodes), list(steps)
+
+    def import_rows(
+        self,
+        infra: dict[str, Any],
+        nodes: list[dict[str, Any]],
+        steps: list[dict[str, Any]],
+        owners: list[tuple[str, str]],
+    ) -> None:
+        """Insert an exported infrastructure under its own id; a deleted record with that id
+        (an export with delete) is replaced."""
+        with self.session() as s:
+            old = s.get(InfrastructureRow, infra["id"])
+            if old is not None:
+                s.delete(old)
+                s.flush()
+            s.add(InfrastructureRow(**infra))
+            s.flush()
+            s.add_all(NodeRow(infrastructure_id=infra["id"], **n) for n in nodes)
+            s.add_all(StepRow(infrastructure_id=infra["id"], **st) for st in steps)
+            s.add_all(OwnerRow(infrastructure_id=infra["id"], key=k, name=n) for k, n in owners)
+            s.add(
+                EventRow(
+                    infrastructure_id=infra["id"],
+                    subject="infrastructure",
+                    to_state=infra.get("phase", "done"),
+                    message="imported",
+                )
+            )
 
 
 __all__ = ["Store", "selectinload"]

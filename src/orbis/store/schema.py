@@ -33,11 +33,32 @@ class InfrastructureRow(Base):
     ssh_private_key: Mapped[str] = mapped_column(Text, default="")
     log: Mapped[str] = mapped_column(Text, default="")  # the infrastructure-level contmsg
     next_vm_id: Mapped[int] = mapped_column(Integer, default=0)
+    # Desired state: "present" or "absent". Every change of what is wanted bumps `generation`;
+    # the reconciler records the generation it has brought about in `reconciled`.
+    desired: Mapped[str] = mapped_column(String(16), default="present", server_default="present")
+    generation: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    reconciled: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), default=utcnow, onupdate=utcnow
     )
     deleted: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
+    # cloud credential lines of the creator, Fernet-encrypted (orbis.secrets); never plain text
+    credentials: Mapped[str] = mapped_column(Text, default="", server_default="")
+
+
+class OwnerRow(Base):
+    """An identity allowed to act on an infrastructure (IM's list of owners)."""
+
+    __tablename__ = "owners"
+    __table_args__ = (UniqueConstraint("infrastructure_id", "key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    infrastructure_id: Mapped[str] = mapped_column(
+        ForeignKey("infrastructures.id", ondelete="CASCADE"), index=True
+    )
+    key: Mapped[str] = mapped_column(String(64), index=True)  # hash of user and password
+    name: Mapped[str] = mapped_column(String(255))  # user name, or __OPENID__<sub>
 
 
 class NodeRow(Base):
@@ -57,6 +78,11 @@ class NodeRow(Base):
     ssh_user: Mapped[str] = mapped_column(String(64), default="root")
     error: Mapped[str] = mapped_column(Text, default="")
     log: Mapped[str] = mapped_column(Text, default="")  # this node's contmsg
+    # Desired state of the node: running, stopped or absent; and pending work on it.
+    desired: Mapped[str] = mapped_column(String(16), default="running", server_default="running")
+    needs_config: Mapped[bool] = mapped_column(Boolean, default=True, server_default="1")
+    reboot_pending: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    spec: Mapped[dict | None] = mapped_column(JSON, nullable=True)  # size overrides (alter)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), default=utcnow, onupdate=utcnow
@@ -99,3 +125,31 @@ class EventRow(Base):
     message: Mapped[str] = mapped_column(Text, default="")
     details: Mapped[dict | None] = mapped_column(JSON, nullable=True)
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+
+
+class ActionRow(Base):
+    """One provider action, written before it runs and updated after (crash forensics)."""
+
+    __tablename__ = "actions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    infrastructure_id: Mapped[str] = mapped_column(
+        ForeignKey("infrastructures.id", ondelete="CASCADE"), index=True
+    )
+    vm_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    kind: Mapped[str] = mapped_column(String(32))  # launch, destroy, stop, start, reboot, ...
+    status: Mapped[str] = mapped_column(String(16), default="started")  # started, done, failed
+    message: Mapped[str] = mapped_column(Text, default="")
+    holder: Mapped[str] = mapped_column(String(255), default="")
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class LockRow(Base):
+    """A lease that serializes work on one infrastructure across service processes."""
+
+    __tablename__ = "locks"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(255))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

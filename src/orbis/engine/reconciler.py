@@ -1,0 +1,112 @@
+"""Bringing an infrastructure to its desired state, from whatever state it is in.
+
+Level-triggered and crash-only: each pass re-reads the store, computes the node actions
+(engine/diff.py), runs them concurrently, then configures the nodes that need it. Changes that
+arrive meanwhile bump the infrastructure's generation, and the loop goes round again. Nothing is
+remembered in memory between passes, so a restarted service simply runs the loop again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
+from orbis.engine.deployer import Deployer
+from orbis.engine.diff import NodeAction, needs_configuration, node_actions
+from orbis.model.infrastructure import Template
+from orbis.store.coordination import ActionLog
+from orbis.store.repository import Store
+from orbis.store.schema import InfrastructureRow, NodeRow
+
+log = logging.getLogger(__name__)
+
+TemplateOf = Callable[[InfrastructureRow], Template]
+
+
+class Reconciler:
+    def __init__(self, store: Store, deployer: Deployer, actions: ActionLog,
+                 template_of: TemplateOf, parallel: int = 16) -> None:  # fmt: skip
+        self.store = store
+        self.deployer = deployer
+        self.actions = actions
+        self.template_of = template_of
+        self.slots = asyncio.Semaphore(parallel)
+
+    async def converge(self, infra_id: str) -> None:
+        """Act until what is observed matches what is wanted (for the generation seen)."""
+        while True:
+            infra = self.store.get(infra_id)
+            if infra is None or (infra.deleted and infra.phase == "deleted"):
+                return
+            generation = infra.generation
+            if infra.desired == "absent":
+                await self._destroy(infra)
+            else:
+                await self._pass(infra)
+            latest = self.store.get(infra_id)
+            if latest is None or latest.generation == generation:
+                self.store.mark_reconciled(infra_id, generation)
+                return
+
+    async def _pass(self, infra: InfrastructureRow) -> None:
+        template = self.template_of(infra)
+        nodes = self.store.nodes(infra.id)
+        todo = node_actions(nodes)
+        if infra.phase == "creating":
+            self.deployer.log(infra.id, f"Deploying infrastructure {infra.id} on the "
+                              f"{self.deployer.provider.name} back-end")  # fmt: skip
+            for warning in template.warnings:
+                self.deployer.log(infra.id, f"Warning: {warning}")
+        if todo:
+            if any(a.kind == "launch" for a in todo):
+                self.store.set_phase(infra.id, "launching")
+                failure = await self.deployer.prepare(infra.id)
+                if failure:
+                    for row in nodes:
+                        if row.state == "pending":
+                            self.deployer.fail(row, f"could not prepare the infrastructure: "
+                                                    f"{failure}")  # fmt: skip
+                    todo = [a for a in todo if a.kind != "launch"]
+            by_id = {n.vm_id: n for n in nodes}
+            await asyncio.gather(*(self._act(infra, template, a, by_id[a.vm_id]) for a in todo))
+        targets = needs_configuration(self.store.nodes(infra.id))
+        if targets:
+            self.store.set_phase(infra.id, "configuring")
+            rows = [n for n in self.store.nodes(infra.id) if n.vm_id in set(targets)]
+            action = self.actions.begin(infra.id, None, "configure")
+            try:
+                await self.deployer.configure(infra, template, rows)
+            finally:
+                self.actions.end(action, True, f"VMs {','.join(map(str, targets))}")
+        if self.store.get(infra.id) is not None:
+            self.store.set_phase(infra.id, "done")
+
+    async def _act(self, infra: InfrastructureRow, template: Template, action: NodeAction,
+                   row: NodeRow) -> None:  # fmt: skip
+        handlers: dict[str, Callable[[], Awaitable[bool]]] = {
+            "launch": lambda: self.deployer.launch_node(infra, template, row),
+            "start": lambda: self.deployer.start_node(infra, row),
+            "stop": lambda: self.deployer.stop_node(infra, row),
+            "reboot": lambda: self.deployer.reboot_node(infra, row),
+            "destroy": lambda: self.deployer.destroy_node(infra, row),
+        }
+        async with self.slots:
+            record = self.actions.begin(infra.id, row.vm_id, action.kind)
+            ok = False
+            try:
+                ok = await handlers[action.kind]()
+            finally:
+                self.actions.end(record, ok)
+
+    async def _destroy(self, infra: InfrastructureRow) -> None:
+        record = self.actions.begin(infra.id, None, "destroy")
+        ok = False
+        try:
+            await self.deployer.destroy(infra.id)
+            ok = True
+        finally:
+            self.actions.end(record, ok)
+
+
+__all__ = ["Reconciler", "NodeRow"]

@@ -1,0 +1,93 @@
+"""Who may act on an infrastructure: owners (IM's authorization), administrators, and the cloud
+credentials given at creation (kept sealed)."""
+
+from __future__ import annotations
+
+import re
+
+from orbis.auth import Identity
+from orbis.secrets import Sealer
+from orbis.service.core import ServiceBase
+from orbis.service.errors import Forbidden, InvalidRequest, NotFoundError
+from orbis.store.schema import InfrastructureRow
+
+
+class AccessMixin(ServiceBase):
+    sealer: Sealer | None = None  # set by configure_access; without it credentials are dropped
+
+    def configure_access(self, sealer: Sealer) -> None:
+        self.sealer = sealer
+
+    @property
+    def _owner_cache(self) -> dict[str, frozenset[str]]:
+        # Owners change rarely and only through this process: caching them saves a query on
+        # every request (see bench/api_load.py).
+        cache: dict[str, frozenset[str]] | None = self.__dict__.get("_owners")
+        if cache is None:
+            cache = self.__dict__["_owners"] = {}
+        return cache
+
+    def owner_keys(self, infra_id: str) -> frozenset[str]:
+        keys = self._owner_cache.get(infra_id)
+        if keys is None:
+            keys = self._owner_cache[infra_id] = self.store.owner_keys(infra_id)
+        return keys
+
+    def forget_owners(self, infra_id: str) -> None:
+        self._owner_cache.pop(infra_id, None)
+
+    # -- checks ----------------------------------------------------------------------------
+    def infrastructure(self, who: Identity, infra_id: str) -> InfrastructureRow:
+        row = self.store.get(infra_id)
+        if row is None:
+            raise NotFoundError("Invalid infrastructure ID or access not granted.")
+        if row.deleted:
+            raise NotFoundError("Deleted infrastructure.")
+        if not who.may_act_on(self.owner_keys(infra_id)):
+            raise Forbidden("Access to this infrastructure not granted.")
+        return row
+
+    def list_ids(self, who: Identity, pattern: str | None = None) -> list[str]:
+        """The caller's infrastructures (all, for an administrator), oldest first; `pattern`
+        is a regular expression searched in the template each was created from (IM's filter)."""
+        try:
+            regex = re.compile(pattern) if pattern else None
+        except re.error as exc:
+            raise InvalidRequest(f"Error Getting Inf. List: invalid filter: {exc}") from None
+        keys = None if who.admin else list(who.keys or (who.key,))
+        rows = self.store.ids_owned_by(keys)
+        return [i for i, text in rows if regex is None or regex.search(text or "")]
+
+    # -- owners ----------------------------------------------------------------------------
+    def record_access(self, infra_id: str, who: Identity) -> None:
+        """At creation (or import): the caller's IM identities become the owners, and its
+        cloud lines are stored sealed."""
+        self.store.add_owners(infra_id, who.owners(), replace=True)
+        self.forget_owners(infra_id)
+        if who.clouds and self.sealer is not None:
+            self.store.set_credentials(infra_id, self.sealer.seal([dict(c) for c in who.clouds]))
+
+    def authorization(self, who: Identity, infra_id: str) -> list[str]:
+        row = self.infrastructure(who, infra_id)
+        return [o.name for o in self.store.owners(row.id)]
+
+    def change_owners(
+        self, who: Identity, infra_id: str, owners: list[tuple[str, str]], *, overwrite: bool
+    ) -> None:
+        row = self.infrastructure(who, infra_id)
+        if not owners:
+            raise InvalidRequest("Error modifying Inf. owners: no owner given")
+        self.store.add_owners(row.id, owners, replace=overwrite)
+        self.forget_owners(row.id)
+
+    def cloud_credentials(self, infra_id: str) -> list[dict[str, str]]:
+        """The creator's cloud lines, unsealed (for providers; never for answers or logs)."""
+        row = self.store.get(infra_id)
+        if row is None or not row.credentials or self.sealer is None:
+            return []
+        lines = self.sealer.open(row.credentials)
+        return [dict(x) for x in lines] if isinstance(lines, list) else []
+
+    def require_owner(self, who: Identity, infra_id: str) -> None:
+        if not who.may_act_on(self.owner_keys(infra_id)):
+            raise Forbidden("Access to this infrastructure not granted.")

@@ -1,0 +1,113 @@
+"""Export and import of an infrastructure (IM's `data` property and PUT /infrastructures).
+
+The export is a JSON document (a string inside `{"data": ...}`) holding the infrastructure,
+its nodes and steps; cloud credentials and owners are left out: whoever imports it becomes its
+owner, with their own credentials.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import DateTime
+from sqlalchemy.orm import DeclarativeBase
+
+from orbis.auth import Identity
+from orbis.service.access import AccessMixin
+from orbis.service.errors import InvalidRequest
+from orbis.store.schema import InfrastructureRow, NodeRow, StepRow
+
+FORMAT = "orbis-export/1"
+# Never exported: credentials are secrets; owners are the importer's; ids are per database.
+SKIP = {"credentials", "owner_key", "owner_name", "infrastructure_id"}
+
+
+def _columns(model: type[DeclarativeBase]) -> dict[str, Any]:
+    return {c.key: c for c in model.__table__.columns}
+
+
+def _dump(row: Any, model: type[DeclarativeBase], *, keep_id: bool = False) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key in _columns(model):
+        if key in SKIP or (key == "id" and not keep_id):
+            continue
+        value = getattr(row, key)
+        out[key] = value.isoformat() if isinstance(value, datetime) else value
+    return out
+
+
+def _load(data: Any, model: type[DeclarativeBase], *, keep_id: bool = False) -> dict[str, Any]:
+    if not isinstance(data, dict):
+        raise InvalidRequest("Error Importing Inf.: malformed data")
+    out: dict[str, Any] = {}
+    for key, column in _columns(model).items():
+        if key in SKIP or (key == "id" and not keep_id) or key not in data:
+            continue  # columns added since the export keep their defaults
+        value = data[key]
+        if isinstance(column.type, DateTime) and isinstance(value, str):
+            try:
+                value = datetime.fromisoformat(value)
+            except ValueError:
+                raise InvalidRequest(f"Error Importing Inf.: bad date in {key}") from None
+        out[key] = value
+    return out
+
+
+class TransferMixin(AccessMixin):
+    async def export(self, who: Identity, infra_id: str, *, delete: bool = False) -> str:
+        row = self.infrastructure(who, infra_id)
+        found = self.store.export_rows(row.id)
+        assert found is not None
+        infra, nodes, steps = found
+        data = {
+            "format": FORMAT,
+            "id": infra.id,
+            "infrastructure": _dump(infra, InfrastructureRow, keep_id=True),
+            "nodes": [_dump(n, NodeRow) for n in nodes],
+            "steps": [_dump(s, StepRow) for s in steps],
+        }
+        if delete:
+            # IM: forget the infrastructure without touching its cloud resources
+            scheduler = getattr(self, "scheduler", None)
+            if scheduler is not None:
+                await scheduler.cancel(row.id)
+            self.store.set_phase(row.id, "deleted", "exported with delete")
+            self.forget_template(row.id)
+        return json.dumps(data)
+
+    def import_(self, who: Identity, text: str) -> str:
+        try:
+            data = json.loads(text)
+        except ValueError:
+            raise InvalidRequest("Error Importing Inf.: the data is not JSON") from None
+        if not isinstance(data, dict) or data.get("format") != FORMAT:
+            raise InvalidRequest("Error Importing Inf.: not data exported by this server")
+        infra = _load(data.get("infrastructure"), InfrastructureRow, keep_id=True)
+        infra_id = infra.get("id")
+        if not isinstance(infra_id, str) or not 0 < len(infra_id) <= 36 or "/" in infra_id:
+            raise InvalidRequest("Error Importing Inf.: malformed infrastructure id")
+        for field in ("template",):
+            if not isinstance(infra.get(field), str):
+                raise InvalidRequest(f"Error Importing Inf.: missing {field}")
+        existing = self.store.get(infra_id)
+        if existing is not None and not existing.deleted:
+            raise InvalidRequest(f"Error Importing Inf.: infrastructure {infra_id} already exists")
+        try:
+            nodes = [_load(n, NodeRow) for n in data.get("nodes") or []]
+            steps = [_load(s, StepRow) for s in data.get("steps") or []]
+        except TypeError:
+            raise InvalidRequest("Error Importing Inf.: malformed data") from None
+        infra.update(deleted=False, owner_key=who.key, owner_name=who.name)
+        if infra.get("phase") == "deleted":
+            infra["phase"] = "done"
+        try:
+            self.store.import_rows(infra, nodes, steps, who.owners())
+        except Exception as exc:  # bad field types end here; the store rolled back
+            raise InvalidRequest(
+                f"Error Importing Inf.: malformed data ({type(exc).__name__})"
+            ) from None
+        self.record_access(infra_id, who)
+        self.forget_template(infra_id)
+        return infra_id
