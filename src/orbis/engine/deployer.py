@@ -165,6 +165,8 @@ class Deployer:
         )  # fmt: skip
 
     async def _reach(self, infra: InfrastructureRow, row: NodeRow, machine: Machine) -> bool:
+        if self.provider.simulated:
+            return True  # simulated machines have no SSH
         address = machine.public_ip or machine.private_ip
         if not address:
             self._fail_node(row, NodeState.UNCONFIGURED, "the node has no address to reach")
@@ -214,6 +216,9 @@ class Deployer:
     ) -> None:
         """Run the configuration plan on `targets` (level by level); each ends configured or
         unconfigured. Other nodes only lend their addresses to the playbooks."""
+        if self.provider.simulated:
+            await self._simulate_configuration(infra, template, targets)
+            return
         key_file = self._write_key(infra)
         self.store.interrupt_steps(infra.id)  # steps a crashed run left "running"
         healthy = {row.vm_id for row in targets}
@@ -233,6 +238,17 @@ class Deployer:
                 state=NodeState.CONFIGURED if done else NodeState.UNCONFIGURED,
                 message="configured" if done else "configuration failed",
             )  # fmt: skip
+
+    async def _simulate_configuration(
+        self, infra: InfrastructureRow, template: Template, targets: list[NodeRow]
+    ) -> None:
+        """The simulated cloud's stand-in for Ansible: each level takes `config_seconds`."""
+        for number, steps in enumerate(group_by_level(plan_configuration(template)), start=1):
+            self._log(infra.id, f"Configuration level {number} (simulated): "
+                      + ", ".join(s.name for s in steps))  # fmt: skip
+            await asyncio.sleep(self.provider.config_seconds)
+        self.store.update_nodes(infra.id, [r.vm_id for r in targets],
+                                needs_config=False, state=NodeState.CONFIGURED)  # fmt: skip
 
     async def _run_level(
         self,

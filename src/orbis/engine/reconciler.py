@@ -31,6 +31,7 @@ class Reconciler:
         self.deployer = deployer
         self.actions = actions
         self.template_of = template_of
+        self.parallel = parallel
         self.slots = asyncio.Semaphore(parallel)
 
     async def converge(self, infra_id: str) -> None:

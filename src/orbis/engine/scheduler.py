@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+from concurrent.futures import ThreadPoolExecutor
 
 from orbis.engine.reconciler import Reconciler
 from orbis.providers.base import Provider, ProviderError
@@ -34,6 +35,9 @@ class Scheduler:
 
     async def start(self) -> None:
         """Clean what no infrastructure owns, then resume every unfinished piece of work."""
+        # Provider calls block in threads: give them as many threads as launches may run at once
+        workers = self.reconciler.parallel + 8
+        asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(max_workers=workers))
         await asyncio.to_thread(self.remove_orphans)
         for infra_id in self.store.pending_work():
             self.kick(infra_id)

@@ -73,6 +73,9 @@ class Provider(ABC):
     """The verbs of a back-end. One module per cloud implements them."""
 
     name: str = "abstract"
+    # True for the simulated cloud: nodes need no SSH, configuration is only simulated
+    simulated: bool = False
+    config_seconds: float = 0.0
 
     @abstractmethod
     def prepare(self, infrastructure_id: str) -> None:

@@ -293,6 +293,36 @@ class LocalProvider(Provider):
             found = self.client.containers.list(all=True, filters={"label": LABEL_INFRASTRUCTURE})
             return [self._machine(c) for c in found]
 
+    def owned_infrastructures(self) -> set[str]:
+        """Infrastructures with containers or networks here (a network can outlive its nodes)."""
+        with _errors("list networks"):
+            nets = self.client.networks.list(filters={"label": LABEL_INFRASTRUCTURE})
+        ids = {n.attrs.get("Labels", {}).get(LABEL_INFRASTRUCTURE) for n in nets}
+        return {i for i in ids if i} | super().owned_infrastructures()
+
+    def alter(self, provider_id: str, num_cpus: float | None, mem_size: int | None) -> None:
+        """Change a running container's CPU and memory limits in place."""
+        api = self.client.api  # connecting also learns whether the engine is podman
+        with _errors(f"resize {provider_id[:12]}"):
+            if self._is_podman:
+                # podman's Docker-compatible API has no update call; its own API does
+                resources: dict[str, dict[str, int]] = {}
+                if num_cpus:
+                    resources["cpu"] = {"quota": int(num_cpus * 100_000), "period": 100_000}
+                if mem_size:
+                    resources["memory"] = {"limit": int(mem_size)}
+                url = f"{api.base_url}/v4.0.0/libpod/containers/{provider_id}/update"
+                response = api.post(url, json=resources)
+                api._raise_for_status(response)
+            else:
+                api.update_container(
+                    provider_id,
+                    cpu_quota=int(num_cpus * 100_000) if num_cpus else None,
+                    cpu_period=100_000 if num_cpus else None,
+                    mem_limit=int(mem_size) if mem_size else None,
+                    memswap_limit=-1 if mem_size else None,
+                )
+
     def stop(self, provider_id: str) -> None:
         with _errors(f"stop {provider_id[:12]}"):
             self.client.containers.get(provider_id).stop(timeout=STOP_TIMEOUT)

@@ -40,14 +40,19 @@ class StateView:
 class ServiceBase:
     """State and the basic operations; the mixins in this package add the rest."""
 
-    def __init__(self, store: Store, provider: Provider, work_dir: Path) -> None:
+    def __init__(
+        self, store: Store, provider: Provider, work_dir: Path, parallel: int = 32,
+        holder: str | None = None,
+    ) -> None:  # fmt: skip
         self.store = store
         self.provider = provider
         self.work_dir = work_dir
         self.deployer = Deployer(store, provider, work_dir)
-        self.leases = Leases(store)
+        self.leases = Leases(store, holder)  # holder: tests run two "processes" in one
         self.actions = ActionLog(store, self.leases.holder)
-        self.reconciler = Reconciler(store, self.deployer, self.actions, self.template)
+        self.reconciler = Reconciler(
+            store, self.deployer, self.actions, self.template, parallel=parallel
+        )
         self.scheduler = Scheduler(store, self.reconciler, provider, self.leases)
         # parsed templates by (id, text): an update elsewhere changes the text, so no stale hit
         self._templates: dict[tuple[str, int], Template] = {}
