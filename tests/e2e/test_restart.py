@@ -78,3 +78,19 @@ def test_kill_during_configuration_then_restart_finishes(engine_url):
         assert client.delete(f"/infrastructures/{infra_id}").status_code == 200
         assert engine.containers.list(all=True, filters=label) == []
         assert engine.networks.list(filters=label) == []
+
+
+def test_another_installation_on_the_same_engine_leaves_ours_alone(engine_url):
+    engine = docker.DockerClient(base_url=engine_url)
+    with orbis_server(engine_url) as ours, ours.client() as client:
+        answer = client.post("/infrastructures", content=SLOW_TWO_NODES.replace("sleep 4", "true"),
+                             headers={"Content-Type": "text/yaml"})  # fmt: skip
+        infra_id = answer.text.rsplit("/", 1)[-1]
+        label = {"label": f"{LABEL_INFRASTRUCTURE}={infra_id}"}
+        assert len(engine.containers.list(all=True, filters=label)) == 2
+        # a second Orbis, with its own database, starts and sweeps its orphans
+        with orbis_server(engine_url, user="someone-else"):
+            pass
+        assert len(engine.containers.list(all=True, filters=label)) == 2
+        assert client.delete(f"/infrastructures/{infra_id}").status_code == 200
+        assert engine.containers.list(all=True, filters=label) == []

@@ -88,18 +88,17 @@ class Deployer:
         image, warning = (
             local_image(compute.image) if self.provider.name == "local" else (compute.image, None)
         )
-        if warning:
-            self._node_log(row, f"Warning: {warning}")
+        # log lines go in with the state change: one write per node, not one per line
+        lines = [f"Warning: {warning}"] if warning else []
+        lines.append(f"Launching {row.name} (VM {row.vm_id})")
         spec = self._spec(infra, row, compute, image)
-        self._node_log(row, f"Launching {row.name} (VM {row.vm_id})")
         try:
             machine = await self._retrying(lambda: self.provider.launch(spec), row)
         except ProviderError as exc:
-            self._fail_node(row, NodeState.FAILED, f"launch failed: {exc}")
+            self._fail_node(row, NodeState.FAILED, f"launch failed: {exc}", lines)
             return False
-        for w in machine.warnings:
-            self._node_log(row, f"Warning: {w}")
-        self._record_machine(row, machine, NodeState.RUNNING, "launched")
+        lines += [f"Warning: {w}" for w in machine.warnings]
+        self._record_machine(row, machine, NodeState.RUNNING, "launched", lines)
         return await self._reach(infra, row, machine)
 
     async def start_node(self, infra: InfrastructureRow, row: NodeRow) -> bool:
@@ -156,12 +155,14 @@ class Deployer:
         return await self._reach(infra, row, machine)
 
     def _record_machine(
-        self, row: NodeRow, machine: Machine, state: NodeState, message: str
-    ) -> None:
+        self, row: NodeRow, machine: Machine, state: NodeState, message: str,
+        lines: list[str] | None = None,
+    ) -> None:  # fmt: skip
         self.store.update_node(
             row.infrastructure_id, row.vm_id, state=state, provider_id=machine.provider_id,
             private_ip=machine.private_ip, public_ip=machine.public_ip,
             ssh_user=machine.ssh_user, error="", message=message,
+            log_lines=[f"{stamp()} {line}" for line in lines or []],
         )  # fmt: skip
 
     async def _reach(self, infra: InfrastructureRow, row: NodeRow, machine: Machine) -> bool:
@@ -403,11 +404,14 @@ class Deployer:
         key_file.write_text(infra.ssh_private_key)
         return key_file
 
-    def _fail_node(self, row: NodeRow, state: NodeState, message: str) -> None:
+    def _fail_node(
+        self, row: NodeRow, state: NodeState, message: str, lines: list[str] | None = None
+    ) -> None:
+        lines = [*(lines or []), f"Error: {message}"]
         self.store.update_node(
-            row.infrastructure_id, row.vm_id, state=state, error=message, message=message
-        )
-        self._node_log(row, f"Error: {message}")
+            row.infrastructure_id, row.vm_id, state=state, error=message, message=message,
+            log_lines=[f"{stamp()} {line}" for line in lines],
+        )  # fmt: skip
 
     def _log(self, infra_id: str, text: str) -> None:
         self.store.append_log(infra_id, f"{stamp()} {text}\n")

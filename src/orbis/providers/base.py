@@ -16,6 +16,10 @@ from orbis.model.states import NodeState
 
 LABEL_INFRASTRUCTURE = "orbis.infrastructure"
 LABEL_NODE = "orbis.node"  # "<node template name>.<vm id>"
+# The Orbis installation (one database, however many service processes) that made a resource:
+# several installations may share one cloud account or one container engine, and each must
+# only ever list, adopt or sweep its own.
+LABEL_INSTALLATION = "orbis.installation"
 
 
 class ProviderError(Exception):
@@ -73,6 +77,7 @@ class Provider(ABC):
     """The verbs of a back-end. One module per cloud implements them."""
 
     name: str = "abstract"
+    installation: str | None = None  # set by the service: see LABEL_INSTALLATION
     # True for the simulated cloud: nodes need no SSH, configuration is only simulated
     simulated: bool = False
     config_seconds: float = 0.0
@@ -100,7 +105,8 @@ class Provider(ABC):
 
     @abstractmethod
     def list_owned(self) -> list[Machine]:
-        """Every machine this provider holds under Orbis labels, whatever the store says."""
+        """Every machine this installation holds here under Orbis labels, whatever the store
+        says."""
 
     def owned_infrastructures(self) -> set[str]:
         """Ids of infrastructures that own anything here (machines, networks...)."""

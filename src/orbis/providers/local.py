@@ -25,6 +25,7 @@ from orbis import config
 from orbis.model.states import NodeState
 from orbis.providers.base import (
     LABEL_INFRASTRUCTURE,
+    LABEL_INSTALLATION,
     LABEL_NODE,
     Machine,
     NodeSpec,
@@ -148,7 +149,7 @@ class LocalProvider(Provider):
                 if not any(n.name == name for n in found):
                     try:
                         client.networks.create(
-                            name, driver="bridge", labels={LABEL_INFRASTRUCTURE: infrastructure_id}
+                            name, driver="bridge", labels=self._labels(infrastructure_id)
                         )
                     except docker.errors.APIError as err:
                         if not _conflict(err):  # else another process made it just now
@@ -176,7 +177,7 @@ class LocalProvider(Provider):
         image = self._image(spec.image)
         name = f"orbis-{_infra_tag(spec.infrastructure_id)}-{_slug(spec.name)}-{spec.vm_id}"
         labels = {
-            LABEL_INFRASTRUCTURE: spec.infrastructure_id,
+            **self._labels(spec.infrastructure_id),
             LABEL_NODE: node,
             LABEL_VM_ID: str(spec.vm_id),
             LABEL_PUBLIC: "true" if spec.public else "false",
@@ -290,14 +291,16 @@ class LocalProvider(Provider):
 
     def list_owned(self) -> list[Machine]:
         with _errors("list containers"):
-            found = self.client.containers.list(all=True, filters={"label": LABEL_INFRASTRUCTURE})
+            found = self.client.containers.list(all=True, filters={"label": self._owner_filter()})
+            found = [c for c in found if self._mine(c.labels)]
             return [self._machine(c) for c in found]
 
     def owned_infrastructures(self) -> set[str]:
         """Infrastructures with containers or networks here (a network can outlive its nodes)."""
         with _errors("list networks"):
-            nets = self.client.networks.list(filters={"label": LABEL_INFRASTRUCTURE})
-        ids = {n.attrs.get("Labels", {}).get(LABEL_INFRASTRUCTURE) for n in nets}
+            nets = self.client.networks.list(filters={"label": self._owner_filter()})
+        labels = [n.attrs.get("Labels") or {} for n in nets]
+        ids = {lab.get(LABEL_INFRASTRUCTURE) for lab in labels if self._mine(lab)}
         return {i for i in ids if i} | super().owned_infrastructures()
 
     def alter(self, provider_id: str, num_cpus: float | None, mem_size: int | None) -> None:
@@ -336,6 +339,23 @@ class LocalProvider(Provider):
             self.client.containers.get(provider_id).restart(timeout=STOP_TIMEOUT)
 
     # -- helpers ----------------------------------------------------------------------------
+
+    def _labels(self, infrastructure_id: str) -> dict[str, str]:
+        labels = {LABEL_INFRASTRUCTURE: infrastructure_id}
+        if self.installation:
+            labels[LABEL_INSTALLATION] = self.installation
+        return labels
+
+    def _owner_filter(self) -> str:
+        if self.installation:
+            return f"{LABEL_INSTALLATION}={self.installation}"
+        return LABEL_INFRASTRUCTURE
+
+    def _mine(self, labels: dict[str, str]) -> bool:
+        """Made by this installation (another Orbis on the same engine keeps its own)."""
+        if LABEL_INFRASTRUCTURE not in labels:
+            return False
+        return not self.installation or labels.get(LABEL_INSTALLATION) == self.installation
 
     @staticmethod
     def _infra_label(infrastructure_id: str) -> str:

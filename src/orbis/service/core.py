@@ -47,6 +47,7 @@ class ServiceBase:
         self.store = store
         self.provider = provider
         self.work_dir = work_dir
+        provider.installation = store.installation_id()  # it labels what it creates
         self.deployer = Deployer(store, provider, work_dir)
         self.leases = Leases(store, holder)  # holder: tests run two "processes" in one
         self.actions = ActionLog(store, self.leases.holder)
@@ -102,9 +103,9 @@ class ServiceBase:
         )
         self.record_access(infra_id, who)  # owners and sealed cloud credentials (access.py)
         self._templates[(infra_id, hash(text))] = template
-        for compute in template.computes.values():
-            for _ in range(compute.count):
-                self.store.add_node(infra_id, compute.name)
+        self.store.add_nodes(
+            infra_id, [c.name for c in template.computes.values() for _ in range(c.count)]
+        )
         self.scheduler.kick(infra_id)
         if wait_launch:
             await self._wait_launched(infra_id)

@@ -191,7 +191,7 @@ class LifecycleMixin(ServiceBase):
         for name, count in wanted.items():
             delta = count - current.get(name, 0)
             if delta > 0:
-                added += [self.store.add_node(row.id, name) for _ in range(delta)]
+                added += self.store.add_nodes(row.id, [name] * delta)
             elif delta < 0:
                 mine = sorted(n.vm_id for n in live if n.name == name)
                 chosen = [v for v in removal.get(name, []) if v in mine][:-delta]

@@ -12,7 +12,7 @@ import os
 import socket
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from orbis.store.repository import Store
@@ -103,23 +103,30 @@ class ActionLog:
         self.holder = holder
 
     def begin(self, infra_id: str, vm_id: int | None, kind: str) -> int:
-        with self.store.session() as s:
-            row = ActionRow(infrastructure_id=infra_id, vm_id=vm_id, kind=kind,
-                            status="started", holder=self.holder)  # fmt: skip
-            s.add(row)
-            s.flush()
-            return row.id
+        with self.store.engine.begin() as conn:
+            result = conn.execute(_INSERT_ACTION, {
+                "infrastructure_id": infra_id, "vm_id": vm_id, "kind": kind,
+                "status": "started", "message": "", "holder": self.holder,
+                "started_at": utcnow(), "finished_at": None,
+            })  # fmt: skip
+            return int(result.inserted_primary_key[0])  # type: ignore[index]
 
     def end(self, action_id: int, ok: bool, message: str = "") -> None:
-        with self.store.session() as s:
-            s.execute(
-                update(ActionRow)
-                .where(ActionRow.id == action_id)
-                .values(status="done" if ok else "failed", message=message,
-                        finished_at=utcnow())
-            )  # fmt: skip
+        with self.store.engine.begin() as conn:
+            conn.execute(_END_ACTION, {"_id": action_id, "status": "done" if ok else "failed",
+                                       "message": message, "finished_at": utcnow()})  # fmt: skip
 
     def actions(self, infra_id: str) -> list[ActionRow]:
         with self.store.session() as s:
             q = select(ActionRow).where(ActionRow.infrastructure_id == infra_id)
             return list(s.scalars(q.order_by(ActionRow.id)))
+
+
+# built once: these run twice per provider action
+_INSERT_ACTION = insert(ActionRow)
+_END_ACTION = (
+    update(ActionRow)
+    .where(ActionRow.id == bindparam("_id"))
+    .values(status=bindparam("status"), message=bindparam("message"),
+            finished_at=bindparam("finished_at"))
+)  # fmt: skip

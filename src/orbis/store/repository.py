@@ -5,18 +5,22 @@ Every state change goes through here, so every one is recorded in the events tab
 
 from __future__ import annotations
 
+import functools
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, delete, select, update
+from sqlalchemy import Engine, bindparam, delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from orbis.store.db import make_engine, migrate, session_factory
 from orbis.store.schema import (
     EventRow,
     InfrastructureRow,
+    MetaRow,
     NodeRow,
     OwnerRow,
     StepRow,
@@ -35,6 +39,22 @@ class Store:
     def session(self) -> Iterator[Session]:
         with self._sessions.begin() as s:
             yield s
+
+    def installation_id(self) -> str:
+        """This installation's id, made on first use and the same for every process."""
+        with self.session() as s:
+            row = s.get(MetaRow, "installation")
+            if row is not None:
+                return row.value
+        try:
+            with self.session() as s:
+                s.add(MetaRow(key="installation", value=uuid.uuid4().hex[:16]))
+        except IntegrityError:
+            pass  # another process made it first
+        with self.session() as s:
+            made = s.get(MetaRow, "installation")
+            assert made is not None
+            return made.value
 
     # -- infrastructures -------------------------------------------------------------------
     def create_infrastructure(self, **fields: Any) -> InfrastructureRow:
@@ -138,23 +158,39 @@ class Store:
     # -- nodes -----------------------------------------------------------------------------
     def add_node(self, infra_id: str, name: str) -> int:
         """Create a node record and return its VM id (counted per infrastructure, never reused)."""
-        with self.session() as s:
-            infra = s.get(InfrastructureRow, infra_id, with_for_update=True)
-            assert infra is not None
-            vm_id = infra.next_vm_id
-            infra.next_vm_id = vm_id + 1
-            s.add(NodeRow(infrastructure_id=infra_id, vm_id=vm_id, name=name, state="pending"))
-            s.add(
-                EventRow(
-                    infrastructure_id=infra_id,
-                    vm_id=vm_id,
-                    subject="node",
-                    name=name,
-                    to_state="pending",
-                    message="requested",
-                )
+        return self.add_nodes(infra_id, [name])[0]
+
+    def add_nodes(self, infra_id: str, names: list[str]) -> list[int]:
+        """Create node records in one transaction; their VM ids, in order."""
+        if not names:
+            return []
+        with self.engine.begin() as conn:
+            # the row lock (PostgreSQL, MariaDB) makes concurrent additions take turns
+            first = conn.execute(
+                select(InfrastructureRow.next_vm_id)
+                .where(InfrastructureRow.id == infra_id)
+                .with_for_update()
+            ).scalar_one()
+            conn.execute(
+                update(InfrastructureRow)
+                .where(InfrastructureRow.id == infra_id)
+                .values(next_vm_id=first + len(names))
             )
-            return vm_id
+            ids = list(range(first, first + len(names)))
+            now = utcnow()
+            conn.execute(insert(NodeRow), [
+                {"infrastructure_id": infra_id, "vm_id": vm, "name": name, "state": "pending",
+                 "created_at": now, "updated_at": now, "log": "", "error": "",
+                 "ssh_user": "root", "deleted": False, "desired": "running",
+                 "needs_config": True, "reboot_pending": False}
+                for vm, name in zip(ids, names, strict=True)
+            ])  # fmt: skip
+            conn.execute(insert(EventRow), [
+                {"infrastructure_id": infra_id, "vm_id": vm, "subject": "node", "name": name,
+                 "to_state": "pending", "message": "requested", "at": now}
+                for vm, name in zip(ids, names, strict=True)
+            ])  # fmt: skip
+            return ids
 
     def nodes(self, infra_id: str, *, include_deleted: bool = False) -> list[NodeRow]:
         with self.session() as s:
@@ -169,27 +205,27 @@ class Store:
                 select(NodeRow).where(NodeRow.infrastructure_id == infra_id, NodeRow.vm_id == vm_id)
             ).first()
 
-    def update_node(self, infra_id: str, vm_id: int, *, message: str = "", **fields: Any) -> None:
-        """Change a node's fields; a change of `state` is recorded as an event."""
-        with self.session() as s:
-            row = s.scalars(
-                select(NodeRow).where(NodeRow.infrastructure_id == infra_id, NodeRow.vm_id == vm_id)
-            ).one()
+    def update_node(
+        self, infra_id: str, vm_id: int, *, message: str = "", log_lines: list[str] | None = None,
+        **fields: Any,
+    ) -> None:  # fmt: skip
+        """Change a node's fields (and add lines to its log); a change of `state` is recorded
+        as an event. This is the engine's hottest write: its statements are built once per set
+        of fields and reused, which saves most of SQLAlchemy's per-call cost."""
+        now = utcnow()
+        params: dict[str, Any] = {**fields, "updated_at": now, "_infra": infra_id, "_vm": vm_id}
+        if log_lines:
+            params["_log"] = "".join(f"{line}\n" for line in log_lines)
+        with self.engine.begin() as conn:
+            name, state = conn.execute(_NODE_NAME_STATE, params).one()
             new_state = fields.get("state")
-            if new_state is not None and new_state != row.state:
-                s.add(
-                    EventRow(
-                        infrastructure_id=infra_id,
-                        vm_id=vm_id,
-                        subject="node",
-                        name=row.name,
-                        from_state=row.state,
-                        to_state=new_state,
-                        message=message,
-                    )
-                )
-            for key, value in fields.items():
-                setattr(row, key, value)
+            if new_state is not None and new_state != state:
+                conn.execute(_INSERT_EVENT, {
+                    "infrastructure_id": infra_id, "vm_id": vm_id, "subject": "node",
+                    "name": name, "from_state": state, "to_state": str(new_state),
+                    "message": message, "at": now, "details": None,
+                })  # fmt: skip
+            conn.execute(_node_update(tuple(sorted(fields)), bool(log_lines)), params)
 
     def append_node_log(self, infra_id: str, vm_id: int, text: str) -> None:
         with self.session() as s:
@@ -381,3 +417,20 @@ class Store:
 
 
 __all__ = ["Store", "selectinload"]
+
+
+# -- statements built once (see update_node) --------------------------------------------------
+_NODE_KEY = (
+    NodeRow.infrastructure_id == bindparam("_infra"),
+    NodeRow.vm_id == bindparam("_vm"),
+)
+_NODE_NAME_STATE = select(NodeRow.name, NodeRow.state).where(*_NODE_KEY)
+_INSERT_EVENT = insert(EventRow)
+
+
+@functools.lru_cache(maxsize=64)
+def _node_update(fields: tuple[str, ...], with_log: bool) -> Any:
+    values: dict[str, Any] = {name: bindparam(name) for name in (*fields, "updated_at")}
+    if with_log:
+        values["log"] = NodeRow.log + bindparam("_log")
+    return update(NodeRow).where(*_NODE_KEY).values(**values)
