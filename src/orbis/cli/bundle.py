@@ -15,8 +15,12 @@ import yaml
 from orbis.model.infrastructure import Template
 
 
-def bundle(path: Path, template: Template, overrides: dict[str, str]) -> str:
-    doc = yaml.safe_load(path.read_text())
+def bundle(
+    path: Path, template: Template, overrides: dict[str, str], text: str | None = None
+) -> str:
+    """`text` (e.g. a composed template) replaces the file's content; relative playbook paths
+    are still resolved from `path`'s folder."""
+    doc = yaml.safe_load(path.read_text() if text is None else text)
     folder = path.parent
     inputs = (doc.get("topology_template") or {}).get("inputs") or {}
     for name in overrides:

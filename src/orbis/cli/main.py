@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 import time
 from pathlib import Path
@@ -16,7 +17,12 @@ from rich.table import Table
 from orbis.cli.bundle import bundle
 from orbis.cli.client import ClientError, OrbisClient
 from orbis.lang import load_template
-from orbis.lang.errors import TemplateError
+from orbis.lang.compose import link_of, load_composed
+from orbis.lang.errors import Problem, TemplateError
+from orbis.model.infrastructure import Template
+
+# a composed template: (merged text, base file its relative playbook paths start from)
+Composed = tuple[str, Path] | None
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -52,15 +58,94 @@ def parse_inputs(pairs: list[str]) -> dict[str, str]:
     return values
 
 
-def load_or_explain(path: Path, inputs: dict[str, str]):
-    if not path.is_file():
-        fail(f"{path}: no such file")
+WITH_HELP = "Add-on template (metadata.parents names FILE) to compose with FILE; repeatable"
+
+
+def load_any(path: Path, inputs: dict[str, str], addons: list[Path]) -> tuple[Template, Composed]:
+    """The template, and for a composition (--with, or a Dashboard link card) the merged text
+    and the base file the bundle resolves playbooks from. Raises TemplateError."""
+    for file in (path, *addons):
+        if not file.is_file():
+            raise TemplateError([Problem(None, f"{file}: no such file")])
+    if not addons and link_of(path) is None:
+        return load_template(path, inputs=inputs), None
+    template, text, smap = load_composed(path, addons, inputs)
+    return template, (text, Path(smap.base))
+
+
+def load_or_explain(
+    path: Path, inputs: dict[str, str], addons: list[Path] | None = None
+) -> tuple[Template, Composed]:
     try:
-        return load_template(path, inputs=inputs)
+        return load_any(path, inputs, addons or [])
     except TemplateError as exc:
-        err.print(f"[bold red]{path} is not valid:[/]", highlight=False)
+        if len(exc.problems) == 1 and "no such file" in exc.problems[0].message:
+            fail(exc.problems[0].message)
+        names = " + ".join(str(p) for p in (path, *(addons or [])))
+        err.print(f"[bold red]{names} is not valid:[/]", highlight=False)
         err.print(str(exc), highlight=False, markup=False)
         raise typer.Exit(1) from None
+
+
+_WARNING = re.compile(r"^(?P<file>.+?):(?P<line>\d+):(?P<col>\d+): (?P<message>.*)$", re.S)
+
+
+def _problem_json(problem: Problem) -> dict[str, Any]:
+    pos = problem.position
+    return {
+        "file": pos.file if pos else None,
+        "line": pos.line if pos else None,
+        "col": pos.col if pos else None,
+        "message": problem.message,
+        "hint": problem.hint,
+    }
+
+
+def _warning_json(text: str) -> dict[str, Any]:
+    found = _WARNING.match(text)
+    if not found:
+        return {"file": None, "line": None, "col": None, "message": text}
+    return {
+        "file": found["file"],
+        "line": int(found["line"]),
+        "col": int(found["col"]),
+        "message": found["message"],
+    }
+
+
+def validation_report(path: Path, inputs: dict[str, str], addons: list[Path]) -> dict[str, Any]:
+    """`orbis validate --json`: a stable shape for tools and editors."""
+    files = [str(p) for p in (path, *addons)]
+    try:
+        template, _ = load_any(path, inputs, addons)
+    except TemplateError as exc:
+        return {
+            "valid": False,
+            "problems": [_problem_json(p) for p in exc.problems],
+            "warnings": [],
+            "summary": {"files": files},
+        }
+    return {
+        "valid": True,
+        "problems": [],
+        "warnings": [_warning_json(w) for w in template.warnings],
+        "summary": {
+            "files": files,
+            "name": template.name,
+            "computes": {c.name: c.count for c in template.computes.values()},
+            "components": sorted(template.components),
+            "inputs": {k: v for k, v in template.inputs.items() if _jsonable(v)},
+            "outputs": sorted(template.outputs),
+        },
+    }
+
+
+def _jsonable(value: Any) -> bool:
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError):
+        return False
+    return True
 
 
 def client() -> OrbisClient:
@@ -134,14 +219,21 @@ def server(
 def validate(
     file: Path,
     inputs: list[str] = typer.Option([], "-i", "--input", help="Input value, key=value"),
+    addons: list[Path] = typer.Option([], "--with", help=WITH_HELP),
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON report (for tools)"),
 ) -> None:
     """Check a template without deploying it; errors name file:line:col."""
-    template = load_or_explain(file, parse_inputs(inputs))
+    if as_json:
+        report = validation_report(file, parse_inputs(inputs), addons)
+        sys.stdout.write(json.dumps(report, indent=2) + "\n")
+        raise typer.Exit(0 if report["valid"] else 1)
+    template, _ = load_or_explain(file, parse_inputs(inputs), addons)
     for warning in template.warnings:
         err.print(f"[yellow]warning:[/] {warning}", highlight=False)
     counts = ", ".join(f"{c.name}×{c.count}" for c in template.computes.values())
+    names = " + ".join(str(p) for p in (file, *addons))
     out.print(
-        f"[green]{file} is valid[/]: {len(template.computes)} compute node(s) ({counts}), "
+        f"[green]{names} is valid[/]: {len(template.computes)} compute node(s) ({counts}), "
         f"{len(template.components)} software component(s), "
         f"{len(template.outputs)} output(s)",
         highlight=False,
@@ -154,15 +246,20 @@ def deploy(
     file: Path,
     inputs: list[str] = typer.Option([], "-i", "--input", help="Input value, key=value"),
     no_wait: bool = typer.Option(False, "--no-wait", help="Return once the request is accepted"),
+    addons: list[Path] = typer.Option([], "--with", help=WITH_HELP),
 ) -> None:
     """Deploy a template and follow its nodes until they are configured."""
     values = parse_inputs(inputs)
-    template = load_or_explain(file, values)
+    template, composed = load_or_explain(file, values, addons)
     for warning in template.warnings:
         err.print(f"[yellow]warning:[/] {warning}", highlight=False)
+    if composed is None:
+        text = bundle(file, template, values)
+    else:
+        text = bundle(composed[1], template, values, text=composed[0])
     api = client()
     try:
-        infra_id = api.create(bundle(file, template, values), file.name)
+        infra_id = api.create(text, file.name)
     except ClientError as exc:
         fail(str(exc))
     out.print(f"Infrastructure [bold]{infra_id}[/] created", highlight=False)
