@@ -292,7 +292,8 @@ def follow(api: OrbisClient, infra_id: str) -> dict[str, Any]:
             else:
                 for line in progress_lines(detail, seen, time.monotonic() - start):
                     live.console.print(line, highlight=False)
-            if detail["phase"] == "done" and detail["state"] in FINAL:
+            settled = detail.get("reconciled", 0) >= detail.get("generation", 0)
+            if settled and detail["phase"] == "done" and detail["state"] in FINAL:
                 break
             time.sleep(0.25)
     if not out.is_terminal:
@@ -391,6 +392,8 @@ def destroy(infra_id: str) -> None:
         fail(str(exc))
     out.print(f"Infrastructure {infra_id} destroyed", highlight=False)
 
+
+from orbis.cli import lifecycle  # noqa: E402,F401  (registers the lifecycle commands)
 
 if __name__ == "__main__":
     app()

@@ -247,6 +247,9 @@ class ServiceBase:
             "phase": row.phase,
             "state": view.state,
             "owner": row.owner_name,
+            # the work asked for is done when reconciled reaches generation
+            "generation": row.generation,
+            "reconciled": row.reconciled,
             "created_at": row.created_at.isoformat(),
             "nodes": nodes,
         }

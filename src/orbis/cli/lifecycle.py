@@ -1,0 +1,175 @@
+"""`orbis` commands on a running infrastructure: scale, update, stop/start/reboot, reconfigure,
+retry, export and import. Each is one IM-compatible REST call (or an Orbis one where IM has
+none), then follows the infrastructure until the change is done."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import typer
+
+from orbis.cli.bundle import bundle
+from orbis.cli.client import ClientError, OrbisClient
+from orbis.cli.main import (
+    WITH_HELP,
+    app,
+    client,
+    err,
+    fail,
+    follow,
+    load_or_explain,
+    out,
+    parse_inputs,
+)
+from orbis.lang.merge import count_patch
+
+NO_WAIT = typer.Option(False, "--no-wait", help="Return once the request is accepted")
+NODE = typer.Argument(None, help="VM id or node name (default: every node)")
+
+
+def vm_ids(api: OrbisClient, infra_id: str, node: str | None) -> list[int] | None:
+    """The VM ids a NODE argument names: a VM id, or every VM of a node template."""
+    if node is None:
+        return None
+    detail = api.detail(infra_id)
+    ids = [n["vm_id"] for n in detail["nodes"] if str(n["vm_id"]) == node or n["name"] == node]
+    if not ids:
+        fail(f"no node '{node}' in {infra_id}")
+    return ids
+
+
+def finish(api: OrbisClient, infra_id: str, no_wait: bool) -> None:
+    if no_wait:
+        return
+    detail = follow(api, infra_id)
+    if detail["state"] not in ("configured", "stopped"):
+        err.print(f"[red]ended {detail['state']}[/]; see `orbis logs {infra_id}`")
+        raise typer.Exit(1)
+
+
+@app.command()
+def scale(infra_id: str, node: str, count: int, no_wait: bool = NO_WAIT) -> None:
+    """Set how many instances of NODE there are (adds or removes VMs)."""
+    api = client()
+    try:
+        new = api.request(
+            "POST", f"/infrastructures/{infra_id}", content=count_patch(node, count),
+            headers={"Content-Type": "text/yaml", "Accept": "application/json"},
+        )  # fmt: skip
+        added = [u["uri"].rsplit("/", 1)[-1] for u in new.json().get("uri-list", [])]
+        out.print(f"{node}: {count} instance(s); new VMs: {', '.join(added) or 'none'}")
+        finish(api, infra_id, no_wait)
+    except ClientError as exc:
+        fail(str(exc))
+
+
+@app.command()
+def update(
+    infra_id: str,
+    file: Path,
+    inputs: list[str] = typer.Option([], "-i", "--input", help="Input value, key=value"),
+    addons: list[Path] = typer.Option([], "--with", help=WITH_HELP),
+    no_wait: bool = NO_WAIT,
+) -> None:
+    """Apply a changed template: counts add or remove VMs, other changes reconfigure."""
+    values = parse_inputs(inputs)
+    template, composed = load_or_explain(file, values, addons)
+    text = (bundle(file, template, values) if composed is None
+            else bundle(composed[1], template, values, text=composed[0]))  # fmt: skip
+    api = client()
+    try:
+        api.request("POST", f"/infrastructures/{infra_id}", content=text.encode(),
+                    headers={"Content-Type": "text/yaml"})  # fmt: skip
+        finish(api, infra_id, no_wait)
+    except ClientError as exc:
+        fail(str(exc))
+
+
+def _power(action: str, infra_id: str, node: str | None) -> None:
+    api = client()
+    try:
+        ids = vm_ids(api, infra_id, node)
+        if ids is None:
+            api.request("PUT", f"/infrastructures/{infra_id}/{action}", timeout=600)
+        for vm_id in ids or []:
+            api.request("PUT", f"/infrastructures/{infra_id}/vms/{vm_id}/{action}", timeout=600)
+        what = "every node" if node is None else f"node {node}"
+        out.print(f"{action}: {what} of {infra_id}", highlight=False)
+        finish(api, infra_id, no_wait=False)
+    except ClientError as exc:
+        fail(str(exc))
+
+
+@app.command()
+def stop(infra_id: str, node: str = NODE) -> None:
+    """Stop an infrastructure, or one node."""
+    _power("stop", infra_id, node)
+
+
+@app.command()
+def start(infra_id: str, node: str = NODE) -> None:
+    """Start a stopped infrastructure, or one node."""
+    _power("start", infra_id, node)
+
+
+@app.command()
+def reboot(infra_id: str, node: str = NODE) -> None:
+    """Reboot an infrastructure, or one node."""
+    _power("reboot", infra_id, node)
+
+
+@app.command()
+def reconfigure(infra_id: str, node: str = NODE, no_wait: bool = NO_WAIT) -> None:
+    """Run the configuration (Ansible) again, on every node or on one."""
+    api = client()
+    try:
+        ids = vm_ids(api, infra_id, node)
+        params = {} if ids is None else {"vm_list": ",".join(map(str, ids))}
+        api.request("PUT", f"/infrastructures/{infra_id}/reconfigure", params=params)
+        finish(api, infra_id, no_wait)
+    except ClientError as exc:
+        fail(str(exc))
+
+
+@app.command()
+def retry(infra_id: str, no_wait: bool = NO_WAIT) -> None:
+    """Launch failed nodes again and reconfigure unconfigured ones."""
+    api = client()
+    try:
+        answer = api.request("POST", f"/orbis/infrastructures/{infra_id}/retry")
+        out.print(f"retrying VMs: {', '.join(map(str, answer.json()['vm_ids'])) or 'none'}")
+        finish(api, infra_id, no_wait)
+    except ClientError as exc:
+        fail(str(exc))
+
+
+@app.command("export")
+def export_(infra_id: str) -> None:
+    """Print an infrastructure as JSON (for `orbis import`, or IM's PUT /infrastructures)."""
+    try:
+        data = client().json(f"/infrastructures/{infra_id}/data")["data"]
+    except ClientError as exc:
+        fail(str(exc))
+    sys.stdout.write(data if data.endswith("\n") else data + "\n")
+
+
+@app.command("import")
+def import_(file: Path) -> None:
+    """Register an exported infrastructure (its id is kept; you become its owner)."""
+    if not file.is_file():
+        fail(f"{file}: no such file")
+    text = file.read_text()
+    try:
+        json.loads(text)
+    except ValueError as exc:
+        fail(f"{file}: not JSON ({exc})")
+    try:
+        answer = client().request("PUT", "/infrastructures", content=text.encode(),
+                                  headers={"Content-Type": "application/json",
+                                           "Accept": "application/json"})  # fmt: skip
+    except ClientError as exc:
+        fail(str(exc))
+    out.print(f"Infrastructure {answer.json()['uri'].rsplit('/', 1)[-1]} imported",
+              highlight=False)  # fmt: skip
