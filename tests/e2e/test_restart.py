@@ -94,3 +94,38 @@ def test_another_installation_on_the_same_engine_leaves_ours_alone(engine_url):
         assert len(engine.containers.list(all=True, filters=label)) == 2
         assert client.delete(f"/infrastructures/{infra_id}").status_code == 200
         assert engine.containers.list(all=True, filters=label) == []
+
+
+def test_kill_during_update_and_during_destroy(engine_url):
+    engine = docker.DockerClient(base_url=engine_url)
+    quick = SLOW_TWO_NODES.replace("sleep 4", "sleep 1")
+    with orbis_server(engine_url) as server, server.client() as client:
+        answer = client.post("/infrastructures", content=quick,
+                             headers={"Content-Type": "text/yaml"})  # fmt: skip
+        infra_id = answer.text.rsplit("/", 1)[-1]
+        label = {"label": f"{LABEL_INFRASTRUCTURE}={infra_id}"}
+
+        def settled() -> str | None:
+            detail = client.get(f"/orbis/infrastructures/{infra_id}").json()
+            done = detail["reconciled"] >= detail["generation"] and detail["phase"] == "done"
+            return detail["state"] if done else None
+
+        assert wait_for(settled) == "configured"
+        # an update (2 → 4 nodes), killed while the new nodes start
+        more = ("topology_template:\n  node_templates:\n    node:\n      capabilities:\n"
+                "        scalable: {properties: {count: 4}}\n")  # fmt: skip
+        client.post(f"/infrastructures/{infra_id}", content=more,
+                    headers={"Content-Type": "text/yaml"})  # fmt: skip
+        time.sleep(0.5)
+        server.kill()
+        server.start()
+        assert wait_for(settled) == "configured"
+        assert len(engine.containers.list(all=True, filters=label)) == 4
+        # a destroy, killed half-way
+        client.delete(f"/infrastructures/{infra_id}", params={"async": "yes"})
+        time.sleep(0.3)
+        server.kill()
+        server.start()
+        wait_for(lambda: engine.containers.list(all=True, filters=label) == [])
+        wait_for(lambda: engine.networks.list(filters=label) == [])
+        assert client.get(f"/infrastructures/{infra_id}/state").status_code == 404

@@ -10,6 +10,7 @@ URLS = {
     "indigo": "https://raw.githubusercontent.com/indigo-dc/tosca-types/master/custom_types.yaml",
     "grycap": "https://raw.githubusercontent.com/grycap/tosca/main/custom_types.yaml",
     "ec3": "https://raw.githubusercontent.com/grycap/ec3/tosca/tosca/custom_types.yaml",
+    "ec3_ha": "https://raw.githubusercontent.com/grycap/ec3/tosca_ha/tosca/custom_types.yaml",
 }
 
 

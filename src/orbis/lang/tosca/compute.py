@@ -7,7 +7,7 @@ from typing import Any
 from orbis.lang.tosca.context import Context, NodeTemplate
 from orbis.lang.tosca.datatypes import size_to_bytes
 from orbis.lang.yaml_positions import PMap, child_pos
-from orbis.model.infrastructure import Compute, Function, PortSpec, Position
+from orbis.model.infrastructure import Compute, Credentials, Function, PortSpec, Position
 
 _OPERATORS = ("equal", "greater_than", "greater_or_equal", "less_than", "less_or_equal")
 
@@ -148,7 +148,7 @@ def map_compute(
     if not isinstance(removal, list):
         ctx.problems.add(m.pos("scalable", "removal_list"), "scalable.removal_list must be a list")
         removal = []
-    return Compute(
+    compute = Compute(
         name=node.name,
         type=node.type,
         count=m.count(),
@@ -166,4 +166,93 @@ def map_compute(
         properties=properties,
         capabilities=caps,
         position=node.position,
+    )
+    _extras(ctx, node, m, compute, properties)
+    return compute
+
+
+def _int(m: ComputeMapper, cap: str, prop: str) -> int | None:
+    value = m.value(cap, prop)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        m.ctx.problems.add(m.pos(cap, prop), f"{cap}.{prop}: {value!r} is not an integer")
+        return None
+    return value
+
+
+def _flag(value: Any) -> bool | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value.strip().lower() in ("true", "yes", "on", "1")
+    return bool(value)
+
+
+def _ghz(value: Any) -> Any:
+    """'2500 MHz' / '2.5 GHz' → 2.5; other values as written."""
+    units = {"hz": 1e-9, "khz": 1e-6, "mhz": 1e-3, "ghz": 1.0}
+    parts = str(value).split()
+    if len(parts) == 2 and parts[1].lower() in units:
+        try:
+            return float(parts[0]) * units[parts[1].lower()]
+        except ValueError:
+            return value
+    return value
+
+
+def _extras(
+    ctx: Context, node: NodeTemplate, m: ComputeMapper, compute: Compute, props: dict[str, Any]
+) -> None:
+    """The rest of IM's machine description: GPUs, SGX, spot, credentials, tags, DNS..."""
+    compute.instance_type = m.text("host", "instance_type")
+    compute.cpu_arch = m.text("os", "architecture")
+    compute.num_gpus = _int(m, "host", "num_gpus")
+    compute.gpu_vendor = m.text("host", "gpu_vendor")
+    compute.gpu_model = m.text("host", "gpu_model")
+    compute.spot = _flag(m.value("host", "preemtible_instance"))  # (sic) IM's spelling
+    compute.min_instances = _int(m, "scalable", "min_instances")
+    compute.max_instances = _int(m, "scalable", "max_instances")
+    features: dict[str, Any] = {}
+    if (sgx := _flag(m.value("host", "sgx"))) is not None:
+        features["cpu.sgx"] = sgx
+    if (epc := m.value("host", "sgx_epc_size")) is not None:
+        features["cpu.sgx.epc_size"] = size_to_bytes(epc) if isinstance(epc, str) else epc
+    if (freq := m.value("host", "cpu_frequency")) is not None:
+        features["cpu.performance"] = _ghz(freq)  # RADL: GHz
+    if (disk_type := m.text("host", "disk_type")) is not None:
+        features["disk.0.type"] = disk_type
+    if (tls := _flag(m.value("endpoint", "tls"))) is not None and tls:
+        features["dns.tls"] = True
+    compute.features = features
+    compute.credentials = _credentials(ctx, m.value("os", "credential"), m.pos("os", "credential"))
+    tags = props.get("tags")
+    if tags is not None and not isinstance(tags, dict):
+        pos = child_pos(node.section("properties"), "tags", node.position)
+        ctx.problems.add(pos, "property 'tags' must be a map of tag: value", "e.g. {env: prod}")
+    elif tags:
+        compute.tags = {str(k): str(v) for k, v in tags.items()}
+    name = props.get("instance_name")
+    compute.instance_name = str(name) if name not in (None, "") else None
+
+
+def _credentials(ctx: Context, value: Any, pos: Position | None) -> Credentials | None:
+    """os.credential {user, token, token_type} → Credentials (token_type defaults to password)."""
+    if value is None:
+        return None
+    if not isinstance(value, dict) or not value.get("user"):
+        ctx.problems.add(pos, "os.credential needs a 'user'", "{user: ..., token: ...}")
+        return None
+    token, kind = value.get("token"), str(value.get("token_type") or "password")
+    if kind not in ("password", "private_key", "public_key"):
+        ctx.problems.add(
+            pos, f"os.credential: unknown token_type '{kind}'", "password, private_key, public_key"
+        )
+        return None
+    token = None if token is None else str(token)
+    return Credentials(
+        str(value["user"]),
+        password=token if kind == "password" else None,
+        private_key=token if kind == "private_key" else None,
+        public_key=token if kind == "public_key" else None,
     )

@@ -13,7 +13,14 @@ from orbis.model.infrastructure import Position
 
 COMPUTE = "compute"
 COMPONENT = "component"
-UNSUPPORTED = "unsupported"  # parsed, but not deployable yet (networks, storage, containers...)
+NETWORK = "network"
+PORT = "port"
+STORAGE = "storage"
+CONTAINER = "container"  # a Kubernetes application (tosca.nodes.Container.Application)
+RUNTIME = "runtime"  # the container runtime an application is hosted on
+FUNCTION = "function"  # FaaS (OSCAR / Lambda)
+ANSIBLE_HOST = "ansible_host"
+UNSUPPORTED = "unsupported"  # parsed, but with no meaning for IM (e.g. FloatingIP)
 
 
 @dataclass
@@ -23,6 +30,7 @@ class Requirement:
     relationship: str  # full relationship type name
     position: Position | None
     properties: Any = None  # relationship template properties (raw)
+    template: Any = None  # the relationship as written (inline mapping or relationship_template)
 
 
 @dataclass
@@ -53,6 +61,8 @@ class Context:
     nodes: dict[str, NodeTemplate] = field(default_factory=dict)
     relationship_templates: dict[str, Any] = field(default_factory=dict)
     hosts: dict[str, str | None] = field(default_factory=dict)  # node -> its Compute
+    # node -> the (source node, requirement) pairs that target it; built once, on first use
+    incoming: dict[str, list[tuple[NodeTemplate, Requirement]]] | None = None
 
     def pos(self, line: int = 1, col: int = 1) -> Position:
         return Position(self.file, line, col)

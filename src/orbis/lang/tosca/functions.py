@@ -8,6 +8,7 @@ after checking their arguments. SELF/HOST in get_attribute are replaced by node 
 from __future__ import annotations
 
 import difflib
+from dataclasses import dataclass, field
 from typing import Any
 
 from orbis.lang.errors import suggest
@@ -19,6 +20,17 @@ LOADTIME = {"get_input", "get_property"}
 DEFERRED = {"get_attribute", "concat", "token", "join", "get_artifact", "get_operation_output"}
 FUNCTIONS = LOADTIME | DEFERRED
 _ENTITIES = ("SELF", "HOST", "SOURCE", "TARGET")
+_DATA_LIKE = {"token", "concat", "join"}
+
+
+@dataclass
+class Relation:
+    """The relationship whose operation inputs are being resolved: SELF is the relationship,
+    SOURCE and TARGET its two ends."""
+
+    source: str
+    target: str
+    properties: dict[str, Any] = field(default_factory=dict)
 
 
 class Resolver:
@@ -27,13 +39,16 @@ class Resolver:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
         self._stack: list[tuple[str, str, str]] = []  # get_property chain, to catch cycles
+        self.relation: Relation | None = None
+        self.in_operation_inputs = False  # get_artifact is only meaningful there (as in IM)
 
     def resolve(self, value: Any, pos: Position | None, self_node: str | None) -> Any:
         """Plain value with load-time functions evaluated and the others as `Function`s."""
         if isinstance(value, dict):
             if len(value) == 1:
                 name, args = next(iter(value.items()))
-                if name in FUNCTIONS:
+                # {token: x} / {join: x} with no argument list is data (e.g. a credential)
+                if name in FUNCTIONS and (isinstance(args, list) or name not in _DATA_LIKE):
                     return self._call(name, args, child_pos(value, name, pos), pos, self_node)
                 if isinstance(name, str) and (name.startswith("get_") or _misspelt(name, args)):
                     hint = suggest(name, FUNCTIONS)
@@ -70,6 +85,11 @@ class Resolver:
                 return None
             node = self._entity(args[0], child_pos(args, 0, pos), self_node, allow_host=True)
             rest = self.resolve(args[1:], args_pos, self_node)
+            if node and len(rest) >= 2 and isinstance(rest[0], str):
+                # [X, <requirement>, attr, ...]: IM follows the requirement to its target
+                target = {r.name: r.target for r in self.ctx.nodes[node].requirements}.get(rest[0])
+                if target is not None:
+                    node, rest = target, rest[1:]
             return Function(name, (node, *rest), pos) if node else None
         usage = {
             "concat": (1, "a list of values to join"),
@@ -84,11 +104,33 @@ class Resolver:
             self.ctx.problems.add(pos, f"token needs exactly 3 arguments, got {len(args)}")
             return None
         items = self.resolve(args, args_pos, self_node)
-        if name in ("get_artifact", "get_operation_output") and items[0] == "SELF" and self_node:
+        if name == "get_artifact":
+            return self._get_artifact(items, pos, self_node)
+        if name == "get_operation_output" and items[0] == "SELF" and self_node:
             items[0] = self_node
         if name == "concat" and all(_constant(i) for i in items):
             return "".join(str(i) for i in items)  # fold: nothing left to evaluate later
+        if name == "join":
+            # TOSCA 1.3 join [list, (separator)]: IM leaves it as a map; Orbis evaluates it
+            if not isinstance(items[0], list) or len(items) > 2:
+                self.ctx.problems.add(pos, "join needs [list of values, (separator)]")
+                return None
+            if all(_constant(i) for i in items[0]) and (len(items) == 1 or _constant(items[1])):
+                return (str(items[1]) if len(items) > 1 else "").join(str(i) for i in items[0])
         return Function(name, tuple(items), pos)
+
+    def _get_artifact(self, items: list[Any], pos: Position | None, self_node: str | None) -> Any:
+        """[SELF|node, artifact name, ...] → Function(get_artifact, (node, name, file))."""
+        if not self.in_operation_inputs:
+            self.ctx.problems.add(pos, "get_artifact can only be used as an operation input")
+            return None
+        node = self._entity(items[0], pos, self_node, allow_host=False)
+        if node is None:
+            return None
+        from orbis.lang.tosca.operations import artifact_location  # circular at import time
+
+        file = artifact_location(self.ctx, self.ctx.nodes[node], str(items[1]), pos)
+        return Function("get_artifact", (node, str(items[1]), file), pos) if file else None
 
     def _get_input(self, args: Any, pos: Position | None) -> Any:
         path = list(args) if isinstance(args, list) else [args]
@@ -105,6 +147,10 @@ class Resolver:
         self, entity: Any, pos: Position | None, self_node: str | None, allow_host: bool
     ) -> str | None:
         """Node name an entity argument (SELF, HOST or a node name) stands for."""
+        if entity in ("SOURCE", "TARGET") and self.relation is not None:
+            return self.relation.source if entity == "SOURCE" else self.relation.target
+        if entity == "SELF" and self.relation is not None:
+            return self.relation.source  # get_attribute on a relationship: its source node
         if entity == "SELF" or (entity == "HOST" and allow_host):
             if self_node is None:
                 self.ctx.problems.add(pos, f"{entity} can only be used inside a node template")
@@ -116,7 +162,7 @@ class Resolver:
                 self.ctx.problems.add(pos, f"HOST: node '{self_node}' is not hosted on a Compute")
             return host
         if entity in _ENTITIES:
-            self.ctx.problems.add(pos, f"{entity} is not supported here")
+            self.ctx.problems.add(pos, f"{entity} is only meaningful in a relationship operation")
             return None
         if not isinstance(entity, str) or entity not in self.ctx.nodes:
             hint = suggest(str(entity), self.ctx.nodes)
@@ -125,6 +171,16 @@ class Resolver:
         return entity
 
     def _get_property(self, args: list[Any], pos: Position | None, self_node: str | None) -> Any:
+        if args[0] == "SELF" and self.relation is not None:
+            # inside a relationship's operation, SELF is the relationship (location, device...)
+            props = self.relation.properties
+            if str(args[1]) not in props:
+                hint = suggest(str(args[1]), props)
+                self.ctx.problems.add(
+                    pos, f"get_property: the relationship has no '{args[1]}'", hint
+                )
+                return None
+            return _dig(props[str(args[1])], list(args[2:]))
         node_name = self._entity(args[0], child_pos(args, 0, pos), self_node, allow_host=True)
         if node_name is None:
             return None

@@ -6,17 +6,43 @@ from pathlib import Path
 from typing import Any
 
 from orbis.lang.errors import Problem, Problems, TemplateError, suggest
+from orbis.lang.tosca.apps import map_container, map_function
 from orbis.lang.tosca.compute import ComputeMapper, is_public, map_compute
-from orbis.lang.tosca.context import COMPONENT, COMPUTE, Context, NodeTemplate
+from orbis.lang.tosca.context import (
+    ANSIBLE_HOST,
+    COMPONENT,
+    COMPUTE,
+    CONTAINER,
+    FUNCTION,
+    NETWORK,
+    STORAGE,
+    Context,
+    NodeTemplate,
+)
 from orbis.lang.tosca.functions import Resolver
 from orbis.lang.tosca.imports import ImportReader, read_repositories
 from orbis.lang.tosca.inputs import load_inputs
+from orbis.lang.tosca.networks import build_networks, map_network
 from orbis.lang.tosca.nodes import read_nodes
 from orbis.lang.tosca.operations import node_artifacts, node_operations
+from orbis.lang.tosca.policies import read_groups, read_policies
 from orbis.lang.tosca.properties import node_capabilities, node_properties
 from orbis.lang.tosca.registry import build_registry, type_set_from
+from orbis.lang.tosca.relationships import in_order, relationship_operations
+from orbis.lang.tosca.storage import attach_volumes
+from orbis.lang.tosca.template_file import expand_template_file
 from orbis.lang.yaml_positions import PMap, child_pos, load_yaml, plain
-from orbis.model.infrastructure import Component, Compute, Output, Position, Template
+from orbis.model.infrastructure import (
+    Artifact,
+    Component,
+    Compute,
+    Output,
+    Position,
+    Template,
+)
+
+GALAXY_ROLE = "tosca.artifacts.AnsibleGalaxy.role"
+GALAXY_COLLECTION = "tosca.artifacts.AnsibleGalaxy.collection"
 
 VERSIONS = tuple(f"tosca_simple_yaml_1_{minor}" for minor in range(4))
 TOP_LEVEL = (
@@ -76,6 +102,7 @@ def load_document(doc: Any, file: str, overrides: dict[str, Any]) -> Template:
             [Problem(Position(file, 1, 1), "a TOSCA template must be a YAML mapping")]
         )
     problems = Problems()
+    doc = expand_template_file(doc, file, problems)
     _check_header(doc, problems)
     base_dir = Path(file).resolve().parent
     repositories = read_repositories(doc, problems)
@@ -106,24 +133,61 @@ def load_document(doc: Any, file: str, overrides: dict[str, Any]) -> Template:
         metadata=plain(doc.get("metadata")) if isinstance(doc.get("metadata"), dict) else {},
         inputs=dict(ctx.inputs),
     )
+    _metadata(template)
     resolver = Resolver(ctx)
     for node in ctx.nodes.values():
         _map_node(ctx, resolver, node, template)
     _host_endpoints(ctx, resolver, template)
+    build_networks(ctx, template)
+    used = attach_volumes(ctx, resolver, template)
+    used |= {s for app in template.containers.values() for s, _ in app.volumes}
+    for node in ctx.nodes.values():
+        if node.kind == STORAGE and node.name not in used:
+            ctx.problems.warn(node.position, f"block storage '{node.name}' is not attached to "
+                              "any Compute or container: ignored")  # fmt: skip
+    _galaxy(ctx, template)
+    read_groups(ctx, topology.get("groups"), template)
+    read_policies(ctx, resolver, topology.get("policies"), template)
     _outputs(ctx, resolver, topology.get("outputs"), template)
     problems.check()
     template.warnings = list(problems.warnings)
     return template
 
 
+def _metadata(template: Template) -> None:
+    """IM reports the basename of `icon` as the template name when there is none."""
+    icon = template.metadata.get("icon")
+    if "template_name" not in template.metadata and isinstance(icon, str) and icon:
+        template.metadata["template_name"] = Path(icon.rsplit("/", 1)[-1]).stem
+
+
 def _map_node(ctx: Context, resolver: Resolver, node: NodeTemplate, template: Template) -> None:
     properties = node_properties(ctx, resolver, node)
     caps = node_capabilities(ctx, resolver, node, with_defaults=node.kind == COMPUTE)
+    if node.kind == NETWORK:
+        network = map_network(ctx, node, properties)
+        if network is not None:
+            template.networks[node.name] = network
+        return
+    if node.kind == CONTAINER:
+        namespace = template.metadata.get("namespace")
+        app = map_container(ctx, resolver, node, properties, namespace)
+        if app is not None:
+            template.containers[node.name] = app
+        return
+    if node.kind == FUNCTION:
+        template.functions[node.name] = map_function(ctx, resolver, node, properties)
+        return
+    if node.kind == ANSIBLE_HOST:
+        _ansible_host(ctx, node, properties, template)
+        return
     host = ctx.hosts.get(node.name)
     if node.kind not in (COMPUTE, COMPONENT) or host is None:
-        return  # not deployable (already warned): checked, but not part of the model
+        return  # ports/storage are consumed by their Compute; runtimes by their apps
     requirements = [(r.relationship, r.target) for r in node.requirements]
-    operations = node_operations(ctx, resolver, node)
+    operations = in_order(
+        [*node_operations(ctx, resolver, node), *relationship_operations(ctx, resolver, node)]
+    )
     artifacts = node_artifacts(ctx, node)
     if node.kind == COMPUTE:
         compute = map_compute(ctx, node, caps, properties)
@@ -144,6 +208,43 @@ def _map_node(ctx: Context, resolver: Resolver, node: NodeTemplate, template: Te
             artifacts,
             position=node.position,
         )
+
+
+def _ansible_host(
+    ctx: Context, node: NodeTemplate, props: dict[str, Any], template: Template
+) -> None:
+    """tosca.nodes.im.AnsibleHost: contextualize from this host (IM keeps only one)."""
+    if "ansible_host" in template.metadata:
+        ctx.problems.warn(node.position, f"second AnsibleHost '{node.name}' ignored (as IM)")
+        return
+    given = props.get("credential")
+    cred: dict[str, Any] = given if isinstance(given, dict) else {}
+    kind = str(cred.get("token_type") or "password")
+    template.metadata["ansible_host"] = {
+        "node": node.name,
+        "host": props.get("host"),
+        "user": cred.get("user"),
+        kind: cred.get("token"),
+    }
+
+
+def _galaxy(ctx: Context, template: Template) -> None:
+    """Galaxy roles/collections of every node on a Compute are installed on that Compute."""
+    owners: list[tuple[str, list[Artifact]]] = [
+        *((c.name, c.artifacts) for c in template.computes.values()),
+        *((c.host, c.artifacts) for c in template.components.values()),
+    ]
+    for host, artifacts in owners:
+        compute = template.computes[host]
+        for artifact in artifacts:
+            if ctx.registry.derives("artifact_types", artifact.type, GALAXY_ROLE):
+                wanted = compute.galaxy_roles
+            elif ctx.registry.derives("artifact_types", artifact.type, GALAXY_COLLECTION):
+                wanted = compute.galaxy_collections
+            else:
+                continue
+            if artifact.file not in wanted:
+                wanted.append(artifact.file)
 
 
 def _host_endpoints(ctx: Context, resolver: Resolver, template: Template) -> None:

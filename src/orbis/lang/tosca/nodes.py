@@ -6,8 +6,15 @@ from typing import Any
 
 from orbis.lang.errors import suggest
 from orbis.lang.tosca.context import (
+    ANSIBLE_HOST,
     COMPONENT,
     COMPUTE,
+    CONTAINER,
+    FUNCTION,
+    NETWORK,
+    PORT,
+    RUNTIME,
+    STORAGE,
     UNSUPPORTED,
     Context,
     NodeTemplate,
@@ -22,19 +29,26 @@ NODE_FIELDS = (
 HOSTED_ON = "tosca.relationships.HostedOn"
 BINDS_TO = "tosca.relationships.network.BindsTo"
 DEPENDS_ON = "tosca.relationships.DependsOn"
-# Root types that parse fine but have no deployment support yet (IM maps them to networks,
-# disks, Kubernetes apps, OSCAR/Lambda functions, an external Ansible host).
-NOT_DEPLOYABLE = {
-    "tosca.nodes.network.Network": "networks",
-    "tosca.nodes.network.Port": "network ports",
-    "tosca.nodes.network.FloatingIP": "floating IPs",
-    "tosca.nodes.BlockStorage": "block storage",
-    "tosca.nodes.Container.Runtime": "container runtimes",
-    "tosca.nodes.indigo.Container.Runtime.Docker": "container runtimes",
-    "tosca.nodes.Container.Application": "container applications",
-    "tosca.nodes.aisprint.FaaS.Function": "FaaS functions",
-    "tosca.nodes.im.AnsibleHost": "external Ansible hosts",
-}
+# IM dispatches on a node's root type; the first match in the type chain decides the kind.
+KINDS: tuple[tuple[str, str], ...] = (
+    ("tosca.nodes.Compute", COMPUTE),
+    ("tosca.nodes.network.Network", NETWORK),
+    ("tosca.nodes.network.Port", PORT),
+    ("tosca.nodes.BlockStorage", STORAGE),
+    ("tosca.nodes.Container.Application", CONTAINER),
+    ("tosca.nodes.Container.Runtime", RUNTIME),  # normative: a SoftwareComponent; grycap: Root
+    ("tosca.nodes.indigo.Container.Runtime.Docker", RUNTIME),
+    ("tosca.nodes.aisprint.FaaS.Function", FUNCTION),
+    ("tosca.nodes.im.AnsibleHost", ANSIBLE_HOST),
+    ("tosca.nodes.network.FloatingIP", UNSUPPORTED),
+)
+
+
+def kind_of(chain: list[str]) -> str:
+    for base, kind in KINDS:
+        if base in chain:
+            return kind
+    return COMPONENT
 
 
 def read_nodes(ctx: Context, section: Any) -> None:
@@ -71,12 +85,9 @@ def _read_node(ctx: Context, name: str, raw: Any, section: PMap) -> NodeTemplate
         ctx.problems.add(raw.value_pos("type"), f"unknown node type '{raw['type']}'", hint)
         return None
     node = NodeTemplate(name, type_name, pos, raw)
-    chain = ctx.registry.chain("node_types", type_name)
-    if "tosca.nodes.Compute" in chain:
-        node.kind = COMPUTE
-    elif what := next((NOT_DEPLOYABLE[t] for t in chain if t in NOT_DEPLOYABLE), None):
-        node.kind = UNSUPPORTED
-        ctx.problems.warn(pos, f"node '{name}' ({type_name}): {what} are not deployable yet")
+    node.kind = kind_of(ctx.registry.chain("node_types", type_name))
+    if node.kind == UNSUPPORTED:
+        ctx.problems.warn(pos, f"node '{name}' ({type_name}): IM ignores this node type")
     return node
 
 
@@ -127,7 +138,13 @@ def _read_requirements(ctx: Context, node: NodeTemplate) -> list[Requirement]:
             ctx.problems.add(target_pos, message, hint)
             continue
         if rel_value is not None:
-            rel = _relationship(ctx, rel_value, child_pos(spec, "relationship", pos))
+            rel_pos = child_pos(spec, "relationship", pos)
+            if isinstance(rel_value, dict):
+                rel_pos = child_pos(rel_value, "type", rel_pos)
+            rel = _relationship(ctx, rel_value, rel_pos)
+            if isinstance(rel_value, str) and rel_value in ctx.relationship_templates:
+                template = ctx.relationship_templates[rel_value]
+                properties = template.get("properties") if isinstance(template, dict) else None
         elif req_name in definitions:
             declared = definitions[req_name].get("relationship") or DEPENDS_ON
             rel = _relationship(ctx, declared, pos)
@@ -137,7 +154,10 @@ def _read_requirements(ctx: Context, node: NodeTemplate) -> list[Requirement]:
             ctx.problems.warn(pos, message + (f" ({hint})" if hint else ""))
             rel = DEPENDS_ON
         if rel:
-            out.append(Requirement(str(req_name), target, rel, pos, properties))
+            raw_rel = rel_value if isinstance(rel_value, dict) else None
+            if isinstance(rel_value, str) and rel_value in ctx.relationship_templates:
+                raw_rel = ctx.relationship_templates[rel_value]
+            out.append(Requirement(str(req_name), target, rel, pos, properties, raw_rel))
     return out
 
 

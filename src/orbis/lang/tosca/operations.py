@@ -61,6 +61,19 @@ def _artifact_file(ctx: Context, spec: Any, pos: Position | None) -> str | None:
     return file
 
 
+def artifact_location(
+    ctx: Context, node: NodeTemplate, name: str, pos: Position | None
+) -> str | None:
+    """The file/URL of a node's artifact by name (get_artifact); reported when unknown."""
+    artifacts = _artifact_map(ctx, node)
+    if name not in artifacts:
+        hint = suggest(name, artifacts)
+        ctx.problems.add(pos, f"get_artifact: node '{node.name}' has no artifact '{name}'", hint)
+        return None
+    file = _artifact_file(ctx, artifacts[name], pos)
+    return None if file is None else _locate(ctx, file)
+
+
 def node_artifacts(ctx: Context, node: NodeTemplate) -> list[Artifact]:
     out = []
     given = node.raw.get("artifacts")
@@ -111,6 +124,29 @@ def _op_parts(definition: Any) -> tuple[Any, Any]:
     return definition, None
 
 
+def operation_inputs(
+    resolver: Resolver, self_node: str, pos: Position | None, *levels: list[Any]
+) -> dict[str, Any]:
+    """Inputs of an operation, later levels (interface-wide, then per operation) winning."""
+    inputs: dict[str, Any] = {}
+    resolver.in_operation_inputs = True
+    try:
+        for level in levels:
+            for values in level:
+                for key, value in (values or {}).items() if isinstance(values, dict) else ():
+                    value_pos = child_pos(values, key, pos)
+                    inputs[str(key)] = resolver.resolve(value, value_pos, self_node)
+    finally:
+        resolver.in_operation_inputs = False
+    return inputs
+
+
+def implementation(
+    ctx: Context, node: NodeTemplate, impl: Any, pos: Position | None
+) -> tuple[str | None, str | None]:
+    return _implementation(ctx, node, impl, pos)
+
+
 def node_operations(ctx: Context, resolver: Resolver, node: NodeTemplate) -> list[Operation]:
     type_std = _standard(ctx.registry.merged("node_types", node.type, "interfaces"))
     given = node.raw.get("interfaces")
@@ -141,12 +177,10 @@ def node_operations(ctx: Context, resolver: Resolver, node: NodeTemplate) -> lis
         implementation, inline = _implementation(
             ctx, node, tpl_impl if tpl_impl is not None else type_impl, impl_pos or pos
         )
-        inputs: dict[str, Any] = {}
-        for source, level in ((type_std, type_inputs), (tpl_std, tpl_inputs)):
-            for values in (source.get("inputs"), level):  # interface-wide, then per operation
-                for key, value in (values or {}).items() if isinstance(values, dict) else ():
-                    value_pos = child_pos(values, key, pos)
-                    inputs[str(key)] = resolver.resolve(value, value_pos, node.name)
+        inputs = operation_inputs(
+            resolver, node.name, pos, [type_std.get("inputs"), type_inputs],
+            [tpl_std.get("inputs"), tpl_inputs],
+        )  # fmt: skip
         if implementation is None and inline is None:
             ctx.problems.add(pos, f"operation '{op}' of node '{node.name}' has no implementation")
             continue

@@ -86,6 +86,9 @@ def _check_type(ctx: Context, value: Any, definition: dict[str, Any], pos: Any, 
 
 def node_properties(ctx: Context, resolver: Resolver, node: NodeTemplate) -> dict[str, Any]:
     defs = ctx.registry.merged("node_types", node.type, "properties")
+    if node.kind == "storage" and isinstance(defs.get("size"), dict):
+        # IM attaches an existing volume_id without a size, and ignores a disk with neither
+        defs = {**defs, "size": {**defs["size"], "required": False}}
     given = node.raw.get("properties")
     if given is not None and not isinstance(given, dict):
         ctx.problems.add(node.raw.value_pos("properties"), "'properties' must be a mapping")

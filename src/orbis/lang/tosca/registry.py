@@ -7,6 +7,7 @@ only from shipped sets are cached too, so their inheritance lookups stay warm ac
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,7 @@ SHIPPED_FILES: dict[str, str] = {
     "indigo": "indigo_custom_types.yaml",
     "grycap": "grycap_custom_types.yaml",
     "ec3": "ec3_custom_types.yaml",
+    "ec3_ha": "ec3_ha_custom_types.yaml",
 }
 
 TypeSet = dict[str, dict[str, Any]]  # section -> type name -> definition
@@ -58,7 +60,8 @@ def shipped_for_url(url: str) -> str | None:
     if "indigo-dc/tosca-types" in u:
         return "indigo"
     if "grycap/ec3" in u:
-        return "ec3"
+        # the tosca_ha branch has its own (older) set; raw, blob and refs/heads URLs alike
+        return "ec3_ha" if re.search(r"[/@]tosca_ha/", u) else "ec3"
     if "grycap/tosca" in u:
         return "grycap"
     return None

@@ -1,0 +1,85 @@
+"""kill -9 at random moments of a 3-node local deployment, then restart: does it finish?
+
+For each of N kill points (uniform over a typical deployment's duration), the server is killed
+with SIGKILL, restarted on the same store, and the infrastructure is followed to its end.
+Prints how many reached "configured", how many containers were created twice (duplicates) and
+what was left behind after destroy (orphans). Target: N/N, 0, 0. Needs the container engine
+and node image (`make bench-crash`).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import sys
+import time
+
+import docker
+
+from orbis.providers.base import LABEL_INFRASTRUCTURE
+from orbis.testing.server import orbis_server
+
+TEMPLATE = """tosca_definitions_version: tosca_simple_yaml_1_0
+topology_template:
+  node_templates:
+    node:
+      type: tosca.nodes.Compute
+      capabilities:
+        scalable: {properties: {count: 3}}
+      interfaces:
+        Standard:
+          configure:
+            implementation: |
+              - hosts: all
+                gather_facts: false
+                tasks:
+                  - ansible.builtin.copy: {dest: /root/step1, content: "1"}
+                  - ansible.builtin.command: sleep 1
+                  - ansible.builtin.copy: {dest: /root/step2, content: "2"}
+"""
+
+
+def one(engine: docker.DockerClient, kill_after: float) -> tuple[bool, int, int, float]:
+    with orbis_server(os.environ.get("DOCKER_HOST")) as server, server.client() as client:
+        answer = client.post("/infrastructures", params={"async": "yes"}, content=TEMPLATE,
+                             headers={"Content-Type": "text/yaml"})  # fmt: skip
+        infra_id = answer.text.rsplit("/", 1)[-1]
+        time.sleep(kill_after)
+        server.kill()
+        t0 = time.time()
+        server.start()
+        deadline = time.time() + 180
+        while time.time() < deadline:
+            detail = client.get(f"/orbis/infrastructures/{infra_id}").json()
+            if detail["reconciled"] >= detail["generation"] and detail["phase"] == "done":
+                break
+            time.sleep(0.2)
+        resumed = time.time() - t0
+        label = {"label": f"{LABEL_INFRASTRUCTURE}={infra_id}"}
+        duplicates = max(0, len(engine.containers.list(all=True, filters=label)) - 3)
+        ok = detail["state"] == "configured"
+        client.delete(f"/infrastructures/{infra_id}")
+        orphans = len(engine.containers.list(all=True, filters=label))
+        orphans += len(engine.networks.list(filters=label))
+        return ok, duplicates, orphans, resumed
+
+
+def main() -> None:
+    points = int(sys.argv[1]) if len(sys.argv) > 1 else 20
+    engine = docker.DockerClient(base_url=os.environ["DOCKER_HOST"])
+    rng = random.Random(2026)
+    results = []
+    for _ in range(points):
+        kill_after = rng.uniform(0.0, 7.0)
+        ok, dup, orphans, resumed = one(engine, kill_after)
+        results.append((ok, dup, orphans))
+        outcome = "configured" if ok else "NOT configured"
+        print(f"  kill at {kill_after:4.1f} s: {outcome:14} duplicates {dup}  orphans {orphans}"
+              f"  finished {resumed:4.1f} s after restart")  # fmt: skip
+    good = sum(1 for r in results if r[0])
+    print(f"reached configured: {good}/{points}; duplicates: {sum(r[1] for r in results)}; "
+          f"orphans: {sum(r[2] for r in results)}")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
