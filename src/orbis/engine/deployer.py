@@ -276,7 +276,8 @@ class Deployer:
                         infra.id, r.vm_id, step.name, number
                     )
             try:
-                plays = self._plays(template, step, all_nodes)
+                # artifacts may be fetched over HTTP: keep the event loop free meanwhile
+                plays = await asyncio.to_thread(self._plays, template, step, all_nodes)
             except (PlaybookError, OSError) as exc:
                 for h in hosts:
                     failures[(step.name, h)] = HostResult(ok=False, output=f"{exc}\n")
