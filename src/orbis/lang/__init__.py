@@ -1,4 +1,5 @@
-"""Template languages: TOSCA (IM dialect) now, RADL later. `load_template` picks by content."""
+"""Template languages: TOSCA (IM dialect) and RADL (text and JSON). `load_template` picks by
+content: a YAML mapping with TOSCA keys is TOSCA, a JSON list is RADL JSON, the rest is RADL."""
 
 from __future__ import annotations
 
@@ -11,26 +12,42 @@ from orbis.model.infrastructure import Position, Template
 
 __all__ = ["Problem", "TemplateError", "load_template"]
 
+_TOSCA_KEYS = ("tosca_definitions_version", "topology_template")
+
 
 def load_template(
     path: str | Path, inputs: dict[str, Any] | None = None, text: str | None = None
 ) -> Template:
     """Load a template of any supported language; raises TemplateError with positions."""
+    from orbis.lang.radl.json_form import from_json
+    from orbis.lang.radl.loader import load_radl
     from orbis.lang.tosca.loader import load_document, read_text
 
     file = str(path)
     source = read_text(path, text)
+    if source.lstrip().startswith("["):  # a RADL JSON list (RADL text never starts with '[')
+        return from_json(source, file)
+    if any(key in source for key in _TOSCA_KEYS):  # cheap test first: RADL rarely says these
+        try:
+            doc = load_yaml(source, file)
+        except TemplateError:
+            if "tosca_definitions_version" in source:
+                raise  # broken TOSCA: report the YAML error
+            doc = None
+        if isinstance(doc, PMap) and any(k in doc for k in _TOSCA_KEYS):
+            return load_document(doc, file, inputs or {})
     try:
-        doc = load_yaml(source, file)
+        return load_radl(source, file)
+    except TemplateError as exc:
+        if ":" in source and _is_yaml_mapping(source, file):  # YAML, but neither language
+            message = "neither TOSCA (no tosca_definitions_version) nor RADL"
+            hint = f"as RADL: {exc.problems[0]}"
+            raise TemplateError([Problem(Position(file, 1, 1), message, hint)]) from None
+        raise
+
+
+def _is_yaml_mapping(source: str, file: str) -> bool:
+    try:
+        return isinstance(load_yaml(source, file), PMap)
     except TemplateError:
-        if "tosca_definitions_version" in source:
-            raise  # broken TOSCA: report the YAML error
-        doc = None
-    tosca_keys = ("tosca_definitions_version", "topology_template")
-    if isinstance(doc, PMap) and any(k in doc for k in tosca_keys):
-        return load_document(doc, file, inputs or {})
-    message = (
-        "not a TOSCA template (no tosca_definitions_version): "
-        "RADL support arrives with the RADL parser"
-    )
-    raise TemplateError([Problem(Position(file, 1, 1), message)])
+        return False

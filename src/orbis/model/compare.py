@@ -33,9 +33,24 @@ def canonical(value: Any) -> Any:
 
 
 def meaning(template: Template) -> dict[str, Any]:
-    """What must be equal between two templates that describe the same infrastructure."""
+    """What must be equal between two templates that describe the same infrastructure.
+
+    Besides positions, names of types and the like, three things differ only in how each
+    language writes them: a component's configuration step (TOSCA derives it from requirements,
+    RADL states it: the effective level is compared), a volume's label (a BlockStorage node
+    name or "disk.N") and a Compute's elasticity bounds (min/max instances: TOSCA only).
+    """
+    from orbis.engine.plan import levels  # the plan decides the effective step
+
     data = canonical(template)
-    data.pop("metadata", None)
-    data.pop("description", None)
-    data.pop("inputs", None)
+    for key in ("metadata", "description", "inputs"):
+        data.pop(key, None)
+    level = levels(template)
+    for name, component in data["components"].items():
+        component["step"] = level.get(name)
+    for compute in data["computes"].values():
+        compute.pop("min_instances", None)
+        compute.pop("max_instances", None)
+        for volume in compute.get("volumes", []):
+            volume.pop("name", None)
     return data
