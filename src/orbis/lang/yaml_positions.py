@@ -18,6 +18,7 @@ from orbis.model.infrastructure import Position
 
 _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # C composer when available
 _MERGE_TAG = "tag:yaml.org,2002:merge"
+_STR_TAG = "tag:yaml.org,2002:str"
 
 
 class PMap(dict[Any, Any]):
@@ -86,6 +87,8 @@ class _Builder:
         if id(node) in self.done:
             return self.done[id(node)]
         if isinstance(node, ScalarNode):
+            if node.tag == _STR_TAG:  # most scalars: no constructor needed
+                return node.value
             value = self.scalars.construct_object(node)
             self.scalars.constructed_objects.clear()
             return value

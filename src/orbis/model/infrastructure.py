@@ -8,12 +8,14 @@ nodes exist (addresses, ids) stay as unevaluated `Function` values until then.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 
-@dataclass(frozen=True)
-class Position:
-    """Where something was written: file, 1-based line and column."""
+class Position(NamedTuple):
+    """Where something was written: file, 1-based line and column.
+
+    A named tuple rather than a frozen dataclass: loaders make one for every YAML node, and
+    tuples are several times cheaper to create."""
 
     file: str
     line: int
