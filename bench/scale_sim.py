@@ -60,8 +60,12 @@ def ts(text: str) -> float:
 def deploy_big(server: RunningServer) -> None:
     with server.client() as client:
         t0 = time.time()
-        answer = client.post("/infrastructures", params={"async": "yes"},
-                             content=template(NODES), headers={"Content-Type": "text/yaml"})  # fmt: skip
+        answer = client.post(
+            "/infrastructures",
+            params={"async": "yes"},
+            content=template(NODES),
+            headers={"Content-Type": "text/yaml"},
+        )
         answer.raise_for_status()
         infra_id = answer.text.rsplit("/", 1)[-1]
         while client.get(f"/orbis/infrastructures/{infra_id}").json()["phase"] != "done":

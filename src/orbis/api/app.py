@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
+from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from orbis import __version__, config
 from orbis.api.negotiation import ApiError, error_response
@@ -34,6 +36,50 @@ CORS_HEADERS = {
     "Access-Control-Allow-Methods": "PUT, GET, POST, DELETE, OPTIONS",
     "Access-Control-Allow-Headers": "Origin, Accept, Content-Type, Authorization",
 }
+
+
+class LimitsAndCors:
+    """413 on a declared body past the limit (bodies without a length are counted as they are
+    read, in deps.read_body); CORS headers and IM's `OPTIONS` answer when configured."""
+
+    def __init__(self, app: ASGIApp, settings: config.Settings) -> None:
+        self.app = app
+        self.limit = settings.max_request_bytes
+        self.origin = settings.cors_origin
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope)
+        if self.origin and request.method == "OPTIONS":
+            # IM 1.x answers a preflight on any path with 200 and `{}`
+            response = Response("{}", media_type="application/json")
+            response.headers.update(self._cors())
+            await response(scope, receive, send)
+            return
+        length = request.headers.get("content-length", "")
+        if length.isdigit() and int(length) > self.limit:
+            message = f"Request body too large (limit {self.limit} bytes)"
+            response = error_response(request, 413, message)
+            response.headers.update(self._cors())
+            await response(scope, receive, send)
+            return
+        if not self.origin:
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_cors(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for key, value in self._cors().items():
+                    headers[key] = value
+            await send(message)
+
+        await self.app(scope, receive, send_with_cors)
+
+    def _cors(self) -> dict[str, str]:
+        return {"Access-Control-Allow-Origin": self.origin, **CORS_HEADERS} if self.origin else {}
 
 
 def default_provider(settings: config.Settings) -> Provider:
@@ -83,26 +129,8 @@ def create_app(
     )
     app.include_router(router)
 
-    @app.middleware("http")
-    async def _limits_and_cors(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        origin = settings.cors_origin
-        if origin and request.method == "OPTIONS":
-            # IM 1.x answers a preflight on any path with 200 and `{}`
-            response = Response("{}", media_type="application/json")
-        else:
-            length = request.headers.get("content-length", "")
-            if length.isdigit() and int(length) > settings.max_request_bytes:
-                response = error_response(
-                    request, 413, f"Request body too large (limit {settings.max_request_bytes})"
-                )
-            else:
-                response = await call_next(request)
-        if origin:
-            response.headers["Access-Control-Allow-Origin"] = origin
-            response.headers.update(CORS_HEADERS)
-        return response
+    # A plain ASGI middleware: Starlette's BaseHTTPMiddleware costs a task group per request.
+    app.add_middleware(LimitsAndCors, settings=settings)
 
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> Response:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import getpass
+import json
 import os
 import secrets
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -90,6 +92,29 @@ class OrbisClient:
     def detail(self, infra_id: str) -> dict[str, Any]:
         result: dict[str, Any] = self.json(f"/orbis/infrastructures/{infra_id}")
         return result
+
+    def stream(self, infra_id: str) -> Iterator[dict[str, Any]]:
+        """Each `detail` view from the server-sent-events stream, until the server ends it.
+
+        Raises ClientError when the stream cannot be had (e.g. an older server): callers poll.
+        """
+        path = f"/orbis/infrastructures/{infra_id}/stream"
+        try:
+            with self.http.stream(
+                "GET", path, headers={"Accept": "text/event-stream"}, timeout=None
+            ) as response:
+                if response.status_code != 200:
+                    raise ClientError(f"no event stream (HTTP {response.status_code})")
+                kind = ""
+                for line in response.iter_lines():
+                    if line.startswith("event:"):
+                        kind = line[6:].strip()
+                    elif line.startswith("data:") and kind == "detail":
+                        yield json.loads(line[5:])
+                    elif line.startswith("data:") and kind == "end":
+                        return
+        except httpx.HTTPError as exc:
+            raise ClientError(f"event stream interrupted: {exc}") from None
 
     def outputs(self, infra_id: str) -> dict[str, Any]:
         result: dict[str, Any] = self.json(f"/infrastructures/{infra_id}/outputs")["outputs"]

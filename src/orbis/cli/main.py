@@ -6,6 +6,7 @@ import json
 import re
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -276,26 +277,42 @@ def deploy(
 def follow(api: OrbisClient, infra_id: str) -> dict[str, Any]:
     """Show live per-node progress until the infrastructure settles; return its last view.
 
-    On a terminal the node table updates in place; otherwise (logs, CI) each change of a node's
-    state or step is printed as a line.
+    Views come from the server's event stream; if it cannot be had or breaks, polling takes
+    over. On a terminal the node table updates in place; otherwise (logs, CI) each change of
+    a node's state or step is printed as a line.
     """
     start = time.monotonic()
     seen: dict[int, tuple[str, str | None]] = {}
-    with Live(console=out, refresh_per_second=8, transient=not out.is_terminal) as live:
+    detail: dict[str, Any] | None = None
+
+    def show(live: Live, view: dict[str, Any]) -> None:
+        if out.is_terminal:
+            live.update(nodes_table(view))
+        else:
+            for line in progress_lines(view, seen, time.monotonic() - start):
+                live.console.print(line, highlight=False)
+
+    def views() -> Iterator[dict[str, Any]]:
+        stream = api.stream(infra_id)
         while True:
             try:
-                detail = api.detail(infra_id)
+                yield next(stream)
+            except (StopIteration, ClientError):
+                break  # ended, an older server, or the stream broke: poll from here on
+        while True:
+            try:
+                yield api.detail(infra_id)
             except ClientError as exc:
                 fail(str(exc))
-            if out.is_terminal:
-                live.update(nodes_table(detail))
-            else:
-                for line in progress_lines(detail, seen, time.monotonic() - start):
-                    live.console.print(line, highlight=False)
-            settled = detail.get("reconciled", 0) >= detail.get("generation", 0)
-            if settled and detail["phase"] == "done" and detail["state"] in FINAL:
-                break
             time.sleep(0.25)
+
+    with Live(console=out, refresh_per_second=8, transient=not out.is_terminal) as live:
+        for view in views():
+            detail = view
+            show(live, view)
+            if view["phase"] == "done" and (view["state"] in FINAL or not view["nodes"]):
+                break
+    assert detail is not None
     if not out.is_terminal:
         out.print(nodes_table(detail))
     out.print(f"{detail['state']} after {time.monotonic() - start:.1f} s", highlight=False)

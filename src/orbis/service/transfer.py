@@ -80,6 +80,8 @@ class TransferMixin(AccessMixin):
     def import_(self, who: Identity, text: str) -> str:
         try:
             data = json.loads(text)
+            if isinstance(data, str):  # im_client's `export` prints the data JSON-quoted
+                data = json.loads(data)
         except ValueError:
             raise InvalidRequest("Error Importing Inf.: the data is not JSON") from None
         if not isinstance(data, dict) or data.get("format") != FORMAT:

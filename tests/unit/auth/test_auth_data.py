@@ -61,3 +61,47 @@ def test_identity_depends_on_user_and_password():
 def test_refused_identities(header, fragment):
     with pytest.raises(AuthError, match=fragment):
         identify(header)
+
+
+def test_several_im_lines_make_several_identities():
+    from orbis.auth import Authenticator
+
+    header = (
+        "type = InfrastructureManager; username = a; password = 1\\n"
+        "type = InfrastructureManager; username = b; password = 2\\n"
+        "id = one; type = OpenNebula; host = h:2633; username = x; password = s3cret-Y\\n"
+    )
+    who = Authenticator().identify(header)
+    assert who.names == ("a", "b") and len(set(who.keys)) == 2
+    assert [c["id"] for c in who.clouds] == ["one"]
+    assert "s3cret-Y" not in repr(who)  # cloud credentials never printed
+
+
+def test_json_array_with_several_lines_and_a_single_object():
+    text = (
+        '[{"type": "InfrastructureManager", "username": "u", "password": "p"},'
+        ' {"id": "one", "type": "OpenNebula", "host": "h"}]'
+    )
+    assert [line["type"] for line in parse_auth_data(text)] == [
+        "InfrastructureManager",
+        "OpenNebula",
+    ]
+    assert parse_auth_data('{"type": "InfrastructureManager", "token": "t"}')[0]["token"] == "t"
+
+
+def test_trailing_separators_as_im_client_writes_them():
+    header = "id = im; type = InfrastructureManager; username = a; password = b;\\n"
+    assert parse_auth_data(header) == [
+        {"id": "im", "type": "InfrastructureManager", "username": "a", "password": "b"}
+    ]
+
+
+def test_unquoted_equals_ends_the_line_quoted_one_does_not():
+    assert parse_auth_data("type = X; a = 1; b = x=y; c = 3") == [{"type": "X", "a": "1"}]
+    assert parse_auth_data("type = X; b = 'x=y'; c = 3") == [{"type": "X", "b": "x=y", "c": "3"}]
+    assert parse_auth_data('password = "it\'s"')[0]["password"] == "it's"
+
+
+def test_bearer_without_trusted_issuer_is_refused():
+    with pytest.raises(AuthError, match="issuer"):
+        identify("Bearer abc.def.ghi")

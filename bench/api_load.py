@@ -1,0 +1,144 @@
+"""API load figures: 100 stored infrastructures (3 nodes each), 50 concurrent clients for 20 s
+on loopback against `GET /infrastructures` and `GET /infrastructures/{id}/state`.
+
+    .venv/bin/python bench/api_load.py [--clients 50] [--seconds 20]
+
+The server is a real `orbis server` in its own throw-away home; the load comes from a separate
+process (httpx, asyncio), so the server's two cores are not shared with the client's event loop
+more than the machine forces. Prints requests/s, p50 and p99 latency per route.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+TEMPLATE = """tosca_definitions_version: tosca_simple_yaml_1_0
+metadata:
+  infra_name: bench-{n}
+topology_template:
+  node_templates:
+    node:
+      type: tosca.nodes.Compute
+      capabilities:
+        scalable:
+          properties:
+            count: 3
+"""
+USER, PASSWORD = "bench", "bench-pw"
+AUTH = f"id = im; type = InfrastructureManager; username = {USER}; password = {PASSWORD}"
+
+
+def seed(home: Path, count: int = 100, nodes: int = 3) -> list[str]:
+    """Insert infrastructures straight into the store, as if deployed and configured."""
+    import uuid
+
+    from orbis.auth import identity_key
+    from orbis.store.repository import Store
+
+    store = Store(f"sqlite:///{home / 'orbis.db'}")
+    key = identity_key(USER, PASSWORD)
+    ids = []
+    for n in range(count):
+        infra_id = str(uuid.uuid1())
+        store.create_infrastructure(
+            id=infra_id, owner_key=key, owner_name=USER, name=f"bench-{n}",
+            template=TEMPLATE.format(n=n), phase="done",
+        )  # fmt: skip
+        store.add_owners(infra_id, [(key, USER)])
+        for _ in range(nodes):
+            vm_id = store.add_node(infra_id, "node")
+            store.update_node(infra_id, vm_id, state="configured", private_ip=f"10.0.{n}.{vm_id}")
+        ids.append(infra_id)
+    store.engine.dispose()
+    return ids
+
+
+async def load(url: str, ids: list[str], clients: int, seconds: float) -> dict[str, list[float]]:
+    latencies: dict[str, list[float]] = {"list": [], "state": []}
+    errors = 0
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    async with httpx.AsyncClient(base_url=url, headers={"Authorization": AUTH}, limits=limits) as c:
+        deadline = time.perf_counter() + seconds
+
+        async def worker(w: int) -> None:
+            nonlocal errors
+            i = w
+            while time.perf_counter() < deadline:
+                i += 1
+                kind = "list" if i % 2 else "state"
+                path = (
+                    "/infrastructures"
+                    if kind == "list"
+                    else f"/infrastructures/{ids[i % len(ids)]}/state"
+                )
+                start = time.perf_counter()
+                response = await c.get(path)
+                latencies[kind].append(time.perf_counter() - start)
+                errors += response.status_code != 200
+
+        await asyncio.gather(*(worker(w) for w in range(clients)))
+    latencies["errors"] = [float(errors)]
+    return latencies
+
+
+def pct(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))] * 1000
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--clients", type=int, default=50)
+    parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--generator", nargs=2, metavar=("URL", "IDS_FILE"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.generator:  # the load-generator process
+        url, ids_file = args.generator
+        ids = json.loads(Path(ids_file).read_text())
+        result = asyncio.run(load(url, ids, args.clients, args.seconds))
+        print(json.dumps(result))
+        return
+
+    from orbis.testing.server import RunningServer
+
+    with tempfile.TemporaryDirectory(prefix="orbis-bench-") as tmp:
+        home = Path(tmp)
+        ids = seed(home)
+        (home / "ids.json").write_text(json.dumps(ids))
+        server = RunningServer(home, None, USER)
+        server.env["ORBIS_LOG_LEVEL"] = "warning"
+        server.start()
+        try:
+            httpx.get(f"{server.url}/infrastructures", headers={"Authorization": AUTH})  # warm
+            done = subprocess.run(
+                [sys.executable, __file__, "--clients", str(args.clients), "--seconds",
+                 str(args.seconds), "--generator", server.url, str(home / "ids.json")],
+                capture_output=True, text=True, check=True,
+            )  # fmt: skip
+        finally:
+            server.stop()
+    result = json.loads(done.stdout)
+    total = sum(len(result[k]) for k in ("list", "state"))
+    print(f"{len(ids)} infrastructures × 3 nodes, {args.clients} clients, {args.seconds:.0f} s, "
+          f"errors: {int(result['errors'][0])}")  # fmt: skip
+    print(f"{'route':<8} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8}")
+    for kind in ("list", "state"):
+        values = result[kind]
+        rate = len(values) / args.seconds
+        print(f"{kind:<8} {rate:8.0f} {pct(values, 50):8.1f} {pct(values, 99):8.1f}")
+    everything = result["list"] + result["state"]
+    rate = total / args.seconds
+    print(f"{'all':<8} {rate:8.0f} {pct(everything, 50):8.1f} {pct(everything, 99):8.1f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,179 @@
+"""Orbis's own views (not in IM): one-document detail, the events timeline, a live
+server-sent-events stream, and the plan preview."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import Response, StreamingResponse
+
+from orbis.api import plan_view
+from orbis.api.deps import (
+    AUTH_HEADER,
+    TEMPLATE_BODY,
+    TEMPLATE_NAME_HEADER,
+    body_kind,
+    caller,
+    read_body,
+    service,
+)
+from orbis.api.negotiation import ApiError, flag
+from orbis.auth import Identity
+from orbis.service import OrbisService, ServiceError
+from orbis.store.schema import EventRow
+
+router = APIRouter(dependencies=[Depends(AUTH_HEADER)], tags=["orbis"])
+POLL = 0.2  # seconds between looks at the events table
+KEEP_ALIVE = 15.0
+SETTLED_STATES = {"configured", "unconfigured", "failed", "off", "stopped"}
+BUSY_PHASES = {"creating", "launching", "configuring", "deleting"}
+
+
+def _json(body: Any) -> Response:
+    return Response(json.dumps(body), media_type="application/json")
+
+
+def event_dict(e: EventRow) -> dict[str, Any]:
+    return {
+        "id": e.id,
+        "at": e.at.isoformat(),
+        "subject": e.subject,
+        "vm_id": e.vm_id,
+        "name": e.name,
+        "from": e.from_state,
+        "to": e.to_state,
+        "message": e.message,
+    }
+
+
+@router.post("/orbis/infrastructures/{infId}/retry")
+async def orbis_retry(request: Request, infId: str) -> Response:
+    """Launch failed nodes again and reconfigure unconfigured ones; answers their VM ids."""
+    who = await caller(request)
+    return _json({"vm_ids": await service(request).retry(who, infId)})
+
+
+@router.get("/orbis/infrastructures/{infId}")
+async def orbis_detail(request: Request, infId: str) -> Response:
+    """Infrastructure, nodes and steps in one JSON document."""
+    who = await caller(request)
+    return _json(service(request).detail(who, infId))
+
+
+@router.get("/orbis/infrastructures/{infId}/events")
+async def orbis_events(request: Request, infId: str, after: int = Query(0, ge=0)) -> Response:
+    """Every recorded state transition, oldest first, after event id `after`."""
+    who = await caller(request)
+    svc = service(request)
+    svc.infrastructure(who, infId)
+    return _json({"events": [event_dict(e) for e in svc.store.events(infId, after)]})
+
+
+def settled(detail: dict[str, Any]) -> bool:
+    """Nothing more will happen without a new request."""
+    if detail["phase"] in BUSY_PHASES:
+        return False
+    if detail.get("reconciled", 0) < detail.get("generation", 0):
+        return False  # a change was asked for and the engine has not brought it about yet
+    done = detail.get("reconciled", 0) >= detail.get("generation", 1)
+    return detail["state"] in SETTLED_STATES or not detail["nodes"] or done
+
+
+def sse(kind: str, data: Any, event_id: int | None = None) -> str:
+    head = f"id: {event_id}\n" if event_id is not None else ""
+    return f"{head}event: {kind}\ndata: {json.dumps(data)}\n\n"
+
+
+@router.get(
+    "/orbis/infrastructures/{infId}/stream",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}}},
+)
+async def orbis_stream(
+    request: Request,
+    infId: str,
+    follow: str | None = Query(None, description="keep going after it settles"),
+    after: int = Query(0, ge=0, description="replay events after this id"),
+) -> StreamingResponse:
+    """Server-sent events: `detail` (the whole view) first and after every change, `event`
+    for each state change of the infrastructure, a node or a step, and `end` once the
+    infrastructure settles (never, with `follow`)."""
+    who = await caller(request)
+    svc = service(request)
+    svc.infrastructure(who, infId)
+    keep_going = flag(request, "follow")
+    return StreamingResponse(
+        _events(request, svc, who, infId, after, keep_going),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+async def _events(
+    request: Request, svc: OrbisService, who: Identity, infra_id: str, last: int, follow: bool
+) -> AsyncIterator[str]:
+    loop = asyncio.get_running_loop()
+    quiet_since = loop.time()
+    detail = svc.detail(who, infra_id)
+    yield sse("detail", detail)
+    while follow or not settled(detail):
+        await asyncio.sleep(POLL)
+        if await request.is_disconnected():
+            return
+        events = svc.store.events(infra_id, last)
+        for e in events:
+            last = e.id
+            yield sse("event", event_dict(e), e.id)
+        try:
+            latest = svc.detail(who, infra_id)
+        except ServiceError as exc:  # destroyed (or access withdrawn) meanwhile
+            yield sse("end", {"state": "deleted", "message": str(exc)})
+            return
+        if events or latest != detail:  # some changes (aggregate state) leave no event
+            detail = latest
+            quiet_since = loop.time()
+            yield sse("detail", detail)
+        elif loop.time() - quiet_since > KEEP_ALIVE:
+            quiet_since = loop.time()
+            yield ": keep-alive\n\n"
+    yield sse("end", {"state": detail["state"]})
+
+
+@router.post("/orbis/plan", openapi_extra=TEMPLATE_BODY)
+async def orbis_plan(
+    request: Request,
+    infId: str | None = Query(None, description="plan an update of this infrastructure"),
+    merge: str | None = Query(None, description="merge with the stored TOSCA (as add resources)"),
+) -> Response:
+    """What a create (or an update of `infId`) would create, change or remove; computed from
+    the templates and the stored nodes, without touching any cloud."""
+    who = await caller(request)
+    body_kind(request)
+    svc = service(request)
+    text = await read_body(request)
+    name = request.headers.get(TEMPLATE_NAME_HEADER, "template.yaml")
+    if infId is None:
+        return _json({"infrastructure": None, **plan_view.plan(svc.parse(text, name))})
+    row = svc.infrastructure(who, infId)
+    if flag(request, "merge", True) and row.template_format == "tosca":
+        text = _merge(row.template, text)
+    old = svc.template(row)
+    result = plan_view.plan(svc.parse(text, name), old, svc.store.nodes(row.id))
+    return _json({"infrastructure": infId, **result})
+
+
+def _merge(stored: str, update: str) -> str:
+    try:
+        merge_tosca = importlib.import_module("orbis.lang.merge").merge_tosca
+    except (ImportError, AttributeError):
+        return update
+    try:
+        merged: str = merge_tosca(stored, update)
+    except Exception as exc:  # a body that is not a YAML mapping, for one
+        raise ApiError(400, f"Error planning: cannot merge the update: {exc}") from None
+    return merged

@@ -1,0 +1,165 @@
+"""Version, health, docs, clouds (images, quotas) and usage statistics."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import Response
+
+from orbis import __version__
+from orbis.api.deps import AUTH_HEADER, caller, service, settings
+from orbis.api.negotiation import ApiError, answer, media_types, wants
+from orbis.auth import Identity
+
+router = APIRouter()
+secured = APIRouter(dependencies=[Depends(AUTH_HEADER)])
+LOCAL_TYPES = {"local", "orbis"}  # auth-line types that name Orbis's local back-end
+STATS_FIELDS = ["creation_date", "tosca_name", "vm_count", "cpu_count", "memory_size",
+                "cloud_type", "cloud_host", "hybrid", "deleted", "im_user", "inf_id",
+                "last_date"]  # fmt: skip
+
+
+@router.get("/version", tags=["service"])
+async def version(request: Request) -> Response:
+    """The server version (no authentication), bare text or `{"version": ...}`."""
+    return answer(request, "text/plain", "version", __version__)
+
+
+@router.get("/health", tags=["service"])
+async def health(request: Request) -> Response:
+    """Orbis addition (IM has none): 200 when the server and its database answer."""
+    service(request).store.get("-")  # a round trip to the database
+    return Response(
+        json.dumps({"status": "ok", "version": __version__}), media_type="application/json"
+    )
+
+
+@router.get("/", include_in_schema=False)
+async def root(request: Request) -> Response:
+    """IM 1.x answers the OpenAPI document; a browser gets Swagger UI (as IM 2.0)."""
+    if "text/html" in media_types(request.headers.get("accept")):
+        return get_swagger_ui_html(openapi_url="/openapi.json", title="Orbis API")
+    return Response(json.dumps(request.app.openapi()), media_type="application/json")
+
+
+def _cloud(who: Identity, cloud_id: str) -> dict[str, str]:
+    line = next((c for c in who.clouds if c.get("id") == cloud_id), None)
+    if line is None:
+        raise ApiError(400, f"Error getting cloud info: no auth line with id '{cloud_id}'")
+    if line.get("type", "").lower() not in LOCAL_TYPES:
+        raise ApiError(
+            400, f"Error getting cloud info: cloud type '{line.get('type')}' is not supported"
+        )
+    return line
+
+
+@secured.get("/clouds/{cloudId}/images", tags=["clouds"])
+async def cloud_images(
+    request: Request, cloudId: str, filters: str | None = Query(None, description="k1=v1,k2=v2")
+) -> Response:
+    """Images of a cloud named by an auth line's id; the local back-end has its node image."""
+    who = await caller(request, collection=True)
+    wants(request, "application/json")
+    if filters is not None and not all(
+        len(part.split("=")) == 2 and part.split("=")[0] for part in filters.split(",")
+    ):
+        raise ApiError(400, "Invalid format in filters parameter.")
+    _cloud(who, cloudId)
+    image = settings(request).node_image
+    images = [{"uri": f"docker://{image}", "name": f"Orbis local node image ({image})"}]
+    return Response(json.dumps({"images": images}), media_type="application/json")
+
+
+@secured.get("/clouds/{cloudId}/quotas", tags=["clouds"])
+async def cloud_quotas(request: Request, cloudId: str) -> Response:
+    """Use and limits of a cloud; for the local back-end, this machine's."""
+    who = await caller(request, collection=True)
+    wants(request, "application/json")
+    _cloud(who, cloudId)
+    svc = service(request)
+    nodes = sum(len(svc.store.nodes(i)) for i in svc.list_ids(who))
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2**20
+    quotas = {
+        "cores": {"used": nodes, "limit": os.cpu_count() or 1},
+        "ram": {"used": 0, "limit": memory},
+        "instances": {"used": nodes, "limit": -1},
+    }
+    return Response(json.dumps({"quotas": quotas}), media_type="application/json")
+
+
+def _date(raw: str | None, name: str, default: datetime | None) -> datetime | None:
+    if raw is None:
+        return default
+    for fmt in ("%Y-%m-%d", "%Y/%m/%d"):
+        try:
+            return datetime.strptime(raw, fmt).replace(tzinfo=UTC)
+        except ValueError:
+            continue
+    raise ApiError(400, f"Incorrect value in {name} parameter")
+
+
+@secured.get("/stats", tags=["service"])
+async def stats(
+    request: Request,
+    init_date: str | None = Query(None, description="YYYY-MM-DD"),
+    end_date: str | None = Query(None, description="YYYY-MM-DD"),
+) -> Response:
+    """Usage per infrastructure of the caller (all, for an administrator): JSON or CSV."""
+    who = await caller(request)
+    since = _date(init_date, "init_date", datetime(1970, 1, 1, tzinfo=UTC))
+    until = _date(end_date, "end_date", None)
+    kind = _stats_kind(request)
+    svc = service(request)
+    keys = None if who.admin else list(who.keys or (who.key,))
+    rows: list[dict[str, Any]] = []
+    assert since is not None
+    for row, nodes in svc.store.rows_for_stats(keys, since, until and until + timedelta(days=1)):
+        try:
+            computes = svc.template(row).computes
+        except Exception:  # a template this version cannot read still counts its VMs
+            computes = {}
+        cpus = sum((computes[n.name].num_cpus or 1) if n.name in computes else 1 for n in nodes)
+        memory = sum(
+            int((computes[n.name].mem_size or 0) / 2**20) if n.name in computes else 0
+            for n in nodes
+        )
+        rows.append(
+            {
+                "creation_date": row.created_at.strftime("%Y-%m-%d %H:%M:%S"),
+                "tosca_name": row.name,
+                "vm_count": len(nodes),
+                "cpu_count": cpus,
+                "memory_size": memory,
+                "cloud_type": row.provider,
+                "cloud_host": "localhost" if row.provider == "local" else "",
+                "hybrid": False,
+                "deleted": row.deleted,
+                "im_user": row.owner_name,
+                "inf_id": row.id,
+                "last_date": row.updated_at.strftime("%Y-%m-%d %H:%M:%S"),
+            }
+        )
+    if kind == "csv":
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=STATS_FIELDS)
+        writer.writeheader()
+        writer.writerows(rows)
+        return Response(buf.getvalue(), media_type="text/csv")
+    return Response(json.dumps({"stats": rows}), media_type="application/json")
+
+
+def _stats_kind(request: Request) -> str:
+    accepted = media_types(request.headers.get("accept"))
+    for media in accepted or ["application/json"]:
+        if media in ("application/json", "application/*", "*/*"):
+            return "json"
+        if media in ("text/csv", "text/*"):
+            return "csv"
+    raise ApiError(415, f"Unsupported Accept Media Types: {', '.join(accepted)}")
