@@ -51,12 +51,13 @@ def seed(home: Path, count: int = 100, nodes: int = 3) -> list[str]:
         infra_id = str(uuid.uuid1())
         store.create_infrastructure(
             id=infra_id, owner_key=key, owner_name=USER, name=f"bench-{n}",
-            template=TEMPLATE.format(n=n), phase="done",
-        )  # fmt: skip
+            template=TEMPLATE.format(n=n), phase="done", generation=1, reconciled=1,
+        )  # fmt: skip  (reconciled: the engine has nothing to do for them)
         store.add_owners(infra_id, [(key, USER)])
         for _ in range(nodes):
             vm_id = store.add_node(infra_id, "node")
-            store.update_node(infra_id, vm_id, state="configured", private_ip=f"10.0.{n}.{vm_id}")
+            store.update_node(infra_id, vm_id, state="configured", needs_config=False,
+                              private_ip=f"10.0.{n}.{vm_id}")  # fmt: skip
         ids.append(infra_id)
     store.engine.dispose()
     return ids

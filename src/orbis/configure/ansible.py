@@ -116,6 +116,8 @@ def ansible_env(workdir: Path, events_file: Path) -> dict[str, str]:
         "ANSIBLE_SSH_CONTROL_PATH_DIR": str(control_dir),
         "ANSIBLE_CALLBACK_PLUGINS": str(CALLBACK_DIR),
         "ANSIBLE_ROLES_PATH": f"{workdir / 'roles'}:{ROLES_DIR}",
+        "ANSIBLE_COLLECTIONS_PATH": f"{workdir / 'collections'}:"
+        + os.environ.get("ANSIBLE_COLLECTIONS_PATH", "~/.ansible/collections"),
         "ANSIBLE_CALLBACKS_ENABLED": "orbis_events",
         "ANSIBLE_FORKS": "25",
         "ANSIBLE_PYTHON_INTERPRETER": "/usr/bin/python3",

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+from orbis.configure import galaxy
 from orbis.configure.ansible import (
     HostResult,
     PlaybookError,
@@ -223,6 +224,7 @@ class Deployer:
         key_file = self._write_key(infra)
         self.store.interrupt_steps(infra.id)  # steps a crashed run left "running"
         healthy = {row.vm_id for row in targets}
+        await self._install_galaxy(infra, template, targets, healthy)
         all_nodes = self.store.nodes(infra.id)
         levels = group_by_level(plan_configuration(template))
         for number, steps in enumerate(levels, start=1):
@@ -239,6 +241,26 @@ class Deployer:
                 state=NodeState.CONFIGURED if done else NodeState.UNCONFIGURED,
                 message="configured" if done else "configuration failed",
             )  # fmt: skip
+
+    async def _install_galaxy(self, infra: InfrastructureRow, template: Template,
+                              targets: list[NodeRow], healthy: set[int]) -> None:  # fmt: skip
+        """Roles and collections the template names, before any playbook needs them; if that
+        fails, the nodes that needed them are not configured (the others go on)."""
+        needing = {c.name for c in template.computes.values()
+                   if c.galaxy_roles or c.galaxy_collections}  # fmt: skip
+        if not needing or not any(r.name in needing for r in targets):
+            return
+        roles = [r for c in template.computes.values() for r in c.galaxy_roles]
+        collections = [r for c in template.computes.values() for r in c.galaxy_collections]
+        self._log(infra.id, "Installing Ansible Galaxy requirements: "
+                  + ", ".join([*roles, *collections]))  # fmt: skip
+        try:
+            await galaxy.install(self.workdir(infra.id), roles, collections)
+        except galaxy.GalaxyError as exc:
+            for row in targets:
+                if row.name in needing:
+                    healthy.discard(row.vm_id)
+                    self._fail_node(row, NodeState.RUNNING, str(exc))
 
     async def _simulate_configuration(
         self, infra: InfrastructureRow, template: Template, targets: list[NodeRow]

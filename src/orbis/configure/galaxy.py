@@ -1,0 +1,46 @@
+"""Ansible Galaxy roles and collections a template asks for, installed before configuration.
+
+They go into the infrastructure's work folder (on ANSIBLE_ROLES_PATH / ANSIBLE_COLLECTIONS_PATH
+of its runs), once: ansible-galaxy skips what is already there. Roles shipped with Orbis need no
+download; only what a template names is fetched, and a failure is reported for the nodes that
+needed it, not as a crash.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+
+
+class GalaxyError(Exception):
+    """A role or collection could not be installed; the message is ansible-galaxy's."""
+
+
+async def install(workdir: Path, roles: list[str], collections: list[str],
+                  timeout: float = 600) -> str:  # fmt: skip
+    """Install what is missing; return ansible-galaxy's output, or raise GalaxyError."""
+    binary = Path(sys.executable).with_name("ansible-galaxy")
+    output = []
+    jobs = []
+    if roles:
+        jobs.append(["role", "install", "-p", str(workdir / "roles"), *sorted(set(roles))])
+    if collections:
+        jobs.append(["collection", "install", "-p", str(workdir / "collections"),
+                     *sorted(set(collections))])  # fmt: skip
+    for args in jobs:
+        proc = await asyncio.create_subprocess_exec(
+            str(binary), *args, stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT, cwd=str(workdir),
+        )  # fmt: skip
+        try:
+            out, _ = await asyncio.wait_for(proc.communicate(), timeout)
+        except TimeoutError:
+            proc.kill()
+            raise GalaxyError(f"ansible-galaxy {args[0]} install timed out") from None
+        text = out.decode(errors="replace")
+        output.append(text)
+        if proc.returncode != 0:
+            tail = "\n".join(text.strip().splitlines()[-5:])
+            raise GalaxyError(f"ansible-galaxy {args[0]} install failed: {tail}")
+    return "".join(output)
