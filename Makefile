@@ -44,8 +44,13 @@ stop:
 	./scripts/server.sh stop
 	./scripts/engine.sh stop
 
+# Benchmarks print figures (no targets are asserted); each says what it measures.
 bench: venv image engine
 	DOCKER_HOST=$$(./scripts/engine.sh start | tail -n 1) $(VENV)/bin/python bench/deploy_local.py
+	$(VENV)/bin/python bench/parse_templates.py
+	$(VENV)/bin/python bench/scale_sim.py
+	DOCKER_HOST=$$(./scripts/engine.sh start | tail -n 1) $(VENV)/bin/python bench/api_load.py
+	DOCKER_HOST=$$(./scripts/engine.sh start | tail -n 1) $(VENV)/bin/python bench/crash_resume.py 20
 
 clean: stop
 	rm -rf $(VENV) $(ORBIS_HOME)

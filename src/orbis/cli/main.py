@@ -413,4 +413,8 @@ def destroy(infra_id: str) -> None:
 from orbis.cli import lifecycle  # noqa: E402,F401  (registers the lifecycle commands)
 
 if __name__ == "__main__":
-    app()
+    # Run as a script, this file is __main__, a second copy of the module: use the imported
+    # one, on whose app the lifecycle commands are registered.
+    from orbis.cli.main import app as registered
+
+    registered()

@@ -2,8 +2,8 @@
 
 They go into the infrastructure's work folder (on ANSIBLE_ROLES_PATH / ANSIBLE_COLLECTIONS_PATH
 of its runs), once: ansible-galaxy skips what is already there. Roles shipped with Orbis need no
-download; only what a template names is fetched, and a failure is reported for the nodes that
-needed it, not as a crash.
+download; only what a template names is fetched. What cannot be installed is reported (the rest
+is still installed), never a crash.
 """
 
 from __future__ import annotations
@@ -24,9 +24,10 @@ async def install(workdir: Path, roles: list[str], collections: list[str],
     output = []
     jobs = []
     if roles:
-        jobs.append(["role", "install", "-p", str(workdir / "roles"), *sorted(set(roles))])
+        jobs.append(["role", "install", "--ignore-errors", "-p", str(workdir / "roles"),
+                     *sorted(set(roles))])  # fmt: skip
     if collections:
-        jobs.append(["collection", "install", "-p", str(workdir / "collections"),
+        jobs.append(["collection", "install", "--ignore-errors", "-p", str(workdir / "collections"),
                      *sorted(set(collections))])  # fmt: skip
     for args in jobs:
         proc = await asyncio.create_subprocess_exec(
@@ -40,7 +41,8 @@ async def install(workdir: Path, roles: list[str], collections: list[str],
             raise GalaxyError(f"ansible-galaxy {args[0]} install timed out") from None
         text = out.decode(errors="replace")
         output.append(text)
-        if proc.returncode != 0:
-            tail = "\n".join(text.strip().splitlines()[-5:])
+        missed = [line.strip() for line in text.splitlines() if "NOT installed" in line]
+        if proc.returncode != 0 or missed:
+            tail = "\n".join(missed or text.strip().splitlines()[-5:])
             raise GalaxyError(f"ansible-galaxy {args[0]} install failed: {tail}")
     return "".join(output)

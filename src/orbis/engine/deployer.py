@@ -224,7 +224,7 @@ class Deployer:
         key_file = self._write_key(infra)
         self.store.interrupt_steps(infra.id)  # steps a crashed run left "running"
         healthy = {row.vm_id for row in targets}
-        await self._install_galaxy(infra, template, targets, healthy)
+        await self._install_galaxy(infra, template, targets)
         all_nodes = self.store.nodes(infra.id)
         levels = group_by_level(plan_configuration(template))
         for number, steps in enumerate(levels, start=1):
@@ -243,12 +243,16 @@ class Deployer:
             )  # fmt: skip
 
     async def _install_galaxy(self, infra: InfrastructureRow, template: Template,
-                              targets: list[NodeRow], healthy: set[int]) -> None:  # fmt: skip
-        """Roles and collections the template names, before any playbook needs them; if that
-        fails, the nodes that needed them are not configured (the others go on)."""
+                              targets: list[NodeRow]) -> None:  # fmt: skip
+        """Roles and collections the template names, before any playbook needs them.
+
+        Best effort: node types name roles their default recipes use (the INDIGO Compute names
+        indigo-dc.os_users) even when those recipes will not run, so a role that cannot be had
+        is a warning here; a playbook that really needs it fails at its step, saying so.
+        """
         needing = {c.name for c in template.computes.values()
                    if c.galaxy_roles or c.galaxy_collections}  # fmt: skip
-        if not needing or not any(r.name in needing for r in targets):
+        if not any(r.name in needing for r in targets):
             return
         roles = [r for c in template.computes.values() for r in c.galaxy_roles]
         collections = [r for c in template.computes.values() for r in c.galaxy_collections]
@@ -257,10 +261,10 @@ class Deployer:
         try:
             await galaxy.install(self.workdir(infra.id), roles, collections)
         except galaxy.GalaxyError as exc:
+            self._log(infra.id, f"Warning: {exc}")
             for row in targets:
                 if row.name in needing:
-                    healthy.discard(row.vm_id)
-                    self._fail_node(row, NodeState.RUNNING, str(exc))
+                    self._node_log(row, f"Warning: {exc}")
 
     async def _simulate_configuration(
         self, infra: InfrastructureRow, template: Template, targets: list[NodeRow]
