@@ -290,10 +290,30 @@ class LocalProvider(Provider):
                     net.remove()
 
     def list_owned(self) -> list[Machine]:
+        # The engine's list answer is enough: the SDK's containers.list() would inspect each
+        # container again, and fails if one is removed meanwhile (as during a destroy).
         with _errors("list containers"):
-            found = self.client.containers.list(all=True, filters={"label": self._owner_filter()})
-            found = [c for c in found if self._mine(c.labels)]
-            return [self._machine(c) for c in found]
+            found = self.client.api.containers(all=True, filters={"label": self._owner_filter()})
+        machines = []
+        for summary in found:
+            labels = summary.get("Labels") or {}
+            if not self._mine(labels):
+                continue
+            infra = labels.get(LABEL_INFRASTRUCTURE)
+            networks = (summary.get("NetworkSettings") or {}).get("Networks") or {}
+            preferred = networks.get(network_name(infra)) if infra else None
+            ips = [n.get("IPAddress") for n in [preferred, *networks.values()] if n]
+            ip = next((str(i) for i in ips if i), None)
+            vm_id = str(labels.get(LABEL_VM_ID, ""))
+            machines.append(Machine(
+                provider_id=str(summary.get("Id", "")),
+                state=_STATES.get(str(summary.get("State", "")).lower(), NodeState.UNKNOWN),
+                private_ip=ip,
+                public_ip=ip if labels.get(LABEL_PUBLIC) == "true" else None,
+                infrastructure_id=infra,
+                vm_id=int(vm_id) if vm_id.isdigit() else None,
+            ))  # fmt: skip
+        return machines
 
     def owned_infrastructures(self) -> set[str]:
         """Infrastructures with containers or networks here (a network can outlive its nodes)."""
