@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
 import time
@@ -212,7 +213,9 @@ def server(
         create_app(settings),
         host=host or settings.listen_host,
         port=port or settings.listen_port,
-        log_level="info",
+        log_level=os.environ.get("ORBIS_LOG_LEVEL", "info"),
+        # one line per request costs more than answering a state request; opt in to it
+        access_log=os.environ.get("ORBIS_ACCESS_LOG", "no").lower() in ("1", "yes", "true"),
     )
 
 

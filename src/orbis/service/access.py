@@ -55,7 +55,7 @@ class AccessMixin(ServiceBase):
         except re.error as exc:
             raise InvalidRequest(f"Error Getting Inf. List: invalid filter: {exc}") from None
         keys = None if who.admin else list(who.keys or (who.key,))
-        rows = self.store.ids_owned_by(keys)
+        rows = self.store.ids_owned_by(keys, with_templates=regex is not None)
         return [i for i, text in rows if regex is None or regex.search(text or "")]
 
     # -- owners ----------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, bindparam, delete, insert, select, update
+from sqlalchemy import Engine, bindparam, delete, insert, literal, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
@@ -337,12 +337,14 @@ class Store:
             q = select(OwnerRow.key).where(OwnerRow.infrastructure_id == infra_id)
             return frozenset(s.scalars(q))
 
-    def ids_owned_by(self, keys: list[str] | None) -> list[tuple[str, str]]:
-        """(id, template) of live infrastructures one of `keys` owns; every one when None."""
+    def ids_owned_by(
+        self, keys: list[str] | None, *, with_templates: bool = True
+    ) -> list[tuple[str, str]]:
+        """(id, template) of live infrastructures one of `keys` owns; every one when None.
+        Without `with_templates` the template is "" (the list route needs it only to filter)."""
+        template = InfrastructureRow.template if with_templates else literal("")
         with self.session() as s:
-            q = select(InfrastructureRow.id, InfrastructureRow.template).where(
-                InfrastructureRow.deleted.is_(False)
-            )
+            q = select(InfrastructureRow.id, template).where(InfrastructureRow.deleted.is_(False))
             if keys is not None:
                 owned = select(OwnerRow.infrastructure_id).where(OwnerRow.key.in_(keys))
                 q = q.where(InfrastructureRow.id.in_(owned))
