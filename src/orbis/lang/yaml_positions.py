@@ -11,6 +11,7 @@ from typing import Any
 
 import yaml
 from yaml.constructor import SafeConstructor
+from yaml.error import Mark
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from orbis.lang.errors import Problem, TemplateError
@@ -21,33 +22,59 @@ _MERGE_TAG = "tag:yaml.org,2002:merge"
 _STR_TAG = "tag:yaml.org,2002:str"
 
 
+# Positions are kept as PyYAML's marks and turned into `Position`s only when asked for: most
+# are never needed (they serve error messages), and making 50,000 of them costs more than
+# the rest of loading a large template.
+Where = Position | Mark
+
+
+def _position(file: str, where: Where) -> Position:
+    if isinstance(where, Position):
+        return where
+    return Position(file, where.line + 1, where.column + 1)
+
+
 class PMap(dict[Any, Any]):
     """A mapping with the position of itself, of each key and of each value."""
 
-    def __init__(self, pos: Position) -> None:
+    def __init__(self, pos: Where, file: str = "") -> None:
         super().__init__()
-        self.pos = pos
-        self.key_positions: dict[Any, Position] = {}
-        self.value_positions: dict[Any, Position] = {}
+        self._where = pos
+        self.file = file
+        self.key_positions: dict[Any, Where] = {}
+        self.value_positions: dict[Any, Where] = {}
         self.float_texts: dict[Any, str] = {}  # "22.10" as written, before it became 22.1
 
+    @property
+    def pos(self) -> Position:
+        return _position(self.file, self._where)
+
     def key_pos(self, key: Any) -> Position:
-        return self.key_positions.get(key, self.pos)
+        where = self.key_positions.get(key)
+        return self.pos if where is None else _position(self.file, where)
 
     def value_pos(self, key: Any) -> Position:
-        return self.value_positions.get(key, self.pos)
+        where = self.value_positions.get(key)
+        return self.pos if where is None else _position(self.file, where)
 
 
 class PList(list[Any]):
     """A sequence with the position of itself and of each item."""
 
-    def __init__(self, pos: Position) -> None:
+    def __init__(self, pos: Where, file: str = "") -> None:
         super().__init__()
-        self.pos = pos
-        self.item_positions: list[Position] = []
+        self._where = pos
+        self.file = file
+        self.item_positions: list[Where] = []
+
+    @property
+    def pos(self) -> Position:
+        return _position(self.file, self._where)
 
     def item_pos(self, index: int) -> Position:
-        return self.item_positions[index] if 0 <= index < len(self.item_positions) else self.pos
+        if 0 <= index < len(self.item_positions):
+            return _position(self.file, self.item_positions[index])
+        return self.pos
 
 
 def position_of(value: Any, default: Position | None = None) -> Position | None:
@@ -93,14 +120,14 @@ class _Builder:
             self.scalars.constructed_objects.clear()
             return value
         if isinstance(node, SequenceNode):
-            seq = PList(self.pos(node))
+            seq = PList(node.start_mark, self.file)
             self.done[id(node)] = seq
             for item in node.value:
                 seq.append(self.build(item))
-                seq.item_positions.append(self.pos(item))
+                seq.item_positions.append(item.start_mark)
             return seq
         if isinstance(node, MappingNode):
-            mapping = PMap(self.pos(node))
+            mapping = PMap(node.start_mark, self.file)
             self.done[id(node)] = mapping
             merged: list[PMap] = []
             for key_node, value_node in node.value:
@@ -118,8 +145,8 @@ class _Builder:
                 mapping[key] = self.build(value_node)
                 if isinstance(mapping[key], float) and isinstance(value_node, ScalarNode):
                     mapping.float_texts[key] = value_node.value
-                mapping.key_positions[key] = self.pos(key_node)
-                mapping.value_positions[key] = self.pos(value_node)
+                mapping.key_positions[key] = key_node.start_mark
+                mapping.value_positions[key] = value_node.start_mark
             for source in merged:
                 for key, value in source.items() if isinstance(source, dict) else []:
                     if key not in mapping:
