@@ -92,14 +92,28 @@ class RunningServer:
         header = self.auth_file.read_text().strip()
         return httpx.Client(base_url=self.url, headers={"Authorization": header}, timeout=600)
 
+    def destroy_all(self) -> None:
+        """Destroy (with force) whatever this server still holds, e.g. after a failed test."""
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        try:
+            with self.client() as client:
+                for uri in client.get("/infrastructures").text.split():
+                    client.delete(f"/infrastructures/{uri.rsplit('/', 1)[-1]}",
+                                  params={"force": "yes"})  # fmt: skip
+        except httpx.HTTPError:
+            pass  # best effort: the test's own assertions say what went wrong
+
 
 @contextmanager
 def orbis_server(docker_host: str | None = None, user: str = "tester") -> Iterator[RunningServer]:
-    """Start `orbis server` on a free loopback port; stop it and keep nothing afterwards."""
+    """Start `orbis server` on a free loopback port; afterwards destroy what it still holds,
+    stop it, and keep nothing."""
     with tempfile.TemporaryDirectory(prefix="orbis-test-") as tmp:
         server = RunningServer(Path(tmp), docker_host, user)
         server.start()
         try:
             yield server
         finally:
+            server.destroy_all()
             server.stop()
