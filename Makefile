@@ -49,6 +49,7 @@ bench: venv image engine
 	DOCKER_HOST=$$(./scripts/engine.sh start | tail -n 1) $(VENV)/bin/python bench/deploy_local.py
 	$(VENV)/bin/python bench/parse_templates.py
 	$(VENV)/bin/python bench/scale_sim.py
+	command -v wrk >/dev/null || apt-get install -y -qq wrk >/dev/null  # a C load generator
 	DOCKER_HOST=$$(./scripts/engine.sh start | tail -n 1) $(VENV)/bin/python bench/api_load.py
 	DOCKER_HOST=$$(./scripts/engine.sh start | tail -n 1) $(VENV)/bin/python bench/crash_resume.py 20
 

@@ -13,6 +13,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -50,8 +52,14 @@ def seed(home: Path, count: int = 100, nodes: int = 3) -> list[str]:
     for n in range(count):
         infra_id = str(uuid.uuid1())
         store.create_infrastructure(
-            id=infra_id, owner_key=key, owner_name=USER, name=f"bench-{n}",
-            template=TEMPLATE.format(n=n), phase="done", generation=1, reconciled=1,
+            id=infra_id,
+            owner_key=key,
+            owner_name=USER,
+            name=f"bench-{n}",
+            template=TEMPLATE.format(n=n),
+            phase="done",
+            generation=1,
+            reconciled=1,
         )  # fmt: skip  (reconciled: the engine has nothing to do for them)
         store.add_owners(infra_id, [(key, USER)])
         for _ in range(nodes):
@@ -101,6 +109,8 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--generator", nargs=2, metavar=("URL", "IDS_FILE"), help=argparse.SUPPRESS)
+    parser.add_argument("--python-client", action="store_true",
+                        help="load from Python (httpx) even when wrk is installed")  # fmt: skip
     args = parser.parse_args()
     if args.generator:  # the load-generator process
         url, ids_file = args.generator
@@ -110,6 +120,9 @@ def main() -> None:
         return
 
     from orbis.testing.server import RunningServer
+
+    if shutil.which("wrk") and not args.python_client:
+        return wrk_figures(args.clients, args.seconds)
 
     with tempfile.TemporaryDirectory(prefix="orbis-bench-") as tmp:
         home = Path(tmp)
@@ -139,6 +152,46 @@ def main() -> None:
     everything = result["list"] + result["state"]
     rate = total / args.seconds
     print(f"{'all':<8} {rate:8.0f} {pct(everything, 50):8.1f} {pct(everything, 99):8.1f}")
+
+
+def wrk_figures(clients: int, seconds: float) -> None:
+    """The same load from wrk (C, one thread): the generator takes far less of the 2 cores than
+    a Python client, so the figures are the server's. Each route gets half the time, on a fresh
+    server: a second wrk run against the same server paid ~1 s to open its connections, which is
+    the kernel's, not the API's."""
+    from orbis.testing.server import RunningServer
+
+    print(f"100 infrastructures × 3 nodes, {clients} connections (wrk), {seconds / 2:.0f} s per "
+          "route")  # fmt: skip
+    print(f"{'route':<8} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8}")
+    for kind in ("list", "state"):
+        with tempfile.TemporaryDirectory(prefix="orbis-bench-") as tmp:
+            home = Path(tmp)
+            ids = seed(home)
+            server = RunningServer(home, None, USER)
+            server.env["ORBIS_LOG_LEVEL"] = "warning"
+            server.start()
+            path = "/infrastructures" if kind == "list" else f"/infrastructures/{ids[0]}/state"
+            try:
+                done = subprocess.run(
+                    ["wrk", "-t1", f"-c{clients}", f"-d{seconds / 2:.0f}s", "--latency",
+                     "-H", f"Authorization: {AUTH}", server.url + path],
+                    capture_output=True, text=True, check=True,
+                ).stdout  # fmt: skip
+            finally:
+                server.stop()
+        rate = float(re.search(r"Requests/sec:\s+([\d.]+)", done).group(1))  # type: ignore[union-attr]
+        p50, p99 = (_ms(re.search(rf"\s{p}%\s+(\S+)", done).group(1))  # type: ignore[union-attr]
+                    for p in ("50", "99"))  # fmt: skip
+        print(f"{kind:<8} {rate:8.0f} {p50:8.1f} {p99:8.1f}")
+
+
+def _ms(text: str) -> float:
+    """wrk's '12.3ms' / '1.2s' / '800us' as milliseconds."""
+    for unit, factor in (("ms", 1.0), ("us", 0.001), ("s", 1000.0)):
+        if text.endswith(unit):
+            return float(text[: -len(unit)]) * factor
+    return float(text)
 
 
 if __name__ == "__main__":
