@@ -13,7 +13,8 @@ from fastapi.testclient import TestClient
 
 from orbis import config
 from orbis.api.app import create_app
-from orbis.providers.base import Machine, NodeSpec, Provider
+
+from .conftest import ALICE, BOB, YAML, NoMachines
 
 EMPTY = """tosca_definitions_version: tosca_simple_yaml_1_0
 metadata:
@@ -30,36 +31,6 @@ topology_template:
     name:
       value: { get_attribute: [ front, tosca_name ] }
 """
-ALICE = "id = im; type = InfrastructureManager; username = alice; password = a1"
-BOB = "id = im; type = InfrastructureManager; username = bob; password = b1"
-YAML = {"Content-Type": "text/yaml"}
-
-
-class NoMachines(Provider):
-    """A cloud with nothing in it; records what it was asked."""
-
-    name = "none"
-
-    def __init__(self) -> None:
-        self.calls: list[str] = []
-
-    def prepare(self, infrastructure_id: str) -> None:
-        self.calls.append(f"prepare {infrastructure_id}")
-
-    def launch(self, spec: NodeSpec) -> Machine:
-        raise AssertionError("no node should be launched")
-
-    def inspect(self, provider_id: str) -> Machine:
-        raise AssertionError("nothing to inspect")
-
-    def destroy(self, provider_id: str) -> None:
-        self.calls.append(f"destroy {provider_id}")
-
-    def cleanup(self, infrastructure_id: str) -> None:
-        self.calls.append(f"cleanup {infrastructure_id}")
-
-    def list_owned(self) -> list[Machine]:
-        return []
 
 
 @pytest.fixture
