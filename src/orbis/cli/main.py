@@ -216,6 +216,9 @@ def server(
         log_level=os.environ.get("ORBIS_LOG_LEVEL", "info"),
         # one line per request costs more than answering a state request; opt in to it
         access_log=os.environ.get("ORBIS_ACCESS_LOG", "no").lower() in ("1", "yes", "true"),
+        # asyncio's loop, not uvloop: uvloop answered ~30 % more requests under load but left a
+        # few connections waiting 1-2 s (bench/api_load.py p99); httptools parses either way
+        loop="asyncio",
     )
 
 
