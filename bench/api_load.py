@@ -62,8 +62,7 @@ def seed(home: Path, count: int = 100, nodes: int = 3) -> list[str]:
             reconciled=1,
         )  # fmt: skip  (reconciled: the engine has nothing to do for them)
         store.add_owners(infra_id, [(key, USER)])
-        for _ in range(nodes):
-            vm_id = store.add_node(infra_id, "node")
+        for vm_id in store.add_nodes(infra_id, ["node"] * nodes):
             store.update_node(infra_id, vm_id, state="configured", needs_config=False,
                               private_ip=f"10.0.{n}.{vm_id}")  # fmt: skip
         ids.append(infra_id)

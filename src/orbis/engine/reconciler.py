@@ -108,6 +108,3 @@ class Reconciler:
             ok = True
         finally:
             self.actions.end(record, ok)
-
-
-__all__ = ["Reconciler", "NodeRow"]

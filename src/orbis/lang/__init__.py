@@ -10,9 +10,24 @@ from orbis.lang.errors import Problem, TemplateError
 from orbis.lang.yaml_positions import PMap, load_yaml
 from orbis.model.infrastructure import Position, Template
 
-__all__ = ["Problem", "TemplateError", "load_template"]
+__all__ = ["Problem", "TemplateError", "language_of", "load_template"]
 
 _TOSCA_KEYS = ("tosca_definitions_version", "topology_template")
+
+
+def language_of(text: str) -> str:
+    """ "tosca", "radl-json" or "radl": the language `load_template` reads `text` as (a TOSCA
+    update may hold only topology_template). Broken text is judged by its look alone."""
+    if text.lstrip().startswith("["):
+        return "radl-json"
+    if any(key in text for key in _TOSCA_KEYS):
+        try:
+            doc = load_yaml(text, "-")
+        except TemplateError:
+            return "tosca" if "tosca_definitions_version" in text else "radl"
+        if isinstance(doc, PMap) and any(k in doc for k in _TOSCA_KEYS):
+            return "tosca"
+    return "radl"
 
 
 def load_template(

@@ -77,11 +77,6 @@ class PList(list[Any]):
         return self.pos
 
 
-def position_of(value: Any, default: Position | None = None) -> Position | None:
-    """Own position of a mapping/sequence value, else `default`."""
-    return value.pos if isinstance(value, PMap | PList) else default
-
-
 def child_pos(container: Any, key: Any, default: Position | None = None) -> Position | None:
     """Position of `container[key]` (value position for maps, item position for lists)."""
     if isinstance(container, PMap):

@@ -18,11 +18,6 @@ class NodeState(StrEnum):
     DELETING = "deleting"
 
 
-FINAL_STATES = frozenset(
-    {NodeState.CONFIGURED, NodeState.UNCONFIGURED, NodeState.FAILED, NodeState.OFF}
-)
-
-
 def aggregate_state(
     node_states: Iterable[NodeState], *, deleting: bool = False, configuring: bool = False
 ) -> NodeState:

@@ -87,7 +87,3 @@ class AccessMixin(ServiceBase):
             return []
         lines = self.sealer.open(row.credentials)
         return [dict(x) for x in lines] if isinstance(lines, list) else []
-
-    def require_owner(self, who: Identity, infra_id: str) -> None:
-        if not who.may_act_on(self.owner_keys(infra_id)):
-            raise Forbidden("Access to this infrastructure not granted.")

@@ -15,7 +15,7 @@ from orbis.engine.attributes import attribute_resolver
 from orbis.engine.deployer import Deployer
 from orbis.engine.reconciler import Reconciler
 from orbis.engine.scheduler import Scheduler
-from orbis.lang import load_template
+from orbis.lang import language_of, load_template
 from orbis.lang.errors import TemplateError
 from orbis.lang.functions import evaluate
 from orbis.model.infrastructure import Template
@@ -95,7 +95,7 @@ class ServiceBase:
             owner_name=who.name,
             name=template.name,
             template=text,
-            template_format="tosca",
+            template_format=language_of(text),  # RADL ones have no tosca/outputs (IM: 403)
             template_file=Path(file_name).name,
             provider=self.provider.name,
             ssh_private_key=private,

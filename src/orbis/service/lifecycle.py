@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import asyncio
 
-import yaml
-
 from orbis.auth import Identity
+from orbis.lang import language_of
 from orbis.lang.merge import count_patch, merge_tosca
 from orbis.model.states import NodeState
 from orbis.service.core import ServiceBase
@@ -20,18 +19,6 @@ from orbis.service.errors import InvalidRequest, NotFoundError, NotSupported, Se
 from orbis.store.schema import InfrastructureRow, NodeRow
 
 POWER = {"stop": "stopped", "start": "running"}
-
-
-def is_tosca(text: str) -> bool:
-    try:
-        doc = yaml.safe_load(text)
-    except yaml.YAMLError:
-        return False
-    return (
-        isinstance(doc, dict)
-        and "tosca_definitions_version" in doc
-        or (isinstance(doc, dict) and "topology_template" in doc)
-    )
 
 
 class LifecycleMixin(ServiceBase):
@@ -42,7 +29,7 @@ class LifecycleMixin(ServiceBase):
         lines for existing systems); return the new VM ids."""
         row = self.infrastructure(who, infra_id)
         live = [n for n in self.store.nodes(row.id) if n.desired != "absent"]
-        if is_tosca(text):
+        if language_of(text) == "tosca":
             if row.template_format != "tosca":
                 raise InvalidRequest("Error Adding resources: this infrastructure was not "
                                      "created from TOSCA")  # fmt: skip
@@ -124,7 +111,7 @@ class LifecycleMixin(ServiceBase):
         for vm_id in vm_ids or []:
             self._node(row, vm_id)
         if text and text.strip():
-            if not is_tosca(text) or row.template_format != "tosca":
+            if language_of(text) != "tosca" or row.template_format != "tosca":
                 raise NotSupported("Error reconfiguring: only TOSCA updates are supported yet")
             merged = merge_tosca(row.template, text)
             self.parse(merged, row.template_file)  # refuse a broken update before storing it

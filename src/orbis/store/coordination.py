@@ -82,13 +82,6 @@ class Leases:
         with self.store.session() as s:
             s.execute(delete(LockRow).where(LockRow.name == name, LockRow.holder == self.holder))
 
-    def holder_of(self, name: str) -> str | None:
-        with self.store.session() as s:
-            row = s.get(LockRow, name)
-            if row is None or _aware(row.expires_at) < utcnow():
-                return None
-            return row.holder
-
 
 def _aware(moment: datetime) -> datetime:
     # SQLite hands back naive datetimes even for timezone-aware columns

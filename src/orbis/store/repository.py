@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import Engine, bindparam, delete, insert, literal, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, selectinload, sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
 from orbis.store.db import make_engine, migrate, session_factory
 from orbis.store.schema import (
@@ -84,13 +84,6 @@ class Store:
                 q = q.where(InfrastructureRow.owner_key == owner_key)
             return list(s.scalars(q.order_by(InfrastructureRow.created_at)))
 
-    def list_rows(self, owner_key: str | None = None) -> list[InfrastructureRow]:
-        with self.session() as s:
-            q = select(InfrastructureRow).where(InfrastructureRow.deleted.is_(False))
-            if owner_key is not None:
-                q = q.where(InfrastructureRow.owner_key == owner_key)
-            return list(s.scalars(q.order_by(InfrastructureRow.created_at)))
-
     def set_phase(self, infra_id: str, phase: str, message: str = "") -> None:
         with self.session() as s:
             row = s.get(InfrastructureRow, infra_id)
@@ -156,10 +149,6 @@ class Store:
             s.execute(q.values(**fields))
 
     # -- nodes -----------------------------------------------------------------------------
-    def add_node(self, infra_id: str, name: str) -> int:
-        """Create a node record and return its VM id (counted per infrastructure, never reused)."""
-        return self.add_nodes(infra_id, [name])[0]
-
     def add_nodes(self, infra_id: str, names: list[str]) -> list[int]:
         """Create node records in one transaction; their VM ids, in order."""
         if not names:
@@ -295,19 +284,6 @@ class Store:
             )
             return list(s.scalars(q))
 
-    def event_time(self, infra_id: str, subject: str, to_state: str) -> datetime | None:
-        with self.session() as s:
-            q = (
-                select(EventRow.at)
-                .where(
-                    EventRow.infrastructure_id == infra_id,
-                    EventRow.subject == subject,
-                    EventRow.to_state == to_state,
-                )
-                .order_by(EventRow.id.desc())
-            )
-            return s.scalars(q).first()
-
     # -- owners, credentials, export and import (API, issue 4) -----------------------------
     def add_owners(
         self, infra_id: str, owners: list[tuple[str, str]], *, replace: bool = False
@@ -416,9 +392,6 @@ class Store:
                     message="imported",
                 )
             )
-
-
-__all__ = ["Store", "selectinload"]
 
 
 # -- statements built once (see update_node) --------------------------------------------------

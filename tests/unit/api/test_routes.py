@@ -159,3 +159,18 @@ def test_bad_boolean_flag(client):
         "/infrastructures?async=maybe", content=EMPTY, headers={**YAML, "Authorization": ALICE}
     )
     assert answer.status_code == 400 and "async" in answer.text
+
+
+def test_an_infrastructure_made_from_radl_is_not_tosca(client):
+    radl = "network public (outbound = 'yes')\nsystem front (\ncpu.count >= 1\n)\n"
+    answer = client.post(
+        "/infrastructures",
+        content=radl,
+        headers={"Content-Type": "text/plain", "Authorization": ALICE},
+    )
+    assert answer.status_code == 200, answer.text
+    infra_id = answer.text.rsplit("/", 1)[-1]
+    auth = {"Authorization": ALICE}
+    assert client.get(f"/infrastructures/{infra_id}/outputs", headers=auth).status_code == 403
+    assert client.get(f"/infrastructures/{infra_id}/tosca", headers=auth).status_code == 403
+    assert "system front" in client.get(f"/infrastructures/{infra_id}/radl", headers=auth).text

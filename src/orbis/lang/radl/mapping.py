@@ -26,17 +26,6 @@ from orbis.model.infrastructure import (
 SYSTEM_TYPE = "radl.system"
 REFERENCE_TYPE = "radl.system.reference"  # `system X` without ( ): an existing system
 CONFIGURE_TYPE = "radl.configure"
-NETWORK_FIELDS = (
-    "outbound",
-    "outports",
-    "provider_id",
-    "create",
-    "cidr",
-    "router",
-    "sg_name",
-    "proxy_host",
-    "proxy_key",
-)
 _CRED = "disk.0.os.credentials."
 
 

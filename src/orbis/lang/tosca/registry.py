@@ -118,11 +118,6 @@ class Registry:
     def derives(self, section: str, name: str, base: str) -> bool:
         return base in self.chain(section, name)
 
-    def root_type(self, section: str, name: str) -> str:
-        """Last ancestor before the *.Root type (the type itself if it derives from Root only)."""
-        chain = [t for t in self.chain(section, name) if not t.endswith(".Root")]
-        return chain[-1] if chain else name
-
     def merged(self, section: str, name: str, field: str) -> dict[str, Any]:
         """A map field (properties, capabilities, interfaces, ...) merged down the type chain."""
         key = (section, name, field)
