@@ -120,7 +120,6 @@ def test_im_client_session(im: ImClient, server: RunningServer, template: Path, 
     assert "Traceback" not in log
 
 
-@pytest.mark.xfail(strict=False, reason="lifecycle operations land with issue 5")
 def test_im_client_lifecycle(im: ImClient, template: Path):
     infra_id = UUID.search(im("create", str(template))).group(0)
     try:
