@@ -34,6 +34,7 @@ class Target:
     port: int = 22
     groups: tuple[str, ...] = ()
     variables: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+    jump: str | None = None  # "user@host:port" of the node this one is reached through
 
 
 @dataclass
@@ -82,6 +83,16 @@ def build_playbook(steps: list[StepRun]) -> list[dict[str, Any]]:
     return plays
 
 
+def jump_args(jump: str, private_key_file: Path) -> str:
+    """ssh options that reach a private node through `jump` ("user@host:port"). A ProxyCommand
+    rather than ProxyJump: the jump login must use the infrastructure's key too, and ProxyJump
+    would only offer the user's default keys."""
+    login, _, port = jump.rpartition(":")
+    proxy = (f"ssh -W %h:%p -q -i {private_key_file} -p {port} -o StrictHostKeyChecking=no "
+             f"-o UserKnownHostsFile=/dev/null {login}")  # fmt: skip
+    return f"-o ProxyCommand='{proxy}'"
+
+
 def build_inventory(
     targets: list[Target], steps: list[StepRun], private_key_file: Path
 ) -> dict[str, Any]:
@@ -91,6 +102,7 @@ def build_inventory(
             "ansible_user": t.user,
             "ansible_port": t.port,
             "ansible_ssh_private_key_file": str(private_key_file),
+            **({"ansible_ssh_common_args": jump_args(t.jump, private_key_file)} if t.jump else {}),
             **t.variables,
         }
         for t in targets

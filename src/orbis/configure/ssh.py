@@ -20,33 +20,45 @@ async def wait_ssh(
     port: int = 22,
     timeout: float = 120.0,
     interval: float = 0.1,
+    jump: str | None = None,
 ) -> float:
     """Return the seconds it took until a login with `private_key` succeeded.
 
     Retries quickly at first: a fresh container answers within a fraction of a second, a cloud
-    VM within minutes, and every retry is cheap.
+    VM within minutes, and every retry is cheap. `jump` ("user@host:port") is a node with a
+    public address that this one is reached through (SSH tunnel), like Ansible will.
     """
     key = asyncssh.import_private_key(private_key)
     start = time.monotonic()
     last_error = "no attempt made"
     delay = interval
+    options = {
+        "username": user,
+        "client_keys": [key],
+        "known_hosts": None,  # new machines have unknown host keys by nature
+        "connect_timeout": min(10.0, timeout),
+        "login_timeout": min(10.0, timeout),
+    }
     while time.monotonic() - start < timeout:
         try:
-            async with asyncssh.connect(
-                host,
-                port=port,
-                username=user,
-                client_keys=[key],
-                known_hosts=None,  # new machines have unknown host keys by nature
-                connect_timeout=min(10.0, timeout),
-                login_timeout=min(10.0, timeout),
-            ):
-                return time.monotonic() - start
+            if jump:
+                login, _, jump_port = jump.rpartition(":")
+                jump_user, _, jump_host = login.rpartition("@")
+                async with asyncssh.connect(
+                    jump_host, port=int(jump_port), **{**options, "username": jump_user}
+                ) as tunnel, asyncssh.connect(host, port=port, tunnel=tunnel, **options):
+                    return time.monotonic() - start
+            else:
+                async with asyncssh.connect(host, port=port, **options):
+                    return time.monotonic() - start
         except (TimeoutError, OSError, asyncssh.Error) as exc:
             last_error = str(exc) or exc.__class__.__name__
         await asyncio.sleep(delay)
         delay = min(delay * 1.5, 2.0)
-    raise SSHNotReady(f"SSH on {host}:{port} not ready after {timeout:.0f} s: {last_error}")
+    via = f" through {jump}" if jump else ""
+    raise SSHNotReady(
+        f"SSH on {host}:{port}{via} not ready after {timeout:.0f} s: {last_error}"
+    )
 
 
 def generate_key_pair() -> tuple[str, str]:

@@ -12,6 +12,7 @@ import random
 import shutil
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -32,7 +33,10 @@ from orbis.engine.plan import PlannedStep, group_by_level, plan_configuration
 from orbis.lang.functions import evaluate
 from orbis.model.infrastructure import Compute, Operation, Template
 from orbis.model.states import NodeState
+from orbis.placement.ranking import rank
+from orbis.placement.sites import Site, SiteRegistry
 from orbis.providers.base import Machine, NodeSpec, Provider, ProviderError, Transient
+from orbis.providers.cloudinit import user_data
 from orbis.store.repository import Store
 from orbis.store.schema import InfrastructureRow, NodeRow
 
@@ -61,22 +65,52 @@ def local_image(image: str | None) -> tuple[str | None, str | None]:
     return image, None  # IM reads a bare name as a container image
 
 
+CloudLines = Callable[[str], list[dict[str, str]]]
+
+
 class Deployer:
-    def __init__(self, store: Store, provider: Provider, work_dir: Path) -> None:
+    """`provider` is the server's own back-end; nodes go to the sites of the infrastructure's
+    cloud lines (`clouds`, by infrastructure id) through `sites`, or to `provider` when none."""
+
+    def __init__(
+        self, store: Store, provider: Provider, work_dir: Path,
+        sites: SiteRegistry | None = None, clouds: CloudLines | None = None,
+    ) -> None:  # fmt: skip
         self.store = store
         self.provider = provider
         self.work_dir = work_dir
+        self.sites = sites or SiteRegistry(provider)
+        self.clouds: CloudLines = clouds or (lambda _infra_id: [])
+        self._prepared: set[tuple[str, str]] = set()  # (infrastructure, site) done this run
 
     def workdir(self, infra_id: str) -> Path:
         return self.work_dir / infra_id
 
     # -- node actions (each idempotent; the reconciler decides which to run) ----------------
+    def provider_of(self, row: NodeRow) -> Provider:
+        """The provider of the site a node was placed on."""
+        return self.sites.provider_by_id(row.site, self.clouds(row.infrastructure_id))
+
+    def sites_of(self, infra_id: str) -> list[Site]:
+        return self.sites.sites_for(self.clouds(infra_id))
+
     async def prepare(self, infra_id: str) -> str | None:
-        """Create what nodes share; the error message if that failed."""
+        """Create what nodes share on the default back-end, when the infrastructure uses it;
+        the error message if that failed. Cloud sites are prepared when a node first goes
+        there (only then is it known which sites are used)."""
+        if not any(site.local for site in self.sites_of(infra_id)):
+            return None
+        return await self._prepare_site(infra_id, self.provider)
+
+    async def _prepare_site(self, infra_id: str, provider: Provider) -> str | None:
+        key = (infra_id, provider.site)
+        if key in self._prepared:
+            return None
         try:
-            await self._retrying(lambda: self.provider.prepare(infra_id))
+            await self._retrying(lambda: provider.prepare(infra_id))
         except ProviderError as exc:
             return str(exc)
+        self._prepared.add(key)
         return None
 
     async def launch_node(self, infra: InfrastructureRow, template: Template, row: NodeRow) -> bool:
@@ -86,21 +120,79 @@ class Deployer:
         if compute is None:
             self._fail_node(row, NodeState.FAILED, f"no node '{row.name}' in the template")
             return False
-        image, warning = (
-            local_image(compute.image) if self.provider.name == "local" else (compute.image, None)
-        )
+        sites = self.sites_of(infra.id)
         # log lines go in with the state change: one write per node, not one per line
-        lines = [f"Warning: {warning}"] if warning else []
-        lines.append(f"Launching {row.name} (VM {row.vm_id})")
-        spec = self._spec(infra, row, compute, image)
+        lines: list[str] = [f"Warning: {s.id}: {s.warning}" for s in sites if s.warning]
+        if len(sites) == 1 and sites[0].local and not compute.cloud_id:
+            candidates = sites  # the common case: no placement to work out
+        else:
+            infos = dict(zip([s.id for s in sites], await asyncio.gather(
+                *(asyncio.to_thread(self.sites.info, s) for s in sites)
+            ), strict=True))  # fmt: skip
+            ranking = rank(compute, sites, infos)
+            candidates = [c.site for c in ranking.candidates]
+            if len(sites) > 1 or ranking.excluded:
+                lines.append(f"Sites for {row.name}: " + (", ".join(s.id for s in candidates)
+                             or "none") + (f" (not {ranking.explain()})" if ranking.excluded
+                                           else ""))  # fmt: skip
+            if not candidates:
+                self._fail_node(row, NodeState.FAILED,
+                                f"no site can host {row.name}: {ranking.explain()}", lines)
+                return False
+        if row.site:  # a launch a crash interrupted: that site first (the machine may exist)
+            candidates.sort(key=lambda s: s.id != row.site)
+        failures: list[str] = []
+        for number, site in enumerate(candidates):
+            try:
+                provider = self.sites.provider(site)
+            except ProviderError as exc:
+                failures.append(f"{site.id}: {exc}")
+                continue
+            failure = await self._prepare_site(infra.id, provider)
+            if failure:
+                failures.append(f"{site.id}: {failure}")
+                lines.append(f"Site {site.id}: could not prepare: {failure}")
+                continue
+            image, warning = (local_image(compute.image) if provider.name == "local"
+                              else (compute.image, None))  # fmt: skip
+            if warning:
+                lines.append(f"Warning: {warning}")
+            where = "" if site.local else f" on site {site.id}"
+            lines.append(f"Launching {row.name} (VM {row.vm_id}){where}")
+            # the site is recorded before the call: after a crash, it says where to look
+            self.store.update_node(infra.id, row.vm_id, site=None if site.local else site.id)
+            spec = self._spec(infra, row, compute, image, provider, template)
+            try:
+                machine = await self._retrying(partial(provider.launch, spec), row)
+            except ProviderError as exc:
+                failures.append(f"{site.id}: {exc}")
+                following = candidates[number + 1:]
+                if following:
+                    lines.append(f"Site {site.id} could not launch {row.name} ({exc}); "
+                                 f"trying {following[0].id}")  # fmt: skip
+                    await self._discard(provider, infra.id, row.vm_id)
+                continue
+            self.sites.forget(site)  # its quotas changed
+            lines += [f"Warning: {w}" for w in machine.warnings]
+            self._record_machine(row, machine, NodeState.RUNNING, "launched", lines)
+            return await self._reach(infra, row, machine, provider)
+        message = "launch failed: " + "; ".join(failures) if len(failures) > 1 else (
+            f"launch failed: {failures[0].split(': ', 1)[-1]}" if failures else "launch failed")
+        self._fail_node(row, NodeState.FAILED, message, lines)
+        return False
+
+    async def _discard(self, provider: Provider, infra_id: str, vm_id: int) -> None:
+        """Remove what a failed launch may have left at a site before trying the next."""
+
+        def remove() -> None:
+            for m in provider.list_owned():
+                if m.infrastructure_id == infra_id and m.vm_id == vm_id:
+                    provider.destroy(m.provider_id)
+
         try:
-            machine = await self._retrying(lambda: self.provider.launch(spec), row)
+            await asyncio.to_thread(remove)
         except ProviderError as exc:
-            self._fail_node(row, NodeState.FAILED, f"launch failed: {exc}", lines)
-            return False
-        lines += [f"Warning: {w}" for w in machine.warnings]
-        self._record_machine(row, machine, NodeState.RUNNING, "launched", lines)
-        return await self._reach(infra, row, machine)
+            log.warning("could not clean up after a failed launch: %s", exc)
 
     async def start_node(self, infra: InfrastructureRow, row: NodeRow) -> bool:
         return await self._power(infra, row, "start")
@@ -113,7 +205,8 @@ class Deployer:
         if not row.provider_id:
             return True
         try:
-            await self._retrying(lambda: self.provider.stop(row.provider_id or ""), row)
+            provider = self.provider_of(row)
+            await self._retrying(lambda: provider.stop(row.provider_id or ""), row)
         except ProviderError as exc:
             self._node_log(row, f"Error: stop failed: {exc}")
             return False
@@ -125,11 +218,12 @@ class Deployer:
         """Remove the node's machine, also one a crashed launch left unrecorded."""
 
         def remove() -> None:
+            provider = self.provider_of(row)
             ids = {row.provider_id} if row.provider_id else set()
-            ids |= {m.provider_id for m in self.provider.list_owned()
+            ids |= {m.provider_id for m in provider.list_owned()
                     if m.infrastructure_id == infra.id and m.vm_id == row.vm_id}  # fmt: skip
             for provider_id in ids:
-                self.provider.destroy(provider_id)
+                provider.destroy(provider_id)
 
         try:
             await self._retrying(remove, row)
@@ -143,17 +237,18 @@ class Deployer:
 
     async def _power(self, infra: InfrastructureRow, row: NodeRow, action: str) -> bool:
         provider_id = row.provider_id or ""
-        call = self.provider.start if action == "start" else self.provider.reboot
         try:
+            provider = self.provider_of(row)
+            call = provider.start if action == "start" else provider.reboot
             await self._retrying(lambda: call(provider_id), row)
-            machine = await self._retrying(lambda: self.provider.inspect(provider_id), row)
+            machine = await self._retrying(lambda: provider.inspect(provider_id), row)
         except ProviderError as exc:
             self._node_log(row, f"Error: {action} failed: {exc}")
             return False
         # addresses may change when a machine starts again
         state = NodeState.RUNNING if row.needs_config else NodeState.CONFIGURED
         self._record_machine(row, machine, state, "started" if action == "start" else "rebooted")
-        return await self._reach(infra, row, machine)
+        return await self._reach(infra, row, machine, provider)
 
     def _record_machine(
         self, row: NodeRow, machine: Machine, state: NodeState, message: str,
@@ -166,21 +261,47 @@ class Deployer:
             log_lines=[f"{stamp()} {line}" for line in lines or []],
         )  # fmt: skip
 
-    async def _reach(self, infra: InfrastructureRow, row: NodeRow, machine: Machine) -> bool:
-        if self.provider.simulated:
+    async def _reach(self, infra: InfrastructureRow, row: NodeRow, machine: Machine,
+                     provider: Provider) -> bool:  # fmt: skip
+        if provider.simulated:
             return True  # simulated machines have no SSH
         address = machine.public_ip or machine.private_ip
         if not address:
             self._fail_node(row, NodeState.UNCONFIGURED, "the node has no address to reach")
             return False
+        jump = None
+        if not machine.public_ip and not provider.private_reachable:
+            jump = await self._jump_host(infra.id, row, provider.ssh_timeout)
+            if jump is None:
+                self._fail_node(row, NodeState.UNCONFIGURED, "the node has no public address "
+                                "and no node of its site has one to reach it through")  # fmt: skip
+                return False
+            self.store.update_node(infra.id, row.vm_id, jump=jump)
         try:
             seconds = await wait_ssh(address, user=machine.ssh_user, port=machine.ssh_port,
-                                     private_key=infra.ssh_private_key)  # fmt: skip
+                                     private_key=infra.ssh_private_key, jump=jump,
+                                     timeout=provider.ssh_timeout)  # fmt: skip
         except SSHNotReady as exc:
             self._fail_node(row, NodeState.UNCONFIGURED, str(exc))
             return False
-        self._node_log(row, f"SSH ready at {address} after {seconds:.2f} s")
+        via = f" through {jump}" if jump else ""
+        self._node_log(row, f"SSH ready at {address}{via} after {seconds:.2f} s")
         return True
+
+    async def _jump_host(self, infra_id: str, row: NodeRow, timeout: float) -> str | None:
+        """A node of the same site with a public address ("user@host:22"); waits for one
+        that is still launching (the nodes of an infrastructure launch together)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            nodes = self.store.nodes(infra_id)
+            for other in nodes:
+                if other.vm_id != row.vm_id and other.site == row.site and other.public_ip:
+                    return f"{other.ssh_user}@{other.public_ip}:22"
+            launching = any(o.site == row.site and o.state == NodeState.PENDING
+                            and o.vm_id != row.vm_id for o in nodes)  # fmt: skip
+            if not launching or time.monotonic() > deadline:
+                return None
+            await asyncio.sleep(0.5)
 
     async def _retrying(self, call: Callable[[], T], row: NodeRow | None = None) -> T:
         """Run a blocking provider call in a thread; retry Transient errors with backoff."""
@@ -197,8 +318,16 @@ class Deployer:
         raise AssertionError("unreachable")
 
     def _spec(
-        self, infra: InfrastructureRow, row: NodeRow, compute: Compute, image: str | None
-    ) -> NodeSpec:
+        self, infra: InfrastructureRow, row: NodeRow, compute: Compute, image: str | None,
+        provider: Provider, template: Template | None = None,
+    ) -> NodeSpec:  # fmt: skip
+        # a RADL `configure ... with cloud_init` recipe of this node: the VM boots with it
+        hosted = [c for c in (template.components.values() if template else ())
+                  if c.host == compute.name]  # fmt: skip
+        recipe = next((op.inline for c in hosted for op in c.operations
+                       if op.name == "cloud_init" and op.inline), None)  # fmt: skip
+        cloud = provider.name not in ("local", "sim")
+        user = compute.credentials.username if compute.credentials else "cloudadm"
         return NodeSpec(
             infrastructure_id=infra.id,
             vm_id=row.vm_id,
@@ -210,6 +339,10 @@ class Deployer:
             ports=tuple(compute.ports),
             ssh_public_key=infra.ssh_public_key,
             hostname=f"{row.name}-{row.vm_id}".replace("_", "-").lower(),
+            compute=compute,
+            networks=tuple(template.networks.values()) if template else (),
+            user_data=user_data(infra.ssh_public_key, user=user, recipe=recipe) if cloud else "",
+            ssh_user=user if cloud else "root",
         )
 
     # -- configure -------------------------------------------------------------------------
@@ -326,6 +459,7 @@ class Deployer:
                     host=host_of[r.vm_id],
                     address=r.public_ip or r.private_ip or "",
                     user=r.ssh_user,
+                    jump=r.jump,
                     groups=(r.name,),
                     variables={
                         "IM_NODE_PRIVATE_IP": r.private_ip,
@@ -406,7 +540,13 @@ class Deployer:
     async def destroy(self, infra_id: str) -> None:
         self.store.set_phase(infra_id, "deleting")
         self._log(infra_id, "Destroying infrastructure")
-        await self._retrying(lambda: self.provider.cleanup(infra_id))
+        sites = {row.site for row in self.store.nodes(infra_id, include_deleted=True)}
+        clouds = self.clouds(infra_id)
+        providers = {self.sites.provider_by_id(site, clouds) for site in sites if site}
+        if any(s.local for s in self.sites_of(infra_id)) or None in sites:
+            providers.add(self.provider)
+        for provider in providers:
+            await self._retrying(partial(provider.cleanup, infra_id))
         for row in self.store.nodes(infra_id):
             self.store.update_node(
                 infra_id, row.vm_id, state=NodeState.OFF, deleted=True, message="destroyed"

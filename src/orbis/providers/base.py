@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from typing import Any
 
-from orbis.model.infrastructure import PortSpec
+from orbis.model.infrastructure import Compute, Network, PortSpec
 from orbis.model.states import NodeState
 
 LABEL_INFRASTRUCTURE = "orbis.infrastructure"
@@ -56,6 +57,11 @@ class NodeSpec:
     ports: tuple[PortSpec, ...] = ()
     ssh_public_key: str = ""
     hostname: str | None = None
+    # -- what cloud providers need beyond the basics (the local back-end ignores them) --
+    compute: Compute | None = field(default=None, compare=False)  # the full node description
+    networks: tuple[Network, ...] = field(default=(), compare=False)  # the template's networks
+    user_data: str = ""  # cloud-init document (see providers/cloudinit.py)
+    ssh_user: str = "cloudadm"  # the login user cloud-init creates (IM's default)
 
 
 @dataclass(frozen=True)
@@ -73,14 +79,59 @@ class Machine:
     warnings: tuple[str, ...] = field(default=())
 
 
+@dataclass(frozen=True)
+class Flavor:
+    """A machine size a site offers."""
+
+    id: str
+    name: str
+    vcpus: int
+    ram_mb: int
+    disk_gb: int = 0
+    gpus: int = 0
+    gpu_vendor: str | None = None
+    gpu_model: str | None = None
+    sgx: bool = False
+    pci_devices: int = 0
+    price: float | None = None  # per hour, when the site says
+    arch: tuple[str, ...] = ()  # empty = any
+    extra: dict[str, Any] = field(default_factory=dict, compare=False)
+
+
+@dataclass(frozen=True)
+class Image:
+    """A machine image a site offers."""
+
+    id: str
+    name: str
+    url: str  # how a template names it (ost://host/id, aws://region/ami, ...)
+    os_distro: str | None = None
+    os_version: str | None = None
+
+
+@dataclass(frozen=True)
+class QuotaUse:
+    used: float
+    limit: float  # negative = unlimited
+
+    @property
+    def free(self) -> float:
+        return float("inf") if self.limit < 0 else self.limit - self.used
+
+
 class Provider(ABC):
     """The verbs of a back-end. One module per cloud implements them."""
 
     name: str = "abstract"
+    site: str = "local"  # the site (auth line id or catalogue name) this instance talks to
     installation: str | None = None  # set by the service: see LABEL_INSTALLATION
     # True for the simulated cloud: nodes need no SSH, configuration is only simulated
     simulated: bool = False
     config_seconds: float = 0.0
+    # Can the service reach a node's private address directly? Not on a cloud: nodes without a
+    # public address are reached through one that has one (SSH jump).
+    private_reachable: bool = False
+    ssh_timeout: float = 600.0  # cloud VMs boot in minutes
 
     @abstractmethod
     def prepare(self, infrastructure_id: str) -> None:
@@ -124,3 +175,14 @@ class Provider(ABC):
 
     def reboot(self, provider_id: str) -> None:
         raise ProviderError(f"{self.name}: reboot is not supported")
+
+    # -- what the site offers (site catalogue, placement); empty when the back-end cannot say --
+    def flavors(self) -> list[Flavor]:
+        return []
+
+    def images(self) -> list[Image]:
+        return []
+
+    def quotas(self) -> dict[str, QuotaUse]:
+        """Keys as IM names them: cores, ram (MB), instances, floating_ips, volumes..."""
+        return {}

@@ -96,6 +96,9 @@ def _errors(what: str) -> Iterator[None]:
 class LocalProvider(Provider):
     name = "local"
 
+    ssh_timeout = 120.0
+    private_reachable = True  # container addresses are routed to the host
+
     def __init__(self, base_url: str | None = None, timeout: int = 120) -> None:
         self._settings = config.load()
         self._base_url = base_url

@@ -20,6 +20,7 @@ from orbis.lang.errors import TemplateError
 from orbis.lang.functions import evaluate
 from orbis.model.infrastructure import Template
 from orbis.model.states import NodeState, aggregate_state
+from orbis.placement.sites import SiteRegistry, configured_sites
 from orbis.providers.base import Provider
 from orbis.service.errors import Forbidden, InvalidRequest, NotFoundError, ServiceError
 from orbis.store.coordination import ActionLog, Leases
@@ -48,7 +49,10 @@ class ServiceBase:
         self.provider = provider
         self.work_dir = work_dir
         provider.installation = store.installation_id()  # it labels what it creates
-        self.deployer = Deployer(store, provider, work_dir)
+        self.sites = SiteRegistry(provider, operator_lines=configured_sites())
+        # the deployer asks for an infrastructure's cloud lines only when it needs them
+        self.deployer = Deployer(store, provider, work_dir, self.sites,
+                                 lambda infra_id: self.cloud_credentials(infra_id))  # fmt: skip
         self.leases = Leases(store, holder)  # holder: tests run two "processes" in one
         self.actions = ActionLog(store, self.leases.holder)
         self.reconciler = Reconciler(
@@ -57,6 +61,10 @@ class ServiceBase:
         self.scheduler = Scheduler(store, self.reconciler, provider, self.leases)
         # parsed templates by (id, text): an update elsewhere changes the text, so no stale hit
         self._templates: dict[tuple[str, int], Template] = {}
+
+    def cloud_credentials(self, infra_id: str) -> list[dict[str, str]]:
+        """The cloud lines an infrastructure was created with (AccessMixin opens them)."""
+        return []
 
     # -- templates -------------------------------------------------------------------------
     def parse(self, text: str, file_name: str) -> Template:

@@ -149,7 +149,8 @@ class LifecycleMixin(ServiceBase):
         record = self.actions.begin(row.id, vm_id, "alter")
         try:
             await asyncio.to_thread(
-                self.provider.alter, node.provider_id, new.num_cpus, new.mem_size
+                self.deployer.provider_of(node).alter, node.provider_id, new.num_cpus,
+                new.mem_size,
             )
         except Exception as exc:
             self.actions.end(record, False, str(exc))

@@ -76,6 +76,10 @@ class NodeRow(Base):
     private_ip: Mapped[str | None] = mapped_column(String(64), nullable=True)
     public_ip: Mapped[str | None] = mapped_column(String(64), nullable=True)
     ssh_user: Mapped[str] = mapped_column(String(64), default="root")
+    # the site (auth line id or catalogue name) the node runs on; None = the default back-end
+    site: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    # a node without a public address is reached through this one (SSH jump): "user@host:port"
+    jump: Mapped[str | None] = mapped_column(String(255), nullable=True)
     error: Mapped[str] = mapped_column(Text, default="")
     log: Mapped[str] = mapped_column(Text, default="")  # this node's contmsg
     # Desired state of the node: running, stopped or absent; and pending work on it.

@@ -246,7 +246,8 @@ def components(
         if tool == "cloud_init":
             problems.warn(
                 configure.pos,
-                f"configure '{name}' is cloud-init: Orbis does not run cloud-init recipes yet",
+                f"configure '{name}' is cloud-init: cloud VMs boot with it as user data; "
+                "containers of the local back-end ignore it",
             )
         props: dict[str, Any] = {"configure": name}
         if tool:

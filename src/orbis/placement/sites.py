@@ -1,0 +1,207 @@
+"""The sites a user can deploy on, the provider that talks to each, and what each offers.
+
+A site is one cloud account: an IM auth line of the caller (`id = ost; type = OpenStack; ...`),
+or a site the operator configured for everyone (ORBIS_SITES, a YAML list of auth lines). EGI
+lines (`type = EGI` / `EGIIS`) expand into the OpenStack sites of the VO. `Local` (and a request
+with no cloud line at all) means the server's own back-end (containers).
+
+Providers are built once per (site, credentials) and reused; what a site offers (images, flavors,
+quotas) is cached for `ttl` seconds, because asking a cloud takes seconds and placement asks for
+every node.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+import logging
+import os
+import threading
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from orbis.providers.base import Flavor, Image, Provider, ProviderError, QuotaUse
+
+log = logging.getLogger(__name__)
+
+LOCAL_TYPES = {"local", "docker", "orbis"}
+# IM auth-line type (lower-case) -> "module:class" of the provider that serves it
+PROVIDER_CLASSES = {
+    "openstack": "orbis.providers.openstack:OpenStackProvider",
+    "ec2": "orbis.providers.ec2:EC2Provider",
+    "kubernetes": "orbis.providers.kubernetes:KubernetesProvider",
+}
+EGI_TYPES = {"egi", "egiis"}
+# Lines that are not clouds: IM's own credentials, and tools IM talks to
+NOT_CLOUDS = {"infrastructuremanager", "vaultcredentials", "openid"}
+
+
+@dataclass(frozen=True)
+class Site:
+    """One place nodes can go."""
+
+    id: str
+    type: str  # as written in the auth line (OpenStack, EC2, Local...)
+    auth: Mapping[str, str] = field(repr=False, compare=False)  # secret: never shown
+    preference: int = 0  # position in the user's lines: lower is preferred
+    shared: bool = False  # configured by the operator rather than given by the caller
+    warning: str | None = None  # e.g. "EGI site X does not support VO y"
+
+    @property
+    def local(self) -> bool:
+        return self.type.lower() in LOCAL_TYPES
+
+    @property
+    def host(self) -> str:
+        return self.auth.get("host", "")
+
+
+@dataclass
+class SiteInfo:
+    """What a site offers, as last asked."""
+
+    site: Site
+    flavors: list[Flavor] = field(default_factory=list)
+    images: list[Image] = field(default_factory=list)
+    quotas: dict[str, QuotaUse] = field(default_factory=dict)
+    error: str | None = None
+    fetched_at: float = 0.0
+
+
+def configured_sites(path: str | None = None) -> list[dict[str, str]]:
+    """The operator's sites (ORBIS_SITES: a YAML file with a list of auth-line mappings).
+    A value written `env:NAME` is read from the environment, so secrets stay out of the file."""
+    path = path or os.environ.get("ORBIS_SITES")
+    if not path:
+        return []
+    data = yaml.safe_load(Path(path).read_text()) or []
+    if not isinstance(data, list):
+        raise ValueError(f"{path}: expected a list of sites")
+    lines = []
+    for entry in data:
+        line = {
+            str(k): os.environ.get(str(v)[4:], "") if str(v).startswith("env:") else str(v)
+            for k, v in dict(entry).items()
+        }
+        lines.append(line)
+    return lines
+
+
+class SiteRegistry:
+    """Sites, their providers and their cached catalogue."""
+
+    def __init__(
+        self, default: Provider, *, operator_lines: Iterable[Mapping[str, str]] = (),
+        ttl: float = 600.0, options: Mapping[str, Any] | None = None,
+    ) -> None:  # fmt: skip
+        self.default = default
+        self.operator_lines = [dict(line) for line in operator_lines]
+        self.ttl = ttl
+        self.options = dict(options or {})
+        self._providers: dict[tuple[str, str], Provider] = {}
+        self._info: dict[tuple[str, str], SiteInfo] = {}
+        self._lock = threading.Lock()
+
+    # -- which sites ----------------------------------------------------------------------
+    def sites_for(self, cloud_lines: Iterable[Mapping[str, str]]) -> list[Site]:
+        """The sites of a caller: its cloud lines in order, then the operator's; the local
+        back-end when neither names any cloud."""
+        sites: list[Site] = []
+        lines = [dict(x) for x in cloud_lines if x.get("type", "").lower() not in NOT_CLOUDS]
+        for shared, group in ((False, lines), (True, self.operator_lines)):
+            for line in group:
+                for site in self._expand(line, shared=shared):
+                    if all(s.id != site.id for s in sites):
+                        sites.append(Site(site.id, site.type, site.auth, len(sites), shared,
+                                          site.warning))  # fmt: skip
+        if not sites:
+            sites.append(Site("local", "Local", {}, 0, True))
+        return sites
+
+    def _expand(self, line: Mapping[str, str], *, shared: bool) -> list[Site]:
+        kind = line.get("type", "")
+        site_id = line.get("id") or kind.lower()
+        if kind.lower() in EGI_TYPES:
+            return self._egi_sites(line, shared=shared)
+        return [Site(site_id, kind, line, 0, shared)]
+
+    def _egi_sites(self, line: Mapping[str, str], *, shared: bool) -> list[Site]:
+        try:
+            egi = importlib.import_module("orbis.providers.egi")
+            lines, warnings = egi.expand_lines([dict(line)])
+        except Exception as exc:  # EGI discovery unreachable: say so on a site of its own
+            site_id = line.get("id") or "egi"
+            return [Site(site_id, line.get("type", "EGI"), line, 0, shared,
+                         f"EGI discovery failed: {exc}")]  # fmt: skip
+        note = "; ".join(warnings) or None
+        return [Site(x.get("id") or x.get("host", "egi"), "OpenStack", x, 0, shared, note)
+                for x in lines]  # fmt: skip
+
+    # -- providers ------------------------------------------------------------------------
+    def provider(self, site: Site) -> Provider:
+        """The provider for a site (built once per site and credentials)."""
+        if site.local:
+            return self.default
+        key = (site.id, _fingerprint(site.auth))
+        with self._lock:
+            found = self._providers.get(key)
+            if found is not None:
+                return found
+        kind = site.type.lower()
+        target = PROVIDER_CLASSES.get(kind)
+        if target is None:
+            raise ProviderError(f"site {site.id}: clouds of type {site.type} are not supported "
+                                f"(supported: Local, OpenStack, EGI, EC2, Kubernetes)")  # fmt: skip
+        module, cls_name = target.split(":")
+        cls = getattr(importlib.import_module(module), cls_name)
+        provider: Provider = cls(site.auth, options=self.options.get(kind))
+        provider.site = site.id
+        provider.installation = self.default.installation
+        with self._lock:
+            return self._providers.setdefault(key, provider)
+
+    def provider_by_id(self, site_id: str | None, cloud_lines: Iterable[Mapping[str, str]]
+                       ) -> Provider:  # fmt: skip
+        """The provider a node recorded as `site_id` runs on (None: the default back-end)."""
+        if not site_id or site_id == "local":
+            return self.default
+        for site in self.sites_for(cloud_lines):
+            if site.id == site_id:
+                return self.provider(site)
+        raise ProviderError(f"site {site_id}: no credentials for it any more")
+
+    # -- what a site offers -----------------------------------------------------------------
+    def info(self, site: Site, *, refresh: bool = False) -> SiteInfo:
+        """Flavors, images and quotas of a site, from the cache when fresh enough. Failures
+        are kept in `error` (and cached too, so a dead site is not asked for every node)."""
+        key = (site.id, _fingerprint(site.auth))
+        cached = self._info.get(key)
+        if cached is not None and not refresh and time.monotonic() - cached.fetched_at < self.ttl:
+            return cached
+        info = SiteInfo(site, fetched_at=time.monotonic())
+        try:
+            provider = self.provider(site)
+            info.flavors = provider.flavors()
+            info.images = provider.images()
+            info.quotas = provider.quotas()
+        except ProviderError as exc:
+            info.error = str(exc)
+        except Exception as exc:  # an SDK's own exception: still a per-site problem
+            log.warning("site %s: %s", site.id, type(exc).__name__)
+            info.error = f"{type(exc).__name__}: {exc}"
+        self._info[key] = info
+        return info
+
+    def forget(self, site: Site) -> None:
+        """Drop the cached catalogue (after a launch changed the quotas)."""
+        self._info.pop((site.id, _fingerprint(site.auth)), None)
+
+
+def _fingerprint(auth: Mapping[str, str]) -> str:
+    return hashlib.sha256(json.dumps(dict(auth), sort_keys=True).encode()).hexdigest()[:16]
