@@ -5,7 +5,14 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from orbis.api import routes_infra, routes_orbis, routes_other, routes_props, routes_vms
+from orbis.api import (
+    routes_infra,
+    routes_orbis,
+    routes_other,
+    routes_props,
+    routes_sites,
+    routes_vms,
+)
 
 router = APIRouter()
 router.include_router(routes_other.router)
@@ -14,3 +21,4 @@ router.include_router(routes_infra.router)
 router.include_router(routes_vms.router)  # before the property route: /vms/{id} is longer
 router.include_router(routes_props.router)
 router.include_router(routes_orbis.router)
+router.include_router(routes_sites.router)

@@ -99,8 +99,11 @@ class SiteRegistry:
     def __init__(
         self, default: Provider, *, operator_lines: Iterable[Mapping[str, str]] = (),
         ttl: float = 600.0, options: Mapping[str, Any] | None = None,
+        classes: Mapping[str, Any] | None = None,
     ) -> None:  # fmt: skip
         self.default = default
+        # cloud type -> provider class or "module:class" (more kinds can be plugged in)
+        self.classes = dict(PROVIDER_CLASSES if classes is None else classes)
         self.operator_lines = [dict(line) for line in operator_lines]
         self.ttl = ttl
         self.options = dict(options or {})
@@ -154,12 +157,15 @@ class SiteRegistry:
             if found is not None:
                 return found
         kind = site.type.lower()
-        target = PROVIDER_CLASSES.get(kind)
+        target = self.classes.get(kind)
         if target is None:
             raise ProviderError(f"site {site.id}: clouds of type {site.type} are not supported "
                                 f"(supported: Local, OpenStack, EGI, EC2, Kubernetes)")  # fmt: skip
-        module, cls_name = target.split(":")
-        cls = getattr(importlib.import_module(module), cls_name)
+        if isinstance(target, str):
+            module, cls_name = target.split(":")
+            cls = getattr(importlib.import_module(module), cls_name)
+        else:
+            cls = target
         provider: Provider = cls(site.auth, options=self.options.get(kind))
         provider.site = site.id
         provider.installation = self.default.installation

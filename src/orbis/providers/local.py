@@ -8,6 +8,7 @@ the Orbis labels, so `list_owned` and `cleanup` find them whatever the store say
 from __future__ import annotations
 
 import io
+import os
 import re
 import tarfile
 import threading
@@ -27,11 +28,13 @@ from orbis.providers.base import (
     LABEL_INFRASTRUCTURE,
     LABEL_INSTALLATION,
     LABEL_NODE,
+    Image,
     Machine,
     NodeSpec,
     NotFound,
     Provider,
     ProviderError,
+    QuotaUse,
     Transient,
 )
 
@@ -291,6 +294,18 @@ class LocalProvider(Provider):
             for net in self.client.networks.list(filters={"label": label}):
                 with suppress(docker.errors.NotFound):
                     net.remove()
+
+    def images(self) -> list[Image]:
+        image = self._settings.node_image
+        return [Image(id=image, name=f"Orbis local node image ({image})",
+                      url=f"docker://{image}", os_distro="debian", os_version="12")]  # fmt: skip
+
+    def quotas(self) -> dict[str, QuotaUse]:
+        """This machine's size: containers share it (no per-user limit)."""
+        memory_mb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2**20
+        owned = len(self.list_owned())
+        return {"cores": QuotaUse(owned, os.cpu_count() or 1), "ram": QuotaUse(0, memory_mb),
+                "instances": QuotaUse(owned, -1)}  # fmt: skip
 
     def list_owned(self) -> list[Machine]:
         # The engine's list answer is enough: the SDK's containers.list() would inspect each

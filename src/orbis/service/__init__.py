@@ -15,10 +15,11 @@ from orbis.service.errors import (
     ServiceError,
 )
 from orbis.service.lifecycle import LifecycleMixin
+from orbis.service.sites import SitesMixin
 from orbis.service.transfer import TransferMixin
 
 
-class OrbisService(TransferMixin, AccessMixin, LifecycleMixin, ServiceBase):
+class OrbisService(TransferMixin, AccessMixin, LifecycleMixin, SitesMixin, ServiceBase):
     """All operations of the service."""
 
 

@@ -1,0 +1,50 @@
+"""The site catalogue as users see it: their sites with images, flavors and quotas."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import asdict
+from typing import Any
+
+from orbis.auth import Identity
+from orbis.placement.sites import Site, SiteInfo
+from orbis.service.core import ServiceBase
+from orbis.service.errors import InvalidRequest
+
+
+class SitesMixin(ServiceBase):
+    async def site_catalogue(
+        self, who: Identity, *, refresh: bool = False, site_id: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Every site the caller may deploy on (its cloud lines, then the operator's), with
+        what each offers. Answers come from the cache unless `refresh`."""
+        sites = self.sites.sites_for(who.clouds)
+        if site_id is not None:
+            sites = [s for s in sites if s.id == site_id]
+            if not sites:
+                raise InvalidRequest(f"no site '{site_id}' in your auth data or the server's")
+        infos = await asyncio.gather(
+            *(asyncio.to_thread(self._site_info, s, refresh) for s in sites)
+        )
+        return [describe(info) for info in infos]
+
+    def _site_info(self, site: Site, refresh: bool) -> SiteInfo:
+        if site.local:  # the server's own back-end: its node image, this machine's size
+            provider = self.sites.provider(site)
+            return SiteInfo(site, provider.flavors(), provider.images(), provider.quotas())
+        return self.sites.info(site, refresh=refresh)
+
+
+def describe(info: SiteInfo) -> dict[str, Any]:
+    site = info.site
+    return {
+        "id": site.id,
+        "type": site.type,
+        "host": site.host,
+        "shared": site.shared,
+        "warning": site.warning,
+        "error": info.error,
+        "images": [asdict(i) for i in info.images],
+        "flavors": [{k: v for k, v in asdict(f).items() if k != "extra"} for f in info.flavors],
+        "quotas": {k: {"used": q.used, "limit": q.limit} for k, q in info.quotas.items()},
+    }

@@ -1,0 +1,113 @@
+"""Placement through the service: nodes go to the caller's sites, fall back to the next site
+when one refuses (quota), and every site used is cleaned up on destroy. The sites here are
+simulated clouds (one SQLite file each) plugged into the site registry as a cloud type."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from cryptography.fernet import Fernet
+
+from orbis.auth import identify
+from orbis.providers.base import Machine, NodeSpec, QuotaExceeded
+from orbis.providers.sim import SimProvider
+from orbis.secrets import Sealer
+from orbis.service import OrbisService
+from orbis.store.repository import Store
+
+TEMPLATE = """tosca_definitions_version: tosca_simple_yaml_1_0
+topology_template:
+  node_templates:
+    front:
+      type: tosca.nodes.Compute
+      capabilities:
+        host: {properties: {num_cpus: 1}}
+        scalable: {properties: {count: 2}}
+"""
+ALICE = "id = im; type = InfrastructureManager; username = alice; password = a"
+
+
+class SimSite(SimProvider):
+    """A simulated cloud reached through an auth line (`path` = its state file)."""
+
+    def __init__(self, auth: dict[str, str], *, options: Any = None) -> None:
+        super().__init__(Path(auth["path"]), latency=0.0, config_seconds=0.0)
+
+
+class FullSite(SimSite):
+    """A cloud whose project has no instance left."""
+
+    def launch(self, spec: NodeSpec) -> Machine:
+        raise QuotaExceeded("Quota exceeded for instances: Requested 1, but already used 10 of "
+                            "10 instances")  # fmt: skip
+
+
+def service(tmp_path: Path) -> OrbisService:
+    store = Store(f"sqlite:///{tmp_path / 'orbis.db'}")
+    default = SimProvider(tmp_path / "local.db", latency=0.0, config_seconds=0.0)
+    svc = OrbisService(store, default, tmp_path / "work", holder="test:1")
+    svc.configure_access(Sealer(Fernet.generate_key()))
+    svc.sites.classes.update({"full": FullSite, "simcloud": SimSite})
+    return svc
+
+
+def machines(path: Path) -> list[Machine]:
+    return SimSite({"path": str(path)}).list_owned()
+
+
+async def test_quota_error_at_the_first_site_falls_back_to_the_second(tmp_path):
+    svc = service(tmp_path)
+    await svc.resume()
+    try:
+        auth = (f"{ALICE}\nid = first; type = Full; path = {tmp_path / 'a.db'}\n"
+                f"id = second; type = SimCloud; path = {tmp_path / 'b.db'}")  # fmt: skip
+        who = identify(auth)[0]
+        infra = await svc.create(who, TEMPLATE)
+        assert await svc.wait_reconciled(infra, timeout=30)
+        nodes = svc.store.nodes(infra)
+        assert [(n.state, n.site) for n in nodes] == [("configured", "second")] * 2
+        log = svc.store.nodes(infra)[0].log
+        assert "Site first could not launch front" in log and "Quota exceeded" in log
+        assert "trying second" in log
+        assert len(machines(tmp_path / "b.db")) == 2 and machines(tmp_path / "local.db") == []
+        await svc.destroy(who, infra)
+        assert machines(tmp_path / "b.db") == []
+    finally:
+        await svc.shutdown()
+
+
+async def test_every_site_refusing_fails_the_node_with_each_reason(tmp_path):
+    svc = service(tmp_path)
+    await svc.resume()
+    try:
+        auth = (f"{ALICE}\nid = one; type = Full; path = {tmp_path / 'a.db'}\n"
+                f"id = two; type = OpenNebula; host = x")  # fmt: skip
+        infra = await svc.create(identify(auth)[0], TEMPLATE)
+        assert await svc.wait_reconciled(infra, timeout=30)
+        node = svc.store.nodes(infra)[0]
+        assert node.state == "failed"
+        assert "one: Quota exceeded" in node.error and "two: " in node.error
+        assert "OpenNebula are not supported" in node.error
+    finally:
+        await svc.shutdown()
+
+
+async def test_placement_policy_names_the_site(tmp_path):
+    svc = service(tmp_path)
+    await svc.resume()
+    try:
+        placed = TEMPLATE + """  policies:
+    - here:
+        type: tosca.policies.Placement
+        properties: {cloud_id: second}
+        targets: [front]
+"""
+        auth = (f"{ALICE}\nid = first; type = SimCloud; path = {tmp_path / 'a.db'}\n"
+                f"id = second; type = SimCloud; path = {tmp_path / 'b.db'}")  # fmt: skip
+        infra = await svc.create(identify(auth)[0], placed)
+        assert await svc.wait_reconciled(infra, timeout=30)
+        assert {n.site for n in svc.store.nodes(infra)} == {"second"}
+        assert machines(tmp_path / "a.db") == [] and len(machines(tmp_path / "b.db")) == 2
+    finally:
+        await svc.shutdown()
