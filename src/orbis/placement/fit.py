@@ -50,7 +50,7 @@ def requirement_misses(
     return misses
 
 
-def _order(flavor: Flavor) -> tuple[float, int, int, int, int]:
+def flavor_order(flavor: Flavor) -> tuple[float, int, int, int, int]:
     price = flavor.price if flavor.price is not None else float("inf")
     return (price, flavor.pci_devices, flavor.vcpus, flavor.ram_mb, flavor.disk_gb)
 
@@ -60,12 +60,12 @@ def smallest_fitting(
 ) -> Flavor | None:
     """The flavor IM would choose for `compute`, or None when none fits."""
     fitting = [f for f in flavors if not requirement_misses(f, compute, min_disk_gb=min_disk_gb)]
-    return min(fitting, key=_order) if fitting else None
+    return min(fitting, key=flavor_order) if fitting else None
 
 
 def explain_no_fit(flavors: Iterable[Flavor], compute: Compute) -> str:
     """A message for a user whose node fits no flavor: the closest few and what each lacks."""
-    flavors = sorted(flavors, key=_order)
+    flavors = sorted(flavors, key=flavor_order)
     if not flavors:
         return "the site offers no flavors"
     near = sorted(flavors, key=lambda f: len(requirement_misses(f, compute)))[:3]

@@ -54,8 +54,8 @@ def image_allows(site: Site, image: str | None) -> str | None:
             host = urlparse(site.host if "://" in site.host else f"//{site.host}").hostname
             if host and host != url.hostname:
                 return f"image {image} is on another OpenStack ({url.hostname})"
-        if url.scheme == "egi" and url.hostname and url.hostname != site.id:
-            return f"image {image} is for EGI site {url.hostname}"
+        if url.scheme == "egi" and url.netloc and url.netloc != site.id:  # netloc keeps case
+            return f"image {image} is for EGI site {url.netloc}"
         return None
     if site.local:
         return None  # the local back-end runs its own node image for any cloud image

@@ -137,7 +137,7 @@ class SiteRegistry:
     def _egi_sites(self, line: Mapping[str, str], *, shared: bool) -> list[Site]:
         try:
             egi = importlib.import_module("orbis.providers.egi")
-            lines, warnings = egi.expand_lines([dict(line)])
+            lines, warnings = egi.expand_auth([dict(line)])
         except Exception as exc:  # EGI discovery unreachable: say so on a site of its own
             site_id = line.get("id") or "egi"
             return [Site(site_id, line.get("type", "EGI"), line, 0, shared,

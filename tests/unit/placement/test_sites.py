@@ -68,3 +68,28 @@ def test_catalogue_is_cached_until_refresh():
     assert provider.asked == 1
     registry.info(site, refresh=True)
     assert provider.asked == 2
+
+
+def test_an_egiis_line_becomes_the_vos_openstack_sites(monkeypatch):
+    from orbis.providers.egi import ENV_CLOUD_INFO_URL
+    from orbis.testing.standins.egi import EgiStandin
+
+    with EgiStandin() as egi:
+        monkeypatch.setenv(ENV_CLOUD_INFO_URL, egi.url)
+        registry = SiteRegistry(Counting())
+        sites = registry.sites_for([{"id": "egi", "type": "EGIIS", "vo": "vo.access.egi.eu",
+                                     "token": "tok"}])  # fmt: skip
+    assert [s.id for s in sites] == ["SITE-ALPHA", "SITE-BETA", "SITE-DELTA"]
+    assert {s.type for s in sites} == {"OpenStack"}
+    assert all(s.auth["auth_version"] == "3.x_oidc_access_token" for s in sites)
+    assert all(s.auth["password"] == "tok" for s in sites)
+
+
+def test_egi_discovery_down_is_a_site_with_the_error(monkeypatch):
+    from orbis.providers.egi import ENV_CLOUD_INFO_URL
+
+    monkeypatch.setenv(ENV_CLOUD_INFO_URL, "http://127.0.0.1:9")  # nothing listens there
+    (site,) = SiteRegistry(Counting()).sites_for(
+        [{"id": "egi", "type": "EGIIS", "vo": "v", "token": "tok"}])
+    assert site.id == "egi" and "EGI discovery failed" in (site.warning or "")
+    assert "tok" not in (site.warning or "")
