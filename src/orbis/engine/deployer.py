@@ -258,6 +258,7 @@ class Deployer:
             row.infrastructure_id, row.vm_id, state=state, provider_id=machine.provider_id,
             private_ip=machine.private_ip, public_ip=machine.public_ip,
             ssh_user=machine.ssh_user, error="", message=message,
+            ssh_port=None if machine.ssh_port == 22 else machine.ssh_port,
             log_lines=[f"{stamp()} {line}" for line in lines or []],
         )  # fmt: skip
 
@@ -296,7 +297,7 @@ class Deployer:
             nodes = self.store.nodes(infra_id)
             for other in nodes:
                 if other.vm_id != row.vm_id and other.site == row.site and other.public_ip:
-                    return f"{other.ssh_user}@{other.public_ip}:22"
+                    return f"{other.ssh_user}@{other.public_ip}:{other.ssh_port or 22}"
             launching = any(o.site == row.site and o.state == NodeState.PENDING
                             and o.vm_id != row.vm_id for o in nodes)  # fmt: skip
             if not launching or time.monotonic() > deadline:
@@ -459,6 +460,7 @@ class Deployer:
                     host=host_of[r.vm_id],
                     address=r.public_ip or r.private_ip or "",
                     user=r.ssh_user,
+                    port=r.ssh_port or 22,
                     jump=r.jump,
                     groups=(r.name,),
                     variables={

@@ -6,6 +6,8 @@ Every state change goes through here, so every one is recorded in the events tab
 from __future__ import annotations
 
 import functools
+import sqlite3
+import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -34,6 +36,8 @@ class Store:
         if run_migrations:
             migrate(self.engine)
         self._sessions: sessionmaker[Session] = session_factory(self.engine)
+        self._marker_lock = threading.Lock()
+        self._marker_conn: sqlite3.Connection | None = None
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -55,6 +59,25 @@ class Store:
             made = s.get(MetaRow, "installation")
             assert made is not None
             return made.value
+
+    def change_marker(self) -> int | None:
+        """A number that changes whenever anyone (this process or another) commits to the
+        database, for caches of read answers; None where there is no such marker (then do not
+        cache). It is SQLite's `data_version`, read on a connection of its own that never
+        writes (a connection's own commits do not change it); ~5 µs a call."""
+        url = self.engine.url
+        if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+            return None
+        with self._marker_lock:
+            try:
+                if self._marker_conn is None:
+                    self._marker_conn = sqlite3.connect(
+                        url.database, check_same_thread=False, isolation_level=None
+                    )
+                row = self._marker_conn.execute("PRAGMA data_version").fetchone()
+            except sqlite3.Error:
+                return None
+        return int(row[0])
 
     # -- infrastructures -------------------------------------------------------------------
     def create_infrastructure(self, **fields: Any) -> InfrastructureRow:

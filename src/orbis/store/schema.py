@@ -76,6 +76,7 @@ class NodeRow(Base):
     private_ip: Mapped[str | None] = mapped_column(String(64), nullable=True)
     public_ip: Mapped[str | None] = mapped_column(String(64), nullable=True)
     ssh_user: Mapped[str] = mapped_column(String(64), default="root")
+    ssh_port: Mapped[int | None] = mapped_column(Integer, nullable=True)  # None: 22
     # the site (auth line id or catalogue name) the node runs on; None = the default back-end
     site: Mapped[str | None] = mapped_column(String(255), nullable=True)
     # a node without a public address is reached through this one (SSH jump): "user@host:port"
