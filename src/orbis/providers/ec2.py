@@ -1,0 +1,1040 @@
+"""Amazon EC2, through boto3, following what IM does (reference clouds.md §4).
+
+Auth line: `type = EC2; username = <access key>; password = <secret>; token = <session token>`
+(+ optional `region`). There is no endpoint in the line: boto3's own `AWS_ENDPOINT_URL` /
+`AWS_ENDPOINT_URL_EC2` environment variables redirect it (the tests use them to reach moto).
+
+A machine's provider id is IM's `<region>;<instance-id>`, or `<region>;<sir-…>` while a spot
+request has no instance yet. Every resource made here carries the Orbis labels as tags;
+`cleanup` deletes only what carries the infrastructure's tag.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import functools
+import ipaddress
+import re
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager, suppress
+from typing import Any, TypeVar
+
+import boto3
+import botocore.config
+import botocore.exceptions
+
+from orbis.model.infrastructure import Compute, Network, PortSpec
+from orbis.model.states import NodeState
+from orbis.placement.fit import explain_no_fit, smallest_fitting
+from orbis.providers import cloudinit
+from orbis.providers.base import (
+    LABEL_INFRASTRUCTURE,
+    LABEL_INSTALLATION,
+    LABEL_NODE,
+    Flavor,
+    Image,
+    Machine,
+    NodeSpec,
+    NotFound,
+    Provider,
+    ProviderAuthError,
+    ProviderError,
+    QuotaExceeded,
+    QuotaUse,
+    Transient,
+)
+
+T = TypeVar("T")
+
+_CATALOGUE: dict[tuple[str, str], list[Flavor]] = {}  # (endpoint, region) -> instance types
+_CATALOGUE_LOCK = threading.Lock()
+
+DEFAULT_REGION = "us-east-1"
+LABEL_NETWORK = "orbis.network"  # on subnets we create: the template network's name
+LABEL_SSH_USER = "orbis.ssh_user"  # so inspect/list_owned report the login user launch used
+KEY_NAME_MAX = 128  # IM: a public_key shorter than this is the name of an existing key pair
+SUBNET_START = 127  # IM looks for a free 10.0.N.0/24 from N = 127
+
+# IM's state table: `stopping` still counts as running
+_STATES = {"pending": NodeState.PENDING, "running": NodeState.RUNNING}
+_STATES |= {"stopping": NodeState.RUNNING, "stopped": NodeState.STOPPED}
+_STATES |= {"shutting-down": NodeState.OFF, "terminated": NodeState.OFF}
+_ALIVE = ["pending", "running", "stopping", "stopped"]
+
+# On-demand Linux prices (USD/h, us-east-1) of common types; EC2 has no price API without the
+# Pricing service, and a flavor with no price sorts after every priced one.
+PRICES = {
+    "t2.nano": 0.0058, "t2.micro": 0.0116, "t2.small": 0.023, "t2.medium": 0.0464,
+    "t2.large": 0.0928, "t2.xlarge": 0.1856, "t2.2xlarge": 0.3712,
+    "t3.nano": 0.0052, "t3.micro": 0.0104, "t3.small": 0.0208, "t3.medium": 0.0416,
+    "t3.large": 0.0832, "t3.xlarge": 0.1664, "t3.2xlarge": 0.3328,
+    "t3a.nano": 0.0047, "t3a.micro": 0.0094, "t3a.small": 0.0188, "t3a.medium": 0.0376,
+    "t3a.large": 0.0752, "t3a.xlarge": 0.1504, "t3a.2xlarge": 0.3008,
+    "t4g.nano": 0.0042, "t4g.micro": 0.0084, "t4g.small": 0.0168, "t4g.medium": 0.0336,
+    "t4g.large": 0.0672, "t4g.xlarge": 0.1344, "t4g.2xlarge": 0.2688,
+    "m5.large": 0.096, "m5.xlarge": 0.192, "m5.2xlarge": 0.384, "m5.4xlarge": 0.768,
+    "m6i.large": 0.096, "m6i.xlarge": 0.192, "m6i.2xlarge": 0.384, "m6i.4xlarge": 0.768,
+    "c5.large": 0.085, "c5.xlarge": 0.17, "c5.2xlarge": 0.34, "c5.4xlarge": 0.68,
+    "r5.large": 0.126, "r5.xlarge": 0.252, "r5.2xlarge": 0.504, "r5.4xlarge": 1.008,
+    "g4dn.xlarge": 0.526, "g4dn.2xlarge": 0.752, "g5.xlarge": 1.006, "p3.2xlarge": 3.06,
+}  # fmt: skip
+
+_AUTH = {
+    "AuthFailure",
+    "UnauthorizedOperation",
+    "InvalidClientTokenId",
+    "SignatureDoesNotMatch",
+    "ExpiredToken",
+    "OptInRequired",
+    "Blocked",
+}
+_QUOTA = {
+    "InstanceLimitExceeded",
+    "VcpuLimitExceeded",
+    "InsufficientInstanceCapacity",
+    "AddressLimitExceeded",
+    "InsufficientAddressCapacity",
+    "MaxSpotInstanceCountExceeded",
+    "VolumeLimitExceeded",
+    "VpcLimitExceeded",
+    "SecurityGroupLimitExceeded",
+    "InsufficientFreeAddressesInSubnet",
+    "SpotMaxPriceTooLow",
+}
+_NOT_FOUND = (
+    "InvalidAMIID.",
+    "InvalidSubnetID.",
+    "InvalidSubnet.",
+    "InvalidVpcID.",
+    "InvalidKeyPair.",
+    "InvalidSnapshot.",
+    "InvalidVolume.",
+    "InvalidGroup.NotFound",
+    "InvalidInstanceID.",
+    "InvalidSpotInstanceRequestID.",
+    "InvalidInstanceType",
+)
+_TRANSIENT = {
+    "RequestLimitExceeded",
+    "Throttling",
+    "ThrottlingException",
+    "Unavailable",
+    "ServiceUnavailable",
+    "InternalError",
+    "InternalFailure",
+    "RequestTimeout",
+}
+_CONNECTION = (
+    botocore.exceptions.EndpointConnectionError,
+    botocore.exceptions.ConnectTimeoutError,
+    botocore.exceptions.ReadTimeoutError,
+    botocore.exceptions.ConnectionClosedError,
+)
+
+
+def error_class(code: str, status: int | None = None) -> type[ProviderError]:
+    """The typed error for an EC2 error code (the code wins over the HTTP status: EC2 sends
+    InsufficientInstanceCapacity as a 500, which is a quota, not a busy API)."""
+    if code in _AUTH:
+        return ProviderAuthError
+    if code in _QUOTA:
+        return QuotaExceeded
+    if code.startswith(_NOT_FOUND):
+        return NotFound
+    if code in _TRANSIENT or (status or 0) >= 500:
+        return Transient
+    return ProviderError
+
+
+def map_error(err: Exception, what: str) -> ProviderError:
+    """A boto error as a typed error with the cloud's own message (never the credentials)."""
+    if isinstance(err, botocore.exceptions.ClientError):
+        error = err.response.get("Error", {})
+        code = str(error.get("Code", ""))
+        status = err.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        message = str(error.get("Message") or code).rstrip(".")
+        return error_class(code, status)(f"ec2: {what}: {message} ({code})")
+    if isinstance(err, _CONNECTION):
+        return Transient(f"ec2: {what}: EC2 endpoint unreachable ({type(err).__name__})")
+    if isinstance(
+        err, botocore.exceptions.NoCredentialsError | botocore.exceptions.PartialCredentialsError
+    ):
+        return ProviderAuthError(f"ec2: {what}: no usable credentials (username/password)")
+    return ProviderError(f"ec2: {what}: {err}")
+
+
+@contextmanager
+def _errors(what: str) -> Iterator[None]:
+    try:
+        yield
+    except ProviderError:
+        raise
+    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as err:
+        raise map_error(err, what) from None
+
+
+def _code(err: Exception) -> str:
+    if isinstance(err, botocore.exceptions.ClientError):
+        return str(err.response.get("Error", {}).get("Code", ""))
+    return ""
+
+
+def _tags(resource: Mapping[str, Any]) -> dict[str, str]:
+    return {t["Key"]: t["Value"] for t in resource.get("Tags") or []}
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9-]+", "-", text.lower().replace("_", "-")).strip("-") or "node"
+
+
+def parse_image(url: str, default_region: str) -> tuple[str, str]:
+    """(region, ami) of `aws://<region>/<ami>`; the region falls back to the line's."""
+    scheme, _, rest = url.partition("://")
+    if scheme != "aws" or not rest:
+        raise NotFound(f"ec2: image {url!r} is not an aws://<region>/<ami> URL")
+    region, _, ami = rest.rpartition("/")
+    return region or default_region, ami
+
+
+def _split_id(provider_id: str, default_region: str) -> tuple[str, str]:
+    region, _, resource = provider_id.rpartition(";")
+    return region or default_region, resource
+
+
+class EC2Provider(Provider):
+    name = "ec2"
+
+    def __init__(
+        self, auth: Mapping[str, str], *, options: Mapping[str, Any] | None = None
+    ) -> None:
+        options = dict(options or {})
+        self.site = auth.get("id") or "EC2"
+        self._session = boto3.session.Session(
+            aws_access_key_id=auth.get("username") or None,
+            aws_secret_access_key=auth.get("password") or None,
+            aws_session_token=auth.get("token") or None,
+        )
+        self.region = auth.get("region") or options.get("region") or DEFAULT_REGION
+        self.poll_interval = float(options.get("poll_interval", 5.0))
+        self.launch_timeout = float(options.get("launch_timeout", 600.0))
+        self.stop_timeout = float(options.get("stop_timeout", 120.0))  # IM: resize waits 120 s
+        self.cleanup_timeout = float(options.get("cleanup_timeout", 240.0))
+        self._config = botocore.config.Config(
+            retries={"max_attempts": int(options.get("max_attempts", 4)), "mode": "standard"},
+            connect_timeout=float(options.get("connect_timeout", 10)),
+            read_timeout=float(options.get("read_timeout", 60)),
+        )
+        self._clients: dict[str, Any] = {}
+        # every region used (list_owned, cleanup), and those to search after a restart
+        self._regions = {self.region, *options.get("regions", ())}
+        self._lock = threading.Lock()
+        self._infra_locks: dict[str, threading.Lock] = {}
+
+    # -- connection -------------------------------------------------------------------------
+
+    def client(self, region: str | None = None) -> Any:
+        region = region or self.region
+        with self._lock:  # boto3 sessions are not thread-safe; the clients they make are
+            if region not in self._clients:
+                known = self._session.get_available_regions("ec2")
+                if known and region not in known:
+                    raise NotFound(f"ec2: unknown region {region!r}")
+                self._clients[region] = self._session.client(
+                    "ec2", region_name=region, config=self._config
+                )
+                self._regions.add(region)
+            return self._clients[region]
+
+    def _infra_lock(self, infrastructure_id: str) -> threading.Lock:
+        with self._lock:
+            return self._infra_locks.setdefault(infrastructure_id, threading.Lock())
+
+    def _wait(self, what: str, check: Callable[[], T | None], timeout: float) -> T:
+        """Poll `check` until it returns something; Transient when time runs out."""
+        deadline = time.monotonic() + timeout
+        while True:
+            found = check()
+            if found is not None:
+                return found
+            if time.monotonic() >= deadline:
+                raise Transient(f"ec2: {what}: still not done after {timeout:g} s")
+            time.sleep(self.poll_interval)
+
+    # -- labels -----------------------------------------------------------------------------
+
+    def _labels(self, infrastructure_id: str) -> dict[str, str]:
+        labels = {LABEL_INFRASTRUCTURE: infrastructure_id}
+        if self.installation:
+            labels[LABEL_INSTALLATION] = self.installation
+        return labels
+
+    @staticmethod
+    def _tag_spec(kind: str, tags: Mapping[str, str]) -> list[dict[str, Any]]:
+        return [{"ResourceType": kind, "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}]
+
+    def _filters(self, infrastructure_id: str | None = None, **extra: str) -> list[dict[str, Any]]:
+        """EC2 filters for resources this installation made (for one infrastructure)."""
+        filters = [{"Name": f"tag:{k}", "Values": [v]} for k, v in extra.items()]
+        if infrastructure_id:
+            filters.append({"Name": f"tag:{LABEL_INFRASTRUCTURE}", "Values": [infrastructure_id]})
+        else:
+            filters.append({"Name": "tag-key", "Values": [LABEL_INFRASTRUCTURE]})
+        if self.installation:
+            filters.append({"Name": f"tag:{LABEL_INSTALLATION}", "Values": [self.installation]})
+        return filters
+
+    # -- catalogue --------------------------------------------------------------------------
+
+    def flavors(self, region: str | None = None) -> list[Flavor]:
+        """The region's instance types; cached for the process, as IM does (the catalogue is
+        large and slow to read, and the same for every account)."""
+        ec2 = self.client(region)
+        key = (ec2.meta.endpoint_url, ec2.meta.region_name)
+        with _CATALOGUE_LOCK:
+            if key not in _CATALOGUE:
+                flavors = []
+                with _errors("list instance types"):
+                    for page in ec2.get_paginator("describe_instance_types").paginate():
+                        flavors += [_flavor(t) for t in page["InstanceTypes"]]
+                _CATALOGUE[key] = flavors
+            return _CATALOGUE[key]
+
+    def images(self) -> list[Image]:
+        with _errors("list images"):
+            found = self.client().describe_images(Owners=["self"])["Images"]
+        return [
+            Image(
+                id=i["ImageId"],
+                name=i.get("Name") or i["ImageId"],
+                url=f"aws://{self.region}/{i['ImageId']}",
+                os_distro=i.get("Platform") or None,
+            )
+            for i in found
+        ]
+
+    def quotas(self) -> dict[str, QuotaUse]:
+        ec2 = self.client()
+        with _errors("read account attributes"):
+            attrs = ec2.describe_account_attributes()["AccountAttributes"]
+            limits = {
+                a["AttributeName"]: a["AttributeValues"][0]["AttributeValue"]
+                for a in attrs
+                if a.get("AttributeValues")
+            }
+            quotas = {}
+            if str(limits.get("max-instances", "")).isdigit():
+                alive = [{"Name": "instance-state-name", "Values": ["pending", "running"]}]
+                used = sum(
+                    len(r["Instances"])
+                    for page in ec2.get_paginator("describe_instances").paginate(Filters=alive)
+                    for r in page["Reservations"]
+                )
+                quotas["instances"] = QuotaUse(used, float(limits["max-instances"]))
+            if str(limits.get("vpc-max-elastic-ips", "")).isdigit():
+                used = len(ec2.describe_addresses()["Addresses"])
+                quotas["floating_ips"] = QuotaUse(used, float(limits["vpc-max-elastic-ips"]))
+        return quotas
+
+    def choose_flavor(self, compute: Compute, region: str | None = None) -> Flavor:
+        """IM's rule: the cheapest type that fits; x86_64 unless the node says otherwise. EBS
+        root disks have any size, so flavors have no disk minimum."""
+        wanted = compute if compute.cpu_arch else dataclasses.replace(compute, cpu_arch="x86_64")
+        flavors = self.flavors(region)
+        chosen = smallest_fitting(flavors, wanted, min_disk_gb=0)
+        if chosen is None:  # IM falls back to a t1.micro it never uses: say why instead
+            raise NotFound(f"ec2: {explain_no_fit(flavors, wanted)}")
+        return chosen
+
+    # -- launch -----------------------------------------------------------------------------
+
+    def prepare(self, infrastructure_id: str) -> None:
+        """Networks and security groups need the node's networks: `launch` makes them."""
+
+    def launch(self, spec: NodeSpec) -> Machine:
+        compute = spec.compute or Compute(
+            name=spec.name,
+            type="tosca.nodes.Compute",
+            num_cpus=spec.num_cpus,
+            mem_size=spec.mem_size,
+            image=spec.image,
+            public=spec.public,
+        )
+        url = compute.image or spec.image
+        if not url:
+            raise NotFound(f"ec2: node {spec.name} names no image (aws://<region>/<ami>)")
+        region, ami = parse_image(url, self.region)
+        ec2 = self.client(region)
+        node = f"{spec.name}.{spec.vm_id}"
+        what = f"node {node} of {spec.infrastructure_id}"
+        # one launch per node at a time here, so a parallel retry finds the first one's machine
+        with self._infra_lock(f"{spec.infrastructure_id}/{node}"), _errors(what):
+            existing = self._find(ec2, spec.infrastructure_id, node)
+            if existing is not None:
+                if existing.get("State", {}).get("Name") == "stopped":
+                    ec2.start_instances(InstanceIds=[existing["InstanceId"]])
+                return self._until_addressed(ec2, region, existing["InstanceId"], spec, what)
+            flavor = self.choose_flavor(compute, region)
+            nets = _node_networks(spec, compute)
+            vpc, subnet = self._subnet(ec2, spec, nets, compute)
+            groups = self._security_groups(ec2, spec, vpc, nets)
+            params = self._run_params(ec2, spec, compute, ami, flavor)
+            public_ip = (
+                spec.public
+                or any(n.public for n in nets)
+                or str(compute.features.get("ec2.associate_public_ip_address", "yes")).lower()
+                != "no"
+            )
+            tags = {
+                "Name": f"{_slug(compute.instance_name or spec.name)}-{spec.vm_id}",
+                **compute.tags,
+                **self._labels(spec.infrastructure_id),
+                LABEL_NODE: node,
+                LABEL_SSH_USER: spec.ssh_user,
+            }
+            if compute.spot:
+                instance_id = self._spot(ec2, params, subnet, groups, tags, what)
+            else:
+                nic = {
+                    "DeviceIndex": 0,
+                    "SubnetId": subnet,
+                    "Groups": groups,
+                    "AssociatePublicIpAddress": public_ip,
+                    "DeleteOnTermination": True,
+                }
+                instance_id = ec2.run_instances(
+                    **params,
+                    MinCount=1,
+                    MaxCount=1,
+                    NetworkInterfaces=[nic],
+                    TagSpecifications=self._tag_spec("instance", tags),
+                )["Instances"][0]["InstanceId"]
+            return self._until_addressed(ec2, region, instance_id, spec, what)
+
+    def _run_params(
+        self, ec2: Any, spec: NodeSpec, compute: Compute, ami: str, flavor: Flavor
+    ) -> dict[str, Any]:
+        params: dict[str, Any] = {
+            "ImageId": ami,
+            "InstanceType": flavor.name,
+            "BlockDeviceMappings": self._block_devices(ec2, ami, compute),
+            "UserData": spec.user_data
+            or cloudinit.user_data(spec.ssh_public_key, user=spec.ssh_user),
+        }
+        key = compute.credentials.public_key if compute.credentials else None
+        # IM's rule: a short "public key" names an existing key pair. An OpenSSH key itself
+        # (an ed25519 one is short too) always goes through cloud-init instead.
+        if key and len(key.strip()) < KEY_NAME_MAX and not re.match(r"(ssh|ecdsa|sk)-", key):
+            params["KeyName"] = key.strip()
+        if compute.availability_zone:
+            params["Placement"] = {"AvailabilityZone": compute.availability_zone}
+        return params
+
+    def _block_devices(self, ec2: Any, ami: str, compute: Compute) -> list[dict[str, Any]]:
+        """The root disk (size and type) and blank or snapshot data disks, at boot."""
+        image = ec2.describe_images(ImageIds=[ami])["Images"]
+        if not image:
+            raise NotFound(f"ec2: image {ami} not found")
+        mappings = []
+        root = next(
+            (
+                m
+                for m in image[0].get("BlockDeviceMappings") or []
+                if m.get("Ebs", {}).get("SnapshotId")
+            ),
+            None,
+        )
+        if root is not None:
+            ebs: dict[str, Any] = {
+                "SnapshotId": root["Ebs"]["SnapshotId"],
+                "DeleteOnTermination": True,
+                "VolumeType": str(compute.features.get("disk.0.type") or "standard"),
+            }
+            if compute.disk_size:
+                ebs["VolumeSize"] = max(1, -(-compute.disk_size // 1024**3))
+            mappings.append({"DeviceName": root["DeviceName"], "Ebs": ebs})
+        letters = iter("fghijklmnop")
+        for volume in sorted(compute.volumes, key=lambda v: v.index):
+            if volume.volume_id and not volume.volume_id.split("/")[-1].startswith("snap-"):
+                continue  # an existing volume cannot go in a launch mapping (attached later)
+            # IM's device rule: /dev/sd + the last letter of the given device
+            device = f"/dev/sd{volume.device[-1] if volume.device else next(letters)}"
+            vol: dict[str, Any] = {
+                "DeleteOnTermination": True,
+                "VolumeType": volume.type or "standard",
+            }
+            if volume.size:
+                vol["VolumeSize"] = max(1, -(-volume.size // 1024**3))
+            if volume.volume_id:
+                vol["SnapshotId"] = volume.volume_id.split("/")[-1]
+            mappings.append({"DeviceName": device, "Ebs": vol})
+        return mappings
+
+    def _spot(
+        self,
+        ec2: Any,
+        params: dict[str, Any],
+        subnet: str,
+        groups: list[str],
+        tags: dict[str, str],
+        what: str,
+    ) -> str:
+        """A one-time spot request; the instance (tagged afterwards: spot instances inherit
+        no tags) once the request is fulfilled."""
+        spec = {k: v for k, v in params.items() if k != "UserData"}
+        spec |= {
+            "SubnetId": subnet,
+            "SecurityGroupIds": groups,
+            "UserData": base64.b64encode(params["UserData"].encode()).decode(),
+        }
+        request = ec2.request_spot_instances(
+            InstanceCount=1,
+            Type="one-time",
+            LaunchSpecification=spec,
+            TagSpecifications=self._tag_spec("spot-instances-request", tags),
+        )["SpotInstanceRequests"][0]
+        instance_id = self._wait(
+            f"{what}: spot request {request['SpotInstanceRequestId']}",
+            lambda: self._spot_instance(ec2, request["SpotInstanceRequestId"]),
+            self.launch_timeout,
+        )
+        ec2.create_tags(
+            Resources=[instance_id], Tags=[{"Key": k, "Value": v} for k, v in tags.items()]
+        )
+        return instance_id
+
+    @staticmethod
+    def _spot_instance(ec2: Any, request_id: str) -> str | None:
+        found = ec2.describe_spot_instance_requests(SpotInstanceRequestIds=[request_id])
+        request = found["SpotInstanceRequests"][0]
+        if request.get("State") in ("failed", "cancelled", "closed") and not request.get(
+            "InstanceId"
+        ):
+            status = request.get("Status", {})
+            raise QuotaExceeded(
+                f"ec2: spot request {request_id} {request['State']}: "
+                f"{status.get('Message') or status.get('Code', '')}"
+            )
+        return request.get("InstanceId") or None
+
+    def _until_addressed(
+        self, ec2: Any, region: str, instance_id: str, spec: NodeSpec, what: str
+    ) -> Machine:
+        """Wait until the instance runs with an address, giving a public node an elastic IP
+        when EC2 gave it no public address."""
+
+        def ready() -> dict[str, Any] | None:
+            instance = self._describe(ec2, instance_id)
+            if instance is None:  # EC2 is eventually consistent: a new id may be unknown yet
+                return None
+            state = instance.get("State", {}).get("Name")
+            if state in ("shutting-down", "terminated"):
+                reason = instance.get("StateReason", {})
+                message = reason.get("Message") or "the instance is gone"
+                cls = QuotaExceeded if "Capacity" in reason.get("Code", "") else ProviderError
+                raise cls(f"ec2: {what}: {message}")
+            return instance if state == "running" and instance.get("PrivateIpAddress") else None
+
+        instance = self._wait(what, ready, self.launch_timeout)
+        warnings: tuple[str, ...] = ()
+        if spec.public and not instance.get("PublicIpAddress"):
+            warnings = self._elastic_ip(ec2, instance, spec.infrastructure_id)
+            instance = self._describe(ec2, instance_id) or instance
+        self._attach_volumes(ec2, instance, spec)
+        return dataclasses.replace(self._machine(region, instance), warnings=warnings)
+
+    def _elastic_ip(self, ec2: Any, instance: dict[str, Any], infra: str) -> tuple[str, ...]:
+        """One EIP per instance, tagged so only the ones we allocated are ever released."""
+        iid = instance["InstanceId"]
+        if ec2.describe_addresses(Filters=[{"Name": "instance-id", "Values": [iid]}])["Addresses"]:
+            return ()
+        tags = {**self._labels(infra), LABEL_NODE: _tags(instance).get(LABEL_NODE, "")}
+        try:
+            address = ec2.allocate_address(
+                Domain="vpc", TagSpecifications=self._tag_spec("elastic-ip", tags)
+            )
+        except botocore.exceptions.ClientError as err:
+            # the node still works through its private address (e.g. behind a proxy host)
+            return (f"no elastic IP: {map_error(err, 'allocate address')}",)
+        try:
+            ec2.associate_address(InstanceId=iid, AllocationId=address["AllocationId"])
+        except botocore.exceptions.ClientError as err:
+            with suppress(botocore.exceptions.ClientError):
+                ec2.release_address(AllocationId=address["AllocationId"])
+            return (f"no elastic IP: {map_error(err, 'associate address')}",)
+        return ()
+
+    def _attach_volumes(self, ec2: Any, instance: dict[str, Any], spec: NodeSpec) -> None:
+        """Existing volumes (`vol-…`) named by the node: attached once it runs (IM resolves
+        them but never attaches them)."""
+        if spec.compute is None:
+            return
+        attached = {
+            m.get("Ebs", {}).get("VolumeId") for m in instance.get("BlockDeviceMappings") or []
+        }
+        used = {m["DeviceName"][-1] for m in instance.get("BlockDeviceMappings") or []}
+        letters = (c for c in "pomnlkjihgf" if c not in used)
+        for volume in spec.compute.volumes:
+            vol_id = (volume.volume_id or "").split("/")[-1]
+            if vol_id.startswith("vol-") and vol_id not in attached:
+                device = f"/dev/sd{volume.device[-1] if volume.device else next(letters)}"
+                ec2.attach_volume(VolumeId=vol_id, InstanceId=instance["InstanceId"], Device=device)
+
+    # -- networks and security groups -------------------------------------------------------
+
+    def _subnet(
+        self, ec2: Any, spec: NodeSpec, nets: list[Network], compute: Compute
+    ) -> tuple[str, str]:
+        """(vpc, subnet) per IM: a created VPC for private `create` nets, else the first net
+        with a `vpc-….subnet-…` provider id, else the default VPC's first subnet."""
+        to_create = [n for n in spec.networks if n.create and not n.provider_id and not n.public]
+        if to_create:
+            with self._infra_lock(spec.infrastructure_id):
+                return self._created_subnet(ec2, spec.infrastructure_id, to_create, nets)
+        given = next((n.provider_id for n in nets if n.provider_id and not n.public), None)
+        given = given or next((n.provider_id for n in nets if n.provider_id), None)
+        if given:
+            vpc, _, subnet = given.partition(".")
+            if not (vpc.startswith("vpc-") and subnet.startswith("subnet-")):
+                raise NotFound(f"ec2: network provider_id {given!r} is not 'vpc-….subnet-…'")
+            return vpc, subnet
+        vpcs = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"]
+        vpcs = (
+            vpcs or ec2.describe_vpcs(Filters=[{"Name": "tag:Name", "Values": ["default"]}])["Vpcs"]
+        )
+        if not vpcs:
+            raise NotFound("ec2: no default VPC here; give a network provider_id 'vpc-….subnet-…'")
+        vpc = vpcs[0]["VpcId"]
+        filters = [{"Name": "vpc-id", "Values": [vpc]}]
+        if compute.availability_zone:
+            filters.append({"Name": "availability-zone", "Values": [compute.availability_zone]})
+        subnets = sorted(
+            ec2.describe_subnets(Filters=filters)["Subnets"],
+            key=lambda s: (s["AvailabilityZone"], s["SubnetId"]),
+        )
+        if not subnets:
+            raise NotFound(f"ec2: the default VPC {vpc} has no subnet")
+        return vpc, subnets[0]["SubnetId"]
+
+    def _created_subnet(
+        self, ec2: Any, infra: str, to_create: list[Network], nets: list[Network]
+    ) -> tuple[str, str]:
+        """The infrastructure's VPC (with an internet gateway and a default route) and one
+        subnet per created net; returns the node's. Looks up before creating."""
+        labels = self._labels(infra)
+        found = ec2.describe_vpcs(Filters=self._filters(infra))["Vpcs"]
+        cidrs = _subnet_cidrs(to_create)
+        if found:
+            vpc = found[0]["VpcId"]
+        else:
+            span = _span(list(cidrs.values()))
+            vpc = ec2.create_vpc(
+                CidrBlock=str(span), TagSpecifications=self._tag_spec("vpc", labels)
+            )["Vpc"]["VpcId"]
+            gateway = ec2.create_internet_gateway(
+                TagSpecifications=self._tag_spec("internet-gateway", labels)
+            )["InternetGateway"]["InternetGatewayId"]
+            ec2.attach_internet_gateway(InternetGatewayId=gateway, VpcId=vpc)
+            tables = ec2.describe_route_tables(Filters=[{"Name": "vpc-id", "Values": [vpc]}])
+            for table in tables["RouteTables"]:
+                ec2.create_route(
+                    RouteTableId=table["RouteTableId"],
+                    DestinationCidrBlock="0.0.0.0/0",
+                    GatewayId=gateway,
+                )
+        existing = {
+            _tags(s).get(LABEL_NETWORK): s["SubnetId"]
+            for s in ec2.describe_subnets(Filters=self._filters(infra))["Subnets"]
+        }
+        for net in to_create:
+            if net.name not in existing:
+                tags = {**labels, LABEL_NETWORK: net.name}
+                existing[net.name] = ec2.create_subnet(
+                    VpcId=vpc,
+                    CidrBlock=str(cidrs[net.name]),
+                    TagSpecifications=self._tag_spec("subnet", tags),
+                )["Subnet"]["SubnetId"]
+        mine = next((n.name for n in nets if n.name in existing), to_create[0].name)
+        return vpc, str(existing[mine])
+
+    def _security_groups(
+        self, ec2: Any, spec: NodeSpec, vpc: str, nets: list[Network]
+    ) -> list[str]:
+        """The infrastructure-wide group (members reach each other) and one group per net:
+        self rules, the net's outports, the node's ports on its public net, 22/tcp on public
+        or proxied nets."""
+        infra = spec.infrastructure_id
+        groups = [self._group(ec2, infra, vpc, f"orbis-{infra}", [])]
+        public_net = next((n for n in nets if n.public), None)
+        for net in nets:
+            ports = list(net.outports)
+            if net is public_net or (public_net is None and net is nets[0]):
+                ports += spec.ports
+            if net.public or net.proxy_host:
+                ports.append(PortSpec(22))
+            groups.append(
+                self._group(ec2, infra, vpc, net.sg_name or f"orbis-{infra}-{net.name}", ports)
+            )
+        return groups
+
+    def _group(self, ec2: Any, infra: str, vpc: str, name: str, ports: list[PortSpec]) -> str:
+        def lookup() -> str | None:
+            filters = [
+                {"Name": "group-name", "Values": [name]},
+                {"Name": "vpc-id", "Values": [vpc]},
+            ]
+            found = ec2.describe_security_groups(Filters=filters)["SecurityGroups"]
+            return found[0]["GroupId"] if found else None
+
+        with self._infra_lock(infra):
+            group = lookup()
+            if group is not None:
+                return group
+            try:
+                group = ec2.create_security_group(
+                    GroupName=name,
+                    VpcId=vpc,
+                    Description="Security group created by Orbis",
+                    TagSpecifications=self._tag_spec("security-group", self._labels(infra)),
+                )["GroupId"]
+            except botocore.exceptions.ClientError as err:
+                if _code(err) != "InvalidGroup.Duplicate":
+                    raise
+                # another process made it just now: its rules are its job
+                return self._wait(f"security group {name}", lookup, self.launch_timeout)
+            rules = [
+                {
+                    "IpProtocol": proto,
+                    "FromPort": 0,
+                    "ToPort": 65535,
+                    "UserIdGroupPairs": [{"GroupId": group}],
+                }
+                for proto in ("tcp", "udp")
+            ]
+            rules += [_rule(p) for p in ports]
+            for rule in _dedupe(rules):
+                try:
+                    ec2.authorize_security_group_ingress(GroupId=group, IpPermissions=[rule])
+                except botocore.exceptions.ClientError as err:
+                    if _code(err) != "InvalidPermission.Duplicate":
+                        raise
+            return str(group)
+
+    # -- inspect and lifecycle --------------------------------------------------------------
+
+    def _describe(self, ec2: Any, instance_id: str) -> dict[str, Any] | None:
+        try:
+            found = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"]
+        except botocore.exceptions.ClientError as err:
+            if _code(err).startswith("InvalidInstanceID."):
+                return None
+            raise
+        instances = [i for r in found for i in r["Instances"]]
+        return instances[0] if instances else None
+
+    def _find(self, ec2: Any, infra: str, node: str) -> dict[str, Any] | None:
+        """The node's live instance, or the instance of its fulfilled spot request."""
+        filters = self._filters(infra, **{LABEL_NODE: node})
+        alive = [*filters, {"Name": "instance-state-name", "Values": _ALIVE}]
+        found = ec2.describe_instances(Filters=alive)["Reservations"]
+        instances = [i for r in found for i in r["Instances"]]
+        if instances:
+            return dict(instances[0])
+        open_ = [*filters, {"Name": "state", "Values": ["open", "active"]}]
+        for request in ec2.describe_spot_instance_requests(Filters=open_)["SpotInstanceRequests"]:
+            rid = request["SpotInstanceRequestId"]
+            # an earlier launch may have stopped before fulfilment or before tagging
+            fulfilled = functools.partial(self._spot_instance, ec2, rid)
+            iid = self._wait(f"spot request {rid}", fulfilled, self.launch_timeout)
+            instance = self._describe(ec2, iid)
+            if instance and instance["State"]["Name"] in _ALIVE:
+                ec2.create_tags(Resources=[iid], Tags=request.get("Tags") or [])
+                return instance
+        return None
+
+    def _machine(self, region: str, instance: Mapping[str, Any]) -> Machine:
+        tags = _tags(instance)
+        _, _, vm_id = tags.get(LABEL_NODE, "").rpartition(".")
+        return Machine(
+            provider_id=f"{region};{instance['InstanceId']}",
+            state=_STATES.get(instance.get("State", {}).get("Name", ""), NodeState.UNKNOWN),
+            private_ip=instance.get("PrivateIpAddress") or None,
+            public_ip=instance.get("PublicIpAddress") or None,
+            ssh_user=tags.get(LABEL_SSH_USER, "cloudadm"),
+            infrastructure_id=tags.get(LABEL_INFRASTRUCTURE),
+            vm_id=int(vm_id) if vm_id.isdigit() else None,
+        )
+
+    def inspect(self, provider_id: str) -> Machine:
+        region, resource = _split_id(provider_id, self.region)
+        ec2 = self.client(region)
+        with _errors(f"inspect {resource}"):
+            if resource.startswith("sir-"):
+                try:
+                    instance_id = self._spot_instance(ec2, resource)
+                except QuotaExceeded:
+                    return Machine(provider_id=provider_id, state=NodeState.FAILED)
+                except botocore.exceptions.ClientError as err:
+                    if not _code(err).startswith("InvalidSpotInstanceRequestID"):
+                        raise
+                    return Machine(provider_id=provider_id, state=NodeState.OFF)
+                if instance_id is None:
+                    return Machine(provider_id=provider_id, state=NodeState.PENDING)
+                resource = instance_id  # the VM id switches to the instance
+            instance = self._describe(ec2, resource)
+        if instance is None:
+            return Machine(provider_id=f"{region};{resource}", state=NodeState.OFF)
+        return self._machine(region, instance)
+
+    def destroy(self, provider_id: str) -> None:
+        region, resource = _split_id(provider_id, self.region)
+        ec2 = self.client(region)
+        with _errors(f"destroy {resource}"):
+            if resource.startswith("sir-"):
+                try:
+                    instance_id = self._spot_instance(ec2, resource)
+                    ec2.cancel_spot_instance_requests(SpotInstanceRequestIds=[resource])
+                except (QuotaExceeded, botocore.exceptions.ClientError):
+                    instance_id = None  # failed or gone: nothing runs
+                if instance_id is None:
+                    return
+                resource = instance_id
+            instance = self._describe(ec2, resource)
+            if instance is None or instance["State"]["Name"] == "terminated":
+                return  # already gone
+            self._release_addresses(ec2, instance=resource)
+            try:
+                ec2.terminate_instances(InstanceIds=[resource])
+            except botocore.exceptions.ClientError as err:
+                if not _code(err).startswith("InvalidInstanceID."):
+                    raise
+
+    def _release_addresses(self, ec2: Any, infra: str | None = None, instance: str = "") -> None:
+        """Disassociate and release the elastic IPs we allocated (never a user's own)."""
+        for address in ec2.describe_addresses(Filters=self._filters(infra))["Addresses"]:
+            if instance and address.get("InstanceId") != instance:
+                continue
+            with suppress(botocore.exceptions.ClientError):  # already disassociated
+                if address.get("AssociationId"):
+                    ec2.disassociate_address(AssociationId=address["AssociationId"])
+            ec2.release_address(AllocationId=address["AllocationId"])
+
+    def cleanup(self, infrastructure_id: str) -> None:
+        for region in sorted(self._regions):
+            ec2 = self.client(region)
+            with _errors(f"cleanup of {infrastructure_id} in {region}"):
+                self._cleanup(ec2, infrastructure_id)
+
+    def _cleanup(self, ec2: Any, infra: str) -> None:
+        """Machines first, then addresses, groups, subnets, the gateway and the VPC (shared
+        resources last); resources still in use are retried until `cleanup_timeout`."""
+        mine = self._filters(infra)
+        requests = ec2.describe_spot_instance_requests(Filters=mine)["SpotInstanceRequests"]
+        if requests:
+            ec2.cancel_spot_instance_requests(
+                SpotInstanceRequestIds=[r["SpotInstanceRequestId"] for r in requests]
+            )
+        self._release_addresses(ec2, infra)
+        states = {"Name": "instance-state-name", "Values": [*_ALIVE, "shutting-down"]}
+        # a spot instance is tagged only after fulfilment: find it through its request too
+        spot = [r["InstanceId"] for r in requests if r.get("InstanceId")]
+        queries = [[*mine, states]]
+        if spot:
+            queries.append([{"Name": "instance-id", "Values": spot}, states])
+
+        def live() -> list[str]:
+            found = [r for q in queries for r in ec2.describe_instances(Filters=q)["Reservations"]]
+            return sorted({i["InstanceId"] for r in found for i in r["Instances"]})
+
+        ids = live()
+        if ids:
+            ec2.terminate_instances(InstanceIds=ids)
+            self._wait(
+                f"terminate instances of {infra}",
+                lambda: None if live() else True,
+                self.cleanup_timeout,
+            )
+        groups = ec2.describe_security_groups(Filters=mine)["SecurityGroups"]
+        for group in groups:  # rules may name other groups: empty them all first
+            if group.get("IpPermissions"):
+                ec2.revoke_security_group_ingress(
+                    GroupId=group["GroupId"], IpPermissions=group["IpPermissions"]
+                )
+        for group in groups:
+            self._retry(ec2.delete_security_group, GroupId=group["GroupId"])
+        for subnet in ec2.describe_subnets(Filters=mine)["Subnets"]:
+            self._retry(ec2.delete_subnet, SubnetId=subnet["SubnetId"])
+        for gateway in ec2.describe_internet_gateways(Filters=mine)["InternetGateways"]:
+            for attachment in gateway.get("Attachments") or []:
+                ec2.detach_internet_gateway(
+                    InternetGatewayId=gateway["InternetGatewayId"], VpcId=attachment["VpcId"]
+                )
+            ec2.delete_internet_gateway(InternetGatewayId=gateway["InternetGatewayId"])
+        for vpc in ec2.describe_vpcs(Filters=mine)["Vpcs"]:
+            self._retry(ec2.delete_vpc, VpcId=vpc["VpcId"])
+
+    def _retry(self, delete: Callable[..., Any], **args: str) -> None:
+        """Deletes refused while something still uses the resource are tried again."""
+
+        def attempt() -> bool | None:
+            try:
+                delete(**args)
+            except botocore.exceptions.ClientError as err:
+                if _code(err) == "DependencyViolation":
+                    return None
+                if not _code(err).endswith(".NotFound"):
+                    raise
+            return True
+
+        self._wait(f"delete {args}", attempt, self.cleanup_timeout)
+
+    def list_owned(self) -> list[Machine]:
+        machines = []
+        for region in sorted(self._regions):
+            ec2 = self.client(region)
+            filters = [*self._filters(), {"Name": "instance-state-name", "Values": _ALIVE}]
+            with _errors(f"list instances in {region}"):
+                for page in ec2.get_paginator("describe_instances").paginate(Filters=filters):
+                    machines += [
+                        self._machine(region, i)
+                        for r in page["Reservations"]
+                        for i in r["Instances"]
+                    ]
+        return machines
+
+    def stop(self, provider_id: str) -> None:
+        region, instance = self._instance_id(provider_id)
+        with _errors(f"stop {instance}"):
+            self.client(region).stop_instances(InstanceIds=[instance])
+
+    def start(self, provider_id: str) -> None:
+        region, instance = self._instance_id(provider_id)
+        with _errors(f"start {instance}"):
+            self.client(region).start_instances(InstanceIds=[instance])
+
+    def reboot(self, provider_id: str) -> None:
+        region, instance = self._instance_id(provider_id)
+        with _errors(f"reboot {instance}"):
+            self.client(region).reboot_instances(InstanceIds=[instance])
+
+    def alter(self, provider_id: str, num_cpus: float | None, mem_size: int | None) -> None:
+        """IM's resize: stop, change the instance type to the cheapest that fits, start."""
+        region, instance_id = self._instance_id(provider_id)
+        ec2 = self.client(region)
+        what = f"resize {instance_id}"
+        with _errors(what):
+            instance = self._describe(ec2, instance_id)
+            if instance is None:
+                raise NotFound(f"ec2: {what}: no such instance")
+            wanted = Compute(
+                name=instance_id,
+                type="tosca.nodes.Compute",
+                num_cpus=num_cpus,
+                mem_size=mem_size,
+                cpu_arch=instance.get("Architecture"),
+            )
+            flavor = self.choose_flavor(wanted, region)
+            if flavor.name == instance.get("InstanceType"):
+                return
+            was_running = instance["State"]["Name"] != "stopped"
+            if was_running:
+                ec2.stop_instances(InstanceIds=[instance_id])
+
+                def stopped() -> bool | None:
+                    state = (self._describe(ec2, instance_id) or {}).get("State", {})
+                    return True if state.get("Name") == "stopped" else None
+
+                self._wait(what, stopped, self.stop_timeout)
+            ec2.modify_instance_attribute(
+                InstanceId=instance_id, InstanceType={"Value": flavor.name}
+            )
+            if was_running:
+                ec2.start_instances(InstanceIds=[instance_id])
+
+    def _instance_id(self, provider_id: str) -> tuple[str, str]:
+        """(region, instance) of a provider id; a spot request id becomes its instance."""
+        region, resource = _split_id(provider_id, self.region)
+        if resource.startswith("sir-"):
+            with _errors(f"spot request {resource}"):
+                instance = self._spot_instance(self.client(region), resource)
+            if instance is None:
+                raise NotFound(f"ec2: spot request {resource} has no instance yet")
+            resource = instance
+        return region, resource
+
+
+# -- helpers ----------------------------------------------------------------------------------
+
+
+def _flavor(info: Mapping[str, Any]) -> Flavor:
+    gpus = (info.get("GpuInfo") or {}).get("Gpus") or []
+    return Flavor(
+        id=info["InstanceType"],
+        name=info["InstanceType"],
+        vcpus=int(info.get("VCpuInfo", {}).get("DefaultVCpus", 0)),
+        ram_mb=int(info.get("MemoryInfo", {}).get("SizeInMiB", 0)),
+        gpus=sum(int(g.get("Count", 0)) for g in gpus),
+        gpu_vendor=gpus[0].get("Manufacturer") if gpus else None,
+        gpu_model=gpus[0].get("Name") if gpus else None,
+        price=PRICES.get(info["InstanceType"]),
+        arch=tuple(info.get("ProcessorInfo", {}).get("SupportedArchitectures") or ()),
+        extra={"instance_storage_gb": (info.get("InstanceStorageInfo") or {}).get("TotalSizeInGB")},
+    )
+
+
+def _node_networks(spec: NodeSpec, compute: Compute) -> list[Network]:
+    """The template networks the node is on (all of them when it names none)."""
+    by_name = {n.name: n for n in spec.networks}
+    names = [i.network for i in sorted(compute.interfaces, key=lambda i: i.order)]
+    nets = [by_name[n] for n in names if n in by_name] or list(spec.networks)
+    return nets or [Network(name="public" if spec.public else "private", public=spec.public)]
+
+
+def _subnet_cidrs(nets: list[Network]) -> dict[str, ipaddress.IPv4Network]:
+    """Each created net's CIDR: its own when fixed, else a free 10.0.N.0/24 (N from 127)."""
+    fixed = {
+        n.name: ipaddress.IPv4Network(n.cidr, strict=False)
+        for n in nets
+        if n.cidr and "*" not in n.cidr
+    }
+    free = (ipaddress.IPv4Network(f"10.0.{(SUBNET_START + i) % 256}.0/24") for i in range(256))
+    cidrs = {}
+    for net in nets:
+        if net.name in fixed:
+            cidrs[net.name] = fixed[net.name]
+        else:
+            cidrs[net.name] = next(
+                c for c in free if not any(c.overlaps(f) for f in fixed.values())
+            )
+    return cidrs
+
+
+def _span(cidrs: list[ipaddress.IPv4Network]) -> ipaddress.IPv4Network:
+    """The smallest network holding every subnet; at most a /16 (EC2's largest VPC)."""
+    span = cidrs[0]
+    while not all(c.subnet_of(span) for c in cidrs) and span.prefixlen > 16:
+        span = span.supernet()
+    return span
+
+
+def _rule(port: PortSpec) -> dict[str, Any]:
+    proto = port.protocol.lower()
+    cidr = port.remote_cidr or "0.0.0.0/0"
+    if proto == "icmp":  # ICMP takes type/code, -1 = all
+        return {"IpProtocol": "icmp", "FromPort": -1, "ToPort": -1, "IpRanges": [{"CidrIp": cidr}]}
+    return {
+        "IpProtocol": proto,
+        "FromPort": port.port,
+        "ToPort": port.range_end or port.port,
+        "IpRanges": [{"CidrIp": cidr}],
+    }
+
+
+def _dedupe(rules: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    unique: list[dict[str, Any]] = []
+    for rule in rules:
+        if rule not in unique:
+            unique.append(rule)
+    return unique
