@@ -352,7 +352,7 @@ class Deployer:
     ) -> None:
         """Run the configuration plan on `targets` (level by level); each ends configured or
         unconfigured. Other nodes only lend their addresses to the playbooks."""
-        if self.provider.simulated:
+        if targets and all(self.provider_of(r).simulated for r in targets):
             await self._simulate_configuration(infra, template, targets)
             return
         key_file = self._write_key(infra)

@@ -166,8 +166,11 @@ class SiteRegistry:
             cls = getattr(importlib.import_module(module), cls_name)
         else:
             cls = target
-        provider: Provider = cls(site.auth, options=self.options.get(kind))
+        options = dict(self.options.get(kind) or {})
+        provider: Provider = cls(site.auth, options=options)
         provider.site = site.id
+        if "ssh_timeout" in options:  # how long nodes of this kind may take to answer SSH
+            provider.ssh_timeout = float(options["ssh_timeout"])
         provider.installation = self.default.installation
         with self._lock:
             return self._providers.setdefault(key, provider)

@@ -190,6 +190,12 @@ def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9-]+", "-", text.lower().replace("_", "-")).strip("-") or "node"
 
 
+# who publishes each distribution's official images (AWS account ids)
+OS_PUBLISHERS = {"ubuntu": "099720109477", "debian": "136693071363", "centos": "125523088429",
+                 "rocky": "792107900819", "almalinux": "764336703387",
+                 "fedora": "125523088429"}  # fmt: skip
+
+
 def parse_image(url: str, default_region: str) -> tuple[str, str]:
     """(region, ami) of `aws://<region>/<ami>`; the region falls back to the line's."""
     scheme, _, rest = url.partition("://")
@@ -353,6 +359,26 @@ class EC2Provider(Provider):
     def prepare(self, infrastructure_id: str) -> None:
         """Networks and security groups need the node's networks: `launch` makes them."""
 
+    def image_for_os(self, compute: Compute) -> str:
+        """The newest public image of the node's distribution (and version) from the
+        distribution's own publisher, as the template asked for an OS rather than an AMI."""
+        distro = (compute.os_distribution or "").lower()
+        pattern = f"*{distro}*{compute.os_version or ''}*".replace("**", "*")
+        arch = compute.cpu_arch or "x86_64"
+        try:
+            found = self.client(self.region).describe_images(
+                Owners=[OS_PUBLISHERS.get(distro, "amazon")],
+                Filters=[{"Name": "name", "Values": [pattern]},
+                         {"Name": "architecture", "Values": [arch]},
+                         {"Name": "state", "Values": ["available"]}],
+            )["Images"]  # fmt: skip
+        except botocore.exceptions.ClientError as exc:
+            raise map_error(exc, f"finding a {distro} image") from exc
+        if not found:
+            raise NotFound(f"ec2: no {distro} {compute.os_version or ''} image for {arch} in "
+                           f"{self.region}; name one as aws://<region>/<ami>")  # fmt: skip
+        return str(max(found, key=lambda i: i.get("CreationDate", ""))["ImageId"])
+
     def launch(self, spec: NodeSpec) -> Machine:
         compute = spec.compute or Compute(
             name=spec.name,
@@ -363,9 +389,13 @@ class EC2Provider(Provider):
             public=spec.public,
         )
         url = compute.image or spec.image
-        if not url:
-            raise NotFound(f"ec2: node {spec.name} names no image (aws://<region>/<ami>)")
-        region, ami = parse_image(url, self.region)
+        if url:
+            region, ami = parse_image(url, self.region)
+        elif compute.os_distribution:
+            region, ami = self.region, self.image_for_os(compute)
+        else:
+            raise NotFound(f"ec2: node {spec.name} names no image (aws://<region>/<ami>) and "
+                           f"no operating system to find one by")  # fmt: skip
         ec2 = self.client(region)
         node = f"{spec.name}.{spec.vm_id}"
         what = f"node {node} of {spec.infrastructure_id}"

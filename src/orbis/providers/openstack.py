@@ -530,6 +530,11 @@ class OpenStackProvider(Provider):
             if len(parts) == 2 and parts[0] in ("image", "volume"):
                 kind = parts[0]
             ident = parts[-1]
+        elif wanted.startswith("egi://"):  # an EGI AppDB image: its Glance id at this site
+            from orbis.providers import egi  # only EGI users need the cloud-info client
+
+            ident = egi.cloud_info().resolve_image(
+                wanted, vo=self._auth.get("vo"), keystone_host=self.host)
         elif "://" in wanted:
             raise NotFound(f"{self.site}: {wanted} is not an OpenStack image URL")
         if kind == "volume":

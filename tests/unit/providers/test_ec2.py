@@ -551,3 +551,19 @@ def test_unreachable_endpoint_is_transient(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setenv("AWS_ENDPOINT_URL_EC2", url)
     with pytest.raises(Transient, match="unreachable"):
         EC2Provider(AUTH, options=FAST).quotas()
+
+
+def test_an_os_request_finds_the_publishers_image(provider: EC2Provider) -> None:
+    node = Compute(name="front", type="tosca.nodes.Compute", os_distribution="ubuntu")
+    # moto's Canonical images: trusty and xenial (not its Ubuntu-based images of other owners)
+    assert provider.image_for_os(node) in ("ami-785db401", "ami-1e749f67")
+    node.os_version = "16.04"
+    assert provider.image_for_os(node) == "ami-785db401"
+    node.os_version = "14.04"
+    assert provider.image_for_os(node) == "ami-1e749f67"
+    node.os_version = "99.04"
+    with pytest.raises(NotFound, match="no ubuntu 99.04 image"):
+        provider.image_for_os(node)
+    machine = provider.launch(spec("", image=None, os_distribution="ubuntu", os_version="16.04"))
+    assert instance(machine.provider_id)["ImageId"] == "ami-785db401"
+    provider.cleanup(machine.infrastructure_id or "")
