@@ -1,11 +1,15 @@
 """API load figures: 100 stored infrastructures (3 nodes each), 50 concurrent clients for 20 s
 on loopback against `GET /infrastructures` and `GET /infrastructures/{id}/state`.
 
-    .venv/bin/python bench/api_load.py [--clients 50] [--seconds 20]
+    .venv/bin/python bench/api_load.py [--clients 50] [--seconds 20] [--churn 20]
 
 The server is a real `orbis server` in its own throw-away home; the load comes from a separate
 process (httpx, asyncio), so the server's two cores are not shared with the client's event loop
 more than the machine forces. Prints requests/s, p50 and p99 latency per route.
+
+`--churn N` commits N node changes a second from another connection while the load runs (as
+the engine does during deployments): every commit invalidates the API's cached answers
+(orbis.api.hot), so this measures the uncached path too.
 """
 
 from __future__ import annotations
@@ -18,7 +22,10 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -108,6 +115,7 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--generator", nargs=2, metavar=("URL", "IDS_FILE"), help=argparse.SUPPRESS)
+    parser.add_argument("--churn", type=float, default=0, help="node changes committed per s")
     parser.add_argument("--python-client", action="store_true",
                         help="load from Python (httpx) even when wrk is installed")  # fmt: skip
     args = parser.parse_args()
@@ -121,7 +129,7 @@ def main() -> None:
     from orbis.testing.server import RunningServer
 
     if shutil.which("wrk") and not args.python_client:
-        return wrk_figures(args.clients, args.seconds)
+        return wrk_figures(args.clients, args.seconds, args.churn)
 
     with tempfile.TemporaryDirectory(prefix="orbis-bench-") as tmp:
         home = Path(tmp)
@@ -132,11 +140,12 @@ def main() -> None:
         server.start()
         try:
             httpx.get(f"{server.url}/infrastructures", headers={"Authorization": AUTH})  # warm
-            done = subprocess.run(
-                [sys.executable, __file__, "--clients", str(args.clients), "--seconds",
-                 str(args.seconds), "--generator", server.url, str(home / "ids.json")],
-                capture_output=True, text=True, check=True,
-            )  # fmt: skip
+            with churning(home, ids[-1], args.churn):
+                done = subprocess.run(
+                    [sys.executable, __file__, "--clients", str(args.clients), "--seconds",
+                     str(args.seconds), "--generator", server.url, str(home / "ids.json")],
+                    capture_output=True, text=True, check=True,
+                )  # fmt: skip
         finally:
             server.stop()
     result = json.loads(done.stdout)
@@ -153,7 +162,34 @@ def main() -> None:
     print(f"{'all':<8} {rate:8.0f} {pct(everything, 50):8.1f} {pct(everything, 99):8.1f}")
 
 
-def wrk_figures(clients: int, seconds: float) -> None:
+@contextmanager
+def churning(home: Path, infra_id: str, rate: float) -> Iterator[None]:
+    """Commit `rate` node state changes a second (from this process) until the block ends."""
+    if rate <= 0:
+        yield
+        return
+    from orbis.store.repository import Store
+
+    store = Store(f"sqlite:///{home / 'orbis.db'}", run_migrations=False)
+    stop = threading.Event()
+
+    def write() -> None:
+        n = 0
+        while not stop.wait(1 / rate):
+            n += 1
+            store.update_node(infra_id, 0, state="running" if n % 2 else "configured")
+
+    writer = threading.Thread(target=write, daemon=True)
+    writer.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        writer.join()
+        store.engine.dispose()
+
+
+def wrk_figures(clients: int, seconds: float, churn: float = 0) -> None:
     """The same load from wrk (C, one thread): the generator takes far less of the 2 cores than
     a Python client, so the figures are the server's. Each route gets half the time, on a fresh
     server: a second wrk run against the same server paid ~1 s to open its connections, which is
@@ -161,7 +197,7 @@ def wrk_figures(clients: int, seconds: float) -> None:
     from orbis.testing.server import RunningServer
 
     print(f"100 infrastructures × 3 nodes, {clients} connections (wrk), {seconds / 2:.0f} s per "
-          "route")  # fmt: skip
+          f"route, {churn:g} commits/s")  # fmt: skip
     print(f"{'route':<8} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8}")
     for kind in ("list", "state"):
         with tempfile.TemporaryDirectory(prefix="orbis-bench-") as tmp:
@@ -172,11 +208,12 @@ def wrk_figures(clients: int, seconds: float) -> None:
             server.start()
             path = "/infrastructures" if kind == "list" else f"/infrastructures/{ids[0]}/state"
             try:
-                done = subprocess.run(
-                    ["wrk", "-t1", f"-c{clients}", f"-d{seconds / 2:.0f}s", "--latency",
-                     "-H", f"Authorization: {AUTH}", server.url + path],
-                    capture_output=True, text=True, check=True,
-                ).stdout  # fmt: skip
+                with churning(home, ids[-1], churn):
+                    done = subprocess.run(
+                        ["wrk", "-t1", f"-c{clients}", f"-d{seconds / 2:.0f}s", "--latency",
+                         "-H", f"Authorization: {AUTH}", server.url + path],
+                        capture_output=True, text=True, check=True,
+                    ).stdout  # fmt: skip
             finally:
                 server.stop()
         rate = float(re.search(r"Requests/sec:\s+([\d.]+)", done).group(1))  # type: ignore[union-attr]

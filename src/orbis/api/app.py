@@ -15,6 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from orbis import __version__, config
+from orbis.api.hot import HotReads
 from orbis.api.negotiation import ApiError, error_response
 from orbis.api.routes import router
 from orbis.auth import Authenticator
@@ -52,17 +53,17 @@ class LimitsAndCors:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request = Request(scope)
-        if self.origin and request.method == "OPTIONS":
+        if self.origin and scope["method"] == "OPTIONS":
             # IM 1.x answers a preflight on any path with 200 and `{}`
             response = Response("{}", media_type="application/json")
             response.headers.update(self._cors())
             await response(scope, receive, send)
             return
-        length = request.headers.get("content-length", "")
+        # the raw headers, not a Request: this runs on every request (see hot.py)
+        length = next((v for k, v in scope["headers"] if k == b"content-length"), b"")
         if length.isdigit() and int(length) > self.limit:
             message = f"Request body too large (limit {self.limit} bytes)"
-            response = error_response(request, 413, message)
+            response = error_response(Request(scope), 413, message)
             response.headers.update(self._cors())
             await response(scope, receive, send)
             return
@@ -134,7 +135,9 @@ def create_app(
     )
     app.include_router(router)
 
-    # A plain ASGI middleware: Starlette's BaseHTTPMiddleware costs a task group per request.
+    # Plain ASGI middlewares: Starlette's BaseHTTPMiddleware costs a task group per request.
+    # The last added is the outermost: CORS headers apply to the hot answers too.
+    app.add_middleware(HotReads)
     app.add_middleware(LimitsAndCors, settings=settings)
 
     @app.exception_handler(ApiError)

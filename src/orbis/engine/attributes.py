@@ -28,6 +28,14 @@ def attribute_resolver(
             node = comp.host if comp else self_node
         if attribute == "tosca_name":
             return node
+        if node in template.containers:  # a container app: its endpoints, once deployed
+            apps = by_compute.get(node, [])
+            endpoints = list(apps[0].endpoints or []) if apps else []
+            if attribute == "endpoints":
+                return endpoints
+            if attribute in ("public_address", "ip_address") and endpoints:
+                return endpoints[0].rsplit(":", 1)[0]
+            return None
         compute_name = node
         component = template.components.get(node)
         if component is not None:

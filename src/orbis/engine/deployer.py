@@ -31,7 +31,7 @@ from orbis.configure.ssh import SSHNotReady, wait_ssh
 from orbis.engine.attributes import attribute_resolver
 from orbis.engine.plan import PlannedStep, group_by_level, plan_configuration
 from orbis.lang.functions import evaluate
-from orbis.model.infrastructure import Compute, Operation, Template
+from orbis.model.infrastructure import Compute, ContainerApp, Operation, Template
 from orbis.model.states import NodeState
 from orbis.placement.ranking import rank
 from orbis.placement.sites import Site, SiteRegistry
@@ -43,6 +43,7 @@ from orbis.store.schema import InfrastructureRow, NodeRow
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 RETRIES = 3  # transient provider errors: tries after the first
+APP_PREFIX = "app:"  # provider id of a container app's row (it is no machine)
 BACKOFF = 0.5  # seconds before the first retry; doubles each time
 
 
@@ -116,6 +117,9 @@ class Deployer:
     async def launch_node(self, infra: InfrastructureRow, template: Template, row: NodeRow) -> bool:
         """Launch one node (or find it, if a previous run launched it) and wait for its SSH;
         False if it failed (already recorded)."""
+        app = template.containers.get(row.name)
+        if app is not None:
+            return await self._deploy_app(infra, row, app)
         compute = template.computes.get(row.name)
         if compute is None:
             self._fail_node(row, NodeState.FAILED, f"no node '{row.name}' in the template")
@@ -181,6 +185,36 @@ class Deployer:
         self._fail_node(row, NodeState.FAILED, message, lines)
         return False
 
+    async def _deploy_app(self, infra: InfrastructureRow, row: NodeRow, app: ContainerApp) -> bool:
+        """A container application (IM: one system per app) on a Kubernetes site: nothing to
+        reach or configure, it is done once the cluster runs it."""
+        sites = self.sites_of(infra.id)
+        clusters = [s for s in sites if s.type.lower() == "kubernetes"
+                    and (not app.cloud_id or s.id == app.cloud_id)]  # fmt: skip
+        if not clusters:
+            where = f"the site '{app.cloud_id}'" if app.cloud_id else "a site"
+            self._fail_node(row, NodeState.FAILED, f"container app {app.name} needs {where} of "
+                            "type Kubernetes in the auth data")  # fmt: skip
+            return False
+        site = clusters[0]
+        self.store.update_node(infra.id, row.vm_id, site=site.id)
+        try:
+            provider = self.sites.provider(site)
+            apply = getattr(provider, "apply_app", None)
+            if apply is None:
+                raise ProviderError(f"{site.id} cannot run container apps")
+            endpoints = await self._retrying(partial(apply, infra.id, app, app.storage), row)
+        except ProviderError as exc:
+            self._fail_node(row, NodeState.FAILED, f"deploying app {app.name} failed: {exc}")
+            return False
+        self.store.update_node(
+            infra.id, row.vm_id, state=NodeState.CONFIGURED, needs_config=False,
+            provider_id=f"{APP_PREFIX}{app.name}", endpoints=endpoints, error="",
+            message="deployed", log_lines=[f"{stamp()} App {app.name} deployed on {site.id}: "
+                                           + (", ".join(endpoints) or "no endpoints")],
+        )  # fmt: skip
+        return True
+
     async def _discard(self, provider: Provider, infra_id: str, vm_id: int) -> None:
         """Remove what a failed launch may have left at a site before trying the next."""
 
@@ -205,6 +239,8 @@ class Deployer:
         if not row.provider_id:
             return True
         try:
+            if row.provider_id.startswith(APP_PREFIX):
+                raise ProviderError("a container app cannot be stopped (set its count to 0)")
             provider = self.provider_of(row)
             await self._retrying(lambda: provider.stop(row.provider_id or ""), row)
         except ProviderError as exc:
@@ -219,6 +255,9 @@ class Deployer:
 
         def remove() -> None:
             provider = self.provider_of(row)
+            if (row.provider_id or "").startswith(APP_PREFIX):
+                getattr(provider, "remove_app")(infra.id, row.name)  # noqa: B009
+                return
             ids = {row.provider_id} if row.provider_id else set()
             ids |= {m.provider_id for m in provider.list_owned()
                     if m.infrastructure_id == infra.id and m.vm_id == row.vm_id}  # fmt: skip
@@ -238,6 +277,8 @@ class Deployer:
     async def _power(self, infra: InfrastructureRow, row: NodeRow, action: str) -> bool:
         provider_id = row.provider_id or ""
         try:
+            if provider_id.startswith(APP_PREFIX):
+                raise ProviderError(f"a container app cannot {action}")
             provider = self.provider_of(row)
             call = provider.start if action == "start" else provider.reboot
             await self._retrying(lambda: call(provider_id), row)
@@ -352,7 +393,13 @@ class Deployer:
     ) -> None:
         """Run the configuration plan on `targets` (level by level); each ends configured or
         unconfigured. Other nodes only lend their addresses to the playbooks."""
-        if targets and all(self.provider_of(r).simulated for r in targets):
+        apps = [r.vm_id for r in targets if r.name in template.containers]
+        if apps:  # running is all there is to a container app
+            self.store.update_nodes(infra.id, apps, needs_config=False, state=NodeState.CONFIGURED)
+            targets = [r for r in targets if r.vm_id not in apps]
+        if not targets:
+            return
+        if all(self.provider_of(r).simulated for r in targets):
             await self._simulate_configuration(infra, template, targets)
             return
         key_file = self._write_key(infra)

@@ -190,6 +190,7 @@ class ContainerApp:
     environment: dict[str, str] = field(default_factory=dict)
     command: list[str] = field(default_factory=list)
     volumes: list[tuple[str, str]] = field(default_factory=list)  # (volume node, mount path)
+    storage: dict[str, Volume] = field(default_factory=dict)  # the BlockStorage nodes named
     publish_ports: list[PortSpec] = field(default_factory=list)
     expose_ports: list[PortSpec] = field(default_factory=list)
     config_files: list[dict[str, Any]] = field(default_factory=list)  # {path, content|url}
@@ -279,6 +280,13 @@ class Template:
     @property
     def name(self) -> str:
         return str(self.metadata.get("infra_name") or self.metadata.get("template_name") or "")
+
+    def counts(self) -> dict[str, int]:
+        """How many of each deployable node: machines, and container apps (IM: one system
+        each, 0 or 1)."""
+        counts = {c.name: c.count for c in self.computes.values()}
+        counts.update({a.name: a.count for a in self.containers.values()})
+        return counts
 
     def node(self, name: str) -> Compute | Component | None:
         return self.computes.get(name) or self.components.get(name)

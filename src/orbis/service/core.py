@@ -112,7 +112,7 @@ class ServiceBase:
         self.record_access(infra_id, who)  # owners and sealed cloud credentials (access.py)
         self._templates[(infra_id, hash(text))] = template
         self.store.add_nodes(
-            infra_id, [c.name for c in template.computes.values() for _ in range(c.count)]
+            infra_id, [name for name, count in template.counts().items() for _ in range(count)]
         )
         self.scheduler.kick(infra_id)
         if wait_launch:

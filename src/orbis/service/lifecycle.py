@@ -35,7 +35,7 @@ class LifecycleMixin(ServiceBase):
                                      "created from TOSCA")  # fmt: skip
             merged = merge_tosca(row.template, text)
             template = self.parse(merged, row.template_file)
-            wanted = {c.name: c.count for c in template.computes.values()}
+            wanted = template.counts()
             removal = {c.name: [int(v) for v in c.removal_list if str(v).isdigit()]
                        for c in template.computes.values()}  # fmt: skip
         else:

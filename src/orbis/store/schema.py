@@ -77,6 +77,8 @@ class NodeRow(Base):
     public_ip: Mapped[str | None] = mapped_column(String(64), nullable=True)
     ssh_user: Mapped[str] = mapped_column(String(64), default="root")
     ssh_port: Mapped[int | None] = mapped_column(Integer, nullable=True)  # None: 22
+    # a container app's addresses (IM's `endpoints` attribute); None for machines
+    endpoints: Mapped[list | None] = mapped_column(JSON, nullable=True)
     # the site (auth line id or catalogue name) the node runs on; None = the default back-end
     site: Mapped[str | None] = mapped_column(String(255), nullable=True)
     # a node without a public address is reached through this one (SSH jump): "user@host:port"

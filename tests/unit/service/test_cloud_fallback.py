@@ -16,6 +16,7 @@ import pytest
 from cryptography.fernet import Fernet
 
 from orbis.auth import identify
+from orbis.providers.base import LABEL_INFRASTRUCTURE
 from orbis.providers.sim import SimProvider
 from orbis.secrets import Sealer
 from orbis.service import OrbisService
@@ -48,11 +49,14 @@ def line(fields: dict[str, str]) -> str:
     return "; ".join(f"{k} = {v}" for k, v in fields.items())
 
 
-def ec2_instances() -> list[dict]:
+def ec2_instances(infra: str) -> list[dict]:
+    """This infrastructure's live instances (moto keeps one account per test process)."""
     ec2 = boto3.client("ec2", region_name="us-east-1", aws_access_key_id="x",
                        aws_secret_access_key="y")  # fmt: skip
-    found = ec2.describe_instances(Filters=[{"Name": "instance-state-name",
-                                             "Values": ["pending", "running"]}])  # fmt: skip
+    found = ec2.describe_instances(Filters=[
+        {"Name": "instance-state-name", "Values": ["pending", "running"]},
+        {"Name": f"tag:{LABEL_INFRASTRUCTURE}", "Values": [infra]},
+    ])  # fmt: skip
     return [i for r in found["Reservations"] for i in r["Instances"]]
 
 
@@ -79,9 +83,9 @@ async def test_quota_refusal_at_openstack_falls_back_to_ec2(aws, tmp_path: Path)
             moved = next(n for n in nodes if n.site == "aws")
             assert "Site standin could not launch node" in moved.log
             assert "Quota exceeded" in moved.log and "trying aws" in moved.log
-            assert len(ec2_instances()) == 1 and len(cloud.owned()["servers"]) == 1
+            assert len(ec2_instances(infra)) == 1 and len(cloud.owned()["servers"]) == 1
             await svc.destroy(who, infra)
-            assert ec2_instances() == []
+            assert ec2_instances(infra) == []
             assert not any(cloud.owned().values()), cloud.owned()
         finally:
             await svc.shutdown()

@@ -9,7 +9,7 @@ from orbis.lang.tosca.context import COMPONENT, RUNTIME, STORAGE, Context, NodeT
 from orbis.lang.tosca.datatypes import size_to_bytes
 from orbis.lang.tosca.functions import Resolver
 from orbis.lang.tosca.nodes import HOSTED_ON
-from orbis.lang.tosca.properties import node_capabilities
+from orbis.lang.tosca.properties import node_capabilities, node_properties
 from orbis.lang.yaml_positions import child_pos
 from orbis.model.infrastructure import (
     ContainerApp,
@@ -17,6 +17,7 @@ from orbis.model.infrastructure import (
     PortSpec,
     Position,
     ServerlessFunction,
+    Volume,
 )
 
 IMAGE_ARTIFACT = "tosca.artifacts.Deployment.Image.Container.Docker"
@@ -152,6 +153,14 @@ def map_container(
             )
             continue
         app.volumes.append((storage, path))
+        props = node_properties(ctx, resolver, ctx.nodes[storage])
+        size, volume_id = props.get("size"), props.get("volume_id")
+        app.storage[storage] = Volume(
+            name=storage, size=size_to_bytes(size) if isinstance(size, str) else None,
+            volume_id=str(volume_id) if isinstance(volume_id, str) and volume_id else None,
+            type=props.get("type") if isinstance(props.get("type"), str) else None,
+            mount_path=path, position=ctx.nodes[storage].position,
+        )  # fmt: skip
     app.publish_ports = _port_specs(
         ctx,
         host.get("publish_ports"),
