@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import json
@@ -17,6 +18,8 @@ from orbis import __version__
 from orbis.api.deps import AUTH_HEADER, caller, service, settings
 from orbis.api.negotiation import ApiError, answer, media_types, wants
 from orbis.auth import Identity
+from orbis.placement.sites import SiteInfo
+from orbis.providers.base import Image
 
 router = APIRouter()
 secured = APIRouter(dependencies=[Depends(AUTH_HEADER)])
@@ -53,11 +56,27 @@ def _cloud(who: Identity, cloud_id: str) -> dict[str, str]:
     line = next((c for c in who.clouds if c.get("id") == cloud_id), None)
     if line is None:
         raise ApiError(400, f"Error getting cloud info: no auth line with id '{cloud_id}'")
-    if line.get("type", "").lower() not in LOCAL_TYPES:
-        raise ApiError(
-            400, f"Error getting cloud info: cloud type '{line.get('type')}' is not supported"
-        )
     return line
+
+
+async def _site_info(request: Request, who: Identity, cloud_id: str) -> SiteInfo:
+    """What a cloud site offers (the site catalogue's cache); 400 with the site's error."""
+    svc = service(request)
+    site = next((s for s in svc.sites.sites_for(who.clouds) if s.id == cloud_id), None)
+    if site is None:  # e.g. an EGI line that expanded into other sites
+        raise ApiError(400, f"Error getting cloud info: no site '{cloud_id}'")
+    info = await asyncio.to_thread(svc.sites.info, site)
+    if info.error:
+        raise ApiError(400, f"Error getting cloud info: {info.error}")
+    return info
+
+
+def _matches(image: Image, filters: dict[str, str]) -> bool:
+    """IM's filters: distribution / version / name as case-insensitive substrings."""
+    fields = {"distribution": image.os_distro or image.name, "version": image.os_version
+              or image.name, "name": image.name}  # fmt: skip
+    return all(v.lower() in (fields.get(k) or "").lower() for k, v in filters.items()
+               if k in fields)  # fmt: skip
 
 
 @secured.get("/clouds/{cloudId}/images", tags=["clouds"])
@@ -71,9 +90,14 @@ async def cloud_images(
         len(part.split("=")) == 2 and part.split("=")[0] for part in filters.split(",")
     ):
         raise ApiError(400, "Invalid format in filters parameter.")
-    _cloud(who, cloudId)
-    image = settings(request).node_image
-    images = [{"uri": f"docker://{image}", "name": f"Orbis local node image ({image})"}]
+    line = _cloud(who, cloudId)
+    if line.get("type", "").lower() in LOCAL_TYPES:
+        image = settings(request).node_image
+        images = [{"uri": f"docker://{image}", "name": f"Orbis local node image ({image})"}]
+    else:
+        wanted = dict(part.split("=") for part in filters.split(",")) if filters else {}
+        found = (await _site_info(request, who, cloudId)).images
+        images = [{"uri": i.url, "name": i.name} for i in found if _matches(i, wanted)]
     return Response(json.dumps({"images": images}), media_type="application/json")
 
 
@@ -82,7 +106,11 @@ async def cloud_quotas(request: Request, cloudId: str) -> Response:
     """Use and limits of a cloud; for the local back-end, this machine's."""
     who = await caller(request, collection=True)
     wants(request, "application/json")
-    _cloud(who, cloudId)
+    line = _cloud(who, cloudId)
+    if line.get("type", "").lower() not in LOCAL_TYPES:
+        info = await _site_info(request, who, cloudId)
+        quotas = {k: {"used": q.used, "limit": q.limit} for k, q in info.quotas.items()}
+        return Response(json.dumps({"quotas": quotas}), media_type="application/json")
     svc = service(request)
     nodes = sum(len(svc.store.nodes(i)) for i in svc.list_ids(who))
     memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2**20

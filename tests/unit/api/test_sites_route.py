@@ -37,3 +37,26 @@ def test_each_line_is_a_site_and_an_unusable_one_says_why(client):
 
 def test_sites_need_credentials(client):
     assert client.get("/orbis/sites").status_code == 401
+
+
+def test_an_openstack_sites_catalogue_through_im_and_orbis_routes(client):
+    from orbis.testing.standins.openstack import OpenStackStandin
+
+    with OpenStackStandin(quota={"instances": 7}) as cloud:
+        line = "; ".join(f"{k} = {v}" for k, v in cloud.auth_line().items())
+        auth = {"Authorization": f"{ALICE}\\n{line}", "Accept": "application/json"}
+        images = client.get("/clouds/standin/images", headers=auth)
+        assert images.status_code == 200, images.text
+        uris = {i["name"]: i["uri"] for i in images.json()["images"]}
+        assert uris["Ubuntu 22.04"].startswith("ost://127.0.0.1/")
+        ubuntu = client.get("/clouds/standin/images?filters=distribution=ubuntu", headers=auth)
+        assert [i["name"] for i in ubuntu.json()["images"]] == ["Ubuntu 22.04"]
+        quotas = client.get("/clouds/standin/quotas", headers=auth).json()["quotas"]
+        assert quotas["instances"] == {"used": 0, "limit": 7}
+        (site,) = client.get("/orbis/sites", headers=auth).json()["sites"]
+        assert site["error"] is None and "m1.small" in {f["name"] for f in site["flavors"]}
+        assert cloud.auth_line()["password"] not in client.get("/orbis/sites", headers=auth).text
+        bad = "; ".join(f"{k} = {v}" for k, v in cloud.auth_line(password="Wr0ng-Pw-917").items())
+        refused = client.get("/clouds/standin/quotas",
+                             headers={**auth, "Authorization": f"{ALICE}\\n{bad}"})  # fmt: skip
+        assert refused.status_code == 400 and "Wr0ng-Pw-917" not in refused.text
