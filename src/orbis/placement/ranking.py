@@ -62,6 +62,25 @@ def image_allows(site: Site, image: str | None) -> str | None:
     return f"image {image} is for {wanted} clouds"
 
 
+# sites whose image list is the whole choice (EC2 lists only the account's own images, and
+# public ones are found by OS at launch)
+FULL_IMAGE_LISTS = {"openstack"}
+
+
+def os_image_allows(info: SiteInfo, compute: Compute) -> str | None:
+    """A node that asks for an OS rather than an image needs a site that has one."""
+    if compute.image or not compute.os_distribution or not info.images:
+        return None
+    if info.site.type.lower() not in FULL_IMAGE_LISTS:
+        return None
+    distro, version = compute.os_distribution.lower(), compute.os_version or ""
+    for image in info.images:
+        name = image.name.lower()
+        if distro in (image.os_distro or name).lower() and version in (image.os_version or name):
+            return None
+    return f"no {compute.os_distribution} {version} image".rstrip() + " at this site"
+
+
 def quota_allows(info: SiteInfo, compute: Compute) -> str | None:
     quotas = info.quotas
     checks = (
@@ -103,7 +122,8 @@ def rank(compute: Compute, sites: list[Site], infos: dict[str, SiteInfo]) -> Ran
                     flavor, known = chosen.name, True
             else:
                 known = True  # a site without flavors (Kubernetes) sizes each node itself
-            why = why or (quota_allows(info, compute) if info.error is None else None)
+            if info.error is None:
+                why = why or os_image_allows(info, compute) or quota_allows(info, compute)
         elif why is None:
             known = True
         if why is not None:

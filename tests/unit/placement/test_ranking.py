@@ -71,3 +71,17 @@ def test_unreadable_sites_are_tried_last():
 def test_local_site_takes_any_image():
     local = Site("local", "Local", {}, 0)
     assert ids(rank(node(image="ost://x/y"), [local], {})) == ["local"]
+
+
+def test_an_os_request_needs_an_openstack_site_with_such_an_image():
+    from orbis.providers.base import Image
+
+    sites = [site("a"), site("b", order=1), site("aws", "EC2", 2)]
+    ubuntu = Image("1", "Ubuntu 22.04", "ost://a/1", "ubuntu", "22.04")
+    centos = Image("2", "CentOS 7", "ost://b/2", "centos", "7")
+    infos = {"a": SiteInfo(sites[0], BIG, [ubuntu]), "b": SiteInfo(sites[1], BIG, [centos]),
+             "aws": SiteInfo(sites[2], BIG, [])}  # fmt: skip
+    ranking = rank(node(os_distribution="ubuntu", os_version="22.04"), sites, infos)
+    assert ids(ranking) == ["a", "aws"]  # EC2 finds public images at launch
+    assert ranking.excluded["b"] == "no ubuntu 22.04 image at this site"
+    assert ids(rank(node(os_distribution="centos"), sites, infos)) == ["b", "aws"]
