@@ -21,6 +21,10 @@ LABEL_NODE = "orbis.node"  # "<node template name>.<vm id>"
 # several installations may share one cloud account or one container engine, and each must
 # only ever list, adopt or sweep its own.
 LABEL_INSTALLATION = "orbis.installation"
+# what inspect/list_owned need to report a machine as launch did
+LABEL_VM_ID = "orbis.vm_id"
+LABEL_PUBLIC = "orbis.public"
+LABEL_SSH_USER = "orbis.ssh_user"
 
 
 class ProviderError(Exception):

@@ -34,6 +34,7 @@ from orbis.providers.base import (
     LABEL_INFRASTRUCTURE,
     LABEL_INSTALLATION,
     LABEL_NODE,
+    LABEL_SSH_USER,
     Flavor,
     Image,
     Machine,
@@ -54,7 +55,6 @@ _CATALOGUE_LOCK = threading.Lock()
 
 DEFAULT_REGION = "us-east-1"
 LABEL_NETWORK = "orbis.network"  # on subnets we create: the template network's name
-LABEL_SSH_USER = "orbis.ssh_user"  # so inspect/list_owned report the login user launch used
 KEY_NAME_MAX = 128  # IM: a public_key shorter than this is the name of an existing key pair
 SUBNET_START = 127  # IM looks for a free 10.0.N.0/24 from N = 127
 

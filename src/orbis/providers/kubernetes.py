@@ -44,6 +44,8 @@ from orbis.providers.base import (
     LABEL_INFRASTRUCTURE,
     LABEL_INSTALLATION,
     LABEL_NODE,
+    LABEL_PUBLIC,
+    LABEL_VM_ID,
     Machine,
     NodeSpec,
     NotFound,
@@ -56,8 +58,6 @@ from orbis.providers.base import (
 )
 
 LABEL_NAME = "orbis.name"  # the Deployment a node's (or app's) objects belong to
-LABEL_VM_ID = "orbis.vm_id"
-LABEL_PUBLIC = "orbis.public"
 LABEL_APP = "orbis.app"  # a container app (tosca.nodes.Container.Application)
 SSH_PORT = 22
 

@@ -28,6 +28,8 @@ from orbis.providers.base import (
     LABEL_INFRASTRUCTURE,
     LABEL_INSTALLATION,
     LABEL_NODE,
+    LABEL_PUBLIC,
+    LABEL_VM_ID,
     Image,
     Machine,
     NodeSpec,
@@ -38,8 +40,6 @@ from orbis.providers.base import (
     Transient,
 )
 
-LABEL_VM_ID = "orbis.vm_id"
-LABEL_PUBLIC = "orbis.public"  # so inspect/list_owned can report public_ip as launch did
 STOP_TIMEOUT = 10  # seconds systemd gets to shut down before SIGKILL
 
 _LIMIT_ERROR = re.compile(r"cgroup|memory|cpu|swap", re.IGNORECASE)

@@ -40,6 +40,8 @@ from orbis.providers.base import (
     LABEL_INFRASTRUCTURE,
     LABEL_INSTALLATION,
     LABEL_NODE,
+    LABEL_SSH_USER,
+    LABEL_VM_ID,
     Flavor,
     Image,
     Machine,
@@ -54,8 +56,6 @@ from orbis.providers.base import (
 )
 from orbis.providers.blazar import Blazar, Lease, ReservationSettings, lease_name
 
-LABEL_VM_ID = "orbis.vm_id"
-LABEL_SSH_USER = "orbis.ssh_user"  # so inspect/list_owned report the login user launch used
 SG_DESCRIPTION = "Security group created by Orbis"
 DEFAULT_CIDR = "10.0.*.0/24"
 FIP_ATTEMPTS = 5  # IM tries to attach a floating IP 5 times, rotating over the ports
