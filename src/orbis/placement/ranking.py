@@ -18,7 +18,8 @@ from orbis.placement.sites import Site, SiteInfo
 
 MB = 1024**2
 # image URL schemes that belong to one kind of cloud
-SCHEME_TYPES = {"ost": "openstack", "aws": "ec2", "egi": "openstack", "docker": "local"}
+SCHEME_TYPES = {"ost": {"openstack"}, "aws": {"ec2"}, "egi": {"openstack"},
+                "docker": {"local", "kubernetes"}}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -49,7 +50,7 @@ def image_allows(site: Site, image: str | None) -> str | None:
     url = urlparse(image)
     wanted = SCHEME_TYPES.get(url.scheme)
     kind = "local" if site.local else site.type.lower()
-    if wanted is None or wanted == kind:
+    if wanted is None or kind in wanted:
         if url.scheme == "ost" and site.host and url.hostname:
             host = urlparse(site.host if "://" in site.host else f"//{site.host}").hostname
             if host and host != url.hostname:
@@ -59,7 +60,7 @@ def image_allows(site: Site, image: str | None) -> str | None:
         return None
     if site.local:
         return None  # the local back-end runs its own node image for any cloud image
-    return f"image {image} is for {wanted} clouds"
+    return f"image {image} is for {'/'.join(sorted(wanted))} clouds"
 
 
 # sites whose image list is the whole choice (EC2 lists only the account's own images, and

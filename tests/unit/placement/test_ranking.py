@@ -85,3 +85,11 @@ def test_an_os_request_needs_an_openstack_site_with_such_an_image():
     assert ids(ranking) == ["a", "aws"]  # EC2 finds public images at launch
     assert ranking.excluded["b"] == "no ubuntu 22.04 image at this site"
     assert ids(rank(node(os_distribution="centos"), sites, infos)) == ["b", "aws"]
+
+
+def test_container_images_go_to_kubernetes_or_local_only():
+    sites = [site("ost"), site("k8s", "Kubernetes", 1), Site("here", "Local", {}, 2)]
+    infos = {s.id: SiteInfo(s, BIG) for s in sites}
+    ranking = rank(node(image="docker://nginx:1.27"), sites, infos)
+    assert ids(ranking) == ["k8s", "here"]
+    assert ranking.excluded["ost"] == "image docker://nginx:1.27 is for kubernetes/local clouds"
