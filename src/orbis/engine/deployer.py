@@ -127,8 +127,13 @@ class Deployer:
         sites = self.sites_of(infra.id)
         # log lines go in with the state change: one write per node, not one per line
         lines: list[str] = [f"Warning: {s.id}: {s.warning}" for s in sites if s.warning]
-        if len(sites) == 1 and sites[0].local and not compute.cloud_id:
-            candidates = sites  # the common case: no placement to work out
+        if len(sites) == 1 and sites[0].local and (sites[0].shared or not compute.cloud_id):
+            # the common case: no cloud line at all, only the server's own back-end (where
+            # an IM template's placement is tried too, as its cloud images are)
+            candidates = sites
+            if compute.cloud_id:
+                lines.append(f"Warning: placement on '{compute.cloud_id}' ignored: the request "
+                             "names no cloud; using the local back-end")  # fmt: skip
         else:
             infos = dict(zip([s.id for s in sites], await asyncio.gather(
                 *(asyncio.to_thread(self.sites.info, s) for s in sites)

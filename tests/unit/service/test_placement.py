@@ -111,3 +111,23 @@ async def test_placement_policy_names_the_site(tmp_path):
         assert machines(tmp_path / "a.db") == [] and len(machines(tmp_path / "b.db")) == 2
     finally:
         await svc.shutdown()
+
+
+async def test_without_cloud_lines_a_placement_is_tried_on_the_local_back_end(tmp_path):
+    svc = service(tmp_path)
+    await svc.resume()
+    try:
+        placed = TEMPLATE + """  policies:
+    - here:
+        type: tosca.policies.Placement
+        properties: {cloud_id: cesnet}
+        targets: [front]
+"""
+        infra = await svc.create(identify(ALICE)[0], placed)
+        assert await svc.wait_reconciled(infra, timeout=30)
+        nodes = svc.store.nodes(infra)
+        assert {(n.state, n.site) for n in nodes} == {("configured", None)}
+        assert "placement on 'cesnet' ignored" in nodes[0].log
+        assert len(machines(tmp_path / "local.db")) == 2
+    finally:
+        await svc.shutdown()
