@@ -9,6 +9,7 @@ import json
 import os
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.openapi.docs import get_swagger_ui_html
@@ -122,6 +123,17 @@ async def cloud_quotas(request: Request, cloudId: str) -> Response:
     return Response(json.dumps({"quotas": quotas}), media_type="application/json")
 
 
+def _clouds_used(svc: Any, infra_id: str, default: str, nodes: list[Any]) -> tuple[str, str, bool]:
+    """IM's cloud_type / cloud_host of the first VM's cloud, and whether VMs are on several."""
+    sites = list(dict.fromkeys(n.site for n in nodes))  # None: the server's own back-end
+    if not sites or sites[0] is None:
+        return default, "localhost" if default == "local" else "", len(sites) > 1
+    lines: list[dict[str, str]] = svc.cloud_credentials(infra_id)
+    line = next((c for c in lines if c.get("id") == sites[0]), {})
+    host = urlsplit(line.get("host", "")).hostname or line.get("host", "")
+    return line.get("type", sites[0]), host, len(sites) > 1
+
+
 def _date(raw: str | None, name: str, default: datetime | None) -> datetime | None:
     if raw is None:
         return default
@@ -158,6 +170,7 @@ async def stats(
             int((computes[n.name].mem_size or 0) / 2**20) if n.name in computes else 0
             for n in nodes
         )
+        cloud_type, cloud_host, hybrid = _clouds_used(svc, row.id, row.provider, nodes)
         rows.append(
             {
                 "creation_date": row.created_at.strftime("%Y-%m-%d %H:%M:%S"),
@@ -165,9 +178,9 @@ async def stats(
                 "vm_count": len(nodes),
                 "cpu_count": cpus,
                 "memory_size": memory,
-                "cloud_type": row.provider,
-                "cloud_host": "localhost" if row.provider == "local" else "",
-                "hybrid": False,
+                "cloud_type": cloud_type,
+                "cloud_host": cloud_host,
+                "hybrid": hybrid,
                 "deleted": row.deleted,
                 "im_user": row.owner_name,
                 "inf_id": row.id,

@@ -13,7 +13,9 @@ import sqlite3
 import threading
 import time
 import uuid
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from orbis.model.states import NodeState
 from orbis.providers.base import Machine, NodeSpec, NotFound, Provider, ProviderError, Transient
@@ -133,3 +135,12 @@ class SimProvider(Provider):
 
     def alter(self, provider_id: str, num_cpus: float | None, mem_size: int | None) -> None:
         self.inspect(provider_id)
+
+
+class SimSite(SimProvider):
+    """The simulated cloud as a site of the site registry (tests plug it in as a cloud type):
+    the auth line's `path` is its state file, so two lines are two clouds."""
+
+    def __init__(self, auth: Mapping[str, str], *, options: Mapping[str, Any] | None = None):
+        super().__init__(Path(auth["path"]), latency=float((options or {}).get("latency", 0.0)),
+                         config_seconds=0.0)  # fmt: skip

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from .conftest import ALICE
+from .conftest import ALICE, EMPTY
 
 SECRET = "Sup3r-S3cret-pw"
 
@@ -60,3 +60,29 @@ def test_an_openstack_sites_catalogue_through_im_and_orbis_routes(client):
         refused = client.get("/clouds/standin/quotas",
                              headers={**auth, "Authorization": f"{ALICE}\\n{bad}"})  # fmt: skip
         assert refused.status_code == 400 and "Wr0ng-Pw-917" not in refused.text
+
+
+def test_stats_name_the_cloud_of_the_first_vm_and_hybrid_use(client, tmp_path):
+    import time
+
+    from orbis.providers.sim import SimSite
+
+    client.app.state.service.sites.classes["simcloud"] = SimSite
+    auth = (f"{ALICE}\\nid = one; type = SimCloud; host = https://one.example:5000; "
+            f"path = {tmp_path / 'one.db'}")  # fmt: skip
+    headers = {"Authorization": auth, "Content-Type": "text/yaml"}
+    template = EMPTY.replace("count: 0", "count: 1")
+    answer = client.post("/infrastructures", content=template, headers=headers)
+    assert answer.status_code == 200, answer.text
+    infra = answer.text.rsplit("/", 1)[-1]
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        state = client.get(f"/infrastructures/{infra}/state", headers={
+            "Authorization": auth, "Accept": "application/json"}).json()["state"]["state"]
+        if state == "configured":
+            break
+        time.sleep(0.1)
+    stats = client.get("/stats", headers={"Authorization": auth, "Accept": "application/json"})
+    (row,) = stats.json()["stats"]
+    assert (row["cloud_type"], row["cloud_host"], row["hybrid"]) == (
+        "SimCloud", "one.example", False)

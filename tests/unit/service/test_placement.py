@@ -5,13 +5,12 @@ simulated clouds (one SQLite file each) plugged into the site registry as a clou
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from cryptography.fernet import Fernet
 
 from orbis.auth import identify
 from orbis.providers.base import Machine, NodeSpec, QuotaExceeded
-from orbis.providers.sim import SimProvider
+from orbis.providers.sim import SimProvider, SimSite
 from orbis.secrets import Sealer
 from orbis.service import OrbisService
 from orbis.store.repository import Store
@@ -26,13 +25,6 @@ topology_template:
         scalable: {properties: {count: 2}}
 """
 ALICE = "id = im; type = InfrastructureManager; username = alice; password = a"
-
-
-class SimSite(SimProvider):
-    """A simulated cloud reached through an auth line (`path` = its state file)."""
-
-    def __init__(self, auth: dict[str, str], *, options: Any = None) -> None:
-        super().__init__(Path(auth["path"]), latency=0.0, config_seconds=0.0)
 
 
 class FullSite(SimSite):
