@@ -10,8 +10,9 @@ from orbis.auth import Identity
 from orbis.config import Settings
 from orbis.model.compare import canonical
 from orbis.model.infrastructure import Compute, Template
+from orbis.placement.sites import NOT_CLOUDS
 
-LOCAL_TYPES = {"local", "orbis"}
+LOCAL_TYPES = {"local", "orbis", "docker"}
 # Compute fields a change of which a plan reports (everything else is configuration).
 SIZE_FIELDS = ("num_cpus", "mem_size", "disk_size", "image", "instance_type", "num_gpus",
                "public", "os_distribution", "os_version", "cpu_arch")  # fmt: skip
@@ -22,25 +23,31 @@ class LiveNode(Protocol):
     name: str
 
 
-def _local_cloud(who: Identity) -> str:
-    line = next((c for c in who.clouds if c.get("type", "").lower() in LOCAL_TYPES), None)
-    return (line or {}).get("id", "local")
+def _clouds(who: Identity, settings: Settings) -> list[tuple[str, str, str]]:
+    """(id, type, endpoint) of the caller's clouds in order; the local back-end when none."""
+    found = []
+    for line in who.clouds:
+        kind = line.get("type", "")
+        if kind.lower() in NOT_CLOUDS:
+            continue
+        local = kind.lower() in LOCAL_TYPES
+        endpoint = (settings.docker_host or "local") if local else line.get("host", "")
+        found.append((line.get("id") or kind.lower(), "Local" if local else kind, endpoint))
+    return found or [("local", "Local", settings.docker_host or "local")]
 
 
 def dry_run(template: Template, who: Identity, settings: Settings) -> dict[str, Any]:
-    """`{cloudId: {cloudType, cloudEndpoint, compute: [...], storage: [...]}}`, IM's shape."""
+    """`{cloudId: {cloudType, cloudEndpoint, compute: [...], storage: [...]}}`, IM's shape.
+    A node goes to its placement's cloud, else the caller's first cloud (as IM estimates); the
+    ranking and fallback of a real deployment read the clouds' catalogues, which this does not."""
     clouds: dict[str, dict[str, Any]] = {}
-    default = _local_cloud(who)
+    known = {cloud[0]: cloud for cloud in _clouds(who, settings)}
+    first = next(iter(known))
     for compute in template.computes.values():
-        cloud = compute.cloud_id or default
+        cloud = (compute.cloud_id or first).split(",")[0].strip()
+        _, kind, endpoint = known.get(cloud, (cloud, "unknown", ""))
         entry = clouds.setdefault(
-            cloud,
-            {
-                "cloudType": "Local" if cloud == default else "unknown",
-                "cloudEndpoint": settings.docker_host or "local",
-                "compute": [],
-                "storage": [],
-            },
+            cloud, {"cloudType": kind, "cloudEndpoint": endpoint, "compute": [], "storage": []}
         )
         for _ in range(compute.count):
             entry["compute"].append(_compute(compute))

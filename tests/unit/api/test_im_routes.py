@@ -235,6 +235,21 @@ def test_dry_run_creates_nothing_and_answers_im_shape(client):
     assert call(client, "GET", "/infrastructures").text == ""
 
 
+def test_dry_run_goes_to_the_first_cloud_or_the_placement(client):
+    scaled = EMPTY.replace("count: 0", "count: 1")
+    clouds = (ALICE + "\\nid = ost; type = OpenStack; host = https://keystone.example:5000"
+              "\\nid = aws; type = EC2; username = a; password = b")  # fmt: skip
+    answer = call(client, "POST", "/infrastructures?dry_run=yes", scaled, auth=clouds).json()
+    assert list(answer) == ["ost"] and answer["ost"]["cloudType"] == "OpenStack"
+    assert answer["ost"]["cloudEndpoint"] == "https://keystone.example:5000"
+    placed = scaled + """  policies:
+    - where: {type: tosca.policies.Placement, properties: {cloud_id: aws}, targets: [front]}
+"""
+    answer = call(client, "POST", "/infrastructures?dry_run=yes", placed, auth=clouds).json()
+    assert list(answer) == ["aws"] and answer["aws"]["cloudType"] == "EC2"
+    assert call(client, "GET", "/infrastructures", auth=clouds).text == ""
+
+
 def test_plan_of_a_create_and_of_an_update(client):
     scaled = EMPTY.replace("count: 0", "count: 3")
     plan = call(client, "POST", "/orbis/plan", scaled).json()
