@@ -20,17 +20,25 @@ class AccessMixin(ServiceBase):
 
     @property
     def _owner_cache(self) -> dict[str, frozenset[str]]:
-        # Owners change rarely and only through this process: caching them saves a query on
-        # every request (see bench/api_load.py).
+        # Owners are read on every request; caching them saves a query. Another server on the
+        # same database may change them: any commit anywhere (the store's change marker) empties
+        # the cache, and without a marker nothing is cached.
         cache: dict[str, frozenset[str]] | None = self.__dict__.get("_owners")
         if cache is None:
             cache = self.__dict__["_owners"] = {}
         return cache
 
     def owner_keys(self, infra_id: str) -> frozenset[str]:
-        keys = self._owner_cache.get(infra_id)
+        marker = self.store.change_marker()
+        if marker is None:
+            return self.store.owner_keys(infra_id)
+        cache = self._owner_cache
+        if self.__dict__.get("_owners_marker") != marker:
+            cache.clear()
+            self.__dict__["_owners_marker"] = marker
+        keys = cache.get(infra_id)
         if keys is None:
-            keys = self._owner_cache[infra_id] = self.store.owner_keys(infra_id)
+            keys = cache[infra_id] = self.store.owner_keys(infra_id)
         return keys
 
     def forget_owners(self, infra_id: str) -> None:
