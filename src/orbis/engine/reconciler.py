@@ -55,8 +55,10 @@ class Reconciler:
         nodes = self.store.nodes(infra.id)
         todo = node_actions(nodes)
         if infra.phase == "creating":
-            self.deployer.log(infra.id, f"Deploying infrastructure {infra.id} on the "
-                              f"{self.deployer.provider.name} back-end")  # fmt: skip
+            sites = self.deployer.sites_of(infra.id)
+            where = (f"the {self.deployer.provider.name} back-end" if len(sites) == 1
+                     and sites[0].local else "sites " + ", ".join(s.id for s in sites))
+            self.deployer.log(infra.id, f"Deploying infrastructure {infra.id} on {where}")
             for warning in template.warnings:
                 self.deployer.log(infra.id, f"Warning: {warning}")
         if todo:

@@ -63,6 +63,7 @@ async def test_quota_error_at_the_first_site_falls_back_to_the_second(tmp_path):
         assert "Site first could not launch front" in log and "Quota exceeded" in log
         assert "trying second" in log
         assert len(machines(tmp_path / "b.db")) == 2 and machines(tmp_path / "local.db") == []
+        assert "on sites first, second" in svc.store.get(infra).log
         await svc.destroy(who, infra)
         assert machines(tmp_path / "b.db") == []
     finally:
