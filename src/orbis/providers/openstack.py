@@ -3,8 +3,9 @@
 Follows what IM does on OpenStack, so templates behave the same: Keystone URLs normalised as IM
 does, flavors chosen by IM's rule (placement/fit.py) from Nova's catalogue and extra_specs, the
 public network and router found when the template does not name them, a private network made
-when the project has none, one security group per infrastructure, floating IPs reused before
-allocated (private-range ones refused), and the user's key delivered by cloud-init only.
+when the project has none, one security group per template network (a network's `router`
+node gets none, and no port security), floating IPs reused before allocated (private-range ones
+refused), and the user's key delivered by cloud-init only.
 
 Everything Orbis makes is marked: servers carry the labels as metadata, Neutron resources as
 tags (`orbis.infrastructure=<id>`...), so `cleanup` and `list_owned` find them without the store.
@@ -303,17 +304,18 @@ class OpenStackProvider(Provider):
         with self._errors(what):
             with self._infra_locks[spec.infrastructure_id]:  # IM: nets/SGs under the infra lock
                 plan = self._plan_networks(spec, compute)
-                group = self._security_group(spec, compute, plan)
+                groups = self._security_groups(spec, compute, plan)
             server = self._find_server(spec.infrastructure_id, node)
             warnings: tuple[str, ...] = ()
             if server is None:
-                server, warnings = self._create_server(spec, compute, node, plan, group)
+                server, warnings = self._create_server(spec, compute, node, plan, groups)
             server = self._wait(server.id, what)
             if server.status == "ERROR":
                 fault = (server.fault or {}).get("message") or "the server went to ERROR"
                 with suppress(os_exc.SDKException):
                     self.conn.compute.delete_server(server)  # the next attempt starts clean
                 raise _typed(None, f"{self.site}: {what}: {fault}")
+            warnings += self._configure_ports(server, spec, compute, plan)
             if plan.fip_pools and not self._public_ips(server):
                 self._attach_floating_ip(server, plan.fip_pools, spec, node)
                 server = self.conn.compute.get_server(server.id)
@@ -336,8 +338,10 @@ class OpenStackProvider(Provider):
             if server is None:
                 return
             infra = (server.metadata or {}).get(LABEL_INFRASTRUCTURE)
+            ours = {g.name for g in conn.network.security_groups()
+                    if infra and _our_group(g, infra)}  # fmt: skip
             for group in server.security_groups or []:
-                if infra and group.get("name") == _sg_name(infra):
+                if group.get("name") in ours:
                     with suppress(os_exc.SDKException):
                         conn.compute.remove_security_group_from_server(server, group["name"])
             for port in conn.network.ports(device_id=server.id):
@@ -361,8 +365,9 @@ class OpenStackProvider(Provider):
                 blazar.delete(lease_name(infrastructure_id))
             for ip in conn.network.ips(tags=tag):
                 conn.network.delete_ip(ip, ignore_missing=True)
-            # shared resources last: the security group, then networks and routers
-            for group in conn.network.security_groups(tags=tag):
+            # shared resources last: the security groups (ours only), then networks and routers
+            for group in [g for g in conn.network.security_groups()
+                          if _our_group(g, infrastructure_id)]:  # fmt: skip
                 self._retry_conflict(lambda g=group: conn.network.delete_security_group(g))
             routers = list(conn.network.routers())
             for net in conn.network.networks(tags=tag):
@@ -428,7 +433,7 @@ class OpenStackProvider(Provider):
     # -- launch helpers -----------------------------------------------------------------------
 
     def _create_server(self, spec: NodeSpec, compute: Compute, node: str, plan: _NetPlan,
-                       group: str | None) -> tuple[Any, tuple[str, ...]]:  # fmt: skip
+                       groups: list[str]) -> tuple[Any, tuple[str, ...]]:  # fmt: skip
         kind, image_id = self._image(compute.image or spec.image, compute)
         boot_size = -(-compute.disk_size // GB) if compute.disk_size else None
         attrs: dict[str, Any] = {}
@@ -448,7 +453,7 @@ class OpenStackProvider(Provider):
             "name": _slug(compute.instance_name or f"orbis-{spec.name}-{spec.vm_id}"),
             "flavor_id": flavor_id,
             "networks": [{"uuid": net_id} for net_id in plan.nics],
-            "security_groups": [{"name": group}] if group else None,
+            "security_groups": [{"name": g} for g in groups],  # Nova takes ids for names
             "metadata": {**{str(k): str(v) for k, v in compute.tags.items()}, **labels},
             "user_data": base64.b64encode(user_data.encode()).decode(),
             "availability_zone": compute.availability_zone,
@@ -578,7 +583,7 @@ class OpenStackProvider(Provider):
         public = [n for n in wanted if n.public]
         if public and not pools and not any("enable_two_nics" in n.tags for n in site):
             private = []  # no floating IPs here: the node sits on the provider network itself
-        plan, used = _NetPlan(), set()
+        plan, used = _NetPlan(nets=[n for n in wanted if n.public or private]), set()
         for net in private:
             ours = f"orbis-{spec.infrastructure_id}-{_slug(net.name)}"
             found = _by_name(site, net.provider_id) if net.provider_id else None
@@ -593,6 +598,7 @@ class OpenStackProvider(Provider):
                 raise ProviderError(f"{self.site}: network {found.name} is used twice")
             used.add(found.id)
             plan.nics.append(found.id)
+            plan.ids[net.name] = found.id
         for net in public:
             named = _by_name(site, net.provider_id) if net.provider_id else None
             if net.provider_id and named is None:
@@ -610,6 +616,7 @@ class OpenStackProvider(Provider):
                                     "only attached as a node's sole interface")  # fmt: skip
             used.add(direct.id)
             plan.nics.append(direct.id)
+            plan.ids[net.name] = direct.id
             plan.public = True
         if not plan.nics:
             raise NotFound(f"{self.site}: no network to attach {compute.name} to")
@@ -641,30 +648,93 @@ class OpenStackProvider(Provider):
             conn.network.add_interface_to_router(router, subnet=subnet.id)
         return _SiteNet(created.id, name, public=False, pool=False, subnets=[subnet.id])
 
-    def _security_group(self, spec: NodeSpec, compute: Compute, plan: _NetPlan) -> str | None:
-        """The infrastructure's group: all TCP/UDP among its members, each port the nodes and
-        networks open, and 22/tcp when the node is public or reached through a proxy host."""
-        conn, name = self.conn, _sg_name(spec.infrastructure_id)
-        nets = _node_networks(spec, compute)
-        if any(n.router for n in nets):
-            return None  # IM: a node routing for others gets no security group
-        group = next(iter(conn.network.security_groups(name=name)), None)
+    def _security_groups(self, spec: NodeSpec, compute: Compute, plan: _NetPlan) -> list[str]:
+        """IM's groups: one per template network of the node, none for a node that routes."""
+        if _routes(spec, compute):
+            return []  # its ports go without port security (_configure_ports)
+        infra = spec.infrastructure_id
+        # the node's own ports open where it is reached: its public side, else its first net
+        front = next((n for n in plan.nets if n.public), plan.nets[0] if plan.nets else None)
+        groups = []
+        for net in plan.nets:
+            ports = list(net.outports)
+            if net is front:
+                ports += [*compute.ports, *spec.ports]
+            if net.public or net.proxy_host:
+                ports.append(PortSpec(22))
+            groups.append(self._group(infra, net.sg_name or f"orbis-{infra}-{net.name}", ports))
+        return groups
+
+    def _group(self, infra: str, name: str, ports: list[PortSpec]) -> str:
+        """The group named `name` (looked up first, made and marked if missing) with the
+        members' own traffic and `ports` open; its id."""
+        conn = self.conn
+
+        def lookup() -> Any:
+            found = conn.network.security_groups(name=name, project_id=conn.current_project_id)
+            return next(iter(found), None)
+
+        group = lookup()
         if group is None:
-            group = conn.network.create_security_group(
-                name=name, description=f"{SG_DESCRIPTION} for {spec.infrastructure_id}")
-            conn.network.set_tags(group, self._tags(spec.infrastructure_id))
+            try:
+                group = conn.network.create_security_group(
+                    name=name, description=f"{SG_DESCRIPTION} for {infra}")
+            except os_exc.ConflictException:  # made meanwhile elsewhere (or over quota)
+                group = lookup()
+                if group is None:
+                    raise
+            else:
+                conn.network.set_tags(group, self._tags(infra))
         rules: list[dict[str, Any]] = [{"protocol": proto, "port_range_min": 1,
                                         "port_range_max": 65535, "remote_group_id": group.id}
                                        for proto in ("tcp", "udp")]  # fmt: skip
-        ports = [*compute.ports, *spec.ports, *(p for n in nets for p in n.outports)]
-        if plan.fip_pools or plan.public or any(n.public or n.proxy_host for n in nets):
-            ports.append(PortSpec(22))
         rules += [_rule(p) for p in dict.fromkeys(ports)]
         for rule in rules:
             with suppress(os_exc.ConflictException):  # already there (another node added it)
                 conn.network.create_security_group_rule(
                     security_group_id=group.id, direction="ingress", ethertype="IPv4", **rule)
-        return name
+        return str(group.id)
+
+    def _configure_ports(self, server: Any, spec: NodeSpec, compute: Compute,
+                         plan: _NetPlan) -> tuple[str, ...]:  # fmt: skip
+        """What Nova cannot say at boot: `additional_ip` as allowed address pairs; for a node
+        that routes for a network, no port security and the subnet's host route through it."""
+        conn, routes = self.conn, _routes(spec, compute)
+        extra: dict[str, list[str]] = {}  # Neutron network id -> additional addresses
+        for iface in compute.interfaces:
+            if iface.additional_ip and iface.network in plan.ids:
+                extra.setdefault(plan.ids[iface.network], []).extend(
+                    a.strip() for a in iface.additional_ip.split(",") if a.strip())
+        ports = list(conn.network.ports(device_id=server.id))
+        for port in ports:
+            if routes:
+                if port.is_port_security_enabled or port.security_group_ids:
+                    # Neutron refuses to drop port security while the port has groups
+                    conn.network.update_port(port, security_group_ids=[],
+                                             is_port_security_enabled=False)  # fmt: skip
+                continue
+            pairs = list(port.allowed_address_pairs or [])
+            known = {p.get("ip_address") for p in pairs}
+            new = [{"ip_address": a} for a in extra.get(port.network_id, []) if a not in known]
+            if new:
+                conn.network.update_port(port, allowed_address_pairs=pairs + new)
+        warnings = []
+        with self._infra_locks[spec.infrastructure_id]:  # two routers: one subnet update each
+            for net, cidr in routes:
+                on_net = next((p for p in ports if p.network_id == plan.ids.get(net.name)), None)
+                fixed = next((f for f in (on_net.fixed_ips if on_net else [])
+                              if ":" not in f["ip_address"]), None)  # fmt: skip
+                if fixed is None:
+                    warnings.append(f"{self.site}: {compute.name} routes {cidr} for network "
+                                    f"{net.name} but has no address on it")  # fmt: skip
+                    continue
+                subnet = conn.network.get_subnet(fixed["subnet_id"])
+                route = {"destination": cidr, "nexthop": fixed["ip_address"]}
+                current = list(subnet.host_routes or [])
+                if route not in current:  # a new address replaces the old route
+                    conn.network.update_subnet(subnet, host_routes=[
+                        *(r for r in current if r.get("destination") != cidr), route])
+        return tuple(warnings)
 
     def _attach_floating_ip(self, server: Any, pools: list[_SiteNet], spec: NodeSpec,
                             node: str) -> None:  # fmt: skip
@@ -788,10 +858,25 @@ class _NetPlan:
     nics: list[str] = field(default_factory=list)  # network ids, in interface order
     fip_pools: list[_SiteNet] = field(default_factory=list)  # where a floating IP comes from
     public: bool = False  # plugged straight into a public network
+    nets: list[Network] = field(default_factory=list)  # template networks kept for the node
+    ids: dict[str, str] = field(default_factory=dict)  # template network -> Neutron id (NICs)
 
 
-def _sg_name(infrastructure_id: str) -> str:
-    return f"orbis-{infrastructure_id}"
+def _our_group(group: Any, infrastructure_id: str) -> bool:
+    """Made by Orbis for this infrastructure: its tag, or its description if tagging failed."""
+    return f"{LABEL_INFRASTRUCTURE}={infrastructure_id}" in (group.tags or []) or \
+        group.description == f"{SG_DESCRIPTION} for {infrastructure_id}"  # fmt: skip
+
+
+def _routes(spec: NodeSpec, compute: Compute) -> list[tuple[Network, str]]:
+    """(network, cidr) for each template network whose `router = "cidr,system"` names this
+    node as the system."""
+    found = []
+    for net in spec.networks:
+        cidr, _, system = (net.router or "").partition(",")
+        if cidr.strip() and system.strip() in (spec.name, compute.name):
+            found.append((net, cidr.strip()))
+    return found
 
 
 def _orbis_tags(tags: list[str] | None) -> bool:

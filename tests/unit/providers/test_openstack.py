@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -59,6 +60,23 @@ def created(cloud: OpenStackStandin, path: str) -> list[Any]:
 def the_server(cloud: OpenStackStandin) -> dict[str, Any]:
     (server,) = cloud.servers.values()
     return server
+
+
+def groups(cloud: OpenStackStandin) -> dict[str, dict[str, Any]]:
+    """The security groups Orbis made, by name (the project's `default` is not one)."""
+    return {g["name"]: g for g in cloud.security_groups.values() if g["name"] != "default"}
+
+
+def rules(group: dict[str, Any]) -> set[tuple[Any, ...]]:
+    return {(r["protocol"], r.get("port_range_min"), r.get("port_range_max"),
+             r.get("remote_ip_prefix"), r.get("remote_group_id"))
+            for r in group["security_group_rules"]}  # fmt: skip
+
+
+def server_ports(cloud: OpenStackStandin, server_id: str) -> dict[str, dict[str, Any]]:
+    """The server's Neutron ports, by network name."""
+    return {cloud.networks[p["network_id"]]["name"]: p for p in cloud.ports.values()
+            if p["device_id"] == server_id}  # fmt: skip
 
 
 # -- auth ---------------------------------------------------------------------------------------
@@ -213,7 +231,8 @@ def test_images_and_quotas(cloud: OpenStackStandin) -> None:
     quotas = p.quotas()
     assert (quotas["instances"].used, quotas["instances"].limit) == (1, 10)
     assert (quotas["cores"].used, quotas["ram"].used) == (1, 2048)  # m1.small
-    assert quotas["floating_ips"].used == 1 and quotas["security_groups"].used == 1
+    # Neutron counts the project's default group with the private and public nets' ones
+    assert quotas["floating_ips"].used == 1 and quotas["security_groups"].used == 3
     assert quotas["volumes"].limit == 10
 
 
@@ -294,7 +313,7 @@ def test_without_pools_the_node_sits_on_the_provider_network() -> None:
         assert len(cloud.networks) == 1  # no private network was made
 
 
-def test_security_group_from_ports(cloud: OpenStackStandin) -> None:
+def test_security_group_per_network(cloud: OpenStackStandin) -> None:
     lan = Network("lan", outports=[PortSpec(443, remote_cidr="10.1.0.0/16"),
                                    PortSpec(0, protocol="icmp")])  # fmt: skip
     nets = (lan, Network("wan", public=True))
@@ -302,26 +321,92 @@ def test_security_group_from_ports(cloud: OpenStackStandin) -> None:
                                                        NetworkInterface("wan", 1)],
                 ports=[PortSpec(80), PortSpec(8000, protocol="udp", range_end=8010)])
     provider(cloud).launch(node)
-    (group,) = cloud.security_groups.values()
-    assert group["name"] == "orbis-inf-1" and group["description"].startswith(
-        "Security group created by Orbis")  # fmt: skip
-    rules = {(r["protocol"], r.get("port_range_min"), r.get("port_range_max"),
-              r.get("remote_ip_prefix"), r.get("remote_group_id"))
-             for r in group["security_group_rules"]}  # fmt: skip
-    assert ("tcp", 1, 65535, None, group["id"]) in rules
-    assert ("udp", 1, 65535, None, group["id"]) in rules
-    assert ("tcp", 80, 80, "0.0.0.0/0", None) in rules
-    assert ("udp", 8000, 8010, "0.0.0.0/0", None) in rules
-    assert ("tcp", 443, 443, "10.1.0.0/16", None) in rules
-    assert ("icmp", None, None, "0.0.0.0/0", None) in rules
-    assert ("tcp", 22, 22, "0.0.0.0/0", None) in rules  # public node
-    assert the_server(cloud)["security_groups"] == [{"name": "orbis-inf-1"}]
+    made = groups(cloud)
+    assert set(made) == {"orbis-inf-1-lan", "orbis-inf-1-wan"}
+    lan_group, wan_group = made["orbis-inf-1-lan"], made["orbis-inf-1-wan"]
+    for group in made.values():
+        assert group["description"] == "Security group created by Orbis for inf-1"
+        assert "orbis.infrastructure=inf-1" in group["tags"]
+        assert ("tcp", 1, 65535, None, group["id"]) in rules(group)
+        assert ("udp", 1, 65535, None, group["id"]) in rules(group)
+    # the network's outports on its own group; no SSH on a private net without a proxy
+    assert ("tcp", 443, 443, "10.1.0.0/16", None) in rules(lan_group)
+    assert ("icmp", None, None, "0.0.0.0/0", None) in rules(lan_group)
+    assert not {r for r in rules(lan_group) if r[1] in (22, 80)}
+    # the node's ports and SSH on its public side
+    assert ("tcp", 80, 80, "0.0.0.0/0", None) in rules(wan_group)
+    assert ("udp", 8000, 8010, "0.0.0.0/0", None) in rules(wan_group)
+    assert ("tcp", 22, 22, "0.0.0.0/0", None) in rules(wan_group)
+    assert ("tcp", 443, 443, "10.1.0.0/16", None) not in rules(wan_group)
+    (port,) = server_ports(cloud, the_server(cloud)["id"]).values()  # the pool is no NIC
+    assert set(port["security_groups"]) == {lan_group["id"], wan_group["id"]}  # not default
+
+
+def test_sg_name_proxy_host_and_reuse(cloud: OpenStackStandin) -> None:
+    nets = (Network("lan", sg_name="my-lan", proxy_host="user@bastion.example.org"),)
+    p = provider(cloud)
+    p.launch(spec(networks=nets, interfaces=[NetworkInterface("lan", 0)]))
+    p.launch(spec(vm_id=1, networks=nets, interfaces=[NetworkInterface("lan", 0)]))
+    (group,) = groups(cloud).values()  # looked up, not made twice
+    assert group["name"] == "my-lan" and len(created(cloud, "/security-groups")) == 1
+    assert ("tcp", 22, 22, "0.0.0.0/0", None) in rules(group)  # reached through a proxy host
+    assert all(port["security_groups"] == [group["id"]] for port in cloud.ports.values()
+               if port["device_owner"] == "compute:nova")  # fmt: skip
 
 
 def test_private_node_gets_no_ssh_rule(cloud: OpenStackStandin) -> None:
     provider(cloud).launch(spec(public=False))
-    (group,) = cloud.security_groups.values()
+    (group,) = groups(cloud).values()
+    assert group["name"] == "orbis-inf-1-private"
     assert not [r for r in group["security_group_rules"] if r.get("port_range_min") == 22]
+
+
+def test_security_group_over_quota_is_quota_exceeded() -> None:
+    with OpenStackStandin(quota={"security_groups": 1}) as cloud:  # the default one fills it
+        with pytest.raises(QuotaExceeded, match="security_group"):
+            provider(cloud).launch(spec())
+        assert not cloud.servers
+
+
+def test_additional_ip_becomes_allowed_address_pair(cloud: OpenStackStandin) -> None:
+    nets = (Network("lan"), Network("dmz", create=True))
+    node = spec(networks=nets, interfaces=[NetworkInterface("lan", 0),
+                NetworkInterface("dmz", 1, additional_ip="10.0.1.200")])  # fmt: skip
+    p = provider(cloud)
+    machine = p.launch(node)
+    ports = server_ports(cloud, machine.provider_id)
+    assert [pair["ip_address"] for pair in ports["orbis-inf-1-dmz"]["allowed_address_pairs"]] \
+        == ["10.0.1.200"]  # fmt: skip
+    assert ports["orbis-inf-1-dmz"]["allowed_address_pairs"][0]["mac_address"] == \
+        ports["orbis-inf-1-dmz"]["mac_address"]  # fmt: skip
+    assert ports["orbis-inf-1-lan"]["allowed_address_pairs"] == []
+    p.launch(node)  # idempotent: the pair is not added twice
+    assert len(ports["orbis-inf-1-dmz"]["allowed_address_pairs"]) == 1
+
+
+def test_router_node_has_no_port_security_and_routes_the_cidr(cloud: OpenStackStandin) -> None:
+    lan = Network("lan", router="192.168.50.0/24,front")
+    p = provider(cloud)
+    router = p.launch(spec(networks=(lan,), interfaces=[NetworkInterface("lan", 0)]))
+    (port,) = server_ports(cloud, router.provider_id).values()
+    assert port["port_security_enabled"] is False and port["security_groups"] == []
+    (body,) = created(cloud, "/compute/v2.1/servers")
+    assert "security_groups" not in body["server"]  # Nova's default, then taken off the port
+    subnet = cloud.subnets[port["fixed_ips"][0]["subnet_id"]]
+    assert subnet["host_routes"] == [{"destination": "192.168.50.0/24",
+                                      "nexthop": router.private_ip}]  # fmt: skip
+    assert not groups(cloud)  # IM: none for the router
+    # another node on the network is no router: port security and its group stay
+    other = spec(vm_id=1, networks=(lan,), interfaces=[NetworkInterface("lan", 0)])
+    assert other.compute is not None
+    other = replace(other, name="back", compute=replace(other.compute, name="back"))
+    machine = p.launch(other)
+    (back,) = server_ports(cloud, machine.provider_id).values()
+    assert back["port_security_enabled"] is True
+    assert [cloud.security_groups[g]["name"] for g in back["security_groups"]] == [
+        "orbis-inf-1-lan"]
+    p.launch(spec(networks=(lan,), interfaces=[NetworkInterface("lan", 0)]))  # again: one route
+    assert len(subnet["host_routes"]) == 1
 
 
 # -- launch -------------------------------------------------------------------------------------
@@ -459,7 +544,7 @@ def test_cleanup_leaves_nothing_of_the_infrastructure(cloud: OpenStackStandin) -
     owned = cloud.owned()
     assert owned["servers"] == ["orbis-front-0"]  # inf-2's
     assert owned["networks"] == ["orbis-inf-2-private"]
-    assert owned["security_groups"] == ["orbis-inf-2"] and not owned["floatingips"]
+    assert owned["security_groups"] == ["orbis-inf-2-private"] and not owned["floatingips"]
     assert [r["name"] for r in cloud.routers.values()] == ["orbis-inf-2"]
     p.cleanup("inf-2")
     assert not any(cloud.owned().values()), cloud.owned()
@@ -495,10 +580,12 @@ def test_destroy_order_and_release(cloud: OpenStackStandin) -> None:
     p.destroy(machine.provider_id)
     calls = [(m, path) for m, path, _, _ in cloud.requests[before:] if m in ("POST", "DELETE")]
     kinds = [path.split("/")[3] for _, path in calls]  # servers / floatingips ...
-    assert kinds == ["servers", "floatingips", "servers"]  # SG off, IP released, server
-    assert created(cloud, "/action")[-1] == {"removeSecurityGroup": {"name": "orbis-inf-1"}}
+    # both SGs off, IP released, server
+    assert kinds == ["servers", "servers", "floatingips", "servers"]
+    assert sorted(b["removeSecurityGroup"]["name"] for b in created(cloud, "/action")[-2:]) == [
+        "orbis-inf-1-private", "orbis-inf-1-public"]  # fmt: skip
     assert not cloud.servers and not cloud.floatingips
-    assert len(cloud.security_groups) == 1  # shared: only cleanup removes it
+    assert len(groups(cloud)) == 2  # shared: only cleanup removes them
 
 
 def test_parallel_launches_share_one_network_and_group(cloud: OpenStackStandin) -> None:
@@ -508,4 +595,22 @@ def test_parallel_launches_share_one_network_and_group(cloud: OpenStackStandin) 
     assert len({m.provider_id for m in machines}) == 4
     assert len({m.public_ip for m in machines}) == 4 and all(m.public_ip for m in machines)
     assert [n["name"] for n in cloud.networks.values()].count("orbis-inf-1-private") == 1
-    assert len(cloud.security_groups) == 1 and len(cloud.routers) == 1
+    assert set(groups(cloud)) == {"orbis-inf-1-private", "orbis-inf-1-public"}
+    assert len(created(cloud, "/security-groups")) == 2 and len(cloud.routers) == 1
+
+
+def test_cleanup_deletes_only_marked_groups_and_retries_while_in_use() -> None:
+    with OpenStackStandin(sg_delete_conflicts=2) as cloud:
+        p = provider(cloud)
+        p.launch(spec(networks=(Network("lan", sg_name="shared"),)))
+        # the user's own group of the same name pattern, and one whose tagging failed
+        foreign = cloud._neutron_create("security-groups", {"name": "orbis-inf-1-other"})
+        untagged = cloud._neutron_create("security-groups", {
+            "name": "orbis-inf-1-x", "description": "Security group created by Orbis for inf-1"})
+        p.cleanup("inf-1")
+        names = {g["name"] for g in cloud.security_groups.values()}
+        assert names == {"default", foreign["name"]}
+        assert untagged["id"] not in cloud.security_groups
+        deletes = [s for m, path, _, s in cloud.requests
+                   if m == "DELETE" and "/security-groups/" in path]  # fmt: skip
+        assert deletes.count(409) == 2 and deletes.count(204) == 2  # retried, then gone

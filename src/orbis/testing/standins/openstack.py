@@ -66,6 +66,8 @@ class OpenStackStandin:
       lease_polls: lease GETs before ACTIVE. lease_delete_conflicts: 409s before a lease delete
       succeeds. refuse_auth: every credential is refused (401). pools=False: the public network
       is a provider network (public CIDR, not external), so there are no floating IPs.
+      sg_delete_conflicts: 409s (SecurityGroupInUse) before a security-group delete succeeds.
+      The project has Neutron's `default` security group, given to servers created without one.
     """
 
     def __init__(
@@ -82,11 +84,13 @@ class OpenStackStandin:
         refuse_auth: bool = False,
         pools: bool = True,
         region: str = "RegionOne",
+        sg_delete_conflicts: int = 0,
     ) -> None:
         self.quota = {**DEFAULT_QUOTA, **(quota or {})}
         self.build_polls, self.fault = build_polls, fault
         self.lease_polls, self.lease_delete_conflicts = lease_polls, lease_delete_conflicts
         self.lease_degraded, self.refuse_auth, self.region = lease_degraded, refuse_auth, region
+        self.sg_delete_conflicts = sg_delete_conflicts
         seed = _fixture("seed")
         self.errors = _fixture("errors")
         self.projects: list[dict[str, Any]] = seed["projects"]
@@ -107,6 +111,8 @@ class OpenStackStandin:
         self.requests: list[tuple[str, str, Any, int]] = []  # (method, path, body, status)
         self._lock = threading.RLock()
         self._next_ip: dict[str, int] = {}
+        default_group = seed["default_security_group"] | {"project_id": self.project["id"]}
+        self.security_groups[default_group["id"]] = default_group
         nets = seed["networks"]
         if private_pool:
             nets = [seed["private_pool"], *nets]
@@ -376,6 +382,10 @@ class OpenStackStandin:
                         "OS-EXT-IPS-MAC:mac_addr": port["mac_address"]})  # fmt: skip
         view = {k: v for k, v in server.items() if not k.startswith("_")}
         view["addresses"] = addresses
+        on_ports = [g for p in self.ports.values() if p["device_id"] == server["id"]
+                    for g in p["security_groups"]]  # fmt: skip
+        view["security_groups"] = [{"name": self.security_groups[g]["name"]}
+                                   for g in dict.fromkeys(on_ports) if g in self.security_groups]
         view["os-extended-volumes:volumes_attached"] = [
             {"id": v["id"]} for v in self.volumes.values() if v.get("_server") == server["id"]]
         return view
@@ -589,6 +599,8 @@ class OpenStackStandin:
     def _add_subnet(self, subnet: dict[str, Any]) -> dict[str, Any]:
         subnet.setdefault("ip_version", 4)
         subnet.setdefault("gateway_ip", str(next(ipaddress.ip_network(subnet["cidr"]).hosts())))
+        subnet.setdefault("host_routes", [])
+        subnet.setdefault("dns_nameservers", [])
         subnet |= {"enable_dhcp": True, "tags": subnet.get("tags", []),
                    "project_id": self.project["id"], "tenant_id": self.project["id"]}  # fmt: skip
         self.subnets[subnet["id"]] = subnet
@@ -742,8 +754,45 @@ class OpenStackStandin:
         if name == "routers" and "external_gateway_info" in attrs:
             record["external_gateway_info"] = attrs["external_gateway_info"] or None
             return record
+        if name == "ports":
+            return self._update_port(record, attrs)
+        if name == "subnets" and "host_routes" in attrs:
+            for route in attrs["host_routes"]:
+                try:
+                    ipaddress.ip_network(route["destination"])
+                    ipaddress.ip_address(route["nexthop"])
+                except (KeyError, ValueError):
+                    raise self._neutron_error(400, "InvalidInput",
+                        f"Invalid data format for hostroute: {route}") from None  # fmt: skip
+            record["host_routes"] = [dict(r) for r in attrs["host_routes"]]
         record |= {k: v for k, v in attrs.items() if k in ("name", "description")}
         return record
+
+    def _update_port(self, port: dict[str, Any], attrs: dict[str, Any]) -> dict[str, Any]:
+        """Neutron's rules: no security groups nor address pairs without port security."""
+        groups = attrs.get("security_groups", port["security_groups"])
+        secured = attrs.get("port_security_enabled", port["port_security_enabled"])
+        pairs = attrs.get("allowed_address_pairs", port["allowed_address_pairs"])
+        if any(g not in self.security_groups for g in groups):
+            raise self._neutron_error(404, "SecurityGroupNotFound", f"groups {groups} not found")
+        if not secured and groups:
+            raise self._neutron_error(409, "PortSecurityPortHasSecurityGroup", "Port has "
+                "security group associated. Cannot disable port security or ip address until "
+                "security group is removed")  # fmt: skip
+        if not secured and pairs:
+            raise self._neutron_error(409, "AddressPairAndPortSecurityRequired", "Port Security "
+                "must be enabled in order to have allowed address pairs on a port.")  # fmt: skip
+        for pair in pairs:
+            try:
+                ipaddress.ip_network(pair["ip_address"], strict=False)
+            except (KeyError, ValueError):
+                raise self._neutron_error(400, "InvalidInput",
+                    f"Invalid allowed address pair {pair}") from None  # fmt: skip
+        port |= {"security_groups": list(groups), "port_security_enabled": bool(secured),
+                 "allowed_address_pairs": [{"mac_address": port["mac_address"]} | p
+                                           for p in pairs]}  # fmt: skip
+        port |= {k: v for k, v in attrs.items() if k in ("name", "description")}
+        return port
 
     def _neutron_delete(self, name: str, record: dict[str, Any]) -> None:
         used_by = [p for p in self.ports.values() if p["device_owner"] != "network:dhcp"]
@@ -753,6 +802,10 @@ class OpenStackStandin:
         if name == "routers" and any(p["device_id"] == record["id"] for p in used_by):
             raise self._neutron_error(409, "RouterInUse",
                                       f"Router {record['id']} still has ports")  # fmt: skip
+        if name == "security-groups" and self.sg_delete_conflicts > 0:
+            self.sg_delete_conflicts -= 1  # a port elsewhere still holds it, for a while
+            raise self._neutron_error(409, "SecurityGroupInUse",
+                                      f"Security Group {record['id']} in use.")  # fmt: skip
         if name == "security-groups" and any(record["id"] in p["security_groups"]
                                              for p in self.ports.values()):  # fmt: skip
             raise self._neutron_error(409, "SecurityGroupInUse",
