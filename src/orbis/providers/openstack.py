@@ -132,6 +132,10 @@ class _SiteNet:
     subnets: list[str] = field(default_factory=list)
 
 
+def keypair_name(infrastructure_id: str) -> str:
+    return f"orbis-{infrastructure_id}"
+
+
 class OpenStackProvider(Provider):
     name = "openstack"
 
@@ -363,6 +367,7 @@ class OpenStackProvider(Provider):
             blazar = self._blazar()
             if blazar.available():
                 blazar.delete(lease_name(infrastructure_id))
+            conn.compute.delete_keypair(keypair_name(infrastructure_id), ignore_missing=True)
             for ip in conn.network.ips(tags=tag):
                 conn.network.delete_ip(ip, ignore_missing=True)
             # shared resources last: the security groups (ours only), then networks and routers
@@ -447,6 +452,9 @@ class OpenStackProvider(Provider):
             # a boot volume of disk.0.size makes the flavor's disk irrelevant
             flavor_id = self._choose_flavor(compute, min_disk_gb=0 if boot_size else None).id
         user_data = spec.user_data or cloudinit.user_data(spec.ssh_public_key, user=spec.ssh_user)
+        # the key by cloud-init (IM's way, for the login user), and as a Nova key pair too: the
+        # image's own default user can then log in with it, whatever cloud-init does
+        attrs["key_name"] = self._keypair(spec)
         labels = {**self._labels(spec.infrastructure_id), LABEL_NODE: node,
                   LABEL_VM_ID: str(spec.vm_id), LABEL_SSH_USER: spec.ssh_user}  # fmt: skip
         attrs |= {
@@ -462,6 +470,17 @@ class OpenStackProvider(Provider):
         }
         server = self.conn.compute.create_server(**{k: v for k, v in attrs.items() if v})
         return server, warnings
+
+    def _keypair(self, spec: NodeSpec) -> str | None:
+        """The infrastructure's key pair (made once, shared by its nodes)."""
+        if not spec.ssh_public_key:
+            return None
+        name = keypair_name(spec.infrastructure_id)
+        if self.conn.compute.find_keypair(name) is None:
+            # a conflict: another node of the infrastructure made it meanwhile
+            with suppress(os_exc.ConflictException):
+                self.conn.compute.create_keypair(name=name, public_key=spec.ssh_public_key)
+        return name
 
     def _server(self, provider_id: str) -> Any | None:
         try:

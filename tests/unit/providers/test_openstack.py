@@ -426,12 +426,19 @@ def test_launch_is_idempotent_and_labels_the_server(cloud: OpenStackStandin) -> 
     assert (first.infrastructure_id, first.vm_id) == ("inf-1", 3)
 
 
-def test_key_arrives_by_cloud_init_only(cloud: OpenStackStandin) -> None:
-    provider(cloud).launch(spec())
-    server = the_server(cloud)
-    user_data = base64.b64decode(server["_user_data"]).decode()
+def test_key_arrives_by_cloud_init_and_as_the_infrastructures_key_pair(
+    cloud: OpenStackStandin,
+) -> None:
+    site = provider(cloud)
+    site.launch(spec())
+    site.launch(spec(vm_id=1))
+    first, second = cloud.servers.values()
+    user_data = base64.b64decode(first["_user_data"]).decode()
     assert user_data.startswith("#cloud-config") and KEY in user_data and "cloudadm" in user_data
-    assert server["key_name"] is None
+    assert first["key_name"] == second["key_name"] == "orbis-inf-1"
+    assert cloud.keypairs["orbis-inf-1"]["public_key"] == KEY  # one pair for the two nodes
+    site.cleanup("inf-1")
+    assert cloud.keypairs == {}
 
 
 def test_quota_refusal_is_quota_exceeded() -> None:

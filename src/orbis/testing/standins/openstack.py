@@ -104,6 +104,7 @@ class OpenStackStandin:
         self.floatingips: dict[str, dict[str, Any]] = {}
         self.security_groups: dict[str, dict[str, Any]] = {}
         self.servers: dict[str, dict[str, Any]] = {}
+        self.keypairs: dict[str, dict[str, Any]] = {}  # Nova key pairs (per user), by name
         self.volumes: dict[str, dict[str, Any]] = {}
         self.leases: dict[str, dict[str, Any]] = {}
         self.reserved_flavors: dict[str, dict[str, Any]] = {}
@@ -428,6 +429,23 @@ class OpenStackStandin:
             return 200, {"servers": [self._server_view(s) for s in found]}
         if method == "POST" and path == "/servers":
             return self._create_server(body)
+        if path == "/os-keypairs":
+            if method == "GET":
+                return 200, {"keypairs": [{"keypair": k} for k in self.keypairs.values()]}
+            pair = (body or {}).get("keypair") or {}
+            if pair.get("name") in self.keypairs:
+                raise self._nova_error(409, f"Key pair '{pair.get('name')}' already exists.")
+            self.keypairs[pair["name"]] = {
+                "name": pair["name"], "public_key": pair.get("public_key", ""), "type": "ssh",
+                "fingerprint": "00:11:22", "user_id": "u-demo"}  # fmt: skip
+            return 200, {"keypair": self.keypairs[pair["name"]]}
+        if m := re.fullmatch(r"/os-keypairs/([^/]+)", path):
+            if m[1] not in self.keypairs:
+                raise self._nova_error(404, f"Keypair {m[1]} not found for user u-demo")
+            if method == "DELETE":
+                del self.keypairs[m[1]]
+                return 202, None
+            return 200, {"keypair": self.keypairs[m[1]]}
         m = re.fullmatch(r"/servers/([^/]+)(/action)?", path)
         if m is None:
             raise self._nova_error(404, f"{path} not found")
