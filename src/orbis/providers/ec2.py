@@ -365,15 +365,13 @@ class EC2Provider(Provider):
         distro = (compute.os_distribution or "").lower()
         pattern = f"*{distro}*{compute.os_version or ''}*".replace("**", "*")
         arch = compute.cpu_arch or "x86_64"
-        try:
+        with _errors(f"finding a {distro} image"):  # connection errors too, not only answers
             found = self.client(self.region).describe_images(
                 Owners=[OS_PUBLISHERS.get(distro, "amazon")],
                 Filters=[{"Name": "name", "Values": [pattern]},
                          {"Name": "architecture", "Values": [arch]},
                          {"Name": "state", "Values": ["available"]}],
             )["Images"]  # fmt: skip
-        except botocore.exceptions.ClientError as exc:
-            raise map_error(exc, f"finding a {distro} image") from exc
         if not found:
             raise NotFound(f"ec2: no {distro} {compute.os_version or ''} image for {arch} in "
                            f"{self.region}; name one as aws://<region>/<ami>")  # fmt: skip
@@ -663,17 +661,7 @@ class EC2Provider(Provider):
             vpc = ec2.create_vpc(
                 CidrBlock=str(span), TagSpecifications=self._tag_spec("vpc", labels)
             )["Vpc"]["VpcId"]
-            gateway = ec2.create_internet_gateway(
-                TagSpecifications=self._tag_spec("internet-gateway", labels)
-            )["InternetGateway"]["InternetGatewayId"]
-            ec2.attach_internet_gateway(InternetGatewayId=gateway, VpcId=vpc)
-            tables = ec2.describe_route_tables(Filters=[{"Name": "vpc-id", "Values": [vpc]}])
-            for table in tables["RouteTables"]:
-                ec2.create_route(
-                    RouteTableId=table["RouteTableId"],
-                    DestinationCidrBlock="0.0.0.0/0",
-                    GatewayId=gateway,
-                )
+        self._gateway(ec2, infra, vpc)
         existing = {
             _tags(s).get(LABEL_NETWORK): s["SubnetId"]
             for s in ec2.describe_subnets(Filters=self._filters(infra))["Subnets"]
@@ -688,6 +676,29 @@ class EC2Provider(Provider):
                 )["Subnet"]["SubnetId"]
         mine = next((n.name for n in nets if n.name in existing), to_create[0].name)
         return vpc, str(existing[mine])
+
+    def _gateway(self, ec2: Any, infra: str, vpc: str) -> None:
+        """The VPC's internet gateway and default routes, each step checked on its own: a run
+        that stopped half-way (after create_vpc, say) must not leave the VPC without them."""
+        found = ec2.describe_internet_gateways(Filters=self._filters(infra))["InternetGateways"]
+        if found:
+            gateway = found[0]["InternetGatewayId"]
+            attached = any(a.get("VpcId") == vpc for a in found[0].get("Attachments") or [])
+        else:
+            gateway = ec2.create_internet_gateway(
+                TagSpecifications=self._tag_spec("internet-gateway", self._labels(infra))
+            )["InternetGateway"]["InternetGatewayId"]
+            attached = False
+        if not attached:
+            ec2.attach_internet_gateway(InternetGatewayId=gateway, VpcId=vpc)
+        tables = ec2.describe_route_tables(Filters=[{"Name": "vpc-id", "Values": [vpc]}])
+        for table in tables["RouteTables"]:
+            if not any(r.get("DestinationCidrBlock") == "0.0.0.0/0" for r in table["Routes"]):
+                ec2.create_route(
+                    RouteTableId=table["RouteTableId"],
+                    DestinationCidrBlock="0.0.0.0/0",
+                    GatewayId=gateway,
+                )
 
     def _security_groups(
         self, ec2: Any, spec: NodeSpec, vpc: str, nets: list[Network]
@@ -710,47 +721,59 @@ class EC2Provider(Provider):
         return groups
 
     def _group(self, ec2: Any, infra: str, vpc: str, name: str, ports: list[PortSpec]) -> str:
-        def lookup() -> str | None:
+        """The group `name`, made if missing. A group of this infrastructure gets the rules it
+        still lacks: the nodes sharing a net's group each bring their own ports, and a run may
+        have stopped between creating the group and filling it. Others' groups are left as
+        they are."""
+
+        def lookup() -> dict[str, Any] | None:
             filters = [
                 {"Name": "group-name", "Values": [name]},
                 {"Name": "vpc-id", "Values": [vpc]},
             ]
             found = ec2.describe_security_groups(Filters=filters)["SecurityGroups"]
-            return found[0]["GroupId"] if found else None
+            return dict(found[0]) if found else None
 
         with self._infra_lock(infra):
             group = lookup()
-            if group is not None:
-                return group
-            try:
-                group = ec2.create_security_group(
-                    GroupName=name,
-                    VpcId=vpc,
-                    Description="Security group created by Orbis",
-                    TagSpecifications=self._tag_spec("security-group", self._labels(infra)),
-                )["GroupId"]
-            except botocore.exceptions.ClientError as err:
-                if _code(err) != "InvalidGroup.Duplicate":
-                    raise
-                # another process made it just now: its rules are its job
-                return self._wait(f"security group {name}", lookup, self.launch_timeout)
+            if group is None:
+                try:
+                    made = ec2.create_security_group(
+                        GroupName=name,
+                        VpcId=vpc,
+                        Description="Security group created by Orbis",
+                        TagSpecifications=self._tag_spec("security-group", self._labels(infra)),
+                    )["GroupId"]
+                    group = {"GroupId": made, "Tags": [{"Key": LABEL_INFRASTRUCTURE,
+                                                        "Value": infra}]}  # fmt: skip
+                except botocore.exceptions.ClientError as err:
+                    if _code(err) != "InvalidGroup.Duplicate":
+                        raise
+                    # another process made it just now
+                    group = self._wait(f"security group {name}", lookup, self.launch_timeout)
+            group_id = str(group["GroupId"])
+            if _tags(group).get(LABEL_INFRASTRUCTURE) != infra:
+                return group_id
             rules = [
                 {
                     "IpProtocol": proto,
                     "FromPort": 0,
                     "ToPort": 65535,
-                    "UserIdGroupPairs": [{"GroupId": group}],
+                    "UserIdGroupPairs": [{"GroupId": group_id}],
                 }
                 for proto in ("tcp", "udp")
             ]
             rules += [_rule(p) for p in ports]
+            have = group.get("IpPermissions") or []
             for rule in _dedupe(rules):
+                if _covered(rule, have):
+                    continue
                 try:
-                    ec2.authorize_security_group_ingress(GroupId=group, IpPermissions=[rule])
+                    ec2.authorize_security_group_ingress(GroupId=group_id, IpPermissions=[rule])
                 except botocore.exceptions.ClientError as err:
                     if _code(err) != "InvalidPermission.Duplicate":
                         raise
-            return str(group)
+            return group_id
 
     # -- inspect and lifecycle --------------------------------------------------------------
 
@@ -1060,6 +1083,21 @@ def _rule(port: PortSpec) -> dict[str, Any]:
         "ToPort": port.range_end or port.port,
         "IpRanges": [{"CidrIp": cidr}],
     }
+
+
+def _covered(rule: Mapping[str, Any], permissions: list[dict[str, Any]]) -> bool:
+    """Whether a group's permissions (as EC2 describes them) already grant `rule`."""
+    key = (rule["IpProtocol"], rule["FromPort"], rule["ToPort"])
+    for have in permissions:
+        if (have.get("IpProtocol"), have.get("FromPort"), have.get("ToPort")) != key:
+            continue
+        cidrs = {r.get("CidrIp") for r in have.get("IpRanges") or []}
+        groups = {g.get("GroupId") for g in have.get("UserIdGroupPairs") or []}
+        if all(r["CidrIp"] in cidrs for r in rule.get("IpRanges") or []) and all(
+            g["GroupId"] in groups for g in rule.get("UserIdGroupPairs") or []
+        ):
+            return True
+    return False
 
 
 def _dedupe(rules: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -388,9 +388,14 @@ def keystone_project(base: str, vo: str, token: str, *, timeout: float = 10.0) -
         if response.status_code != 200:
             raise _status_error(what, response)
         pattern = re.compile(rf"^(VO:|vo_)*{re.escape(vo)}$")
-        for project in response.json().get("projects", []):
-            if project.get("enabled", True) and pattern.match(project.get("name", "")):
-                return str(project["id"])
+        try:  # a proxy's error page must not escape as a JSON or key error
+            projects = response.json().get("projects", [])
+            for project in projects:
+                if project.get("enabled", True) and pattern.match(project.get("name", "")):
+                    return str(project["id"])
+        except (ValueError, AttributeError, KeyError, TypeError):
+            raise ProviderError(f"{what}: the project list is not JSON as Keystone sends it"
+                                ) from None  # fmt: skip
     raise NotFound(f"{what}: none of your projects belongs to VO {vo}")
 
 

@@ -582,9 +582,12 @@ class KubernetesProvider(Provider):
         old = old or {}
         cpus = num_cpus or (_quantity(old["cpu"]) if "cpu" in old else None)
         memory = mem_size or (int(_quantity(old["memory"])) if "memory" in old else None)
-        gpus = {k: v for k, v in old.items() if k.endswith("/gpu")}
         resources = self._resources(cpus, memory)
-        resources.setdefault("limits", {}).update(gpus)
+        # everything else the node asked for (GPUs, its disk) stays as it was
+        for kind, was in (("limits", old), ("requests", container.resources.requests
+                                              if container.resources else None)):  # fmt: skip
+            kept = {k: v for k, v in (was or {}).items() if k not in ("cpu", "memory")}
+            resources.setdefault(kind, {}).update(kept)
         container.resources = client.V1ResourceRequirements.from_dict(resources)
         self._must(what, self._apps.replace_namespaced_deployment, name, ns, deployment)
 

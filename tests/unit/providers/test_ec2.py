@@ -567,3 +567,55 @@ def test_an_os_request_finds_the_publishers_image(provider: EC2Provider) -> None
     machine = provider.launch(spec("", image=None, os_distribution="ubuntu", os_version="16.04"))
     assert instance(machine.provider_id)["ImageId"] == "ami-785db401"
     provider.cleanup(machine.infrastructure_id or "")
+
+
+# -- review findings ----------------------------------------------------------------------------
+
+
+def test_an_os_request_against_an_unreachable_endpoint_is_transient(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with ec2_error_server("Unavailable") as url:
+        pass  # the port is closed again now
+    monkeypatch.setenv("AWS_ENDPOINT_URL_EC2", url)
+    node = Compute(name="front", type="tosca.nodes.Compute", os_distribution="ubuntu")
+    with pytest.raises(Transient, match="unreachable"):  # not botocore's own exception
+        EC2Provider(AUTH, options=FAST).image_for_os(node)
+
+
+def test_a_vpc_left_without_gateway_by_a_crash_gets_one(provider: EC2Provider, ami: str) -> None:
+    node = spec(ami, networks=(Network("lan", create=True),))
+    infra = node.infrastructure_id
+    # a previous run stopped right after create_vpc
+    labels = [
+        {"Key": LABEL_INFRASTRUCTURE, "Value": infra},
+        {"Key": LABEL_INSTALLATION, "Value": "inst-test"},
+    ]
+    vpc = raw().create_vpc(
+        CidrBlock="10.0.127.0/24", TagSpecifications=[{"ResourceType": "vpc", "Tags": labels}]
+    )["Vpc"]["VpcId"]
+    provider.launch(node)
+    gateways = tagged(infra)["gateways"]
+    assert len(gateways) == 1 and gateways[0]["Attachments"][0]["VpcId"] == vpc
+    tables = raw().describe_route_tables(Filters=[{"Name": "vpc-id", "Values": [vpc]}])
+    assert any(
+        r.get("DestinationCidrBlock") == "0.0.0.0/0"
+        and r.get("GatewayId") == gateways[0]["InternetGatewayId"]
+        for t in tables["RouteTables"]
+        for r in t["Routes"]
+    )
+    provider.launch(spec(ami, infra=infra, vm_id=1, networks=node.networks))
+    assert len(tagged(infra)["gateways"]) == 1  # and no second one later
+
+
+def test_each_nodes_ports_are_opened_in_the_shared_net_group(
+    provider: EC2Provider, ami: str
+) -> None:
+    nets = (Network("pub", public=True),)
+    web = spec(ami, networks=nets, ports=(PortSpec(443),), public=True)
+    infra = web.infrastructure_id
+    provider.launch(web)
+    provider.launch(spec(ami, infra=infra, vm_id=1, networks=nets, ports=(PortSpec(5432),)))
+    group = next(g for g in tagged(infra)["groups"] if g["GroupName"] == f"orbis-{infra}-pub")
+    opened = {(p["IpProtocol"], p.get("FromPort")) for p in group["IpPermissions"]}
+    assert {("tcp", 22), ("tcp", 443), ("tcp", 5432)} <= opened

@@ -391,3 +391,15 @@ def test_the_shared_client_follows_the_environment(egi, monkeypatch):
     lines, _ = expand_auth([{"type": "EGIIS", "vo": VO, "token": "t"}])  # as placement calls it
     assert [li["id"] for li in lines] == ["SITE-ALPHA", "SITE-BETA", "SITE-DELTA"]
     assert cloud_info() is cloud_info() and cloud_info().base_url == egi.url
+
+
+def test_a_keystone_answer_that_is_not_json_is_a_provider_error(egi, info):
+    base = f"{egi.url}/keystone/SITE-DELTA"
+    egi.fail_next("garbage", after=2)  # openid 404, oidc 201, then the project list
+    with pytest.raises(ProviderError, match="not JSON"):
+        keystone_project(base, VO, TOKEN)
+    # expand_auth keeps IM's fallback (the VO name) instead of failing every line
+    egi.fail_next("garbage", after=4)  # /site/SITE-DELTA/ and its projects come first
+    line = {"id": "d", "type": "EGI", "host": "SITE-DELTA", "vo": VO, "token": TOKEN}
+    lines, warnings = expand_auth([line], info)
+    assert lines[0]["domain"] == VO and "not JSON" in warnings[0]

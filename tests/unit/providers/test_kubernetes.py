@@ -462,3 +462,14 @@ def test_quotas_come_from_the_namespaces_resource_quota(cluster: KubernetesStand
     assert (quotas["instances"].used, quotas["instances"].free) == (1, 9)
     assert (quotas["volumes"].used, quotas["volume_storage"].used) == (1, 10)
     assert make(cluster).quotas() == {}  # no quota in `default`
+
+
+def test_alter_keeps_the_nodes_disk(cluster: KubernetesStandin, provider: KubernetesProvider
+                                    ) -> None:  # fmt: skip
+    machine = provider.launch(node(num_cpus=1, mem_size=2**30, disk_size=20 * 2**30))
+    provider.alter(machine.provider_id, num_cpus=None, mem_size=2 * 2**30)
+    resources = only(cluster, "deployments")["spec"]["template"]["spec"]["containers"][0][
+        "resources"]  # fmt: skip
+    for kind in ("requests", "limits"):  # a resize changes cpu and memory, nothing else
+        assert resources[kind] == {"cpu": "1000m", "memory": str(2 * 2**30),
+                                   "ephemeral-storage": str(20 * 2**30)}  # fmt: skip

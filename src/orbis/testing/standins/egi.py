@@ -4,7 +4,8 @@ endpoint, replaying the recorded answers in `egi_fixtures/`.
 One ThreadingHTTPServer on 127.0.0.1 serves both: cloud-info at `/`, and the Keystone of a site
 at `/keystone/<site>/v3/...` (the fixtures' `{standin}` placeholder becomes this server's URL).
 Every request is recorded in `requests` (method, path with query), so tests can tell what the
-client really sent; `fail_next(status)` makes the next answers fail (503, 429, ... or "hang").
+client really sent; `fail_next(status)` makes the next answers fail (503, 429, ... "hang", or
+"garbage": a 200 whose body is not JSON).
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ class EgiStandin:
         self.images: list[dict[str, Any]] = _load("images.json", self.url, host)["images"]
         self.keystone: dict[str, Any] = _load("keystone.json", self.url, host)["sites"]
         self.requests: list[tuple[str, str]] = []
-        self._faults: list[int | str] = []
+        self._faults: list[int | str | None] = []  # None: answer that request normally
         self._lock = threading.Lock()
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
@@ -53,10 +54,11 @@ class EgiStandin:
         self._server.server_close()
         self._thread.join(5)
 
-    def fail_next(self, status: int | str, times: int = 1) -> None:
-        """The next `times` requests answer `status` (an HTTP code, or "hang" to time out)."""
+    def fail_next(self, status: int | str, times: int = 1, after: int = 0) -> None:
+        """The next `times` requests (once `after` more were answered) answer `status` (an
+        HTTP code, "hang" to time out, or "garbage")."""
         with self._lock:
-            self._faults.extend([status] * times)
+            self._faults.extend([None] * after + [status] * times)
 
     def paths(self) -> list[str]:
         with self._lock:
@@ -159,6 +161,8 @@ class _Handler(BaseHTTPRequestHandler):
             fault = 504
         if isinstance(fault, int):
             return self._answer(fault, {"detail": "stand-in fault"})
+        if fault == "garbage":  # a proxy's error page, say
+            return self._answer(200, None, raw=b"<html>Bad Gateway</html>")
         if int(self.headers.get("Content-Length") or 0):
             self.rfile.read(int(self.headers["Content-Length"]))
         split = urlsplit(self.path)
@@ -172,8 +176,9 @@ class _Handler(BaseHTTPRequestHandler):
         status, body = egi.cloud_info(parts, query)
         self._answer(status, body)
 
-    def _answer(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
-        data = json.dumps(body).encode()
+    def _answer(self, status: int, body: Any, headers: dict[str, str] | None = None,
+                raw: bytes | None = None) -> None:  # fmt: skip
+        data = json.dumps(body).encode() if raw is None else raw
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
