@@ -536,6 +536,8 @@ class EC2Provider(Provider):
     @staticmethod
     def _spot_instance(ec2: Any, request_id: str) -> str | None:
         found = ec2.describe_spot_instance_requests(SpotInstanceRequestIds=[request_id])
+        if not found["SpotInstanceRequests"]:  # moto forgets cancelled requests
+            raise NotFound(f"ec2: spot request {request_id} not found")
         request = found["SpotInstanceRequests"][0]
         if request.get("State") in ("failed", "cancelled", "closed") and not request.get(
             "InstanceId"
@@ -829,6 +831,8 @@ class EC2Provider(Provider):
                     instance_id = self._spot_instance(ec2, resource)
                 except QuotaExceeded:
                     return Machine(provider_id=provider_id, state=NodeState.FAILED)
+                except NotFound:
+                    return Machine(provider_id=provider_id, state=NodeState.OFF)
                 except botocore.exceptions.ClientError as err:
                     if not _code(err).startswith("InvalidSpotInstanceRequestID"):
                         raise
@@ -845,24 +849,44 @@ class EC2Provider(Provider):
         region, resource = _split_id(provider_id, self.region)
         ec2 = self.client(region)
         with _errors(f"destroy {resource}"):
-            if resource.startswith("sir-"):
-                try:
-                    instance_id = self._spot_instance(ec2, resource)
-                    ec2.cancel_spot_instance_requests(SpotInstanceRequestIds=[resource])
-                except (QuotaExceeded, botocore.exceptions.ClientError):
-                    instance_id = None  # failed or gone: nothing runs
-                if instance_id is None:
-                    return
-                resource = instance_id
-            instance = self._describe(ec2, resource)
-            if instance is None or instance["State"]["Name"] == "terminated":
-                return  # already gone
-            self._release_addresses(ec2, instance=resource)
+            if not resource.startswith("sir-"):
+                self._terminate(ec2, resource)
+                return
+            # the instance is read before the cancel (moto, unlike EC2, forgets a cancelled
+            # request) and after it (a request fulfilled meanwhile names its instance only then)
+            before = self._spot_target(ec2, resource)
+            cancel_error = None
             try:
-                ec2.terminate_instances(InstanceIds=[resource])
+                ec2.cancel_spot_instance_requests(SpotInstanceRequestIds=[resource])
             except botocore.exceptions.ClientError as err:
-                if not _code(err).startswith("InvalidInstanceID."):
-                    raise
+                if not _code(err).startswith("InvalidSpotInstanceRequestID"):
+                    cancel_error = err  # the instance goes anyway; the failure is told after
+            for instance_id in {before, self._spot_target(ec2, resource)} - {None}:
+                self._terminate(ec2, str(instance_id))
+            if cancel_error is not None:  # still open: it may yet start an instance
+                raise cancel_error
+
+    def _spot_target(self, ec2: Any, request_id: str) -> str | None:
+        """The spot request's instance; None when it has none or the request is gone."""
+        try:
+            return self._spot_instance(ec2, request_id)
+        except (QuotaExceeded, NotFound):
+            return None
+        except botocore.exceptions.ClientError as err:
+            if _code(err).startswith("InvalidSpotInstanceRequestID"):
+                return None
+            raise
+
+    def _terminate(self, ec2: Any, instance_id: str) -> None:
+        instance = self._describe(ec2, instance_id)
+        if instance is None or instance["State"]["Name"] == "terminated":
+            return  # already gone
+        self._release_addresses(ec2, instance=instance_id)
+        try:
+            ec2.terminate_instances(InstanceIds=[instance_id])
+        except botocore.exceptions.ClientError as err:
+            if not _code(err).startswith("InvalidInstanceID."):
+                raise
 
     def _release_addresses(self, ec2: Any, infra: str | None = None, instance: str = "") -> None:
         """Disassociate and release the elastic IPs we allocated (never a user's own)."""
@@ -992,17 +1016,26 @@ class EC2Provider(Provider):
             if flavor.name == instance.get("InstanceType"):
                 return
             was_running = instance["State"]["Name"] != "stopped"
+
+            def stopped() -> bool | None:
+                state = (self._describe(ec2, instance_id) or {}).get("State", {})
+                return True if state.get("Name") == "stopped" else None
+
             if was_running:
                 ec2.stop_instances(InstanceIds=[instance_id])
-
-                def stopped() -> bool | None:
-                    state = (self._describe(ec2, instance_id) or {}).get("State", {})
-                    return True if state.get("Name") == "stopped" else None
-
-                self._wait(what, stopped, self.stop_timeout)
-            ec2.modify_instance_attribute(
-                InstanceId=instance_id, InstanceType={"Value": flavor.name}
-            )
+            try:
+                if was_running:
+                    self._wait(what, stopped, self.stop_timeout)
+                ec2.modify_instance_attribute(
+                    InstanceId=instance_id, InstanceType={"Value": flavor.name}
+                )
+            except Exception:
+                if was_running:  # never leave it stopped; the resize error is the one to report
+                    with suppress(
+                        botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError
+                    ):
+                        ec2.start_instances(InstanceIds=[instance_id])
+                raise
             if was_running:
                 ec2.start_instances(InstanceIds=[instance_id])
 

@@ -151,17 +151,31 @@ def _newest(images: Iterable[EgiImage]) -> EgiImage | None:
     return max(images, key=lambda i: i.version, default=None)
 
 
-def _site(data: Mapping[str, Any]) -> Site:
+def _projects(entries: Any, where: str) -> tuple[Project, ...]:
+    """The well-formed project entries (id and name); the others are skipped with a warning."""
+    projects = []
+    for entry in entries if isinstance(entries, list) else []:
+        if isinstance(entry, Mapping) and entry.get("id") and entry.get("name"):
+            projects.append(Project(str(entry["id"]), str(entry["name"])))
+        else:
+            log.warning("EGI cloud-info: %s: project entry without id or name skipped", where)
+    return tuple(projects)
+
+
+def _site(data: Any) -> Site | None:
+    """A cloud-info site entry, None (with a warning) when it has no name."""
+    if not isinstance(data, Mapping) or not data.get("name"):
+        log.warning("EGI cloud-info: site entry without a name skipped")
+        return None
     projects = data.get("projects")
+    url = str(data.get("url") or "")
     return Site(
         id=str(data.get("id", "")),
-        name=data["name"],
-        url=data.get("url", ""),
-        hostname=data.get("hostname") or (urlsplit(data.get("url", "")).hostname or ""),
+        name=str(data["name"]),
+        url=url,
+        hostname=data.get("hostname") or (urlsplit(url).hostname or ""),
         state=data.get("state") or "",
-        projects=None
-        if projects is None
-        else tuple(Project(str(p["id"]), p["name"]) for p in projects),
+        projects=None if projects is None else _projects(projects, f"site {data['name']}"),
     )
 
 
@@ -254,17 +268,19 @@ class CloudInfo:
     def sites(self, vo: str | None = None) -> list[Site]:
         """Sites (supporting `vo`, when given), with their projects."""
         params = {"include_projects": "true"} | ({"vo_name": vo} if vo else {})
-        return [_site(s) for s in self._get("/sites/", **params)]
+        return [site for s in self._get("/sites/", **params) if (site := _site(s))]
 
     def site(self, name: str) -> Site:
         try:
-            return _site(self._get(f"/site/{quote(name, safe='')}/"))
+            site = _site(self._get(f"/site/{quote(name, safe='')}/"))
         except NotFound:
             raise NotFound(f"EGI site {name!r} is not in the cloud-info catalogue") from None
+        if site is None:
+            raise ProviderError(f"EGI cloud-info: the entry of site {name!r} has no name")
+        return site
 
     def projects(self, site: str) -> list[Project]:
-        data = self._get(f"/site/{quote(site, safe='')}/projects")
-        return [Project(str(p["id"]), p["name"]) for p in data]
+        return list(_projects(self._get(f"/site/{quote(site, safe='')}/projects"), site))
 
     def site_images(self, site: str, vo: str) -> list[EgiImage]:
         """Every version of every image `vo` has at `site`."""
@@ -273,6 +289,9 @@ class CloudInfo:
             data = self._get(path)
         except NotFound:
             return []  # the site does not support the VO
+        entries = data if isinstance(data, list) else []
+        if bad := [i for i in entries if not isinstance(i, Mapping) or not i.get("id")]:
+            log.warning("EGI cloud-info: %s: %d image entries without id skipped", path, len(bad))
         return [
             EgiImage(
                 site=site,
@@ -283,7 +302,8 @@ class CloudInfo:
                 version=str(i.get("version") or ""),
                 mpuri=i.get("mpuri") or "",
             )
-            for i in data
+            for i in entries
+            if i not in bad
         ]
 
     def images(self, vo: str, site: str | None = None) -> list[Image]:
@@ -334,11 +354,11 @@ class CloudInfo:
     def project_id(self, site: Site, vo: str, token: str) -> tuple[str | None, str | None]:
         """(project id for `vo` at `site`, warning). cloud-info first; else, as fedcloudclient
         does, the site's Keystone: unscoped federation token, then the user's projects."""
-        project = (
-            site.project(vo)
-            if site.projects is not None
-            else next((p for p in self.projects(site.name) if p.name == vo), None)
-        )
+        try:
+            projects = self.projects(site.name) if site.projects is None else site.projects
+        except ProviderError as err:  # as when no project is found: the VO name, with a warning
+            return None, f"EGI site {site.name}: cannot list its projects for VO {vo} ({err})"
+        project = next((p for p in projects if p.name == vo), None)
         if project:
             return project.id, None
         try:

@@ -154,6 +154,8 @@ def _typed(what: str, err: ApiException) -> ProviderError:
     if status == 401:
         return ProviderAuthError(text)
     if status == 403:
+        if "is being terminated" in message:  # a namespace still deleting: retry later
+            return Transient(text)
         return QuotaExceeded(text) if "exceeded quota" in message else ProviderAuthError(text)
     if status == 404:
         return NotFound(text)
@@ -220,8 +222,10 @@ class KubernetesProvider(Provider):
             raise Transient(f"kubernetes: {what}: API server unreachable ({reason})") from None
 
     def _must(self, what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """A call that must answer: None (an empty answer) is an error, not a value."""
         result = self._call(what, fn, *args, **kwargs)
-        assert result is not None
+        if result is None:
+            raise ProviderError(f"kubernetes: {what}: the API server answered nothing")
         return result
 
     def _wait(self, what: str, check: Callable[[], T | None], timeout: float | None = None) -> T:
@@ -637,7 +641,8 @@ class KubernetesProvider(Provider):
             if not volume.size and not volume.volume_id:  # an app's volume is always made
                 volume = replace(volume, size=int(_quantity(self._default_volume)))
             claim = self._claim(what, ns, name, labels, volume)
-            assert claim is not None
+            if claim is None:  # cannot happen: the volume was given a size above
+                raise ProviderError(f"kubernetes: {what}: volume {volume_node} has no size")
             pod_volumes.append({"name": claim, "persistentVolumeClaim": {"claimName": claim}})
             mounts.append({"name": claim, "mountPath": path})
         container: dict[str, Any] = {
@@ -685,9 +690,16 @@ class KubernetesProvider(Provider):
                                 "content nor an http(s) URL")  # fmt: skip
         try:
             with urllib.request.urlopen(url, timeout=self._request_timeout) as answer:
-                return bytes(answer.read()).decode()
+                data = bytes(answer.read())
         except OSError as err:
             raise Transient(f"kubernetes: {what}: cannot download {url}: {err}") from None
+        try:  # a ConfigMap's `data` holds text only
+            return data.decode()
+        except UnicodeDecodeError as err:
+            raise ProviderError(
+                f"kubernetes: {what}: config file {entry.get('path')} ({url}) "
+                f"is not UTF-8 text ({err.reason} at byte {err.start})"
+            ) from None
 
     def remove_app(self, infrastructure_id: str, app: ContainerApp | str) -> None:
         """Delete an app's Deployment, Services, ConfigMap and PVCs."""

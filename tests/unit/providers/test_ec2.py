@@ -454,6 +454,47 @@ def test_stop_start_reboot_and_resize(provider: EC2Provider, ami: str) -> None:
         provider.alter(m.provider_id, 100000, None)
 
 
+def test_a_failed_resize_starts_the_instance_again(
+    provider: EC2Provider, ami: str, aws: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    m = provider.launch(spec(ami, num_cpus=1, mem_size=GB))
+    with ec2_error_server("InvalidParameterCombination", upstream=aws,
+                         actions={"ModifyInstanceAttribute"}) as url:  # fmt: skip
+        monkeypatch.setenv("AWS_ENDPOINT_URL_EC2", url)
+        with pytest.raises(ProviderError, match="InvalidParameterCombination") as caught:
+            EC2Provider(AUTH, options=FAST).alter(m.provider_id, 4, 16 * GB)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_EC2", aws)
+    assert type(caught.value) is ProviderError
+    after = instance(m.provider_id)
+    assert after["InstanceType"] == "t3a.micro"
+    assert after["State"]["Name"] in ("pending", "running")  # started again, not left stopped
+
+
+def test_a_failed_spot_cancel_still_terminates_the_instance(
+    provider: EC2Provider, ami: str, aws: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    node = spec(ami, spot=True)
+    m = provider.launch(node)
+    [request] = raw().describe_spot_instance_requests(
+        Filters=[{"Name": f"tag:{LABEL_INFRASTRUCTURE}", "Values": [node.infrastructure_id]}]
+    )["SpotInstanceRequests"]
+    sir = f"{REGION};{request['SpotInstanceRequestId']}"
+    with ec2_error_server("Unavailable", upstream=aws,
+                         actions={"CancelSpotInstanceRequests"}) as url:  # fmt: skip
+        monkeypatch.setenv("AWS_ENDPOINT_URL_EC2", url)
+        # the request may still start an instance: the caller must hear of the failure
+        with pytest.raises(Transient, match="Unavailable"):
+            EC2Provider(AUTH, options=FAST).destroy(sir)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_EC2", aws)
+    assert instance(m.provider_id)["State"]["Name"] in ("shutting-down", "terminated")
+    provider.destroy(sir)  # the retry cancels the request; the instance is already gone
+    assert provider.inspect(sir).state == NodeState.OFF
+    left = raw().describe_spot_instance_requests(  # moto drops cancelled ones, EC2 keeps them
+        Filters=[{"Name": f"tag:{LABEL_INFRASTRUCTURE}", "Values": [node.infrastructure_id]}]
+    )["SpotInstanceRequests"]
+    assert all(r["State"] == "cancelled" for r in left)
+
+
 def test_destroy_is_quiet_when_gone(provider: EC2Provider, ami: str) -> None:
     m = provider.launch(spec(ami))
     provider.destroy(m.provider_id)

@@ -271,6 +271,36 @@ def test_without_a_cloud_info_project_keystone_is_asked(egi, info):
     assert egi.paths() == []
 
 
+def test_malformed_cloud_info_entries_are_skipped_with_a_warning(egi, info, caplog):
+    egi.sites.append({"id": "55555g0", "url": "https://nameless.example/v3", "vos": [VO],
+                      "projects": [{"id": "e0", "name": VO}]})  # fmt: skip
+    egi.sites[0]["projects"] += [{"name": "broken.vo"}, {"id": "f00"}]
+    egi.images.append({"site": "SITE-ALPHA", "vo": VO, "egi_id": "egi_vm_images/x:1"})
+    with caplog.at_level(logging.WARNING, logger="orbis.providers.egi"):
+        assert [s.name for s in info.sites(VO)] == ["SITE-ALPHA", "SITE-BETA", "SITE-DELTA"]
+        assert [p.name for p in info.sites(VO)[0].projects] == [VO, FEDCLOUD]
+        assert [p.name for p in info.projects("SITE-ALPHA")] == [VO, FEDCLOUD]
+        assert "egi_vm_images/x:1" not in {i.egi_id for i in info.site_images("SITE-ALPHA", VO)}
+        lines, warnings = expand_auth([{"type": "EGIIS", "vo": VO, "token": TOKEN}], info)
+    assert [li["id"] for li in lines] == ["SITE-ALPHA", "SITE-BETA", "SITE-DELTA"]
+    assert lines[0]["domain"] == "a1f0c6d2" and warnings == []
+    logged = [r.getMessage() for r in caplog.records]
+    assert any("site entry without a name" in m for m in logged)
+    assert any("SITE-ALPHA: project entry without id or name" in m for m in logged)
+    assert any("image entries without id" in m for m in logged)
+
+
+def test_a_failing_project_list_falls_back_to_the_vo_name(egi, info):
+    line = {"id": "a", "type": "EGI", "host": "SITE-ALPHA", "vo": VO, "token": TOKEN}
+    egi.fail_next(503, after=1)  # /site/SITE-ALPHA/ answers, its /projects fails
+    lines, warnings = expand_auth([line], info)
+    assert egi.paths()[-1] == "/site/SITE-ALPHA/projects"
+    assert lines[0]["domain"] == VO and lines[0]["host"] == "https://keystone.alpha.example:5000"
+    assert "SITE-ALPHA: cannot list its projects" in warnings[0] and "503" in warnings[0]
+    assert TOKEN not in warnings[0]
+    assert expand_auth([line], info) == ([{**lines[0], "domain": "a1f0c6d2"}], [])  # not cached
+
+
 def test_fedcloudclient_project_name_rule():
     with EgiStandin() as egi:
         base = f"{egi.url}/keystone/SITE-DELTA"

@@ -333,6 +333,28 @@ def test_pods_refused_by_quota_fail_the_launch(
     assert len(cluster.names("deployments", NS)) == 2 and len(cluster.names("pods", NS)) == 1
 
 
+def test_creating_into_a_namespace_being_deleted_is_transient(
+    cluster: KubernetesStandin, provider: KubernetesProvider
+) -> None:
+    """The API refuses with a 403 (NamespaceTerminating) that is no credential problem."""
+    provider.prepare(INFRA)
+    cluster.delete("namespaces", "", NS)  # as a cleanup still running would leave it
+    with pytest.raises(Transient, match="is being terminated"):
+        provider.launch(node())
+    assert NS in cluster.names("namespaces")  # the namespace controller is not done yet
+    while NS in cluster.names("namespaces"):  # ...until it is: then a retry goes through
+        cluster.read("namespaces", "", NS)
+    assert provider.launch(node()).state == NodeState.RUNNING
+
+
+def test_an_empty_answer_where_one_is_needed_is_a_provider_error(
+    provider: KubernetesProvider,
+) -> None:
+    """An explicit error, not an `assert` (gone under `python -O`)."""
+    with pytest.raises(ProviderError, match="read pod x: the API server answered nothing"):
+        provider._must("read pod x", lambda **_: None)
+
+
 def test_server_errors_are_transient(
     cluster: KubernetesStandin, provider: KubernetesProvider
 ) -> None:

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from orbis.model.infrastructure import ContainerApp, PortSpec, Volume
-from orbis.providers.base import LABEL_INFRASTRUCTURE, NotFound, QuotaExceeded
+from orbis.providers.base import LABEL_INFRASTRUCTURE, NotFound, ProviderError, QuotaExceeded
 from orbis.providers.kubernetes import LABEL_APP, KubernetesProvider
 from orbis.testing.standins.kubernetes import KubernetesStandin, serve
 
@@ -131,6 +131,21 @@ def test_app_errors(cluster: KubernetesStandin, provider: KubernetesProvider) ->
     cluster.add("resourcequotas", NS, quota)
     with pytest.raises(QuotaExceeded, match="exceeded quota: claims"):
         provider.apply_app(INFRA, jupyter())
+
+
+def test_downloaded_config_files_must_be_utf8_text(
+    cluster: KubernetesStandin, provider: KubernetesProvider
+) -> None:
+    cluster.files["ok.py"] = "c.Lab = 'é'\n".encode()
+    cluster.files["blob.bin"] = b"\x89PNG\r\n\x1a\n\xff\x00"  # a ConfigMap's data is text
+    ok = [{"path": "/etc/ok.py", "url": f"{cluster.url}/files/ok.py"}]
+    provider.apply_app(INFRA, jupyter(count=1, volumes=[], config_files=ok))
+    [config] = objects(cluster, "configmaps")
+    assert list(config["data"].values()) == ["c.Lab = 'é'\n"]
+    bad = [{"path": "/etc/logo.png", "url": f"{cluster.url}/files/blob.bin"}]
+    with pytest.raises(ProviderError, match=r"config file /etc/logo.png .* not UTF-8") as err:
+        provider.apply_app(INFRA, jupyter(count=1, volumes=[], config_files=bad))
+    assert type(err.value) is ProviderError
 
 
 def test_secret_answers_are_base64(cluster: KubernetesStandin) -> None:

@@ -5,7 +5,8 @@ One ThreadingHTTPServer on 127.0.0.1 serves both: cloud-info at `/`, and the Key
 at `/keystone/<site>/v3/...` (the fixtures' `{standin}` placeholder becomes this server's URL).
 Every request is recorded in `requests` (method, path with query), so tests can tell what the
 client really sent; `fail_next(status)` makes the next answers fail (503, 429, ... "hang", or
-"garbage": a 200 whose body is not JSON).
+"garbage": a 200 whose body is not JSON). Tests may edit `sites`, `images` and `keystone`;
+entries without a name or id (as a broken catalogue has them) are answered as they are.
 """
 
 from __future__ import annotations
@@ -75,7 +76,7 @@ class EgiStandin:
 
     # -- cloud-info -----------------------------------------------------------------------
     def _site(self, name: str) -> dict[str, Any] | None:
-        return next((s for s in self.sites if s["name"] == name), None)
+        return next((s for s in self.sites if s.get("name") == name), None)
 
     @staticmethod
     def _public(site: dict[str, Any], projects: bool) -> dict[str, Any]:
@@ -88,7 +89,7 @@ class EgiStandin:
         if parts == ["sites"]:
             found = [s for s in self.sites
                      if query.get("vo_name", s["vos"][0]) in s["vos"]
-                     and query.get("site_name", s["name"]) == s["name"]]  # fmt: skip
+                     and query.get("site_name", s.get("name")) == s.get("name")]  # fmt: skip
             with_projects = query.get("include_projects", "false").lower() == "true"
             return 200, [self._public(s, with_projects) for s in found]
         if parts == ["images"]:
@@ -108,7 +109,7 @@ class EgiStandin:
             if rest[1] == "images":
                 return 200, [self._image(i) for i in self.images
                              if i["site"] == site["name"] and i["vo"] == vo]  # fmt: skip
-            project = next((p for p in site["projects"] if p["name"] == vo), None)
+            project = next((p for p in site["projects"] if p.get("name") == vo), None)
             if rest[1] == "project" and project:
                 return 200, project
         return 404, {"detail": "Not Found"}

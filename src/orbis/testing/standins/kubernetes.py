@@ -4,9 +4,12 @@ Stateful and in memory. It checks the bearer token (or basic credentials), keeps
 pods, deployments, services, PVCs, secrets, configmaps and resource quotas, and answers in the
 shapes recorded in `kubernetes_fixtures/` (server-filled fields, status objects, errors). It
 also plays the controllers the provider relies on: a Deployment gets its pods (and
-`ReplicaFailure` when a quota refuses them), a pod turns Running with an IP after
+`ReplicaFailure` when a quota refuses them), creating into a namespace still being deleted
+is refused (403, NamespaceTerminating), a pod turns Running with an IP after
 `pending_reads` reads (or ends in ImagePullBackOff / CrashLoopBackOff for the images named so),
 a LoadBalancer service gets an ingress address, and deleting a namespace deletes its content.
+Besides the API, `GET /files/<name>` serves the bytes in `files` (a web server holding the
+config files an app downloads).
 """
 
 from __future__ import annotations
@@ -135,6 +138,7 @@ class KubernetesStandin:
         self.pending_reads = pending_reads  # reads of a pod (or LB service) before it is up
         self.objects: dict[Key, dict[str, Any]] = {}
         self.requests: list[tuple[str, str]] = []  # (method, path) of every request served
+        self.files: dict[str, bytes] = {}  # served at /files/<name>, outside the API
         self.fail_next: list[int] = []  # answer the next requests with these codes (500...)
         self._reads: dict[Key, int] = {}
         self._lock = threading.RLock()
@@ -172,6 +176,9 @@ class KubernetesStandin:
             raise ApiError("status_409", plural=plural, name=name)
         if namespace and ("namespaces", "", namespace) not in self.objects:
             raise ApiError("status_404", plural="namespaces", name=namespace)
+        phase = self.objects.get(("namespaces", "", namespace), {}).get("status", {}).get("phase")
+        if namespace and phase == "Terminating":  # the NamespaceLifecycle admission plug-in
+            raise ApiError("status_403_terminating", plural=plural, name=name, namespace=namespace)
         template = fixture({"persistentvolumeclaims": "pvc"}.get(plural, plural.rstrip("s")))
         obj = _merge(template["body"], body)
         obj["apiVersion"], obj["kind"] = group.removeprefix("apis/").removeprefix("api/"), kind
@@ -475,6 +482,8 @@ class _Handler(BaseHTTPRequestHandler):
         url = urlsplit(self.path)
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
+        if self.command == "GET" and url.path.startswith("/files/"):
+            return self._file(url.path.removeprefix("/files/"))
         body = json.loads(raw) if raw else None
         code, answer = self.cluster.handle(
             self.command, url.path, parse_qs(url.query), self.headers, body
@@ -485,6 +494,14 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
+
+    def _file(self, name: str) -> None:
+        data = self.cluster.files.get(name)
+        self.send_response(404 if data is None else 200)
+        self.send_header("Content-Type", "application/octet-stream")
+        self.send_header("Content-Length", str(len(data or b"")))
+        self.end_headers()
+        self.wfile.write(data or b"")
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _serve
 

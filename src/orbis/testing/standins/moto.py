@@ -3,7 +3,9 @@
 `moto_server()` runs moto's own EC2 server (a real HTTP endpoint, in a thread of this process)
 on 127.0.0.1. `ec2_error_server(code)` answers every EC2 call with one recorded error answer
 from `moto_fixtures/errors.json` — the errors moto never sends (quotas, throttling, refused
-credentials), in the XML shape and HTTP status EC2 uses. Both yield the endpoint URL; point
+credentials), in the XML shape and HTTP status EC2 uses; given `upstream` (moto's URL) and
+`actions`, it answers only those EC2 actions with the error and forwards every other request to
+moto, so one call can fail in the middle of a real sequence. Both yield the endpoint URL; point
 boto3 at it with the standard `AWS_ENDPOINT_URL_EC2` environment variable.
 """
 
@@ -12,11 +14,14 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Iterator
+import urllib.error
+import urllib.request
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs
 
 FIXTURES = Path(__file__).with_name("moto_fixtures")
 
@@ -42,20 +47,39 @@ def error_answers() -> dict[str, Any]:
 
 
 @contextmanager
-def ec2_error_server(code: str) -> Iterator[str]:
-    """A server answering every request with EC2's error `code`; yields its URL."""
+def ec2_error_server(
+    code: str, *, upstream: str | None = None, actions: Collection[str] = ()
+) -> Iterator[str]:
+    """A server answering with EC2's error `code` (every request, or with `upstream` only the
+    EC2 `actions` named, the others going to `upstream`); yields its URL."""
     answers = error_answers()
     answer = answers["errors"][code]
     body = answers["body"].format(code=code, message=answer["message"]).encode()
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:  # noqa: N802 - http.server's naming
-            self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            self.send_response(answer["status"])
-            self.send_header("Content-Type", "text/xml;charset=UTF-8")
-            self.send_header("Content-Length", str(len(body)))
+            request = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            action = parse_qs(request.decode()).get("Action", [""])[0]
+            if upstream and action not in actions:
+                return self._forward(upstream, request)
+            self._answer(answer["status"], "text/xml;charset=UTF-8", body)
+
+        def _forward(self, url: str, request: bytes) -> None:
+            headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
+            forward = urllib.request.Request(url + self.path, request, headers)
+            try:
+                with urllib.request.urlopen(forward, timeout=30) as got:  # noqa: S310 - local
+                    status, data, kind = got.status, got.read(), got.headers["Content-Type"]
+            except urllib.error.HTTPError as err:  # moto's own error answers pass through
+                status, data, kind = err.code, err.read(), err.headers["Content-Type"]
+            self._answer(status, kind or "text/xml", data)
+
+        def _answer(self, status: int, kind: str, data: bytes) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", kind)
+            self.send_header("Content-Length", str(len(data)))
             self.end_headers()
-            self.wfile.write(body)
+            self.wfile.write(data)
 
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
             pass
