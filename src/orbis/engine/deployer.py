@@ -89,7 +89,10 @@ class Deployer:
 
     # -- node actions (each idempotent; the reconciler decides which to run) ----------------
     def provider_of(self, row: NodeRow) -> Provider:
-        """The provider of the site a node was placed on."""
+        """The provider of the site a node was placed on (no credentials read for the
+        server's own back-end: configure asks this for every node)."""
+        if not row.site:
+            return self.provider
         return self.sites.provider_by_id(row.site, self.clouds(row.infrastructure_id))
 
     def sites_of(self, infra_id: str) -> list[Site]:
@@ -173,7 +176,12 @@ class Deployer:
             spec = self._spec(infra, row, compute, image, provider, template)
             try:
                 machine = await self._retrying(partial(provider.launch, spec), row)
-            except ProviderError as exc:
+            except Exception as exc:
+                if not isinstance(exc, ProviderError):
+                    # an SDK error a provider failed to type: a node failure, not a crash
+                    # of the engine; its text may hold request details, so only the log has it
+                    log.exception("site %s: launch of %s failed", site.id, row.name)
+                    exc = ProviderError(f"unexpected {type(exc).__name__} (see the server log)")
                 failures.append(f"{site.id}: {exc}")
                 following = candidates[number + 1:]
                 if following:

@@ -4,8 +4,10 @@ simulated clouds (one SQLite file each) plugged into the site registry as a clou
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from pathlib import Path
 
+import pytest
 from cryptography.fernet import Fernet
 
 from orbis.auth import identify
@@ -35,92 +37,100 @@ class FullSite(SimSite):
                             "10 instances")  # fmt: skip
 
 
+class BrokenSite(SimSite):
+    """A cloud whose SDK fails in a way its provider did not type."""
+
+    def launch(self, spec: NodeSpec) -> Machine:
+        raise RuntimeError("Traceback-worthy SDK failure, token=s3cr3t")
+
+
 def service(tmp_path: Path) -> OrbisService:
     store = Store(f"sqlite:///{tmp_path / 'orbis.db'}")
     default = SimProvider(tmp_path / "local.db", latency=0.0, config_seconds=0.0)
     svc = OrbisService(store, default, tmp_path / "work", holder="test:1")
     svc.configure_access(Sealer(Fernet.generate_key()))
-    svc.sites.classes.update({"full": FullSite, "simcloud": SimSite})
+    svc.sites.classes.update({"full": FullSite, "simcloud": SimSite, "broken": BrokenSite})
     return svc
+
+
+@pytest.fixture
+async def svc(tmp_path: Path) -> AsyncIterator[OrbisService]:
+    started = service(tmp_path)
+    await started.resume()
+    yield started
+    await started.shutdown()
 
 
 def machines(path: Path) -> list[Machine]:
     return SimSite({"path": str(path)}).list_owned()
 
 
-async def test_quota_error_at_the_first_site_falls_back_to_the_second(tmp_path):
-    svc = service(tmp_path)
-    await svc.resume()
-    try:
-        auth = (f"{ALICE}\nid = first; type = Full; path = {tmp_path / 'a.db'}\n"
-                f"id = second; type = SimCloud; path = {tmp_path / 'b.db'}")  # fmt: skip
-        who = identify(auth)[0]
-        infra = await svc.create(who, TEMPLATE)
-        assert await svc.wait_reconciled(infra, timeout=30)
-        nodes = svc.store.nodes(infra)
-        assert [(n.state, n.site) for n in nodes] == [("configured", "second")] * 2
-        log = svc.store.nodes(infra)[0].log
-        assert "Site first could not launch front" in log and "Quota exceeded" in log
-        assert "trying second" in log
-        assert len(machines(tmp_path / "b.db")) == 2 and machines(tmp_path / "local.db") == []
-        assert "on sites first, second" in svc.store.get(infra).log
-        await svc.destroy(who, infra)
-        assert machines(tmp_path / "b.db") == []
-    finally:
-        await svc.shutdown()
+async def test_quota_error_at_the_first_site_falls_back_to_the_second(svc, tmp_path):
+    auth = (f"{ALICE}\nid = first; type = Full; path = {tmp_path / 'a.db'}\n"
+            f"id = second; type = SimCloud; path = {tmp_path / 'b.db'}")  # fmt: skip
+    who = identify(auth)[0]
+    infra = await svc.create(who, TEMPLATE)
+    assert await svc.wait_reconciled(infra, timeout=30)
+    nodes = svc.store.nodes(infra)
+    assert [(n.state, n.site) for n in nodes] == [("configured", "second")] * 2
+    log = svc.store.nodes(infra)[0].log
+    assert "Site first could not launch front" in log and "Quota exceeded" in log
+    assert "trying second" in log
+    assert len(machines(tmp_path / "b.db")) == 2 and machines(tmp_path / "local.db") == []
+    assert "on sites first, second" in svc.store.get(infra).log
+    await svc.destroy(who, infra)
+    assert machines(tmp_path / "b.db") == []
 
 
-async def test_every_site_refusing_fails_the_node_with_each_reason(tmp_path):
-    svc = service(tmp_path)
-    await svc.resume()
-    try:
-        auth = (f"{ALICE}\nid = one; type = Full; path = {tmp_path / 'a.db'}\n"
-                f"id = two; type = OpenNebula; host = x")  # fmt: skip
-        infra = await svc.create(identify(auth)[0], TEMPLATE)
-        assert await svc.wait_reconciled(infra, timeout=30)
-        node = svc.store.nodes(infra)[0]
-        assert node.state == "failed"
-        assert "one: Quota exceeded" in node.error and "two: " in node.error
-        assert "OpenNebula are not supported" in node.error
-    finally:
-        await svc.shutdown()
+async def test_every_site_refusing_fails_the_node_with_each_reason(svc, tmp_path):
+    auth = (f"{ALICE}\nid = one; type = Full; path = {tmp_path / 'a.db'}\n"
+            f"id = two; type = OpenNebula; host = x")  # fmt: skip
+    infra = await svc.create(identify(auth)[0], TEMPLATE)
+    assert await svc.wait_reconciled(infra, timeout=30)
+    node = svc.store.nodes(infra)[0]
+    assert node.state == "failed"
+    assert "one: Quota exceeded" in node.error and "two: " in node.error
+    assert "OpenNebula are not supported" in node.error
 
 
-async def test_placement_policy_names_the_site(tmp_path):
-    svc = service(tmp_path)
-    await svc.resume()
-    try:
-        placed = TEMPLATE + """  policies:
+async def test_placement_policy_names_the_site(svc, tmp_path):
+    placed = TEMPLATE + """  policies:
     - here:
         type: tosca.policies.Placement
         properties: {cloud_id: second}
         targets: [front]
 """
-        auth = (f"{ALICE}\nid = first; type = SimCloud; path = {tmp_path / 'a.db'}\n"
-                f"id = second; type = SimCloud; path = {tmp_path / 'b.db'}")  # fmt: skip
-        infra = await svc.create(identify(auth)[0], placed)
-        assert await svc.wait_reconciled(infra, timeout=30)
-        assert {n.site for n in svc.store.nodes(infra)} == {"second"}
-        assert machines(tmp_path / "a.db") == [] and len(machines(tmp_path / "b.db")) == 2
-    finally:
-        await svc.shutdown()
+    auth = (f"{ALICE}\nid = first; type = SimCloud; path = {tmp_path / 'a.db'}\n"
+            f"id = second; type = SimCloud; path = {tmp_path / 'b.db'}")  # fmt: skip
+    infra = await svc.create(identify(auth)[0], placed)
+    assert await svc.wait_reconciled(infra, timeout=30)
+    assert {n.site for n in svc.store.nodes(infra)} == {"second"}
+    assert machines(tmp_path / "a.db") == [] and len(machines(tmp_path / "b.db")) == 2
 
 
-async def test_without_cloud_lines_a_placement_is_tried_on_the_local_back_end(tmp_path):
-    svc = service(tmp_path)
-    await svc.resume()
-    try:
-        placed = TEMPLATE + """  policies:
+async def test_without_cloud_lines_a_placement_is_tried_on_the_local_back_end(svc, tmp_path):
+    placed = TEMPLATE + """  policies:
     - here:
         type: tosca.policies.Placement
         properties: {cloud_id: cesnet}
         targets: [front]
 """
-        infra = await svc.create(identify(ALICE)[0], placed)
-        assert await svc.wait_reconciled(infra, timeout=30)
-        nodes = svc.store.nodes(infra)
-        assert {(n.state, n.site) for n in nodes} == {("configured", None)}
-        assert "placement on 'cesnet' ignored" in nodes[0].log
-        assert len(machines(tmp_path / "local.db")) == 2
-    finally:
-        await svc.shutdown()
+    infra = await svc.create(identify(ALICE)[0], placed)
+    assert await svc.wait_reconciled(infra, timeout=30)
+    nodes = svc.store.nodes(infra)
+    assert {(n.state, n.site) for n in nodes} == {("configured", None)}
+    assert "placement on 'cesnet' ignored" in nodes[0].log
+    assert len(machines(tmp_path / "local.db")) == 2
+
+
+async def test_an_sdk_error_no_provider_typed_is_a_node_failure_and_the_next_site_is_tried(
+    svc, tmp_path
+):
+    auth = (f"{ALICE}\nid = bad; type = Broken; path = {tmp_path / 'a.db'}\n"
+            f"id = good; type = SimCloud; path = {tmp_path / 'b.db'}")  # fmt: skip
+    infra = await svc.create(identify(auth)[0], TEMPLATE)
+    assert await svc.wait_reconciled(infra, timeout=30)
+    nodes = svc.store.nodes(infra)
+    assert {(n.state, n.site) for n in nodes} == {("configured", "good")}
+    assert "Site bad could not launch front (unexpected RuntimeError" in nodes[0].log
+    assert "s3cr3t" not in nodes[0].log
