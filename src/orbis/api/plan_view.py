@@ -10,9 +10,8 @@ from orbis.auth import Identity
 from orbis.config import Settings
 from orbis.model.compare import canonical
 from orbis.model.infrastructure import Compute, Template
-from orbis.placement.sites import NOT_CLOUDS
+from orbis.placement.sites import LOCAL_TYPES, NOT_CLOUDS
 
-LOCAL_TYPES = {"local", "orbis", "docker"}
 # Compute fields a change of which a plan reports (everything else is configuration).
 SIZE_FIELDS = ("num_cpus", "mem_size", "disk_size", "image", "instance_type", "num_gpus",
                "public", "os_distribution", "os_version", "cpu_arch")  # fmt: skip

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
 import json
@@ -19,12 +18,12 @@ from orbis import __version__
 from orbis.api.deps import AUTH_HEADER, caller, service, settings
 from orbis.api.negotiation import ApiError, answer, media_types, wants
 from orbis.auth import Identity
-from orbis.placement.sites import SiteInfo
+from orbis.placement.sites import LOCAL_TYPES, SiteInfo
 from orbis.providers.base import Image
+from orbis.service import ServiceError
 
 router = APIRouter()
 secured = APIRouter(dependencies=[Depends(AUTH_HEADER)])
-LOCAL_TYPES = {"local", "orbis"}  # auth-line types that name Orbis's local back-end
 STATS_FIELDS = ["creation_date", "tosca_name", "vm_count", "cpu_count", "memory_size",
                 "cloud_type", "cloud_host", "hybrid", "deleted", "im_user", "inf_id",
                 "last_date"]  # fmt: skip
@@ -62,11 +61,10 @@ def _cloud(who: Identity, cloud_id: str) -> dict[str, str]:
 
 async def _site_info(request: Request, who: Identity, cloud_id: str) -> SiteInfo:
     """What a cloud site offers (the site catalogue's cache); 400 with the site's error."""
-    svc = service(request)
-    site = next((s for s in svc.sites.sites_for(who.clouds) if s.id == cloud_id), None)
-    if site is None:  # e.g. an EGI line that expanded into other sites
-        raise ApiError(400, f"Error getting cloud info: no site '{cloud_id}'")
-    info = await asyncio.to_thread(svc.sites.info, site)
+    try:
+        info = await service(request).site_info(who, cloud_id)
+    except ServiceError as exc:
+        raise ApiError(400, f"Error getting cloud info: {exc}") from exc
     if info.error:
         raise ApiError(400, f"Error getting cloud info: {info.error}")
     return info

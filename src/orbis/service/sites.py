@@ -28,6 +28,13 @@ class SitesMixin(ServiceBase):
         )
         return [describe(info) for info in infos]
 
+    async def site_info(self, who: Identity, site_id: str, *, refresh: bool = False) -> SiteInfo:
+        """What one of the caller's sites offers (from the cache unless `refresh`)."""
+        site = next((s for s in self.sites.sites_for(who.clouds) if s.id == site_id), None)
+        if site is None:  # e.g. an EGI line, which stands for the sites it expands into
+            raise InvalidRequest(f"no site '{site_id}' in your auth data or the server's")
+        return await asyncio.to_thread(self._site_info, site, refresh)
+
     def _site_info(self, site: Site, refresh: bool) -> SiteInfo:
         if site.local:  # the server's own back-end: its node image, this machine's size
             provider = self.sites.provider(site)
