@@ -201,9 +201,10 @@ class SiteRegistry:
             info.quotas = provider.quotas()
         except ProviderError as exc:
             info.error = str(exc)
-        except Exception as exc:  # an SDK's own exception: still a per-site problem
-            log.warning("site %s: %s", site.id, type(exc).__name__)
-            info.error = f"{type(exc).__name__}: {exc}"
+        except Exception as exc:  # an SDK's own exception: still a per-site problem, whose
+            # text may hold request data: only the server log has it (as in the deployer)
+            log.exception("site %s: reading its catalogue failed", site.id)
+            info.error = f"unexpected {type(exc).__name__} (see the server log)"
         self._info[key] = info
         return info
 
