@@ -110,6 +110,9 @@ class SiteRegistry:
         self._providers: dict[tuple[str, str], Provider] = {}
         self._info: dict[tuple[str, str], SiteInfo] = {}
         self._lock = threading.Lock()
+        # one builder per key: concurrent nodes of one site wait for a single login (and a
+        # single catalogue read) instead of each doing it
+        self._building: dict[tuple[str, tuple[str, str]], threading.Lock] = {}
 
     # -- which sites ----------------------------------------------------------------------
     def sites_for(self, cloud_lines: Iterable[Mapping[str, str]]) -> list[Site]:
@@ -156,6 +159,16 @@ class SiteRegistry:
             found = self._providers.get(key)
             if found is not None:
                 return found
+        with self._once("provider", key):
+            with self._lock:
+                found = self._providers.get(key)
+            return found if found is not None else self._build(site, key)
+
+    def _once(self, what: str, key: tuple[str, str]) -> threading.Lock:
+        with self._lock:
+            return self._building.setdefault((what, key), threading.Lock())
+
+    def _build(self, site: Site, key: tuple[str, str]) -> Provider:
         kind = site.type.lower()
         target = self.classes.get(kind)
         if target is None:
@@ -190,23 +203,27 @@ class SiteRegistry:
         """Flavors, images and quotas of a site, from the cache when fresh enough. Failures
         are kept in `error` (and cached too, so a dead site is not asked for every node)."""
         key = (site.id, _fingerprint(site.auth))
-        cached = self._info.get(key)
-        if cached is not None and not refresh and time.monotonic() - cached.fetched_at < self.ttl:
-            return cached
-        info = SiteInfo(site, fetched_at=time.monotonic())
-        try:
-            provider = self.provider(site)
-            info.flavors = provider.flavors()
-            info.images = provider.images()
-            info.quotas = provider.quotas()
-        except ProviderError as exc:
-            info.error = str(exc)
-        except Exception as exc:  # an SDK's own exception: still a per-site problem, whose
-            # text may hold request data: only the server log has it (as in the deployer)
-            log.exception("site %s: reading its catalogue failed", site.id)
-            info.error = f"unexpected {type(exc).__name__} (see the server log)"
-        self._info[key] = info
-        return info
+        asked = time.monotonic()
+        with self._once("info", key):
+            cached = self._info.get(key)
+            # a read that finished while this caller waited counts as a refresh too
+            if cached is not None and (cached.fetched_at >= asked if refresh
+                                       else asked - cached.fetched_at < self.ttl):  # fmt: skip
+                return cached
+            info = SiteInfo(site, fetched_at=time.monotonic())
+            try:
+                provider = self.provider(site)
+                info.flavors = provider.flavors()
+                info.images = provider.images()
+                info.quotas = provider.quotas()
+            except ProviderError as exc:
+                info.error = str(exc)
+            except Exception as exc:  # an SDK's own exception: still a per-site problem, whose
+                # text may hold request data: only the server log has it (as in the deployer)
+                log.exception("site %s: reading its catalogue failed", site.id)
+                info.error = f"unexpected {type(exc).__name__} (see the server log)"
+            self._info[key] = info
+            return info
 
     def forget(self, site: Site) -> None:
         """Drop the cached catalogue (after a launch changed the quotas)."""

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+from concurrent.futures import ThreadPoolExecutor
+
 from orbis.placement.sites import SiteRegistry, configured_sites
 from orbis.providers.base import Flavor, Machine, NodeSpec, Provider, ProviderError
 
@@ -93,3 +96,30 @@ def test_egi_discovery_down_is_a_site_with_the_error(monkeypatch):
         [{"id": "egi", "type": "EGIIS", "vo": "v", "token": "tok"}])
     assert site.id == "egi" and "EGI discovery failed" in (site.warning or "")
     assert "tok" not in (site.warning or "")
+
+
+class SlowLogin(Counting):
+    """A provider whose construction (the cloud login) takes a while."""
+
+    built = 0
+
+    def __init__(self, auth: object = None, *, options: object = None) -> None:
+        super().__init__(auth, options=options)
+        type(self).built += 1
+        time.sleep(0.2)
+
+    def flavors(self) -> list[Flavor]:
+        time.sleep(0.1)
+        return super().flavors()
+
+
+def test_concurrent_nodes_of_one_site_share_one_login_and_one_catalogue_read():
+    SlowLogin.built = 0
+    registry = SiteRegistry(Counting(), classes={"openstack": SlowLogin})
+    (site,) = registry.sites_for([{"id": "c", "type": "OpenStack"}])
+    with ThreadPoolExecutor(8) as pool:
+        infos = list(pool.map(lambda _: registry.info(site), range(8)))
+    assert SlowLogin.built == 1
+    provider = registry.provider(site)
+    assert isinstance(provider, SlowLogin) and provider.asked == 1
+    assert all(info is infos[0] for info in infos)
