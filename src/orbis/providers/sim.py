@@ -48,7 +48,16 @@ class SimProvider(Provider):
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
             conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-            conn.execute("PRAGMA journal_mode=WAL")
+            for attempt in range(50):
+                # two connections switching a new file to WAL at once can deadlock, and SQLite
+                # then fails one at once instead of waiting: try again shortly
+                try:
+                    conn.execute("PRAGMA journal_mode=WAL")
+                    break
+                except sqlite3.OperationalError as exc:
+                    if "locked" not in str(exc) or attempt == 49:
+                        raise
+                    time.sleep(0.02)
             self._local.conn = conn
         return conn
 
