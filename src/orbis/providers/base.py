@@ -180,6 +180,19 @@ class Provider(ABC):
     def reboot(self, provider_id: str) -> None:
         raise ProviderError(f"{self.name}: reboot is not supported")
 
+    # -- disk snapshots (IM's PUT .../vms/<vm>/disks/<n>/snapshot) ---------------------------
+    def snapshot(self, provider_id: str, disk: int, name: str) -> str:
+        """Save disk number `disk` of a machine (0 = the boot disk) as a new image called
+        `name`, and return the image's URL in IM form (ost://host/id, aws://region/ami,
+        docker://name) -- one a template can boot new nodes from. Blocks until the image is
+        usable or the cloud reports it failed."""
+        raise ProviderError(f"{self.name}: saving disks as images is not supported")
+
+    def delete_image(self, url: str) -> None:
+        """Delete an image `snapshot` made (IM's auto_delete, when the infrastructure goes).
+        An image that is already gone is not an error."""
+        raise ProviderError(f"{self.name}: deleting images is not supported")
+
     # -- what the site offers (site catalogue, placement); empty when the back-end cannot say --
     def flavors(self) -> list[Flavor]:
         return []
