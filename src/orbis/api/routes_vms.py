@@ -111,15 +111,18 @@ async def snapshot(
     image_name: str | None = Query(None),
     auto_delete: str | None = Query(None),
 ) -> Response:
-    """Save a disk as an image. The local back-end cannot: IM's error shape, 400."""
+    """Save a disk of the VM (0 = its boot disk) as an image at the VM's site; the answer is
+    the new image's URL, which a template can name. `auto_delete` deletes the image when the
+    infrastructure is destroyed."""
     who = await caller(request)
     svc = service(request)
-    svc.node(who, infId, vmId)
+    node = svc.node(who, infId, vmId)
     if not image_name:
         raise ApiError(400, "Incorrect value in image_name parameter")
-    flag(request, "auto_delete")
+    auto = flag(request, "auto_delete")
     try:
-        int(diskNum)
+        disk = int(diskNum)
     except ValueError:
         raise ApiError(400, "Incorrect value in diskNum parameter") from None
-    raise ApiError(400, "Error creating snapshot: the local back-end cannot save disks as images")
+    url = await svc.snapshot(who, infId, node.vm_id, disk, image_name, auto_delete=auto)
+    return answer(request, "text/plain", "uri", url)

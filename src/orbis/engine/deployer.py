@@ -609,6 +609,12 @@ class Deployer:
             providers.add(self.provider)
         for provider in providers:
             await self._retrying(partial(provider.cleanup, infra_id))
+        for snap in self.store.snapshots(infra_id):
+            if snap.auto_delete:  # IM's auto_delete: the image goes with the infrastructure
+                owner = self.sites.provider_by_id(snap.site, clouds)
+                await self._retrying(partial(owner.delete_image, snap.url))
+                self.store.snapshot_deleted(snap.id)
+                self._log(infra_id, f"Deleted image {snap.url}")
         for row in self.store.nodes(infra_id):
             self.store.update_node(
                 infra_id, row.vm_id, state=NodeState.OFF, deleted=True, message="destroyed"

@@ -13,6 +13,7 @@ import re
 import tarfile
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from typing import Any
@@ -40,6 +41,9 @@ from orbis.providers.base import (
     Transient,
 )
 
+# on images made by snapshot(): which infrastructure's node, which installation
+SNAPSHOT_LABEL = "orbis.snapshot.infrastructure"
+SNAPSHOT_INSTALLATION = "orbis.snapshot.installation"
 STOP_TIMEOUT = 10  # seconds systemd gets to shut down before SIGKILL
 
 _LIMIT_ERROR = re.compile(r"cgroup|memory|cpu|swap", re.IGNORECASE)
@@ -296,9 +300,18 @@ class LocalProvider(Provider):
                     net.remove()
 
     def images(self) -> list[Image]:
+        """The node image, and the snapshots this installation made."""
         image = self._settings.node_image
-        return [Image(id=image, name=f"Orbis local node image ({image})",
-                      url=f"docker://{image}", os_distro="debian", os_version="12")]  # fmt: skip
+        found = [Image(id=image, name=f"Orbis local node image ({image})",
+                       url=f"docker://{image}", os_distro="debian", os_version="12")]  # fmt: skip
+        with _errors("list snapshot images"):
+            snapshots = self.client.images.list(filters={"label": SNAPSHOT_LABEL})
+        for snap in snapshots:
+            if (snap.labels or {}).get(SNAPSHOT_INSTALLATION, "") != (self.installation or ""):
+                continue
+            for tag in snap.tags:
+                found.append(Image(id=snap.id or tag, name=tag, url=f"docker://{tag}"))
+        return found
 
     def quotas(self) -> dict[str, QuotaUse]:
         """This machine's size: containers share it (no per-user limit)."""
@@ -376,6 +389,42 @@ class LocalProvider(Provider):
         with _errors(f"reboot {provider_id[:12]}"):
             self.client.containers.get(provider_id).restart(timeout=STOP_TIMEOUT)
 
+    # -- disk snapshots ---------------------------------------------------------------------
+    def snapshot(self, provider_id: str, disk: int, name: str) -> str:
+        """Commit the container's file system (its only disk) as a local image. Our node
+        labels are blanked in the image: a container later run from it by hand must not look
+        like one of ours (the orphan sweep removes those)."""
+        if disk != 0:
+            raise NotFound(f"local: node {provider_id[:12]} has no disk {disk} (local nodes "
+                           f"have one disk, 0)")  # fmt: skip
+        container = self._get(provider_id)
+        if container is None:
+            raise NotFound(f"local: node {provider_id[:12]} does not exist")
+        blank = (LABEL_INFRASTRUCTURE, LABEL_NODE, LABEL_VM_ID, LABEL_PUBLIC, LABEL_INSTALLATION)
+        mine = {SNAPSHOT_LABEL: container.labels.get(LABEL_INFRASTRUCTURE, ""),
+                SNAPSHOT_INSTALLATION: self.installation or ""}  # fmt: skip
+        changes = [f'LABEL {k}=""' for k in blank] + [f'LABEL {k}="{v}"' for k, v in mine.items()]
+        repository = f"localhost/{_slug(name, keep='._')}"
+        tag = f"snap-{uuid.uuid4().hex[:8]}"  # two snapshots of one name must not collide
+        with _errors(f"snapshot of {provider_id[:12]}"):
+            container.commit(repository=repository, tag=tag, changes=changes,
+                             message=f"Orbis snapshot {name}")  # fmt: skip
+        return f"docker://{repository}:{tag}"
+
+    def delete_image(self, url: str) -> None:
+        scheme, _, name = url.partition("://")
+        if scheme not in ("docker", "podman", "local") or not name:
+            raise ProviderError(f"local: {url!r} is not a local image (docker://name)")
+        with _errors(f"delete image {name}"):
+            try:
+                image = self.client.images.get(name)
+            except docker.errors.ImageNotFound:
+                return
+            if SNAPSHOT_LABEL not in (image.labels or {}):
+                raise ProviderError(f"local: image {name} was not made by an Orbis snapshot")
+            with suppress(docker.errors.ImageNotFound):
+                self.client.images.remove(name)
+
     # -- helpers ----------------------------------------------------------------------------
 
     def _labels(self, infrastructure_id: str) -> dict[str, str]:
@@ -391,7 +440,7 @@ class LocalProvider(Provider):
 
     def _mine(self, labels: dict[str, str]) -> bool:
         """Made by this installation (another Orbis on the same engine keeps its own)."""
-        if LABEL_INFRASTRUCTURE not in labels:
+        if not labels.get(LABEL_INFRASTRUCTURE):  # blank in snapshot images (see snapshot)
             return False
         return not self.installation or labels.get(LABEL_INSTALLATION) == self.installation
 

@@ -18,13 +18,22 @@ from pathlib import Path
 from typing import Any
 
 from orbis.model.states import NodeState
-from orbis.providers.base import Machine, NodeSpec, NotFound, Provider, ProviderError, Transient
+from orbis.providers.base import (
+    Image,
+    Machine,
+    NodeSpec,
+    NotFound,
+    Provider,
+    ProviderError,
+    Transient,
+)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS machines (
   id TEXT PRIMARY KEY, infrastructure TEXT, vm_id INTEGER, node TEXT, state TEXT, ip TEXT,
   public INTEGER);
 CREATE TABLE IF NOT EXISTS networks (infrastructure TEXT PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS images (id TEXT PRIMARY KEY, name TEXT, machine TEXT, disk INTEGER);
 """
 
 
@@ -86,6 +95,10 @@ class SimProvider(Provider):
             raise ProviderError("sim: no capacity left for this flavor")
         if spec.image and spec.image.startswith("missing"):
             raise NotFound(f"sim: image {spec.image} not found")
+        if spec.image and spec.image.startswith("sim://") and spec.image not in {
+            i.url for i in self.images()
+        }:  # a snapshot of this cloud that was deleted, or another cloud's
+            raise NotFound(f"sim: image {spec.image} not found")
         machine_id = uuid.uuid4().hex
         ip = f"192.0.2.{random.randrange(1, 255)}"  # TEST-NET-1: never routed anywhere
         self._db().execute(
@@ -144,6 +157,27 @@ class SimProvider(Provider):
 
     def alter(self, provider_id: str, num_cpus: float | None, mem_size: int | None) -> None:
         self.inspect(provider_id)
+
+    # images live in the cloud's own file, like machines: they outlive the infrastructure
+    def snapshot(self, provider_id: str, disk: int, name: str) -> str:
+        if self.inspect(provider_id).state == NodeState.OFF:
+            raise NotFound(f"sim: no machine {provider_id}")
+        if disk != 0:
+            raise NotFound(f"sim: machine {provider_id} has no disk {disk}")
+        image_id = uuid.uuid4().hex[:12]
+        self._db().execute("INSERT INTO images VALUES (?, ?, ?, ?)",
+                           (image_id, name, provider_id, disk))  # fmt: skip
+        return f"sim://{self.path.stem}/{image_id}"
+
+    def delete_image(self, url: str) -> None:
+        prefix = f"sim://{self.path.stem}/"
+        if not url.startswith(prefix):
+            raise ProviderError(f"sim: {url} is not an image of this cloud")
+        self._db().execute("DELETE FROM images WHERE id = ?", (url.removeprefix(prefix),))
+
+    def images(self) -> list[Image]:
+        rows = self._db().execute("SELECT id, name FROM images ORDER BY rowid").fetchall()
+        return [Image(id=i, name=n, url=f"sim://{self.path.stem}/{i}") for i, n in rows]
 
 
 class SimSite(SimProvider):

@@ -1,5 +1,5 @@
 """Operations on a running infrastructure: add and remove nodes, stop/start/reboot,
-reconfigure, retry, alter.
+reconfigure, retry, alter, disk snapshots.
 
 Each one only changes the desired state in the store (one transaction) and asks the scheduler
 to reconcile; the engine does the work. Two modifications at once therefore never lose each
@@ -9,14 +9,18 @@ other: both are recorded, and the reconciler brings about their sum.
 from __future__ import annotations
 
 import asyncio
+import logging
 
 from orbis.auth import Identity
 from orbis.lang import language_of
 from orbis.lang.merge import count_patch, merge_tosca
 from orbis.model.states import NodeState
+from orbis.providers.base import ProviderError
 from orbis.service.core import ServiceBase
 from orbis.service.errors import InvalidRequest, NotFoundError, NotSupported, ServiceError
 from orbis.store.schema import InfrastructureRow, NodeRow
+
+log = logging.getLogger(__name__)
 
 POWER = {"stop": "stopped", "start": "running"}
 
@@ -159,6 +163,39 @@ class LifecycleMixin(ServiceBase):
         spec = {**(node.spec or {}), "num_cpus": new.num_cpus, "mem_size": new.mem_size}
         self.store.update_node(row.id, vm_id, spec={k: v for k, v in spec.items() if v})
         return self._node(row, vm_id)
+
+    async def snapshot(self, who: Identity, infra_id: str, vm_id: int, disk: int, name: str,
+                       *, auto_delete: bool = False) -> str:  # fmt: skip
+        """Save disk `disk` of a node as an image at the node's site; return the image URL
+        (one a template can name). `auto_delete` images are deleted with the infrastructure."""
+        row = self.infrastructure(who, infra_id)
+        node = self._node(row, vm_id)
+        if not name.strip():
+            raise InvalidRequest("Incorrect value in image_name parameter")
+        if disk < 0:
+            raise InvalidRequest("Incorrect value in diskNum parameter")
+        if not node.provider_id:
+            raise InvalidRequest("Error creating snapshot: the VM has not been launched")
+        if node.provider_id.startswith("app:"):
+            raise NotSupported("Error creating snapshot: a container application has no disk")
+        record = self.actions.begin(row.id, vm_id, "snapshot")
+        try:
+            url = await asyncio.to_thread(
+                self.deployer.provider_of(node).snapshot, node.provider_id, disk, name
+            )
+        except ProviderError as exc:
+            self.actions.end(record, False, str(exc))
+            raise ServiceError(f"Error creating snapshot: {exc}") from exc
+        except Exception as exc:  # an SDK's own error may hold request data: log it only
+            log.exception("snapshot of VM %s of %s failed", vm_id, row.id)
+            self.actions.end(record, False, f"unexpected {type(exc).__name__}")
+            raise ServiceError(f"Error creating snapshot: unexpected {type(exc).__name__} "
+                               f"(see the server log)") from exc  # fmt: skip
+        self.actions.end(record, True, url)
+        self.store.add_snapshot(row.id, vm_id, disk, name, node.site, url, auto_delete)
+        self.deployer.log(row.id, f"Disk {disk} of VM {vm_id} saved as image {url}"
+                                  + (" (deleted with the infrastructure)" if auto_delete else ""))
+        return url
 
     # -- helpers ---------------------------------------------------------------------------
     def _node(self, row: InfrastructureRow, vm_id: int) -> NodeRow:

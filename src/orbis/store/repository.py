@@ -25,6 +25,7 @@ from orbis.store.schema import (
     MetaRow,
     NodeRow,
     OwnerRow,
+    SnapshotRow,
     StepRow,
     utcnow,
 )
@@ -306,6 +307,28 @@ class Store:
                 .order_by(EventRow.id)
             )
             return list(s.scalars(q))
+
+    # -- snapshots (images saved from node disks) ------------------------------------------
+    def add_snapshot(self, infra_id: str, vm_id: int, disk: int, name: str, site: str | None,
+                     url: str, auto_delete: bool) -> SnapshotRow:  # fmt: skip
+        with self.session() as s:
+            row = SnapshotRow(
+                infrastructure_id=infra_id, vm_id=vm_id, disk=disk, name=name, site=site,
+                url=url, auto_delete=auto_delete, deleted=False,
+            )
+            s.add(row)
+        return row
+
+    def snapshots(self, infra_id: str, *, include_deleted: bool = False) -> list[SnapshotRow]:
+        with self.session() as s:
+            q = select(SnapshotRow).where(SnapshotRow.infrastructure_id == infra_id)
+            if not include_deleted:
+                q = q.where(SnapshotRow.deleted.is_(False))
+            return list(s.scalars(q.order_by(SnapshotRow.id)))
+
+    def snapshot_deleted(self, snapshot_id: int) -> None:
+        with self.session() as s:
+            s.execute(update(SnapshotRow).where(SnapshotRow.id == snapshot_id).values(deleted=True))
 
     # -- owners, credentials, export and import (API, issue 4) -----------------------------
     def add_owners(

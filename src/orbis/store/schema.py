@@ -152,6 +152,26 @@ class ActionRow(Base):
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
+class SnapshotRow(Base):
+    """An image saved from a node's disk (IM's disk snapshot); `auto_delete` images go when
+    the infrastructure does."""
+
+    __tablename__ = "snapshots"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    infrastructure_id: Mapped[str] = mapped_column(
+        ForeignKey("infrastructures.id", ondelete="CASCADE"), index=True
+    )
+    vm_id: Mapped[int] = mapped_column(Integer)
+    disk: Mapped[int] = mapped_column(Integer, default=0)
+    name: Mapped[str] = mapped_column(String(255))
+    site: Mapped[str | None] = mapped_column(String(255), nullable=True)  # None: local back-end
+    url: Mapped[str] = mapped_column(Text)
+    auto_delete: Mapped[bool] = mapped_column(Boolean, default=False)
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
 class LockRow(Base):
     """A lease that serializes work on one infrastructure across service processes."""
 
