@@ -1,6 +1,6 @@
 """`orbis` commands on a running infrastructure: scale, update, stop/start/reboot, reconfigure,
-retry, export and import. Each is one IM-compatible REST call (or an Orbis one where IM has
-none), then follows the infrastructure until the change is done."""
+retry, snapshot, export and import. Each is one IM-compatible REST call (or an Orbis one where IM
+has none), then follows the infrastructure until the change is done."""
 
 from __future__ import annotations
 
@@ -143,6 +143,30 @@ def retry(infra_id: str, no_wait: bool = NO_WAIT) -> None:
         finish(api, infra_id, no_wait)
     except ClientError as exc:
         fail(str(exc))
+
+
+@app.command()
+def snapshot(
+    infra_id: str,
+    node: str = typer.Argument(..., help="VM id or node name (its first VM)"),
+    name: str = typer.Option(..., "--name", "-n", help="Name of the new image"),
+    disk: int = typer.Option(0, "--disk", help="Disk number (0: the boot disk)"),
+    auto_delete: bool = typer.Option(
+        False, "--auto-delete", help="Delete the image when the infrastructure is destroyed"
+    ),
+) -> None:
+    """Save a node's disk as an image; prints the image URL, which a template can name."""
+    api = client()
+    try:
+        ids = vm_ids(api, infra_id, node) or []
+        answer = api.request(
+            "PUT", f"/infrastructures/{infra_id}/vms/{ids[0]}/disks/{disk}/snapshot",
+            params={"image_name": name, "auto_delete": "yes" if auto_delete else "no"},
+            headers={"Accept": "application/json"}, timeout=3600,
+        )  # fmt: skip
+    except ClientError as exc:
+        fail(str(exc))
+    out.print(answer.json()["uri"], highlight=False)
 
 
 @app.command("export")
