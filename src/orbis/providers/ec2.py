@@ -6,7 +6,8 @@ Auth line: `type = EC2; username = <access key>; password = <secret>; token = <s
 
 A machine's provider id is IM's `<region>;<instance-id>`, or `<region>;<sir-…>` while a spot
 request has no instance yet. Every resource made here carries the Orbis labels as tags;
-`cleanup` deletes only what carries the infrastructure's tag.
+`cleanup` deletes only what carries the infrastructure's tag. Images saved by `snapshot` carry
+them too but outlive `cleanup`: the service removes them (IM's auto_delete) with `delete_image`.
 """
 
 from __future__ import annotations
@@ -63,6 +64,10 @@ _STATES = {"pending": NodeState.PENDING, "running": NodeState.RUNNING}
 _STATES |= {"stopping": NodeState.RUNNING, "stopped": NodeState.STOPPED}
 _STATES |= {"shutting-down": NodeState.OFF, "terminated": NodeState.OFF}
 _ALIVE = ["pending", "running", "stopping", "stopped"]
+# AMI states that will never become `available`
+_IMAGE_FAILED = {"failed", "invalid", "deregistered", "error", "disabled"}
+_IMAGE_GONE = {"InvalidAMIID.NotFound", "InvalidAMIID.Unavailable"}
+_AMI_ID = re.compile(r"ami-[0-9a-f]+")
 
 # On-demand Linux prices (USD/h, us-east-1) of common types; EC2 has no price API without the
 # Pricing service, and a flavor with no price sorts after every priced one.
@@ -103,6 +108,9 @@ _QUOTA = {
     "SecurityGroupLimitExceeded",
     "InsufficientFreeAddressesInSubnet",
     "SpotMaxPriceTooLow",
+    "SnapshotLimitExceeded",
+    "PendingSnapshotLimitExceeded",
+    "ResourceLimitExceeded",
 }
 _NOT_FOUND = (
     "InvalidAMIID.",
@@ -127,6 +135,7 @@ _TRANSIENT = {
     "InternalFailure",
     "RequestTimeout",
 }
+_BOTO_ERRORS = (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError)
 _CONNECTION = (
     botocore.exceptions.EndpointConnectionError,
     botocore.exceptions.ConnectTimeoutError,
@@ -142,6 +151,8 @@ def error_class(code: str, status: int | None = None) -> type[ProviderError]:
         return ProviderAuthError
     if code in _QUOTA:
         return QuotaExceeded
+    if code.endswith(".InUse"):  # InvalidSnapshot.InUse: it exists, something still uses it
+        return ProviderError
     if code.startswith(_NOT_FOUND):
         return NotFound
     if code in _TRANSIENT or (status or 0) >= 500:
@@ -1049,6 +1060,148 @@ class EC2Provider(Provider):
                 raise NotFound(f"ec2: spot request {resource} has no instance yet")
             resource = instance
         return region, resource
+
+    # -- disk snapshots (IM: create_image with NoReboot, the image as aws://<region>/<ami>) -----
+
+    def snapshot(self, provider_id: str, disk: int, name: str) -> str:
+        """Save the boot disk (0) as an AMI while the node keeps running (NoReboot, as IM
+        does). The instance's data volumes are left out of the image: only disk 0 was asked
+        for. A data volume cannot become an image on EC2 (an AMI is a whole machine)."""
+        region, instance_id = self._instance_id(provider_id)
+        ec2 = self.client(region)
+        what = f"snapshot of disk {disk} of {instance_id}"
+        with _errors(what):
+            instance = self._describe(ec2, instance_id)
+            if instance is None or instance["State"]["Name"] in ("shutting-down", "terminated"):
+                raise NotFound(f"ec2: {what}: instance {instance_id} not found")
+            root = instance.get("RootDeviceName")
+            data = sorted(
+                str(m["DeviceName"])
+                for m in instance.get("BlockDeviceMappings") or []
+                if m.get("DeviceName") and m["DeviceName"] != root
+            )
+            if not 0 <= disk <= len(data):
+                raise NotFound(f"ec2: instance {instance_id} has no disk {disk}")
+            if disk > 0:
+                raise ProviderError(
+                    f"ec2: only the boot disk (0) can be saved as an image; "
+                    f"disk {disk} is a data volume"
+                )
+            params: dict[str, Any] = {
+                "InstanceId": instance_id,
+                "Name": name,
+                "Description": f"Boot disk of {instance_id}, saved by Orbis",
+                "NoReboot": True,
+            }
+            if data:
+                params["BlockDeviceMappings"] = [{"DeviceName": d, "NoDevice": ""} for d in data]
+            infra = _tags(instance).get(LABEL_INFRASTRUCTURE)
+            labels = {LABEL_INFRASTRUCTURE: infra} if infra else {}
+            if self.installation:
+                labels[LABEL_INSTALLATION] = self.installation
+            if labels:
+                params["TagSpecifications"] = [
+                    *self._tag_spec("image", labels),
+                    *self._tag_spec("snapshot", labels),
+                ]
+            ami = str(ec2.create_image(**params)["ImageId"])
+            self._until_available(ec2, region, ami, f"image {ami} ({name}) of {instance_id}")
+        return f"aws://{region}/{ami}"
+
+    def _until_available(self, ec2: Any, region: str, ami: str, what: str) -> None:
+        """Poll until the new image is `available`. A failed image is removed (nothing usable
+        is lost); one still pending at the timeout is left, named in the error."""
+        deadline = time.monotonic() + self.launch_timeout
+        while True:
+            # None: a new id may be unknown for a while yet (EC2 is eventually consistent)
+            image = self._image(ec2, ami)
+            state = str(image.get("State")) if image else "pending"
+            if state == "available":
+                return
+            if image is not None and state in _IMAGE_FAILED:
+                reason = (image.get("StateReason") or {}).get("Message") or "no reason given"
+                removed = ""
+                with suppress(ProviderError, *_BOTO_ERRORS):
+                    self._delete_image(ec2, ami)
+                    removed = "; it is removed"
+                raise ProviderError(f"ec2: {what} is {state}: {reason}{removed}")
+            if time.monotonic() >= deadline:
+                raise ProviderError(
+                    f"ec2: {what} still {state} after {self.launch_timeout:g} s; it is left "
+                    f"as aws://{region}/{ami}"
+                )
+            time.sleep(self.poll_interval)
+
+    def delete_image(self, url: str) -> None:
+        """Deregister an image `snapshot` made, then delete the EBS snapshots behind it (EC2
+        keeps, and bills, them otherwise). An image already gone is not an error; its snapshots
+        left by a deletion that stopped half-way are still deleted."""
+        bad = f"ec2: cannot delete image {url!r}"
+        try:
+            region, ami = parse_image(url, self.region)
+        except NotFound:  # a bad URL, not an image already gone
+            region, ami = "", ""
+        if not _AMI_ID.fullmatch(ami):
+            raise ProviderError(f"{bad}: not an aws://<region>/<ami-id> URL")
+        try:
+            ec2 = self.client(region)
+        except NotFound as err:
+            raise ProviderError(f"{bad}: {str(err).removeprefix('ec2: ')}") from None
+        with _errors(f"delete image {ami}"):
+            self._delete_image(ec2, ami)
+
+    def _delete_image(self, ec2: Any, ami: str) -> None:
+        image = self._image(ec2, ami)
+        if image is None:
+            snapshots = self._left_snapshots(ec2, ami)
+        else:
+            snapshots = [
+                str(m["Ebs"]["SnapshotId"])
+                for m in image.get("BlockDeviceMappings") or []
+                if (m.get("Ebs") or {}).get("SnapshotId")
+            ]
+            if image.get("State") != "deregistered":
+                try:
+                    ec2.deregister_image(ImageId=ami)
+                except botocore.exceptions.ClientError as err:
+                    if _code(err) not in _IMAGE_GONE:
+                        raise
+        for snapshot in snapshots:
+            self._delete_snapshot(ec2, snapshot, ami)
+
+    @staticmethod
+    def _image(ec2: Any, ami: str) -> dict[str, Any] | None:
+        """The image as EC2 describes it; None once it is gone."""
+        try:
+            found = ec2.describe_images(ImageIds=[ami])["Images"]
+        except botocore.exceptions.ClientError as err:
+            if _code(err) in _IMAGE_GONE:
+                return None
+            raise
+        return dict(found[0]) if found else None
+
+    def _left_snapshots(self, ec2: Any, ami: str) -> list[str]:
+        """Snapshots this installation tagged for an image that is gone (EC2 describes each
+        as "Created by CreateImage(<instance>) for <ami>")."""
+        filters = [*self._filters(), {"Name": "description", "Values": [f"* for {ami}*"]}]
+        found = ec2.describe_snapshots(OwnerIds=["self"], Filters=filters)["Snapshots"]
+        return [str(s["SnapshotId"]) for s in found]
+
+    def _delete_snapshot(self, ec2: Any, snapshot: str, ami: str) -> None:
+        """Delete one snapshot; one still in use (the deregistration settling) is tried again
+        until `cleanup_timeout`."""
+
+        def attempt() -> bool | None:
+            try:
+                ec2.delete_snapshot(SnapshotId=snapshot)
+            except botocore.exceptions.ClientError as err:
+                if _code(err) == "InvalidSnapshot.InUse":
+                    return None
+                if _code(err) != "InvalidSnapshot.NotFound":
+                    raise
+            return True
+
+        self._wait(f"delete snapshot {snapshot} of image {ami}", attempt, self.cleanup_timeout)
 
 
 # -- helpers ----------------------------------------------------------------------------------

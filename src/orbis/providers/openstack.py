@@ -9,6 +9,9 @@ refused), and the user's key delivered by cloud-init only.
 
 Everything Orbis makes is marked: servers carry the labels as metadata, Neutron resources as
 tags (`orbis.infrastructure=<id>`...), so `cleanup` and `list_owned` find them without the store.
+Saved disks (`snapshot`: Nova's createImage for disk 0, Cinder's upload for a data volume) are
+Glance images carrying the labels as properties; `cleanup` leaves them (IM's auto_delete is the
+service's call) and `delete_image` removes only those.
 On Chameleon, `reservation = host|instance` in the auth line launches into a Blazar lease
 (providers/blazar.py).
 """
@@ -60,6 +63,10 @@ from orbis.providers.blazar import Blazar, Lease, ReservationSettings, lease_nam
 SG_DESCRIPTION = "Security group created by Orbis"
 DEFAULT_CIDR = "10.0.*.0/24"
 FIP_ATTEMPTS = 5  # IM tries to attach a floating IP 5 times, rotating over the ports
+# server metadata: the RADL disk numbers that became Cinder volumes, in mapping order ("1,3")
+DISKS_LABEL = "orbis.disks"
+_ROOT_DEVICE = re.compile(r"/dev/(?:x?vd|sd|hd)a")  # Nova names the boot disk first
+_IMAGE_FAILED = ("killed", "deleted", "pending_delete")  # Glance: the image will never be usable
 
 # IM's private ranges: an address in none of them is public (Python's is_private says more)
 _PRIVATE = [ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16",
@@ -151,6 +158,7 @@ class OpenStackProvider(Provider):
         self.poll_interval = float(opts.get("poll_interval", 5))
         self.timeout = float(opts.get("timeout", 600))  # for a server/lease to be ready
         self.request_timeout = float(opts.get("request_timeout", 60))  # one HTTP call
+        self.snapshot_timeout = float(opts.get("snapshot_timeout", 1800))  # a disk to an image
         self.reservation = ReservationSettings.read(auth, opts)
         self._conn: openstack.connection.Connection | None = None
         self._lock = threading.Lock()
@@ -435,6 +443,98 @@ class OpenStackProvider(Provider):
                 raise ProviderError(f"{self.site}: {what}: {(server.fault or {}).get('message')}")
             conn.compute.confirm_server_resize(server)
 
+    # -- disk snapshots -----------------------------------------------------------------------
+
+    def snapshot(self, provider_id: str, disk: int, name: str) -> str:
+        """Disk 0 through Nova's createImage, a data volume through Cinder's upload to Glance;
+        either way the new Glance image carries the server's Orbis labels as properties (so
+        `delete_image` knows it for ours) and is waited for until `active`. Cleanup leaves these
+        images alone: whether they outlive the infrastructure is the service's call."""
+        what = f"snapshot of disk {disk} of {provider_id}"
+        with self._errors(what):
+            server = self._server(provider_id)
+            if server is None:
+                raise NotFound(f"{self.site}: {what}: server {provider_id} not found")
+            meta = server.metadata or {}
+            labels = {k: str(meta[k]) for k in (LABEL_INFRASTRUCTURE, LABEL_INSTALLATION,
+                                                LABEL_NODE) if meta.get(k)}  # fmt: skip
+            if disk == 0:
+                image = self.conn.compute.create_server_image(server, name, metadata=labels)
+                if image is None:  # the SDK looks it up right after Nova answers
+                    raise ProviderError(f"{self.site}: {what}: Nova made image {name} but "
+                                        "Glance does not show it")  # fmt: skip
+                image_id = str(image.id)
+            else:
+                volume_id = self._data_volume(server, disk)
+                # an attached volume needs `force` (the site may refuse it: enable_force_upload)
+                volumes = self.conn.block_storage
+                answer = volumes.upload_volume_to_image(volume_id, name, force=True)
+                image_id = str(answer["image_id"])
+                if labels:  # Cinder's upload takes no properties: set them on the new image
+                    self.conn.image.update_image(image_id, **labels)
+            self._wait_image(image_id, name, what)
+            return f"ost://{self.host}/{image_id}"
+
+    def delete_image(self, url: str) -> None:
+        what = f"delete image {url}"
+        host, kind, ident = _ost_parts(url)
+        if not url.startswith("ost://") or kind != "image" or not ident:
+            raise ProviderError(f"{self.site}: {url} is not an OpenStack image URL")
+        if host != self.host:
+            raise ProviderError(f"{self.site}: image {url} belongs to another site "
+                                f"(this one is {self.host})")  # fmt: skip
+        with self._errors(what):
+            try:
+                image = self.conn.image.get_image(ident)
+            except os_exc.NotFoundException:
+                return
+            if not self._mine(_image_labels(image)):
+                raise ProviderError(f"{self.site}: image {image.name or ident} ({ident}) was not "
+                                    "saved by Orbis here; it is left alone")  # fmt: skip
+            self.conn.image.delete_image(ident, ignore_missing=True)
+
+    def _data_volume(self, server: Any, disk: int) -> str:
+        """The Cinder volume of RADL disk.`disk`: the data volumes in the order launch mapped
+        them (the order Nova lists the attachments in), the boot volume left out; launch notes
+        which disk numbers became volumes (ephemeral ones do not) under DISKS_LABEL."""
+        missing = NotFound(f"{self.site}: server {server.id} has no disk {disk}")
+        attached = [a for a in self.conn.compute.volume_attachments(server)
+                    if not _ROOT_DEVICE.fullmatch(str(a.device or ""))]  # fmt: skip
+        recorded = str((server.metadata or {}).get(DISKS_LABEL) or "")
+        if recorded:
+            numbers = [int(n) for n in recorded.split(",") if n.strip().isdigit()]
+            if disk not in numbers:
+                raise missing
+            position = numbers.index(disk)
+        else:  # a server launched without the note: the N-th data volume
+            position = disk - 1
+        if position < 0 or position >= len(attached):
+            raise missing
+        return str(attached[position].volume_id)
+
+    def _wait_image(self, image_id: str, name: str, what: str) -> Any:
+        """Poll Glance until the image is `active`; `killed`/`deleted` (removed, since no one
+        can use it) or the snapshot timeout is an error that names the image."""
+        deadline = time.monotonic() + self.snapshot_timeout
+        label = f"image {name} ({image_id})"
+        while True:
+            try:
+                image = self.conn.image.get_image(image_id)
+            except os_exc.NotFoundException:
+                raise ProviderError(f"{self.site}: {what}: {label} vanished while being "
+                                    "saved") from None  # fmt: skip
+            if image.status == "active":
+                return image
+            if image.status in _IMAGE_FAILED:
+                with suppress(os_exc.SDKException):
+                    self.conn.image.delete_image(image_id, ignore_missing=True)
+                raise ProviderError(f"{self.site}: {what}: {label} is {image.status}: the "
+                                    "cloud could not save the disk")  # fmt: skip
+            if time.monotonic() > deadline:
+                raise ProviderError(f"{self.site}: {what}: {label} still {image.status} after "
+                                    f"{self.snapshot_timeout:g} s (it may yet finish)")  # fmt: skip
+            time.sleep(self.poll_interval)
+
     # -- launch helpers -----------------------------------------------------------------------
 
     def _create_server(self, spec: NodeSpec, compute: Compute, node: str, plan: _NetPlan,
@@ -457,6 +557,9 @@ class OpenStackProvider(Provider):
         attrs["key_name"] = self._keypair(spec)
         labels = {**self._labels(spec.infrastructure_id), LABEL_NODE: node,
                   LABEL_VM_ID: str(spec.vm_id), LABEL_SSH_USER: spec.ssh_user}  # fmt: skip
+        disks = _volume_disks(compute)
+        if disks:
+            labels[DISKS_LABEL] = ",".join(map(str, disks))  # what `snapshot` counts by
         attrs |= {
             "name": _slug(compute.instance_name or f"orbis-{spec.name}-{spec.vm_id}"),
             "flavor_id": flavor_id,
@@ -546,14 +649,10 @@ class OpenStackProvider(Provider):
             return "image", matches[0].id
         kind, ident = "image", wanted
         if wanted.startswith("ost://"):
-            host, _, path = wanted.removeprefix("ost://").partition("/")
-            if urlsplit(f"//{host}").hostname != self.host:
+            host, kind, ident = _ost_parts(wanted)
+            if host != self.host:
                 raise NotFound(f"{self.site}: image {wanted} belongs to another site "
                                f"(this one is {self.host})")  # fmt: skip
-            parts = path.strip("/").split("/")
-            if len(parts) == 2 and parts[0] in ("image", "volume"):
-                kind = parts[0]
-            ident = parts[-1]
         elif wanted.startswith("egi://"):  # an EGI AppDB image: its Glance id at this site
             from orbis.providers import egi  # only EGI users need the cloud-info client
 
@@ -896,6 +995,26 @@ def _routes(spec: NodeSpec, compute: Compute) -> list[tuple[Network, str]]:
         if cidr.strip() and system.strip() in (spec.name, compute.name):
             found.append((net, cidr.strip()))
     return found
+
+
+def _ost_parts(url: str) -> tuple[str, str, str]:
+    """(host name, 'image' | 'volume', id) of ost://host[:port]/[image/|volume/]id."""
+    host, _, path = url.removeprefix("ost://").partition("/")
+    parts = path.strip("/").split("/")
+    kind = parts[0] if len(parts) == 2 and parts[0] in ("image", "volume") else "image"
+    return urlsplit(f"//{host}").hostname or "", kind, parts[-1]
+
+
+def _image_labels(image: Any) -> dict[str, str]:
+    """The Orbis labels of a Glance image (custom properties, which the SDK gathers)."""
+    props = dict(image.properties or {})
+    return {k: str(v) for k, v in props.items() if k.startswith("orbis.")}
+
+
+def _volume_disks(compute: Compute) -> list[int]:
+    """The RADL disk numbers `_block_devices` maps to Cinder volumes, in its order."""
+    return [v.index for v in sorted(compute.volumes, key=lambda v: v.index)
+            if v.volume_id or (v.size and (v.type or "").lower() != "ephemeral")]  # fmt: skip
 
 
 def _orbis_tags(tags: list[str] | None) -> bool:

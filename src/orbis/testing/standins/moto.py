@@ -7,6 +7,10 @@ credentials), in the XML shape and HTTP status EC2 uses; given `upstream` (moto'
 `actions`, it answers only those EC2 actions with the error and forwards every other request to
 moto, so one call can fail in the middle of a real sequence. Both yield the endpoint URL; point
 boto3 at it with the standard `AWS_ENDPOINT_URL_EC2` environment variable.
+
+moto lacks one thing EC2 does that the provider relies on: CreateImage tagging the image's
+snapshots (`TagSpecifications` of type `snapshot`, which moto refuses with a 500). The server
+started here is taught it (see `_teach_moto`).
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ def moto_server() -> Iterator[str]:
     from moto.server import ThreadedMotoServer  # moto is a dev dependency only
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one log line per request otherwise
+    _teach_moto()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     try:
@@ -39,6 +44,38 @@ def moto_server() -> Iterator[str]:
         yield f"http://{host}:{port}"
     finally:
         server.stop()
+
+
+def _teach_moto() -> None:
+    """CreateImage applies `snapshot` tag specifications to the snapshots it makes, as EC2 does
+    (moto raises NotImplementedError). Patched once per process: the server runs in-process."""
+    from moto.ec2.models.amis import AmiBackend
+
+    original = AmiBackend.create_image
+    if getattr(original, "_orbis_snapshot_tags", False):
+        return
+
+    def create_image(
+        self: Any,
+        instance_id: str,
+        name: str,
+        description: str,
+        tag_specifications: list[dict[str, Any]],
+    ) -> Any:
+        on_snapshots = [
+            tag
+            for spec in tag_specifications
+            if spec.get("ResourceType") == "snapshot"
+            for tag in spec.get("Tags") or []
+        ]
+        others = [s for s in tag_specifications if s.get("ResourceType") != "snapshot"]
+        image = original(self, instance_id, name, description, others)
+        for tag in on_snapshots:
+            image.ebs_snapshot.add_tag(tag["Key"], tag["Value"])
+        return image
+
+    create_image._orbis_snapshot_tags = True  # type: ignore[attr-defined]
+    AmiBackend.create_image = create_image  # type: ignore[method-assign]
 
 
 def error_answers() -> dict[str, Any]:

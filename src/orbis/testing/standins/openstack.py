@@ -5,7 +5,13 @@ Keystone, `/compute/v2.1`, `/network/v2.0`, `/image/v2`, `/volume/v3/<project>`,
 `/reservation/v1`); the token's catalog points back at it, so openstacksdk and keystoneauth
 discover and call it as they would a real cloud. Responses use the documented JSON shapes (the
 templates are in `openstack_fixtures/`); state is kept in memory so what a test creates is listed
-afterwards. Compute advertises microversion 2.1 only, so the SDK speaks the base API.
+afterwards. Compute advertises microversion 2.1 unless told otherwise (`compute_microversion`),
+so the SDK speaks the base API.
+
+Disk snapshots: Nova's createImage (202 with a Location header; from microversion 2.45 a body
+`{"image_id": ...}` instead) and Cinder's os-volume_upload_image (202 with the upload's
+description) make a Glance image that goes queued -> saving -> active over successive GETs of
+it; it can then boot a new server. Glance takes json-patch updates and deletes (204, then 404).
 
     with OpenStackStandin(quota={"instances": 1}) as cloud:
         provider = OpenStackProvider(cloud.auth_line(), options=cloud.fast_options)
@@ -30,7 +36,8 @@ USER, PASSWORD, DOMAIN = "demo", "secret", "Default"
 APPCRED_ID = "6f0c1e0d5a1f4b1c8d2e3f4a5b6c7d8e"
 IDP, PROTOCOL, ACCESS_TOKEN = "egi.eu", "openid", "eyJhbGciOiJSUzI1NiJ9.standin"
 DEFAULT_QUOTA = {"instances": 10, "cores": 20, "ram": 51200, "floating_ips": 10,
-                 "security_groups": 10, "volumes": 10, "gigabytes": 1000}  # fmt: skip
+                 "security_groups": 10, "volumes": 10, "gigabytes": 1000,
+                 "images": 20}  # fmt: skip
 TRANSITIONAL = {"CREATING", "STARTING", "UPDATING", "TERMINATING", "DELETING"}
 
 
@@ -68,6 +75,10 @@ class OpenStackStandin:
       is a provider network (public CIDR, not external), so there are no floating IPs.
       sg_delete_conflicts: 409s (SecurityGroupInUse) before a security-group delete succeeds.
       The project has Neutron's `default` security group, given to servers created without one.
+      image_polls: GETs of a new snapshot image per status step (queued, saving, active).
+      image_fault: the status a snapshot image ends in instead of `active` (e.g. "killed").
+      compute_microversion: the newest Nova microversion advertised ("2.45" for createImage's
+      JSON answer). quota["images"]: the project's Glance images (snapshots count).
     """
 
     def __init__(
@@ -85,12 +96,18 @@ class OpenStackStandin:
         pools: bool = True,
         region: str = "RegionOne",
         sg_delete_conflicts: int = 0,
+        image_polls: int = 1,
+        image_fault: str | None = None,
+        compute_microversion: str = "2.1",
     ) -> None:
         self.quota = {**DEFAULT_QUOTA, **(quota or {})}
         self.build_polls, self.fault = build_polls, fault
         self.lease_polls, self.lease_delete_conflicts = lease_polls, lease_delete_conflicts
         self.lease_degraded, self.refuse_auth, self.region = lease_degraded, refuse_auth, region
         self.sg_delete_conflicts = sg_delete_conflicts
+        self.image_polls, self.image_fault = image_polls, image_fault
+        self.compute_microversion = compute_microversion
+        self._headers: Any = {}  # the request being answered (routes run under the lock)
         seed = _fixture("seed")
         self.errors = _fixture("errors")
         self.projects: list[dict[str, Any]] = seed["projects"]
@@ -165,7 +182,7 @@ class OpenStackStandin:
     @property
     def fast_options(self) -> dict[str, float]:
         """Provider options that make polling instantaneous."""
-        return {"poll_interval": 0.01, "timeout": 10}
+        return {"poll_interval": 0.01, "timeout": 10, "snapshot_timeout": 10}
 
     def auth_line(self, kind: str = "3.x_password", **overrides: str) -> dict[str, str]:
         """An IM auth line (parsed) for this cloud; `overrides` replace or add fields."""
@@ -233,6 +250,8 @@ class OpenStackStandin:
                  "/volume/v3": "volume", f"/volume/v3/{self.project['id']}": "volume"}  # fmt: skip
         if method == "GET" and path in roots:
             doc = _fill(versions[roots[path]], base=self.url)
+            if roots[path] == "compute":
+                doc["versions"][0]["version"] = self.compute_microversion
             if path == "/v3":
                 return 200, {"version": doc["versions"]["values"][0]}
             if path.count("/") >= 2 and roots[path] != "identity":  # a versioned root
@@ -241,6 +260,7 @@ class OpenStackStandin:
         if path.startswith(("/v3", "/v2.0")):
             return self._keystone(method, path, body, headers)
         project = self._authorised(headers)
+        self._headers = headers
         for prefix, service in (("/compute/v2.1", self._nova), ("/network/v2.0", self._neutron),
                                 ("/image/v2", self._glance), ("/reservation/v1", self._blazar),
                                 (f"/volume/v3/{project}", self._cinder)):  # fmt: skip
@@ -446,12 +466,17 @@ class OpenStackStandin:
                 del self.keypairs[m[1]]
                 return 202, None
             return 200, {"keypair": self.keypairs[m[1]]}
-        m = re.fullmatch(r"/servers/([^/]+)(/action)?", path)
+        m = re.fullmatch(r"/servers/([^/]+)(/action|/os-volume_attachments)?", path)
         if m is None:
             raise self._nova_error(404, f"{path} not found")
         if m[1] not in self.servers:
             raise self._nova_error(404, f"Instance {m[1]} could not be found.")
         server = self.servers[m[1]]
+        if m[2] == "/os-volume_attachments" and method == "GET":
+            return 200, {"volumeAttachments": [
+                {"id": vid, "volumeId": vid, "serverId": server["id"], "device": device}
+                for vid, device in server["_attachments"]
+                if self.volumes.get(vid, {}).get("_server") == server["id"]]}  # fmt: skip
         if method == "GET":
             self._advance(server)
             return 200, {"server": self._server_view(server)}
@@ -459,6 +484,31 @@ class OpenStackStandin:
             self._delete_server(server)
             return 204, None
         return self._server_action(server, body or {})
+
+    def _microversion(self) -> tuple[int, ...]:
+        """The compute microversion the request asked for (2.1 when it named none)."""
+        asked = self._headers.get("OpenStack-API-Version") or ""
+        version = asked.split()[-1] if asked.startswith("compute ") else \
+            self._headers.get("X-OpenStack-Nova-API-Version") or "2.1"  # fmt: skip
+        if version == "latest":
+            version = self.compute_microversion
+        return tuple(int(p) for p in version.split("."))
+
+    def _create_image(self, server: dict[str, Any], action: dict[str, Any]) -> None:
+        """Nova's createImage: a Glance snapshot whose properties are the action's metadata.
+        Answers 202 with the image's Glance URL in Location, or (2.45+) {"image_id": ...}."""
+        if not action.get("name"):
+            raise self._nova_error(400, "Invalid input for field/attribute createImage. "
+                                        "Value: {}. 'name' is a required property")  # fmt: skip
+        self._image_quota("nova")
+        base = server["image"]["id"] if server["image"] else ""
+        image = self._new_image(action["name"], disk_format="qcow2",
+            properties={**(action.get("metadata") or {}), "image_type": "snapshot",
+                        "instance_uuid": server["id"], "base_image_ref": base,
+                        "user_id": server["user_id"], "owner_user_name": USER})  # fmt: skip
+        if self._microversion() >= (2, 45):
+            raise Reply(202, {"image_id": image["id"]})
+        raise Reply(202, None, {"Location": f"{self.url}/image/v2/images/{image['id']}"})
 
     def _nova_quota(self, project: str) -> dict[str, Any]:
         servers = [s for s in self.servers.values() if s["tenant_id"] == project
@@ -514,8 +564,11 @@ class OpenStackStandin:
         reservation = hints.get("reservation")
         if reservation and not self._reservation_active(reservation):
             fault = self.errors["no_valid_host"]["message"]
-        for entry in bdm:
-            self._map_volume(server_id, entry)
+        attachments = []  # (volume id, device) in mapping order, as Nova lists them
+        for entry, device in zip(bdm, self._devices(bdm), strict=True):
+            volume_id = self._map_volume(server_id, entry, device)
+            if volume_id:
+                attachments.append((volume_id, device))
         for net in nets:
             self._add_port(net["uuid"], server_id, "compute:nova", [g["id"] for g in groups])
         server = {
@@ -532,24 +585,38 @@ class OpenStackStandin:
             "config_drive": "", "progress": 0,
             "links": [{"rel": "self", "href": f"{self.url}/compute/v2.1/servers/{server_id}"}],
             "_user_data": spec.get("user_data"), "_hints": hints, "_bdm": bdm, "_fault": fault,
+            "_attachments": attachments,
         }  # fmt: skip
         self.servers[server_id] = server
         return 202, {"server": {"id": server_id, "links": server["links"],
                                 "OS-DCF:diskConfig": "MANUAL", "adminPass": "x",
                                 "security_groups": server["security_groups"]}}  # fmt: skip
 
-    def _map_volume(self, server_id: str, entry: dict[str, Any]) -> None:
+    @staticmethod
+    def _devices(bdm: list[dict[str, Any]]) -> list[str]:
+        """Nova's device names: the boot disk vda, the others as asked or the next free."""
+        taken = {"/dev/vda"} | {e["device_name"] for e in bdm if e.get("device_name")}
+        free = (f"/dev/vd{c}" for c in "bcdefghijklmnopqrstuvwxyz" if f"/dev/vd{c}" not in taken)
+        return ["/dev/vda" if e.get("boot_index") in (0, "0") else e.get("device_name")
+                or next(free) for e in bdm]  # fmt: skip
+
+    def _map_volume(self, server_id: str, entry: dict[str, Any], device: str) -> str | None:
+        """The volume a mapping entry attaches (made for it if blank or from an image)."""
         if entry.get("source_type") == "volume":
             volume = self.volumes.get(entry.get("uuid", ""))
             if volume is None or volume["status"] != "available":
                 raise self._nova_error(400, f"Volume {entry.get('uuid')} could not be found.")
-            volume |= {"status": "in-use", "_server": server_id, "_delete": False}
-        elif entry.get("destination_type") == "volume":
+            volume |= {"status": "in-use", "_server": server_id, "_delete": False,
+                       "_device": device}  # fmt: skip
+            return str(volume["id"])
+        if entry.get("destination_type") == "volume":
             volume_id = str(uuid.uuid4())
             self.volumes[volume_id] = {"id": volume_id, "status": "in-use",
                 "size": entry.get("volume_size"), "volume_type": entry.get("volume_type"),
                 "name": "", "_server": server_id, "_delete": entry.get("delete_on_termination"),
-                "orbis": True}  # fmt: skip
+                "_device": device, "orbis": True}  # fmt: skip
+            return volume_id
+        return None  # a local (ephemeral) disk: no volume
 
     def _delete_server(self, server: dict[str, Any]) -> None:
         del self.servers[server["id"]]
@@ -581,6 +648,8 @@ class OpenStackStandin:
         elif action == "confirmResize" and status == "VERIFY_RESIZE":
             server |= {"status": "ACTIVE", "OS-EXT-STS:vm_state": "active",
                        "flavor": {"id": server.pop("_new_flavor"), "links": []}}  # fmt: skip
+        elif action == "createImage" and status in ("ACTIVE", "SHUTOFF", "PAUSED", "SUSPENDED"):
+            self._create_image(server, body["createImage"] or {})
         elif action in ("addSecurityGroup", "removeSecurityGroup"):
             name = body[action]["name"]
             group = next((g for g in self.security_groups.values() if g["name"] == name), None)
@@ -887,21 +956,105 @@ class OpenStackStandin:
     def _glance(self, method: str, path: str, query: dict[str, str], body: Any
                 ) -> tuple[int, Any]:  # fmt: skip
         def view(image: dict[str, Any]) -> dict[str, Any]:
-            return image | {"self": f"/v2/images/{image['id']}", "schema": "/v2/schemas/image",
-                            "file": f"/v2/images/{image['id']}/file"}  # fmt: skip
+            return {k: v for k, v in image.items() if not k.startswith("_")} | {
+                "self": f"/v2/images/{image['id']}", "schema": "/v2/schemas/image",
+                "file": f"/v2/images/{image['id']}/file"}  # fmt: skip
         if method == "GET" and path == "/images":
             found = [view(i) for i in self.images.values() if self._matches(i, query)]
             return 200, {"images": found, "first": "/v2/images", "schema": "/v2/schemas/images"}
-        if (m := re.fullmatch(r"/images/([^/]+)", path)) and method == "GET":
-            if m[1] not in self.images:
-                raise Reply(404, _fill(self.errors["glance_not_found"], id=m[1]))
-            return 200, view(self.images[m[1]])
-        raise Reply(404, _fill(self.errors["glance_not_found"], id=path))
+        m = re.fullmatch(r"/images/([^/]+)", path)
+        if m is None or m[1] not in self.images:
+            raise Reply(404, _fill(self.errors["glance_not_found"], id=m[1] if m else path))
+        image = self.images[m[1]]
+        if method == "GET":
+            self._advance_image(image)
+            return 200, view(image)
+        if method == "PATCH":
+            return 200, view(self._patch_image(image, body))
+        if method == "DELETE":
+            del self.images[image["id"]]
+            self._release_volume(image)
+            return 204, None
+        raise self._glance_error(405, "Method Not Allowed", f"{method} is not allowed")
+
+    def _glance_error(self, status: int, title: str, message: str) -> Reply:
+        body = _fill(self.errors["glance"], title=title, message=message)
+        return Reply(status, body | {"code": status})
+
+    def _new_image(self, name: str, *, disk_format: str, container_format: str = "bare",
+                   properties: dict[str, Any] | None = None, volume: str | None = None
+                   ) -> dict[str, Any]:  # fmt: skip
+        """A private Glance image in `queued`, as a snapshot or an upload starts one."""
+        image_id = str(uuid.uuid4())
+        image = {**(properties or {}), "id": image_id, "name": name, "status": "queued",
+                 "visibility": "private", "disk_format": disk_format,
+                 "container_format": container_format, "min_disk": 0, "min_ram": 0,
+                 "size": None, "virtual_size": None, "checksum": None, "protected": False,
+                 "os_hidden": False, "owner": self.project["id"], "tags": [],
+                 "created_at": "2024-01-01T00:00:00Z", "updated_at": "2024-01-01T00:00:00Z",
+                 "_polls": 0, "_volume": volume}  # fmt: skip
+        self.images[image_id] = image
+        return image
+
+    def _advance_image(self, image: dict[str, Any]) -> None:
+        """One GET of an image being saved: queued -> saving -> active (or `image_fault`)."""
+        if image["status"] not in ("queued", "saving"):
+            return
+        image["_polls"] += 1
+        if image["_polls"] < self.image_polls:
+            return
+        image["_polls"] = 0
+        if image["status"] == "queued":
+            image["status"] = "saving"
+            return
+        image["status"] = self.image_fault or "active"
+        if image["status"] == "active":
+            image |= {"size": 1073741824, "checksum": uuid.uuid4().hex}
+        self._release_volume(image)
+
+    def _release_volume(self, image: dict[str, Any]) -> None:
+        """The volume an upload came from leaves `uploading` once its image is done or gone."""
+        volume = self.volumes.get(image.pop("_volume", None) or "")
+        if volume and volume["status"] == "uploading":
+            volume["status"] = volume.pop("_before_upload", "available")
+
+    def _patch_image(self, image: dict[str, Any], ops: Any) -> dict[str, Any]:
+        """Glance's json-patch (application/openstack-images-v2.1-json-patch) on properties."""
+        kind = self._headers.get("Content-Type", "")
+        if kind != "application/openstack-images-v2.1-json-patch" or not isinstance(ops, list):
+            raise self._glance_error(415, "Unsupported Media Type",
+                                     f"Content type {kind} is not supported")  # fmt: skip
+        read_only = {"id", "status", "created_at", "updated_at", "size", "virtual_size",
+                     "checksum", "owner", "self", "file", "schema", "locations"}  # fmt: skip
+        for op in ops:
+            key = str(op.get("path", "")).lstrip("/")
+            if key in read_only or key.startswith("_"):
+                raise self._glance_error(403, "Forbidden", f"Attribute '{key}' is read-only.")
+            if op.get("op") in ("add", "replace"):
+                image[key] = op.get("value")
+            elif op.get("op") == "remove" and key in image:
+                del image[key]
+            else:
+                raise self._glance_error(409, "Conflict", f"Property {key} does not exist.")
+        return image
+
+    def _image_quota(self, service: str) -> None:
+        """Refuse a new image over the project's image quota, in the calling service's words."""
+        used = sum(1 for i in self.images.values() if i.get("owner") == self.project["id"])
+        limit = self.quota["images"]
+        if used < limit:
+            return
+        if service == "nova":
+            raise Reply(403, _fill(self.errors["nova_quota"], what="images", req=1, used=used,
+                                   limit=limit))  # fmt: skip
+        message = f"Image quota exceeded ({used} of {limit} images)"
+        raise Reply(413, _fill(self.errors["cinder_over_limit"], message=message))
 
     def _cinder(self, method: str, path: str, query: dict[str, str], body: Any
                 ) -> tuple[int, Any]:  # fmt: skip
         def view(volume: dict[str, Any]) -> dict[str, Any]:
-            attached = [{"server_id": volume["_server"], "device": "/dev/vdb"}] \
+            attached = [{"server_id": volume["_server"], "device": volume.get("_device"),
+                         "volume_id": volume["id"], "attachment_id": volume["id"]}] \
                 if volume.get("_server") else []  # fmt: skip
             return {k: v for k, v in volume.items() if not k.startswith("_")} | \
                 {"attachments": attached}  # fmt: skip
@@ -916,7 +1069,42 @@ class OpenStackStandin:
             return 200, {"volumes": [view(v) for v in self.volumes.values()]}
         if (m := re.fullmatch(r"/volumes/([^/]+)", path)) and m[1] in self.volumes:
             return 200, {"volume": view(self.volumes[m[1]])}
+        m = re.fullmatch(r"/volumes/([^/]+)/action", path)
+        if m and m[1] in self.volumes and method == "POST" and body:
+            return self._volume_action(self.volumes[m[1]], body)
         raise Reply(404, {"itemNotFound": {"code": 404, "message": f"{path} not found"}})
+
+    def _volume_action(self, volume: dict[str, Any], body: dict[str, Any]) -> tuple[int, Any]:
+        """Cinder's os-volume_upload_image: the volume to a new Glance image (an attached one
+        only with `force`); the volume is `uploading` until the image is done."""
+        action = next(iter(body))
+        if action != "os-volume_upload_image":
+            raise Reply(400, _fill(self.errors["cinder_bad_request"],
+                                   message=f"There is no such action: {action}"))  # fmt: skip
+        asked = body[action] or {}
+        force = str(asked.get("force", False)).lower() in ("true", "1", "yes", "on")
+        status = volume["status"]
+        if status not in ("available", "in-use") or (status == "in-use" and not force):
+            raise Reply(400, _fill(self.errors["cinder_bad_request"], message=(
+                f"Invalid volume: Volume {volume['id']} status must be available or in-use "
+                f"with force, but current status is: {status}.")))  # fmt: skip
+        if not asked.get("image_name"):
+            raise Reply(400, _fill(self.errors["cinder_bad_request"],
+                                   message="Invalid input: image_name is required"))  # fmt: skip
+        self._image_quota("cinder")
+        disk_format = asked.get("disk_format") or "raw"
+        container_format = asked.get("container_format") or "bare"
+        image = self._new_image(asked["image_name"], disk_format=disk_format,
+                                container_format=container_format,
+                                volume=volume["id"])  # fmt: skip
+        volume |= {"_before_upload": status, "status": "uploading"}
+        volume_type = volume.get("volume_type")
+        return 202, {"os-volume_upload_image": {
+            "id": volume["id"], "updated_at": "2024-01-01T00:00:00.000000",
+            "status": "uploading", "display_description": volume.get("description"),
+            "size": volume.get("size"), "image_id": image["id"], "image_name": image["name"],
+            "volume_type": {"name": volume_type} if volume_type else None,
+            "container_format": container_format, "disk_format": disk_format}}  # fmt: skip
 
     def add_volume(self, size: int = 1, name: str = "data") -> str:
         """An existing, available volume (as a user would have made), for attach tests."""
