@@ -1,7 +1,8 @@
 """Two real cloud APIs behind one infrastructure: an OpenStack site (the recorded-exchange
 stand-in) whose project has room for one instance, then AWS EC2 (moto's server). Two nodes are
 asked for: one lands on OpenStack, the other is refused there with Nova's quota error and falls
-back to EC2; the node log says so. Destroy leaves nothing at either site.
+back to EC2; the node log says so. Each node's disk is saved as an image at its own site, and
+destroy deletes the auto_delete ones. Destroy leaves nothing else at either site.
 
 No SSH traffic is sent: the clouds' addresses are not ours, so `ssh_timeout` is 0 and the
 nodes end `unconfigured` once launched, which is all this test is about."""
@@ -60,6 +61,13 @@ def ec2_instances(infra: str) -> list[dict]:
     return [i for r in found["Reservations"] for i in r["Instances"]]
 
 
+def ec2_image_state(url: str) -> str | None:
+    ec2 = boto3.client("ec2", region_name="us-east-1", aws_access_key_id="x",
+                       aws_secret_access_key="y")  # fmt: skip
+    found = ec2.describe_images(Filters=[{"Name": "image-id", "Values": [url.rsplit("/", 1)[1]]}])
+    return found["Images"][0]["State"] if found["Images"] else None
+
+
 async def test_quota_refusal_at_openstack_falls_back_to_ec2(aws, tmp_path: Path):
     with OpenStackStandin(quota={"instances": 1}) as cloud:
         store = Store(f"sqlite:///{tmp_path / 'orbis.db'}")
@@ -84,8 +92,20 @@ async def test_quota_refusal_at_openstack_falls_back_to_ec2(aws, tmp_path: Path)
             assert "Site standin could not launch node" in moved.log
             assert "Quota exceeded" in moved.log and "trying aws" in moved.log
             assert len(ec2_instances(infra)) == 1 and len(cloud.owned()["servers"]) == 1
+            # snapshots are made at each node's own site; auto_delete ones go with destroy
+            here = next(n for n in nodes if n.site == "standin")
+            kept = await svc.snapshot(who, infra, here.vm_id, 0, "kept")
+            scratch = await svc.snapshot(who, infra, here.vm_id, 0, "scratch", auto_delete=True)
+            ami = await svc.snapshot(who, infra, moved.vm_id, 0, "on-aws", auto_delete=True)
+            assert kept.startswith("ost://") and ami.startswith("aws://us-east-1/ami-")
+            glance = {i for i in cloud.images if f"/{i}" in kept + scratch}
+            assert len(glance) == 2
+            assert ec2_image_state(ami) == "available"
             await svc.destroy(who, infra)
             assert ec2_instances(infra) == []
+            assert ec2_image_state(ami) is None
+            assert kept.rsplit("/", 1)[1] in cloud.images
+            assert scratch.rsplit("/", 1)[1] not in cloud.images
             assert not any(cloud.owned().values()), cloud.owned()
         finally:
             await svc.shutdown()
