@@ -2,13 +2,15 @@
 
 Order follows IM's rule: a node's level is 1 without requirements, else one more than the
 highest level among the targets of its HostedOn / DependsOn / ConnectsTo requirements; levels
-run one after the other, steps of one level run together.
+run one after the other, steps of one level run together. Level 0 holds the built-in step that
+formats and mounts data disks (configure/storage.py).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from orbis.configure import storage
 from orbis.model.infrastructure import Compute, Operation, Template
 
 ORDERING_RELATIONSHIPS = ("HostedOn", "DependsOn", "ConnectsTo")
@@ -61,6 +63,11 @@ def plan_configuration(template: Template) -> list[PlannedStep]:
     node_levels = levels(template)
     steps: list[PlannedStep] = []
     for compute in template.computes.values():
+        disks = storage.mountable(compute)
+        if disks:  # level 0: disks are ready before any recipe of the node runs
+            text = storage.playbook(disks)
+            steps.append(PlannedStep(f"{compute.name}_disks", compute.name, compute.name, 0,
+                                     (Operation("create", inline=text),)))  # fmt: skip
         ops = _ordered(compute.operations)
         if ops:
             steps.append(
