@@ -37,6 +37,7 @@ def playbook(disks: list[dict[str, Any]]) -> str:
         "register": "orbis_disks",
         "changed_when": "(orbis_disks.stdout | from_json).changed",
     }
-    play = {"name": "data disks", "hosts": "all", "gather_facts": False, "become": True,
-            "tasks": [task]}  # fmt: skip
+    # root already (local and Kubernetes nodes) needs no sudo, which such images may lack
+    play = {"name": "data disks", "hosts": "all", "gather_facts": False,
+            "become": "{{ ansible_user != 'root' }}", "tasks": [task]}  # fmt: skip
     return yaml.safe_dump([play], sort_keys=False)

@@ -1,8 +1,10 @@
 """The local back-end: nodes are system containers (systemd as PID 1, sshd) on this machine.
 
 It talks the Docker Engine API, served by a Docker daemon or by `podman system service`
-(scripts/engine.sh). One bridge network per infrastructure; every container and network carries
-the Orbis labels, so `list_owned` and `cleanup` find them whatever the store says.
+(scripts/engine.sh). One bridge network per infrastructure; every container, network and data
+volume carries the Orbis labels, so `list_owned` and `cleanup` find them whatever the store says.
+A node's data disks (`compute.volumes`) are named engine volumes: they outlive stop/start, go
+with their node on destroy, and an existing volume named by `volume_id` is mounted, never removed.
 """
 
 from __future__ import annotations
@@ -22,8 +24,10 @@ import docker
 import docker.errors
 import requests.exceptions
 from docker.models.containers import Container
+from docker.types import Mount
 
 from orbis import config
+from orbis.model.infrastructure import Volume
 from orbis.model.states import NodeState
 from orbis.providers.base import (
     LABEL_INFRASTRUCTURE,
@@ -68,6 +72,17 @@ def network_name(infrastructure_id: str) -> str:
 def _slug(text: str, keep: str = "") -> str:
     """A string safe in container names and hostnames."""
     return re.sub(rf"[^a-zA-Z0-9{keep}-]+", "-", text).strip("-.").lower() or "node"
+
+
+def volume_name(infrastructure_id: str, node_name: str, vm_id: int, index: int) -> str:
+    """The engine volume made for data disk `index` of a node."""
+    return f"orbis-{_infra_tag(infrastructure_id)}-{_slug(node_name)}-{vm_id}-disk{index}"
+
+
+def _disk(volume: Volume) -> str:
+    """How a node's log names a data disk: "disk.1", or "disk.1 (my_storage)"."""
+    disk = f"disk.{volume.index}"
+    return disk if volume.name in ("", disk) else f"{disk} ({volume.name})"
 
 
 def _explain(err: Exception) -> str:
@@ -197,10 +212,10 @@ class LocalProvider(Provider):
             limits["nano_cpus"] = int(spec.num_cpus * 1e9)
         if spec.mem_size:
             limits["mem_limit"] = int(spec.mem_size)
-        warnings: list[str] = []
         with _errors(what):
+            mounts, warnings = self._volumes(spec, what)
             try:
-                container = self._create_and_start(spec, image, name, net, labels, limits)
+                container = self._create_and_start(spec, image, name, net, labels, limits, mounts)
             except docker.errors.APIError as err:
                 if _conflict(err):  # a parallel launch of the same node won the race
                     again = self._find(spec.infrastructure_id, node)
@@ -215,7 +230,7 @@ class LocalProvider(Provider):
                     raise
                 # Some hosts cannot enforce cgroup limits: run the node without them.
                 warnings.append(f"cpu/memory limits not applied: {_explain(err)}")
-                container = self._create_and_start(spec, image, name, net, labels, {})
+                container = self._create_and_start(spec, image, name, net, labels, {}, mounts)
             container.reload()  # addresses are known only once it runs
             return self._machine(container, tuple(warnings))
 
@@ -227,6 +242,7 @@ class LocalProvider(Provider):
         net: str,
         labels: dict[str, str],
         limits: dict[str, Any],
+        mounts: list[Mount],
     ) -> Container:
         # systemd as PID 1. Podman recognises /sbin/init and sets itself up (tmpfs on /run,
         # /run/lock, /tmp, writable cgroup, container=podman); a Docker daemon needs it spelled
@@ -239,6 +255,8 @@ class LocalProvider(Provider):
                 "cgroupns": "host",
                 "environment": {"container": "docker"},
             }
+        if mounts:
+            extra["mounts"] = mounts
         container: Container = self.client.containers.create(
             image,
             command=["/sbin/init"],
@@ -259,6 +277,66 @@ class LocalProvider(Provider):
             container.remove(force=True)  # no half-made node for the next launch to find
             raise
         return container
+
+    def _volumes(self, spec: NodeSpec, what: str) -> tuple[list[Mount], list[str]]:
+        """The node's data disks as mounts of named engine volumes (made here when new), and
+        warnings for what a container cannot do as a VM would. Run inside `_errors`."""
+        volumes = spec.compute.volumes if spec.compute else []
+        mounted = [v for v in volumes if (v.fs_type or "").lower() != "swap"]
+        # Checked first, so that a node that cannot start has nothing made for it.
+        targets: dict[str, str] = {}
+        attached: dict[int, str] = {}
+        for volume in mounted:
+            target = volume.mount_path or f"/mnt/disk{volume.index}"
+            if target in targets:
+                raise ProviderError(f"local: {what}: {targets[target]} and {_disk(volume)} "
+                                    f"are both mounted at {target}")  # fmt: skip
+            targets[target] = _disk(volume)
+            if volume.volume_id:
+                source = volume.volume_id.rstrip("/").rsplit("/", 1)[-1]
+                try:
+                    self.client.volumes.get(source)
+                except docker.errors.NotFound:
+                    raise NotFound(
+                        f"local: {what}: {_disk(volume)}: volume {source!r} (volume_id "
+                        f"{volume.volume_id!r}) does not exist on this container engine"
+                    ) from None
+                attached[volume.index] = source
+        labels = {**self._labels(spec.infrastructure_id), LABEL_NODE: f"{spec.name}.{spec.vm_id}"}
+        warnings = [f"{_disk(v)}: swap disks are not supported in containers; not mounted"
+                    for v in volumes if v not in mounted]  # fmt: skip
+        mounts: list[Mount] = []
+        sized: list[str] = []
+        for volume, target in zip(mounted, targets, strict=True):
+            disk = _disk(volume)
+            if volume.device and volume.device.startswith("/"):
+                warnings.append(
+                    f"{disk}: device {volume.device} is a host path; host paths are not "
+                    "mounted on the local back-end, a named volume is used instead"
+                )
+            if volume.index in attached:
+                source = attached[volume.index]
+            else:
+                source = volume_name(spec.infrastructure_id, spec.name, spec.vm_id, volume.index)
+                self._own_volume(source, labels)
+                if volume.size:
+                    sized.append(f"{disk} {volume.size / 1e9:.3g} GB")
+            mounts.append(Mount(target=target, source=source, type="volume"))
+        if sized:
+            warnings.append("data volume sizes are not enforced on the local back-end (the "
+                            f"volumes share this host's disk): {', '.join(sized)}")  # fmt: skip
+        return mounts, warnings
+
+    def _own_volume(self, name: str, labels: dict[str, str]) -> None:
+        """Make the node's volume `name`, or reuse it if an earlier launch made it."""
+        try:
+            volume = self.client.volumes.get(name)
+        except docker.errors.NotFound:
+            # a parallel launch may create it meanwhile: the engine then returns that one
+            volume = self.client.volumes.create(name, labels=labels)
+        found = volume.attrs.get("Labels") or {}
+        if any(found.get(k) != v for k, v in labels.items()):
+            raise ProviderError(f"local: volume {name} exists but was not made for this node")
 
     def _image(self, wanted: str | None) -> str:
         """The image to run: `wanted` if it names a local image, else the node image. Other
@@ -284,10 +362,16 @@ class LocalProvider(Provider):
         return self._machine(container)
 
     def destroy(self, provider_id: str) -> None:
+        """Remove the container, then the data volumes made for its node (not attached ones)."""
         container = self._get(provider_id)
         if container is not None:
-            with _errors(f"remove {provider_id[:12]}"), suppress(docker.errors.NotFound):
-                container.remove(force=True, v=True)
+            with _errors(f"remove {provider_id[:12]}"):
+                with suppress(docker.errors.NotFound):
+                    container.remove(force=True, v=True)
+                infra = container.labels.get(LABEL_INFRASTRUCTURE)
+                node = container.labels.get(LABEL_NODE)
+                if infra and node:
+                    self._remove_volumes(infra, node)
 
     def cleanup(self, infrastructure_id: str) -> None:
         label = self._infra_label(infrastructure_id)
@@ -295,9 +379,30 @@ class LocalProvider(Provider):
             for container in self.client.containers.list(all=True, filters={"label": label}):
                 with suppress(docker.errors.NotFound):
                     container.remove(force=True, v=True)
+            0  # once no container of ours uses them
             for net in self.client.networks.list(filters={"label": label}):
                 with suppress(docker.errors.NotFound):
                     net.remove()
+
+    def _remove_volumes(self, infrastructure_id: str, node: str | None = None) -> None:
+        """Remove the volumes labelled with this infrastructure (and node, if given). One still
+        in use (another infrastructure's node attached it by volume_id) stays: the
+        infrastructure's cleanup, or the orphan sweep at start-up, gets it later."""
+        found = self.client.volumes.list(filters={"label": self._infra_label(infrastructure_id)})
+        for volume in found:
+            labels = volume.attrs.get("Labels") or {}
+            # Re-check: podman OR-s label filters, and a volume_id volume is never labelled.
+            if labels.get(LABEL_INFRASTRUCTURE) != infrastructure_id:
+                continue
+            if node is not None and labels.get(LABEL_NODE) != node:
+                continue
+            try:
+                volume.remove()
+            except docker.errors.NotFound:
+                pass
+            except docker.errors.APIError as err:
+                if err.status_code != 409:  # 409: in use
+                    raise
 
     def images(self) -> list[Image]:
         """The node image, and the snapshots this installation made."""
@@ -347,10 +452,12 @@ class LocalProvider(Provider):
         return machines
 
     def owned_infrastructures(self) -> set[str]:
-        """Infrastructures with containers or networks here (a network can outlive its nodes)."""
-        with _errors("list networks"):
+        """Infrastructures with containers, networks or volumes here (networks and volumes can
+        outlive their nodes)."""
+        with _errors("list networks and volumes"):
             nets = self.client.networks.list(filters={"label": self._owner_filter()})
-        labels = [n.attrs.get("Labels") or {} for n in nets]
+            volumes = self.client.volumes.list(filters={"label": self._owner_filter()})
+        labels = [n.attrs.get("Labels") or {} for n in [*nets, *volumes]]
         ids = {lab.get(LABEL_INFRASTRUCTURE) for lab in labels if self._mine(lab)}
         return {i for i in ids if i} | super().owned_infrastructures()
 

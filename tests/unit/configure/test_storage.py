@@ -43,7 +43,7 @@ def test_only_disks_with_a_mount_path_get_the_level_0_step():
     assert (disks.name, disks.compute, disks.level) == ("front_disks", "front", 0)
     assert steps[0] is disks  # before every recipe
     (play,) = yaml.safe_load(disks.operations[0].inline or "")
-    assert play["become"] is True and play["hosts"] == "all"
+    assert play["become"] == "{{ ansible_user != 'root' }}" and play["hosts"] == "all"
     command = play["tasks"][0]["ansible.builtin.script"]["cmd"]
     assert command.startswith(str(storage.SCRIPT))
     (only,) = storage.mountable(template.computes["front"])
