@@ -303,12 +303,14 @@ class LocalProvider(Provider):
                     ) from None
                 attached[volume.index] = source
         labels = {**self._labels(spec.infrastructure_id), LABEL_NODE: f"{spec.name}.{spec.vm_id}"}
-        warnings = [f"{_disk(v)}: swap disks are not supported in containers; not mounted"
-                    for v in volumes if v not in mounted]  # fmt: skip
         mounts: list[Mount] = []
+        warnings: list[str] = []
         sized: list[str] = []
-        for volume, target in zip(mounted, targets, strict=True):
+        for volume in volumes:  # in disk order, so are the warnings
             disk = _disk(volume)
+            if volume not in mounted:
+                warnings.append(f"{disk}: swap disks are not supported in containers; not mounted")
+                continue
             if volume.device and volume.device.startswith("/"):
                 warnings.append(
                     f"{disk}: device {volume.device} is a host path; host paths are not "
@@ -321,6 +323,7 @@ class LocalProvider(Provider):
                 self._own_volume(source, labels)
                 if volume.size:
                     sized.append(f"{disk} {volume.size / 1e9:.3g} GB")
+            target = volume.mount_path or f"/mnt/disk{volume.index}"
             mounts.append(Mount(target=target, source=source, type="volume"))
         if sized:
             warnings.append("data volume sizes are not enforced on the local back-end (the "
@@ -379,7 +382,7 @@ class LocalProvider(Provider):
             for container in self.client.containers.list(all=True, filters={"label": label}):
                 with suppress(docker.errors.NotFound):
                     container.remove(force=True, v=True)
-            0  # once no container of ours uses them
+            self._remove_volumes(infrastructure_id)  # once no container of ours uses them
             for net in self.client.networks.list(filters={"label": label}):
                 with suppress(docker.errors.NotFound):
                     net.remove()
