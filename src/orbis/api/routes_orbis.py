@@ -149,22 +149,32 @@ async def orbis_plan(
     request: Request,
     infId: str | None = Query(None, description="plan an update of this infrastructure"),
     merge: str | None = Query(None, description="merge with the stored TOSCA (as add resources)"),
+    sites: str | None = Query(None, description="also say where each node would go: candidate "
+                              "sites best first, and why not the others (reads the sites' "
+                              "catalogues, cached 10 min)"),
 ) -> Response:
     """What a create (or an update of `infId`) would create, change or remove; computed from
-    the templates and the stored nodes, without touching any cloud."""
+    the templates and the stored nodes, without touching any cloud (unless `sites`, which only
+    reads the sites' catalogues)."""
     who = await caller(request)
     body_kind(request)
     svc = service(request)
     text = await read_body(request)
     name = request.headers.get(TEMPLATE_NAME_HEADER, "template.yaml")
+    placement = flag(request, "sites")
     if infId is None:
-        return _json({"infrastructure": None, **plan_view.plan(svc.parse(text, name))})
-    row = svc.infrastructure(who, infId)
-    if flag(request, "merge", True) and row.template_format == "tosca":
-        text = _merge(row.template, text)
-    old = svc.template(row)
-    result = plan_view.plan(svc.parse(text, name), old, svc.store.nodes(row.id))
-    return _json({"infrastructure": infId, **result})
+        template = svc.parse(text, name)
+        result = {"infrastructure": None, **plan_view.plan(template)}
+    else:
+        row = svc.infrastructure(who, infId)
+        if flag(request, "merge", True) and row.template_format == "tosca":
+            text = _merge(row.template, text)
+        template = svc.parse(text, name)
+        changes = plan_view.plan(template, svc.template(row), svc.store.nodes(row.id))
+        result = {"infrastructure": infId, **changes}
+    if placement:
+        result["placement"] = await svc.placement_preview(who, template)
+    return _json(result)
 
 
 def _merge(stored: str, update: str) -> str:

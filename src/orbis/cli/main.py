@@ -416,7 +416,7 @@ def destroy(infra_id: str) -> None:
     out.print(f"Infrastructure {infra_id} destroyed", highlight=False)
 
 
-from orbis.cli import lifecycle, sites  # noqa: E402,F401  (register their commands)
+from orbis.cli import lifecycle, plan, sites  # noqa: E402,F401  (register their commands)
 
 if __name__ == "__main__":
     # Run as a script, this file is __main__, a second copy of the module: use the imported

@@ -33,7 +33,7 @@ from orbis.engine.plan import PlannedStep, group_by_level, plan_configuration
 from orbis.lang.functions import evaluate
 from orbis.model.infrastructure import Compute, ContainerApp, Operation, Template
 from orbis.model.states import NodeState
-from orbis.placement.ranking import rank
+from orbis.placement.ranking import Candidate, Ranking, rank
 from orbis.placement.sites import Site, SiteRegistry
 from orbis.providers.base import Machine, NodeSpec, Provider, ProviderError, Transient
 from orbis.providers.cloudinit import user_data
@@ -67,6 +67,12 @@ def local_image(image: str | None) -> tuple[str | None, str | None]:
 
 
 CloudLines = Callable[[str], list[dict[str, str]]]
+
+
+def app_sites(app: ContainerApp, sites: list[Site]) -> list[Site]:
+    """The sites a container app may run on: Kubernetes ones (the one its placement names)."""
+    return [s for s in sites if s.type.lower() == "kubernetes"
+            and (not app.cloud_id or s.id == app.cloud_id)]  # fmt: skip
 
 
 class Deployer:
@@ -117,6 +123,23 @@ class Deployer:
         self._prepared.add(key)
         return None
 
+    async def rank_sites(self, compute: Compute, sites: list[Site]
+                         ) -> tuple[Ranking, str | None]:  # fmt: skip
+        """The sites that may host `compute`, best first, and why the others may not (the
+        catalogues are read through the registry's cache); plus a warning worth logging."""
+        if len(sites) == 1 and sites[0].local and (sites[0].shared or not compute.cloud_id):
+            # the common case: no cloud line at all, only the server's own back-end (where
+            # an IM template's placement is tried too, as its cloud images are)
+            warning = None
+            if compute.cloud_id:
+                warning = (f"placement on '{compute.cloud_id}' ignored: the request names no "
+                           "cloud; using the local back-end")  # fmt: skip
+            return Ranking([Candidate(sites[0], True)], {}), warning
+        infos = dict(zip([s.id for s in sites], await asyncio.gather(
+            *(asyncio.to_thread(self.sites.info, s) for s in sites)
+        ), strict=True))  # fmt: skip
+        return rank(compute, sites, infos), None
+
     async def launch_node(self, infra: InfrastructureRow, template: Template, row: NodeRow) -> bool:
         """Launch one node (or find it, if a previous run launched it) and wait for its SSH;
         False if it failed (already recorded)."""
@@ -130,27 +153,18 @@ class Deployer:
         sites = self.sites_of(infra.id)
         # log lines go in with the state change: one write per node, not one per line
         lines: list[str] = [f"Warning: {s.id}: {s.warning}" for s in sites if s.warning]
-        if len(sites) == 1 and sites[0].local and (sites[0].shared or not compute.cloud_id):
-            # the common case: no cloud line at all, only the server's own back-end (where
-            # an IM template's placement is tried too, as its cloud images are)
-            candidates = sites
-            if compute.cloud_id:
-                lines.append(f"Warning: placement on '{compute.cloud_id}' ignored: the request "
-                             "names no cloud; using the local back-end")  # fmt: skip
-        else:
-            infos = dict(zip([s.id for s in sites], await asyncio.gather(
-                *(asyncio.to_thread(self.sites.info, s) for s in sites)
-            ), strict=True))  # fmt: skip
-            ranking = rank(compute, sites, infos)
-            candidates = [c.site for c in ranking.candidates]
-            if len(sites) > 1 or ranking.excluded:
-                lines.append(f"Sites for {row.name}: " + (", ".join(s.id for s in candidates)
-                             or "none") + (f" (not {ranking.explain()})" if ranking.excluded
-                                           else ""))  # fmt: skip
-            if not candidates:
-                self._fail_node(row, NodeState.FAILED,
-                                f"no site can host {row.name}: {ranking.explain()}", lines)
-                return False
+        ranking, warning = await self.rank_sites(compute, sites)
+        candidates = [c.site for c in ranking.candidates]
+        if warning:
+            lines.append(f"Warning: {warning}")
+        if len(sites) > 1 or ranking.excluded:
+            lines.append(f"Sites for {row.name}: " + (", ".join(s.id for s in candidates)
+                         or "none") + (f" (not {ranking.explain()})" if ranking.excluded
+                                       else ""))  # fmt: skip
+        if not candidates:
+            self._fail_node(row, NodeState.FAILED,
+                            f"no site can host {row.name}: {ranking.explain()}", lines)
+            return False
         if row.site:  # a launch a crash interrupted: that site first (the machine may exist)
             candidates.sort(key=lambda s: s.id != row.site)
         failures: list[str] = []
@@ -193,6 +207,7 @@ class Deployer:
             lines += [f"Warning: {w}" for w in machine.warnings]
             self._record_machine(row, machine, NodeState.RUNNING, "launched", lines)
             return await self._reach(infra, row, machine, provider)
+        failures += [f"{site}: {why}" for site, why in ranking.excluded.items()]
         message = "launch failed: " + "; ".join(failures) if len(failures) > 1 else (
             f"launch failed: {failures[0].split(': ', 1)[-1]}" if failures else "launch failed")
         self._fail_node(row, NodeState.FAILED, message, lines)
@@ -201,9 +216,7 @@ class Deployer:
     async def _deploy_app(self, infra: InfrastructureRow, row: NodeRow, app: ContainerApp) -> bool:
         """A container application (IM: one system per app) on a Kubernetes site: nothing to
         reach or configure, it is done once the cluster runs it."""
-        sites = self.sites_of(infra.id)
-        clusters = [s for s in sites if s.type.lower() == "kubernetes"
-                    and (not app.cloud_id or s.id == app.cloud_id)]  # fmt: skip
+        clusters = app_sites(app, self.sites_of(infra.id))
         if not clusters:
             where = f"the site '{app.cloud_id}'" if app.cloud_id else "a site"
             self._fail_node(row, NodeState.FAILED, f"container app {app.name} needs {where} of "

@@ -112,7 +112,9 @@ def rank(compute: Compute, sites: list[Site], infos: dict[str, SiteInfo]) -> Ran
         info = infos.get(site.id)
         flavor = None
         known = False
-        if why is None and info is not None and not site.local:
+        if why is None and info is not None and info.unusable:
+            why = info.error
+        elif why is None and info is not None and not site.local:
             if info.error:
                 why = None  # unknown: keep it, tried last
             elif info.flavors:

@@ -71,7 +71,12 @@ class SiteInfo:
     images: list[Image] = field(default_factory=list)
     quotas: dict[str, QuotaUse] = field(default_factory=dict)
     error: str | None = None
+    unusable: bool = False  # Orbis cannot drive this site at all (its cloud type, say)
     fetched_at: float = 0.0
+
+
+class UnsupportedSite(ProviderError):
+    """A site no provider can drive: no point trying it, now or later."""
 
 
 def configured_sites(path: str | None = None) -> list[dict[str, str]]:
@@ -172,7 +177,7 @@ class SiteRegistry:
         kind = site.type.lower()
         target = self.classes.get(kind)
         if target is None:
-            raise ProviderError(f"site {site.id}: clouds of type {site.type} are not supported "
+            raise UnsupportedSite(f"site {site.id}: clouds of type {site.type} are not supported "
                                 f"(supported: Local, OpenStack, EGI, EC2, Kubernetes)")  # fmt: skip
         if isinstance(target, str):
             module, cls_name = target.split(":")
@@ -217,7 +222,7 @@ class SiteRegistry:
                 info.images = provider.images()
                 info.quotas = provider.quotas()
             except ProviderError as exc:
-                info.error = str(exc)
+                info.error, info.unusable = str(exc), isinstance(exc, UnsupportedSite)
             except Exception as exc:  # an SDK's own exception: still a per-site problem, whose
                 # text may hold request data: only the server log has it (as in the deployer)
                 log.exception("site %s: reading its catalogue failed", site.id)

@@ -7,6 +7,8 @@ from dataclasses import asdict
 from typing import Any
 
 from orbis.auth import Identity
+from orbis.engine.deployer import app_sites
+from orbis.model.infrastructure import Template
 from orbis.placement.sites import Site, SiteInfo
 from orbis.service.core import ServiceBase
 from orbis.service.errors import InvalidRequest
@@ -34,6 +36,32 @@ class SitesMixin(ServiceBase):
         if site is None:  # e.g. an EGI line, which stands for the sites it expands into
             raise InvalidRequest(f"no site '{site_id}' in your auth data or the server's")
         return await asyncio.to_thread(self._site_info, site, refresh)
+
+    async def placement_preview(self, who: Identity, template: Template) -> dict[str, Any]:
+        """Where each node of `template` would go, as a deployment would decide it now: the
+        candidate sites best first (with the flavor that fits) and why each other site may
+        not. Reads the sites' catalogues (through the 10-minute cache); creates nothing."""
+        sites = self.sites.sites_for(who.clouds)
+        nodes = []
+        for name, compute in template.computes.items():
+            ranking, warning = await self.deployer.rank_sites(compute, sites)
+            nodes.append({
+                "node": name, "count": compute.count,
+                "sites": [{"id": c.site.id, "type": c.site.type, "flavor": c.flavor,
+                           "checked": c.known_fit} for c in ranking.candidates],
+                "excluded": ranking.excluded, "warnings": [warning] if warning else [],
+            })  # fmt: skip
+        for name, app in template.containers.items():
+            clusters = app_sites(app, sites)
+            nodes.append({
+                "node": name, "count": 1,
+                "sites": [{"id": s.id, "type": s.type, "flavor": None, "checked": True}
+                          for s in clusters[:1]],
+                "excluded": {} if clusters else {
+                    app.cloud_id or "*": "a container app needs a Kubernetes site"},
+                "warnings": [],
+            })  # fmt: skip
+        return {"nodes": nodes, "warnings": [f"{s.id}: {s.warning}" for s in sites if s.warning]}
 
     def _site_info(self, site: Site, refresh: bool) -> SiteInfo:
         if site.local:  # the server's own back-end: its node image, this machine's size
