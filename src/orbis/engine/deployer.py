@@ -116,6 +116,8 @@ class Deployer:
         key = (infra_id, provider.site)
         if key in self._prepared:
             return None
+        if provider is not self.provider:  # before the call: what it makes there, destroy cleans
+            self.store.add_site_use(infra_id, provider.site)
         try:
             await self._retrying(lambda: provider.prepare(infra_id))
         except ProviderError as exc:
@@ -616,6 +618,7 @@ class Deployer:
         self.store.set_phase(infra_id, "deleting")
         self._log(infra_id, "Destroying infrastructure")
         sites = {row.site for row in self.store.nodes(infra_id, include_deleted=True)}
+        sites |= set(self.store.site_uses(infra_id))  # sites only tried count too
         clouds = self.clouds(infra_id)
         providers = {self.sites.provider_by_id(site, clouds) for site in sites if site}
         if any(s.local for s in self.sites_of(infra_id)) or None in sites:

@@ -25,6 +25,7 @@ from orbis.store.schema import (
     MetaRow,
     NodeRow,
     OwnerRow,
+    SiteUseRow,
     SnapshotRow,
     StepRow,
     utcnow,
@@ -307,6 +308,22 @@ class Store:
                 .order_by(EventRow.id)
             )
             return list(s.scalars(q))
+
+    # -- sites an infrastructure was prepared at ------------------------------------------
+    def add_site_use(self, infra_id: str, site: str) -> None:
+        """Record (once) that `site` holds something of the infrastructure."""
+        if site in self.site_uses(infra_id):
+            return
+        try:
+            with self.session() as s:
+                s.add(SiteUseRow(infrastructure_id=infra_id, site=site))
+        except IntegrityError:
+            pass  # recorded meanwhile by a parallel node
+
+    def site_uses(self, infra_id: str) -> list[str]:
+        with self.session() as s:
+            q = select(SiteUseRow.site).where(SiteUseRow.infrastructure_id == infra_id)
+            return list(s.scalars(q.order_by(SiteUseRow.id)))
 
     # -- snapshots (images saved from node disks) ------------------------------------------
     def add_snapshot(self, infra_id: str, vm_id: int, disk: int, name: str, site: str | None,

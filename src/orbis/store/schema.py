@@ -152,6 +152,21 @@ class ActionRow(Base):
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
+class SiteUseRow(Base):
+    """A cloud site an infrastructure was prepared at (networks, keys, leases made there),
+    written before the first call; destroy cleans every one, including sites a node only
+    tried before falling back to the next."""
+
+    __tablename__ = "site_uses"
+    __table_args__ = (UniqueConstraint("infrastructure_id", "site"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    infrastructure_id: Mapped[str] = mapped_column(
+        ForeignKey("infrastructures.id", ondelete="CASCADE"), index=True
+    )
+    site: Mapped[str] = mapped_column(String(255))
+
+
 class SnapshotRow(Base):
     """An image saved from a node's disk (IM's disk snapshot); `auto_delete` images go when
     the infrastructure does."""

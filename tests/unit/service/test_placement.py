@@ -78,8 +78,11 @@ async def test_quota_error_at_the_first_site_falls_back_to_the_second(svc, tmp_p
     assert "trying second" in log
     assert len(machines(tmp_path / "b.db")) == 2 and machines(tmp_path / "local.db") == []
     assert "on sites first, second" in svc.store.get(infra).log
+    assert SimSite({"path": str(tmp_path / "a.db")}).owned_infrastructures() == {infra}
     await svc.destroy(who, infra)
     assert machines(tmp_path / "b.db") == []
+    # the site only tried was prepared (a network there): destroy cleans it too
+    assert SimSite({"path": str(tmp_path / "a.db")}).owned_infrastructures() == set()
 
 
 async def test_every_site_refusing_fails_the_node_with_each_reason(svc, tmp_path):

@@ -60,8 +60,8 @@ def test_the_plan_says_where_each_node_would_go_and_why_not_elsewhere(aws, tmp_p
                            "id = aws; type = EC2; username = AK; password = SK; region = us-east-1",
                            "id = one; type = OpenNebula; host = one.example"])  # fmt: skip
         host = cloud.url.split("://", 1)[1].split(":")[0]
-        answer = client.post("/orbis/plan?sites=yes", content=template(host),
-                             headers={"Authorization": auth, "Content-Type": "text/yaml"})  # fmt: skip
+        headers = {"Authorization": auth, "Content-Type": "text/yaml"}
+        answer = client.post("/orbis/plan?sites=yes", content=template(host), headers=headers)
         assert answer.status_code == 200, answer.text
         body = answer.json()
         assert body["summary"]["create"] == 2
@@ -75,8 +75,7 @@ def test_the_plan_says_where_each_node_would_go_and_why_not_elsewhere(aws, tmp_p
         assert small["excluded"]["aws"] == f"image ost://{host}/{IMAGE} is for openstack clouds"
         assert cloud.servers == {} and client.get(
             "/infrastructures", headers={"Authorization": ALICE}).text == ""  # fmt: skip
-        plain = client.post("/orbis/plan", content=template(host),
-                            headers={"Authorization": auth, "Content-Type": "text/yaml"})  # fmt: skip
+        plain = client.post("/orbis/plan", content=template(host), headers=headers)
         assert "placement" not in plain.json()  # only when asked: it reads the clouds
 
 
