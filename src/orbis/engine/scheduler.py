@@ -3,8 +3,9 @@
 `kick(id)` asks for an infrastructure to be reconciled. The work runs in a task of this process
 once it holds the infrastructure's lease in the database, so several service processes can share
 one database without ever working on the same infrastructure at once. A sweeper picks up work
-nobody is doing (after a crash, or left by another process), and at start-up the provider's
-labelled resources are compared with the store: what the store does not expect is removed.
+nobody is doing (after a crash, or left by another process), and at start-up the labelled
+resources of the server's own back-end and of the operator's sites are compared with the store:
+what the store does not expect is removed.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import random
 from concurrent.futures import ThreadPoolExecutor
 
 from orbis.engine.reconciler import Reconciler
+from orbis.placement.sites import SiteRegistry
 from orbis.providers.base import Provider, ProviderError
 from orbis.store.coordination import Leases
 from orbis.store.repository import Store
@@ -24,7 +26,9 @@ log = logging.getLogger(__name__)
 
 class Scheduler:
     def __init__(self, store: Store, reconciler: Reconciler, provider: Provider,
-                 leases: Leases, sweep_every: float = 2.0) -> None:  # fmt: skip
+                 leases: Leases, sweep_every: float = 2.0,
+                 sites: SiteRegistry | None = None) -> None:  # fmt: skip
+        self.sites = sites
         self.store = store
         self.reconciler = reconciler
         self.provider = provider
@@ -102,31 +106,47 @@ class Scheduler:
                 log.exception("sweep")
 
     def remove_orphans(self) -> list[str]:
-        """Remove provider resources whose infrastructure or node the store does not know or
-        has deleted; returns what was removed. Nodes being launched are left alone."""
-        removed: list[str] = []
-        try:
-            machines = self.provider.list_owned()
-            infra_ids = {m.infrastructure_id for m in machines if m.infrastructure_id}
-            infra_ids |= self.provider.owned_infrastructures()
-        except ProviderError as exc:
-            log.warning("cannot list the provider's resources: %s", exc)
-            return removed
-        for infra_id in infra_ids:
-            row = self.store.get(infra_id)
-            if row is None or (row.deleted and row.phase == "deleted"):
-                self.provider.cleanup(infra_id)
-                removed.append(f"infrastructure {infra_id}")
-        for machine in machines:
-            if not machine.infrastructure_id or machine.vm_id is None:
+        """Remove resources whose infrastructure or node the store does not know or has
+        deleted, on the server's own back-end and on the operator's sites (ORBIS_SITES: the
+        only clouds whose credentials the server holds); returns what was removed."""
+        removed = self._sweep_site(None, self.provider)
+        for site in self.sites.sites_for([]) if self.sites is not None else []:
+            if not site.shared or site.local:
                 continue
-            node = self.store.node(machine.infrastructure_id, machine.vm_id)
-            # Node records are written before anything is launched, so a machine without one,
-            # or whose node is deleted, belongs to nobody. (A node still wanted "absent" but
-            # not deleted is the reconciler's to remove, and it records that.)
-            if node is None or node.deleted:
-                self.provider.destroy(machine.provider_id)
-                removed.append(f"machine {machine.provider_id}")
+            try:
+                provider = self.sites.provider(site) if self.sites is not None else None
+            except ProviderError as exc:
+                log.warning("site %s: cannot look for orphans: %s", site.id, exc)
+                continue
+            if provider is not None:
+                found = self._sweep_site(site.id, provider)
+                removed += [f"{item} at site {site.id}" for item in found]
         for item in removed:
             log.warning("removed orphan %s", item)
+        return removed
+
+    def _sweep_site(self, site: str | None, provider: Provider) -> list[str]:
+        removed: list[str] = []
+        try:
+            machines = provider.list_owned()
+            infra_ids = {m.infrastructure_id for m in machines if m.infrastructure_id}
+            infra_ids |= provider.owned_infrastructures()
+            for infra_id in infra_ids:
+                row = self.store.get(infra_id)
+                if row is None or (row.deleted and row.phase == "deleted"):
+                    provider.cleanup(infra_id)
+                    removed.append(f"infrastructure {infra_id}")
+            for machine in machines:
+                if not machine.infrastructure_id or machine.vm_id is None:
+                    continue
+                node = self.store.node(machine.infrastructure_id, machine.vm_id)
+                # Node records (with their site) are written before anything is launched, so
+                # a machine without one, whose node is deleted, or that is not where its node
+                # is (a launch the engine moved on from) belongs to nobody. (A node still
+                # wanted "absent" but not deleted is the reconciler's to remove.)
+                if node is None or node.deleted or (node.site or None) != site:
+                    provider.destroy(machine.provider_id)
+                    removed.append(f"machine {machine.provider_id}")
+        except ProviderError as exc:
+            log.warning("site %s: cannot sweep its resources: %s", site or "local", exc)
         return removed

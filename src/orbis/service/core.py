@@ -58,7 +58,8 @@ class ServiceBase:
         self.reconciler = Reconciler(
             store, self.deployer, self.actions, self.template, parallel=parallel
         )
-        self.scheduler = Scheduler(store, self.reconciler, provider, self.leases)
+        self.scheduler = Scheduler(store, self.reconciler, provider, self.leases,
+                                   sites=self.sites)  # fmt: skip
         # parsed templates by (id, text): an update elsewhere changes the text, so no stale hit
         self._templates: dict[tuple[str, int], Template] = {}
 

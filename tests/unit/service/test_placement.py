@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from cryptography.fernet import Fernet
+from sqlalchemy import delete
 
 from orbis.auth import identify
 from orbis.providers.base import Machine, NodeSpec, QuotaExceeded
@@ -16,6 +17,7 @@ from orbis.providers.sim import SimProvider, SimSite
 from orbis.secrets import Sealer
 from orbis.service import OrbisService
 from orbis.store.repository import Store
+from orbis.store.schema import InfrastructureRow
 
 TEMPLATE = """tosca_definitions_version: tosca_simple_yaml_1_0
 topology_template:
@@ -137,3 +139,38 @@ async def test_an_sdk_error_no_provider_typed_is_a_node_failure_and_the_next_sit
     assert {(n.state, n.site) for n in nodes} == {("configured", "good")}
     assert "Site bad could not launch front (unexpected RuntimeError" in nodes[0].log
     assert "s3cr3t" not in nodes[0].log
+
+
+async def test_start_up_sweeps_orphans_at_the_operators_sites_too(tmp_path):
+    """The operator's sites (ORBIS_SITES) are the clouds whose credentials the server holds:
+    at start-up, what this installation left there and no infrastructure owns is removed."""
+    shared = {"id": "shared", "type": "SimCloud", "path": str(tmp_path / "shared.db")}
+    first = service(tmp_path)
+    first.sites.operator_lines = [shared]
+    await first.resume()
+    who = identify(ALICE)[0]  # no cloud line: the operator's site is the caller's site
+    kept = await first.create(who, TEMPLATE)
+    gone = await first.create(who, TEMPLATE)
+    assert await first.wait_reconciled(kept, timeout=30)
+    assert await first.wait_reconciled(gone, timeout=30)
+    assert {n.site for n in first.store.nodes(kept)} == {"shared"}
+    await first.shutdown()
+    # a crash of another tool: the record of one infrastructure is gone, and one node of the
+    # other is recorded at another site (a launch the engine moved on from)
+    with first.store.session() as s:
+        s.execute(delete(InfrastructureRow).where(InfrastructureRow.id == gone))
+    first.store.update_node(kept, 1, site="elsewhere")
+    cloud = SimSite(shared)
+    cloud.installation = first.store.installation_id()
+    before = {(m.infrastructure_id, m.vm_id) for m in cloud.list_owned()}
+    assert before == {(kept, 0), (kept, 1), (gone, 0), (gone, 1)}
+
+    restarted = service(tmp_path)
+    restarted.sites.operator_lines = [shared]
+    await restarted.resume()
+    try:
+        after = {(m.infrastructure_id, m.vm_id) for m in cloud.list_owned()}
+        assert after == {(kept, 0)}
+        assert gone not in cloud.owned_infrastructures()
+    finally:
+        await restarted.shutdown()
