@@ -1,9 +1,12 @@
-"""Waiting for a node's SSH service to accept our key."""
+"""Waiting for a node's SSH service to accept our key, and running one command there."""
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
 
 import asyncssh
 
@@ -41,16 +44,8 @@ async def wait_ssh(
     }
     while time.monotonic() - start < timeout:
         try:
-            if jump:
-                login, _, jump_port = jump.rpartition(":")
-                jump_user, _, jump_host = login.rpartition("@")
-                async with asyncssh.connect(
-                    jump_host, port=int(jump_port), **{**options, "username": jump_user}
-                ) as tunnel, asyncssh.connect(host, port=port, tunnel=tunnel, **options):
-                    return time.monotonic() - start
-            else:
-                async with asyncssh.connect(host, port=port, **options):
-                    return time.monotonic() - start
+            async with _connect(host, port, options, jump):
+                return time.monotonic() - start
         except (TimeoutError, OSError, asyncssh.Error) as exc:
             last_error = str(exc) or exc.__class__.__name__
         await asyncio.sleep(delay)
@@ -59,6 +54,36 @@ async def wait_ssh(
     raise SSHNotReady(
         f"SSH on {host}:{port}{via} not ready after {timeout:.0f} s: {last_error}"
     )
+
+
+@asynccontextmanager
+async def _connect(host: str, port: int, options: dict[str, Any], jump: str | None
+                   ) -> AsyncIterator[asyncssh.SSHClientConnection]:  # fmt: skip
+    if not jump:
+        async with asyncssh.connect(host, port=port, **options) as conn:
+            yield conn
+        return
+    login, _, jump_port = jump.rpartition(":")
+    jump_user, _, jump_host = login.rpartition("@")
+    async with asyncssh.connect(
+        jump_host, port=int(jump_port), **{**options, "username": jump_user}
+    ) as tunnel, asyncssh.connect(host, port=port, tunnel=tunnel, **options) as conn:
+        yield conn
+
+
+async def run_command(
+    host: str, command: str, *, user: str, private_key: str, port: int = 22,
+    jump: str | None = None, timeout: float = 30.0,
+) -> tuple[int, str]:  # fmt: skip
+    """Run one shell command on a node (as `user`); (exit status, output). Raises OSError or
+    asyncssh.Error when the node cannot be reached."""
+    key = asyncssh.import_private_key(private_key)
+    options = {"username": user, "client_keys": [key], "known_hosts": None,
+               "connect_timeout": timeout, "login_timeout": timeout}  # fmt: skip
+    async with _connect(host, port, options, jump) as conn:
+        done = await asyncio.wait_for(conn.run(command, check=False), timeout)
+    output = "".join(str(part) for part in (done.stdout or "", done.stderr or ""))
+    return (done.exit_status if done.exit_status is not None else 255), output
 
 
 def generate_key_pair() -> tuple[str, str]:

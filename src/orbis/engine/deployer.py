@@ -16,7 +16,9 @@ from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
-from orbis.configure import galaxy
+import asyncssh
+
+from orbis.configure import galaxy, hosts
 from orbis.configure.ansible import (
     HostResult,
     PlaybookError,
@@ -27,7 +29,8 @@ from orbis.configure.ansible import (
 )
 from orbis.configure.artifacts import ArtifactError, artifact_downloads, script_play
 from orbis.configure.artifacts import fetch as fetch_artifact
-from orbis.configure.ssh import SSHNotReady, wait_ssh
+from orbis.configure.ssh import SSHNotReady, run_command, wait_ssh
+from orbis.engine import naming
 from orbis.engine.attributes import attribute_resolver
 from orbis.engine.plan import PlannedStep, group_by_level, plan_configuration
 from orbis.lang.functions import evaluate
@@ -408,7 +411,7 @@ class Deployer:
             public=compute.public,
             ports=tuple(compute.ports),
             ssh_public_key=infra.ssh_public_key,
-            hostname=f"{row.name}-{row.vm_id}".replace("_", "-").lower(),
+            hostname=naming.host_name(compute, row.name, row.vm_id)[0],
             compute=compute,
             networks=tuple(template.networks.values()) if template else (),
             user_data=user_data(infra.ssh_public_key, user=user, recipe=recipe) if cloud else "",
@@ -435,6 +438,7 @@ class Deployer:
         healthy = {row.vm_id for row in targets}
         await self._install_galaxy(infra, template, targets)
         all_nodes = self.store.nodes(infra.id)
+        await self._name_nodes(infra, template, targets, all_nodes)
         levels = group_by_level(plan_configuration(template))
         for number, steps in enumerate(levels, start=1):
             rows = [r for r in self.store.nodes(infra.id) if r.vm_id in healthy]
@@ -450,6 +454,34 @@ class Deployer:
                 state=NodeState.CONFIGURED if done else NodeState.UNCONFIGURED,
                 message="configured" if done else "configuration failed",
             )  # fmt: skip
+
+    async def _name_nodes(self, infra: InfrastructureRow, template: Template,
+                          targets: list[NodeRow], all_nodes: list[NodeRow]) -> None:  # fmt: skip
+        """Give each target its host name and an /etc/hosts block with every node (IM's
+        contextualization does the same); a node that cannot be named only gets a warning."""
+        live = [n for n in all_nodes if not n.deleted and (n.private_ip or n.public_ip)
+                and not (n.provider_id or "").startswith(APP_PREFIX)]  # fmt: skip
+        entries = []
+        for n in sorted(live, key=lambda n: n.vm_id):
+            host, domain = naming.host_name(template.computes.get(n.name), n.name, n.vm_id)
+            entries.append((n.private_ip or n.public_ip or "", f"{host}.{domain}", host))
+
+        async def name(row: NodeRow) -> None:
+            host, domain = naming.host_name(template.computes.get(row.name), row.name, row.vm_id)
+            command = hosts.command(host, f"{host}.{domain}", entries,
+                                    sudo=row.ssh_user != "root")  # fmt: skip
+            try:
+                status, output = await run_command(
+                    row.public_ip or row.private_ip or "", command, user=row.ssh_user,
+                    private_key=infra.ssh_private_key, port=row.ssh_port or 22, jump=row.jump,
+                )  # fmt: skip
+            except (OSError, asyncssh.Error) as exc:
+                status, output = 255, str(exc) or type(exc).__name__
+            if status != 0:
+                self._node_log(row, f"Warning: could not set the host name and /etc/hosts: "
+                                    f"{output.strip()[-300:]}")  # fmt: skip
+
+        await asyncio.gather(*(name(r) for r in targets if r.vm_id in {n.vm_id for n in live}))
 
     async def _install_galaxy(self, infra: InfrastructureRow, template: Template,
                               targets: list[NodeRow]) -> None:  # fmt: skip
@@ -530,6 +562,9 @@ class Deployer:
                 self.store.update_step(step_id, "running")
         results: dict[tuple[str, str], HostResult] = dict(failures)
         if runs:
+            first = naming.master(n for n in all_nodes if not n.deleted)
+            cloud_of: dict[str | None, tuple[str, str]] = {
+                s.id: (s.type, s.host) for s in self.sites_of(infra.id) if not s.local}
             targets = [
                 Target(
                     host=host_of[r.vm_id],
@@ -538,12 +573,9 @@ class Deployer:
                     port=r.ssh_port or 22,
                     jump=r.jump,
                     groups=(r.name,),
-                    variables={
-                        "IM_NODE_PRIVATE_IP": r.private_ip,
-                        "IM_NODE_PUBLIC_IP": r.public_ip,
-                        "IM_NODE_VMID": r.vm_id,
-                        "IM_INFRASTRUCTURE_ID": infra.id,
-                    },
+                    variables=naming.im_variables(
+                        template, r, first, infra.id, *cloud_of.get(r.site, ("Local", "localhost"))
+                    ),
                 )
                 for r in rows
             ]
