@@ -193,7 +193,10 @@ class ContainerApp:
     storage: dict[str, Volume] = field(default_factory=dict)  # the BlockStorage nodes named
     publish_ports: list[PortSpec] = field(default_factory=list)
     expose_ports: list[PortSpec] = field(default_factory=list)
-    config_files: list[dict[str, Any]] = field(default_factory=list)  # {path, content|url}
+    # {name, path, content|url, encoding?}; encoding "base64": the file is the decoded bytes
+    config_files: list[dict[str, Any]] = field(default_factory=list)
+    # the first published port's endpoint, `http(s)://<DNS name><path>`: routed by an Ingress
+    ingress_url: str | None = None
     namespace: str | None = None
     cloud_id: str | None = None
     properties: dict[str, Any] = field(default_factory=dict)

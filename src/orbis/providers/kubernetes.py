@@ -14,6 +14,13 @@ Service for its ports plus SSH (NodePort or LoadBalancer when public, ClusterIP 
 PVC per data volume (storage class = volume type). Every object carries the Orbis labels and
 `orbis.name`, the Deployment's name, so one selector finds a node's whole set.
 
+Container apps (`apply_app`) are a Deployment with a ConfigMap for their text files and a Secret
+for their base64 ones, PVCs and Services; an app whose first published port has an endpoint URL
+also gets an Ingress for that host and path. Operator options: `ingress_class` (the Ingress's
+`ingressClassName`; none by default) and `cluster_issuer` (https Ingresses are annotated for
+cert-manager, which then makes their TLS Secret; without it the Secret named in `tls` must
+come from elsewhere, or the controller serves its default certificate).
+
 Pitfalls kept: a quota that refuses the pods does not fail the Deployment's creation, it shows up
 later as its `ReplicaFailure` condition; ImagePullBackOff / CrashLoopBackOff leave the pod
 Pending/Running, so states come from container reasons first and phases second; a public NodePort
@@ -22,6 +29,7 @@ node is reached on the cluster's address at the node port given to port 22.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import re
@@ -59,6 +67,8 @@ from orbis.providers.base import (
 
 LABEL_NAME = "orbis.name"  # the Deployment a node's (or app's) objects belong to
 LABEL_APP = "orbis.app"  # a container app (tosca.nodes.Container.Application)
+CERT_MANAGER_ISSUER = "cert-manager.io/cluster-issuer"  # cert-manager's Ingress annotation
+BASE64 = "base64"  # a config file's `encoding`: its content is base64 (mounted from a Secret)
 SSH_PORT = 22
 
 _PHASES = {
@@ -189,6 +199,7 @@ class KubernetesProvider(Provider):
             raise ProviderAuthError("kubernetes: the auth line needs token or username+password")
         api = client.ApiClient(config)
         self._core, self._apps = client.CoreV1Api(api), client.AppsV1Api(api)
+        self._networking = client.NetworkingV1Api(api)
         self._fixed_namespace = auth.get("namespace") or options.get("namespace")
         self._public_service = str(options.get("public_service", "NodePort"))
         # a NodePort service is reached on a cluster node: by default the API server's host
@@ -197,9 +208,12 @@ class KubernetesProvider(Provider):
         self._launch_timeout = float(options.get("launch_timeout", 600))
         self._request_timeout = float(options.get("request_timeout", 30))
         self._default_volume = str(options.get("default_volume_size", "1Gi"))
+        self._ingress_class = options.get("ingress_class") or None
+        self._cluster_issuer = options.get("cluster_issuer") or None
         # deletion order: workloads first, then what they use, volumes last
         self._kinds: list[tuple[Any, str]] = [
             (self._apps, "deployment"),
+            (self._networking, "ingress"),
             (self._core, "service"),
             (self._core, "config_map"),
             (self._core, "secret"),
@@ -403,7 +417,7 @@ class KubernetesProvider(Provider):
 
     def _upsert(self, what: str, kind: str, ns: str, body: dict[str, Any]) -> Any:
         """Create the object, or replace the one of that name (keeping what the API set)."""
-        api = self._apps if kind == "deployment" else self._core
+        api = {"deployment": self._apps, "ingress": self._networking}.get(kind, self._core)
         name = body["metadata"]["name"]
         made = self._call(what, getattr(api, f"create_namespaced_{kind}"), ns, body, ok=(409,))
         if made is not None:
@@ -493,20 +507,42 @@ class KubernetesProvider(Provider):
         ns, name = self._split(provider_id)
         self._delete_selected(ns, {LABEL_NAME: name})
 
-    def _delete_selected(self, ns: str | None, labels: Mapping[str, str]) -> None:
-        """Delete every object matching the labels, in `ns` or everywhere (ns None)."""
+    def _delete_selected(self, ns: str | None, labels: Mapping[str, str],
+                         kinds: Iterable[str] | None = None) -> None:  # fmt: skip
+        """Delete every object (of `kinds`, default all) matching the labels, in `ns` or
+        everywhere (ns None)."""
         selector = _selector(labels)
         for api, kind in self._kinds:
+            if kinds is not None and kind not in kinds:
+                continue
             what = f"delete {kind}s {selector}"
+            # an account without the networking API (RBAC, or none served) made no Ingress
+            ok = (403, 404) if kind == "ingress" else ()
             if ns is None:
-                found = self._must(what, getattr(api, f"list_{kind}_for_all_namespaces"),
-                                   label_selector=selector)  # fmt: skip
+                found = self._call(what, getattr(api, f"list_{kind}_for_all_namespaces"),
+                                   label_selector=selector, ok=ok)  # fmt: skip
             else:
-                found = self._must(what, getattr(api, f"list_namespaced_{kind}"), ns,
-                                   label_selector=selector)  # fmt: skip
+                found = self._call(what, getattr(api, f"list_namespaced_{kind}"), ns,
+                                   label_selector=selector, ok=ok)  # fmt: skip
+            if found is None and ok:
+                continue
+            if found is None:
+                raise ProviderError(f"kubernetes: {what}: the API server answered nothing")
             for obj in found.items:
                 self._call(what, getattr(api, f"delete_namespaced_{kind}"),
                            obj.metadata.name, obj.metadata.namespace, ok=(404,))  # fmt: skip
+                if kind == "ingress":
+                    self._delete_certificates(what, obj)
+
+    def _delete_certificates(self, what: str, ingress: Any) -> None:
+        """The TLS Secrets cert-manager made for an Ingress we annotated (they carry no labels
+        of ours, and cert-manager leaves them behind)."""
+        if CERT_MANAGER_ISSUER not in (ingress.metadata.annotations or {}):
+            return
+        for tls in ingress.spec.tls or []:
+            if tls.secret_name:
+                self._call(what, self._core.delete_namespaced_secret, tls.secret_name,
+                           ingress.metadata.namespace, ok=(404,))  # fmt: skip
 
     def cleanup(self, infrastructure_id: str) -> None:
         labels = {LABEL_INFRASTRUCTURE: _label(infrastructure_id)}
@@ -615,27 +651,42 @@ class KubernetesProvider(Provider):
     def apply_app(self, infrastructure_id: str, app: ContainerApp,
                   volumes: Mapping[str, Volume] | None = None) -> list[str]:  # fmt: skip
         """Create or update an app: a Deployment of `app.count` replicas, its config files as
-        a ConfigMap, PVCs for its volumes and Services for its ports. Returns its endpoints:
-        `<address>:<port>` for published ports, `<service>.<namespace>.svc:<port>` for exposed
-        ones. `volumes` gives the BlockStorage nodes the app's volumes name (size, class, id)."""
+        a ConfigMap (text) and a Secret (base64 content, see `_secret_data`), PVCs for its
+        volumes, Services for its ports and, when it has an `ingress_url`, an Ingress to its
+        first published port. Returns its endpoints: that URL first, then `<address>:<port>`
+        for published ports and `<service>.<namespace>.svc:<port>` for exposed ones. `volumes`
+        gives the BlockStorage nodes the app's volumes name (size, class, id)."""
         if app.count == 0:  # IM: count 0 on update removes the app
             self.remove_app(infrastructure_id, app)
             return []
         what = f"app {app.name} of {infrastructure_id}"
         image = _image(app.image)  # before anything is made
+        ingress_url = _ingress_url(what, app)
         ns = self._ensure_namespace(infrastructure_id, app.namespace)
         name = self._object_name(app.name, infrastructure_id)
         labels = self._labels(infrastructure_id, **{LABEL_APP: app.name, LABEL_NAME: name})
         mounts: list[dict[str, Any]] = []
         pod_volumes: list[dict[str, Any]] = []
-        if app.config_files:
-            data = {f"file{i}": self._file_content(what, f)
-                    for i, f in enumerate(app.config_files)}  # fmt: skip
-            config = {"metadata": {"name": f"{name}-files", "labels": labels}, "data": data}
-            self._upsert(what, "config_map", ns, config)
-            pod_volumes.append({"name": "files", "configMap": {"name": f"{name}-files"}})
-            mounts += [{"name": "files", "mountPath": f["path"], "subPath": f"file{i}"}
-                       for i, f in enumerate(app.config_files)]  # fmt: skip
+        files = [(i, f, str(f.get("encoding") or "").lower() == BASE64)
+                 for i, f in enumerate(app.config_files)]  # fmt: skip
+        text = [(i, f) for i, f, is_base64 in files if not is_base64]
+        secret = [(i, f) for i, f, is_base64 in files if is_base64]
+        for kind, part, source, given, content in (
+            ("config_map", "files", "configMap", text, self._file_content),
+            ("secret", "secret-files", "secret", secret, self._secret_data),
+        ):  # fmt: skip
+            object_name = f"{name}-{part}"
+            if not given:  # none (any more): an update leaves no stale copy behind
+                self._call(what, getattr(self._core, f"delete_namespaced_{kind}"),
+                           object_name, ns, ok=(404,))  # fmt: skip
+                continue
+            data = {f"file{i}": content(what, f) for i, f in given}
+            self._upsert(what, kind, ns, {"metadata": {"name": object_name, "labels": labels},
+                                          "data": data})  # fmt: skip
+            ref = {"secretName": object_name} if kind == "secret" else {"name": object_name}
+            pod_volumes.append({"name": part, source: ref})
+            mounts += [{"name": part, "mountPath": f["path"], "subPath": f"file{i}"}
+                       for i, f in given]  # fmt: skip
         for volume_node, path in app.volumes:
             volume = (volumes or {}).get(volume_node) or Volume(name=volume_node)
             if not volume.size and not volume.volume_id:  # an app's volume is always made
@@ -672,7 +723,29 @@ class KubernetesProvider(Provider):
                 else:
                     endpoints.append(self._wait(what, partial(
                         self._app_address, ns, service_name, port)))  # fmt: skip
-        return endpoints
+        if ingress_url is None:  # none (any more): remove the one an earlier apply made
+            self._delete_selected(ns, {LABEL_NAME: name}, kinds=("ingress",))
+            return endpoints
+        self._ingress(what, ns, name, labels, ingress_url, app.publish_ports[0].port)
+        return [ingress_url, *endpoints]
+
+    def _ingress(self, what: str, ns: str, name: str, labels: Mapping[str, str], url: str,
+                 port: int) -> Any:  # fmt: skip
+        """The app's Ingress: `url`'s host and path (a prefix) to port `port` of its published
+        Service, with TLS (a Secret `<name>-tls`) when the URL is https."""
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        backend = {"service": {"name": f"{name}-pub", "port": {"number": port}}}
+        path = {"path": parts.path or "/", "pathType": "Prefix", "backend": backend}
+        spec: dict[str, Any] = {"rules": [{"host": host, "http": {"paths": [path]}}]}
+        metadata: dict[str, Any] = {"name": name, "labels": dict(labels)}
+        if self._ingress_class:
+            spec["ingressClassName"] = str(self._ingress_class)
+        if parts.scheme == "https":
+            spec["tls"] = [{"hosts": [host], "secretName": f"{name}-tls"}]
+            if self._cluster_issuer:  # cert-manager makes (and renews) that Secret
+                metadata["annotations"] = {CERT_MANAGER_ISSUER: str(self._cluster_issuer)}
+        return self._upsert(what, "ingress", ns, {"metadata": metadata, "spec": spec})
 
     def _app_address(self, ns: str, service_name: str, port: int) -> str | None:
         """`<address>:<port>` of a published port, once the service has an address."""
@@ -681,18 +754,36 @@ class KubernetesProvider(Provider):
         address, outside = self._public_address(service, port)
         return f"{address}:{outside}" if address else None
 
-    def _file_content(self, what: str, entry: Mapping[str, Any]) -> str:
-        if entry.get("content") is not None:
-            return str(entry["content"])
+    def _download(self, what: str, entry: Mapping[str, Any]) -> bytes:
         url = str(entry.get("url") or "")
         if not url.startswith(("http://", "https://")):
             raise ProviderError(f"kubernetes: {what}: config file {entry.get('path')} has no "
                                 "content nor an http(s) URL")  # fmt: skip
         try:
             with urllib.request.urlopen(url, timeout=self._request_timeout) as answer:
-                data = bytes(answer.read())
+                return bytes(answer.read())
         except OSError as err:
             raise Transient(f"kubernetes: {what}: cannot download {url}: {err}") from None
+
+    def _secret_data(self, what: str, entry: Mapping[str, Any]) -> str:
+        """A base64 file's Secret `data` value: its content (given, or downloaded) as the
+        base64 text it is — the API decodes it and the mounted file holds those bytes. Strict:
+        standard alphabet, padded; line breaks and spaces are dropped."""
+        given = entry.get("content")
+        raw = str(given).encode() if given is not None else self._download(what, entry)
+        compact = re.sub(rb"\s+", b"", raw)
+        try:
+            base64.b64decode(compact, validate=True)
+        except ValueError:
+            raise ProviderError(f"kubernetes: {what}: config file {entry.get('path')} is marked "
+                                "base64 but its content is not base64") from None  # fmt: skip
+        return compact.decode("ascii")
+
+    def _file_content(self, what: str, entry: Mapping[str, Any]) -> str:
+        if entry.get("content") is not None:
+            return str(entry["content"])
+        url = str(entry.get("url") or "")
+        data = self._download(what, entry)
         try:  # a ConfigMap's `data` holds text only
             return data.decode()
         except UnicodeDecodeError as err:
@@ -702,12 +793,26 @@ class KubernetesProvider(Provider):
             ) from None
 
     def remove_app(self, infrastructure_id: str, app: ContainerApp | str) -> None:
-        """Delete an app's Deployment, Services, ConfigMap and PVCs."""
+        """Delete an app's Deployment, Ingress, Services, ConfigMap, Secret and PVCs."""
         app_name = app if isinstance(app, str) else app.name
         namespace = None if isinstance(app, str) else app.namespace
         ns = namespace or self.namespace(infrastructure_id)
         labels = {LABEL_INFRASTRUCTURE: _label(infrastructure_id), LABEL_APP: _label(app_name)}
         self._delete_selected(ns, labels)
+
+
+def _ingress_url(what: str, app: ContainerApp) -> str | None:
+    """The app's `ingress_url` as `http(s)://<host><path>`, checked before anything is made."""
+    if not app.ingress_url:
+        return None
+    parts = urlsplit(app.ingress_url if "://" in app.ingress_url else f"http://{app.ingress_url}")
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ProviderError(f"kubernetes: {what}: {app.ingress_url!r} is not an http(s) URL")
+    first = app.publish_ports[0] if app.publish_ports else None
+    if first is None or (first.protocol or "tcp").lower() != "tcp":
+        raise ProviderError(f"kubernetes: {what}: an Ingress ({app.ingress_url}) needs a "
+                            "first published port that is TCP")  # fmt: skip
+    return f"{parts.scheme}://{parts.hostname}{parts.path or '/'}"
 
 
 def _pod_state(pod: Any) -> tuple[NodeState, list[str]]:

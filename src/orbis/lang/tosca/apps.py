@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
+import ipaddress
 import re
 from typing import Any
+from urllib.parse import urlsplit
 
 from orbis.lang.tosca.context import COMPONENT, RUNTIME, STORAGE, Context, NodeTemplate
 from orbis.lang.tosca.datatypes import size_to_bytes
@@ -23,6 +27,9 @@ from orbis.model.infrastructure import (
 IMAGE_ARTIFACT = "tosca.artifacts.Deployment.Image.Container.Docker"
 FILE_ARTIFACT = "tosca.artifacts.File"
 _K8S_UNITS = re.compile(r"^\s*([0-9.]+)\s*([KMGT]i)\s*$")  # 512Mi, Kubernetes style
+# an Ingress host: a lower-case DNS-1123 subdomain, optionally a wildcard (*.example.org)
+_DNS_LABEL = r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?"
+_INGRESS_HOST = re.compile(rf"^(\*\.)?{_DNS_LABEL}(\.{_DNS_LABEL})*$")
 
 
 def memory_bytes(value: Any) -> int | None:
@@ -90,6 +97,104 @@ def _port_specs(ctx: Context, value: Any, pos: Position | None, what: str) -> li
     return out
 
 
+def _base64(text: str) -> bool:
+    """Whether the text is strictly base64 (standard alphabet, padded; whitespace ignored)."""
+    try:
+        base64.b64decode(re.sub(r"\s+", "", text), validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    return True
+
+
+def _config_file(
+    ctx: Context, name: str, spec: dict[str, Any], pos: Position | None
+) -> dict[str, Any]:
+    """A `tosca.artifacts.File` with a deploy_path: {name, path, content|url, encoding?}.
+
+    base64 rule (IM: "base64 content -> Secret"; the dialect has no marker of its own): a file is
+    base64 only when its artifact says so with `properties: {encoding: base64}`; its content
+    (given, or downloaded from `file`) must then be strict base64, and the file mounted is the
+    decoded bytes, from a Secret. Content is never sniffed: short ordinary text such as
+    `true` or `abcd1234` decodes as base64 too. Other files go, as text, in the ConfigMap."""
+    props = spec.get("properties")
+    props = props if isinstance(props, dict) else {}
+    entry: dict[str, Any] = {"name": name, "path": str(spec["deploy_path"])}
+    content = props.get("content")
+    if content is not None:
+        entry["content"] = str(content)
+    else:
+        entry["url"] = str(spec.get("file"))  # downloaded at deploy time (as IM)
+    encoding = props.get("encoding")
+    if encoding is not None:
+        enc_pos = child_pos(props, "encoding", pos)
+        if not isinstance(encoding, str) or encoding.lower() != "base64":
+            ctx.problems.add(enc_pos, f"file '{name}': unknown encoding {encoding!r}",
+                             "the only encoding is base64 (the file is then a Secret)")  # fmt: skip
+        elif "content" in entry and not _base64(entry["content"]):
+            ctx.problems.add(
+                child_pos(props, "content", pos),
+                f"file '{name}' says encoding base64 but its content is not base64",
+            )
+        else:
+            entry["encoding"] = "base64"
+    elif "content" in entry and len(entry["content"]) >= 16 and _base64(entry["content"]):
+        ctx.problems.warn(
+            pos,
+            f"file '{name}' looks like base64 but is mounted as the text given (a ConfigMap); "
+            "add 'encoding: base64' to its properties to mount the decoded bytes (a Secret)",
+        )
+    return entry
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _ingress_url(ctx: Context, value: Any, raw: Any, pos: Position | None) -> str | None:
+    """The first published port's `endpoint` URL (IM: the app's DNS name, its Ingress host) as
+    `http(s)://<host><path>`; a bare host name means http. None when that port has none.
+    `raw` is the list as written (for positions)."""
+    specs = [s for s in value if isinstance(s, dict)] if isinstance(value, list) else []
+    if any(s.get("endpoint") not in (None, "") for s in specs[1:]):
+        ctx.problems.warn(pos, "publish_ports: only the first port's endpoint makes an Ingress")
+    endpoint = specs[0].get("endpoint") if specs else None
+    if endpoint is None or endpoint == "":
+        return None
+    first = raw[0] if isinstance(raw, list) and raw else None
+    pos = child_pos(first, "endpoint", child_pos(raw, 0, pos))
+    if not isinstance(endpoint, str):
+        ctx.problems.add(pos, f"publish_ports: endpoint {endpoint!r} is not a URL",
+                         "e.g. https://myapp.example.org/path")  # fmt: skip
+        return None
+    text = endpoint.strip()
+    url = urlsplit(text if "://" in text else f"http://{text}")
+    host = url.hostname or ""
+    try:
+        port = url.port
+    except ValueError:
+        port = -1
+    why = (
+        "its scheme must be http or https" if url.scheme not in ("http", "https")
+        else "an Ingress host is a DNS name, not an IP address" if _is_ip(host)
+        else f"'{host}' is not a DNS name" if not _INGRESS_HOST.match(host) or len(host) > 253
+        else "an Ingress takes no port (it listens on 80/443)" if port is not None
+        else "an Ingress takes no user, query or fragment"
+        if url.username is not None or url.query or url.fragment
+        else "an Ingress routes HTTP: the first published port must be TCP"
+        if str(specs[0].get("protocol") or "tcp").lower() != "tcp"
+        else None
+    )  # fmt: skip
+    if why:
+        ctx.problems.add(pos, f"publish_ports: endpoint {endpoint!r}: {why}",
+                         "e.g. https://myapp.example.org/path")  # fmt: skip
+        return None
+    return f"{url.scheme}://{host}{url.path or '/'}"
+
+
 def map_container(
     ctx: Context, resolver: Resolver, node: NodeTemplate, props: dict[str, Any], namespace: Any
 ) -> ContainerApp | None:
@@ -98,13 +203,7 @@ def map_container(
         if _is(ctx, spec.get("type"), IMAGE_ARTIFACT):
             image = _image(ctx, spec, pos)
         elif _is(ctx, spec.get("type"), FILE_ARTIFACT) and spec.get("deploy_path"):
-            entry: dict[str, Any] = {"name": name, "path": str(spec["deploy_path"])}
-            content = (spec.get("properties") or {}).get("content")
-            if content is not None:
-                entry["content"] = str(content)
-            else:
-                entry["url"] = str(spec.get("file"))  # downloaded at deploy time (as IM)
-            files.append(entry)
+            files.append(_config_file(ctx, name, spec, pos))
     if image is None:
         if not any(_is(ctx, s.get("type"), IMAGE_ARTIFACT) for _, s, _ in _artifacts(ctx, node)):
             ctx.problems.add(
@@ -161,12 +260,10 @@ def map_container(
             type=props.get("type") if isinstance(props.get("type"), str) else None,
             mount_path=path, position=ctx.nodes[storage].position,
         )  # fmt: skip
-    app.publish_ports = _port_specs(
-        ctx,
-        host.get("publish_ports"),
-        child_pos(host_props, "publish_ports", vol_pos),
-        "publish_ports",
-    )
+    pub_pos = child_pos(host_props, "publish_ports", vol_pos)
+    app.publish_ports = _port_specs(ctx, host.get("publish_ports"), pub_pos, "publish_ports")
+    raw_ports = host_props.get("publish_ports") if isinstance(host_props, dict) else None
+    app.ingress_url = _ingress_url(ctx, host.get("publish_ports"), raw_ports, pub_pos)
     app.expose_ports = _port_specs(
         ctx,
         host.get("expose_ports"),

@@ -1,9 +1,13 @@
-"""A stand-in Kubernetes API server: just enough of core/v1 and apps/v1 for the provider.
+"""A stand-in Kubernetes API server: just enough of core/v1, apps/v1 and networking.k8s.io/v1
+for the provider.
 
 Stateful and in memory. It checks the bearer token (or basic credentials), keeps namespaces,
-pods, deployments, services, PVCs, secrets, configmaps and resource quotas, and answers in the
-shapes recorded in `kubernetes_fixtures/` (server-filled fields, status objects, errors). It
-also plays the controllers the provider relies on: a Deployment gets its pods (and
+pods, deployments, services, PVCs, secrets, configmaps, resource quotas and ingresses, and
+answers in the shapes recorded in `kubernetes_fixtures/` (server-filled fields, status objects,
+errors). Some of the API's validation is played: an Ingress needs a pathType, absolute paths,
+DNS-name hosts and a backend port (422 Invalid), a Secret's `data` must be base64 (400), and
+the plurals in `forbidden` are refused as RBAC would (403). It also plays the controllers the
+provider relies on: a Deployment gets its pods (and
 `ReplicaFailure` when a quota refuses them), creating into a namespace still being deleted
 is refused (403, NamespaceTerminating), a pod turns Running with an IP after
 `pending_reads` reads (or ends in ImagePullBackOff / CrashLoopBackOff for the images named so),
@@ -43,9 +47,15 @@ KINDS = {
     "persistentvolumeclaims": ("PersistentVolumeClaim", "api/v1", True),
     "resourcequotas": ("ResourceQuota", "api/v1", True),
     "deployments": ("Deployment", "apis/apps/v1", True),
+    "ingresses": ("Ingress", "apis/networking.k8s.io/v1", True),
 }
+FIXTURE_NAMES = {"persistentvolumeclaims": "pvc", "ingresses": "ingress"}  # else plural - "s"
 # Objects answered with a Status on DELETE (the others are answered with the deleted object)
-STATUS_ON_DELETE = {"deployments", "secrets", "configmaps", "resourcequotas"}
+STATUS_ON_DELETE = {"deployments", "secrets", "configmaps", "resourcequotas", "ingresses"}
+SERVER_METADATA = {"name", "namespace", "uid", "resourceVersion", "generation", "creationTimestamp"}
+_VERBS = {"GET": "get", "POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}
+_DNS_LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
+_SUBDOMAIN = re.compile(rf"(\*\.)?{_DNS_LABEL}(\.{_DNS_LABEL})*")
 
 Key = tuple[str, str, str]  # (plural, namespace or "", name)
 
@@ -96,6 +106,55 @@ def _number(value: float) -> str:
     return str(int(value)) if value == int(value) else f"{value:.3f}".rstrip("0")
 
 
+def _base64_error(value: Any) -> int | None:
+    """Where a Secret's data value stops being base64 (as Go decodes []byte: line breaks are
+    skipped, padding is required); None when it is base64."""
+    text = re.sub(r"[\r\n]", "", value) if isinstance(value, str) else None
+    if text is None:
+        return 0
+    bad = re.search(r"[^A-Za-z0-9+/=]", text)
+    if bad:
+        return bad.start()
+    try:
+        base64.b64decode(text, validate=True)
+    except ValueError:
+        return len(text) - len(text) % 4
+    return None
+
+
+def _ingress_problem(spec: dict[str, Any]) -> tuple[str, str, str] | None:
+    """(field, detail, cause) of the first thing the API's validation refuses in an Ingress."""
+    invalid, required = "FieldValueInvalid", "FieldValueRequired"
+    for i, rule in enumerate(spec.get("rules") or []):
+        host = rule.get("host")
+        if host is not None and re.fullmatch(r"[0-9.]+|.*:.*", host):
+            detail = f'Invalid value: "{host}": must be a DNS name, not an IP address'
+            return f"spec.rules[{i}].host", detail, invalid
+        if host is not None and (not _SUBDOMAIN.fullmatch(host) or len(host) > 253):
+            detail = (f'Invalid value: "{host}": a lowercase RFC 1123 subdomain must consist '
+                      "of lower case alphanumeric characters, '-' or '.'")  # fmt: skip
+            return f"spec.rules[{i}].host", detail, invalid
+        for j, path in enumerate((rule.get("http") or {}).get("paths") or []):
+            at, kind = f"spec.rules[{i}].http.paths[{j}]", path.get("pathType")
+            if kind is None:
+                return f"{at}.pathType", "Required value: pathType must be specified", required
+            if kind not in ("Exact", "Prefix", "ImplementationSpecific"):
+                detail = (f'Unsupported value: "{kind}": supported values: "Exact", '
+                          '"ImplementationSpecific", "Prefix"')  # fmt: skip
+                return f"{at}.pathType", detail, "FieldValueNotSupported"
+            value = str(path.get("path", ""))
+            if kind != "ImplementationSpecific" and not value.startswith("/"):
+                return f"{at}.path", f'Invalid value: "{value}": must be an absolute path', invalid
+            service = (path.get("backend") or {}).get("service") or {}
+            if not service.get("name"):
+                return f"{at}.backend.service.name", "Required value", required
+            port = service.get("port") or {}
+            if not port.get("number") and not port.get("name"):
+                detail = "Invalid value: port name or number is required"
+                return f"{at}.backend.service.port", detail, invalid
+    return None
+
+
 def _selected(labels: dict[str, str], selector: str | None) -> bool:
     """Whether labels match a label selector (=, ==, !=, key, !key)."""
     for term in filter(None, (t.strip() for t in (selector or "").split(","))):
@@ -140,6 +199,7 @@ class KubernetesStandin:
         self.requests: list[tuple[str, str]] = []  # (method, path) of every request served
         self.files: dict[str, bytes] = {}  # served at /files/<name>, outside the API
         self.fail_next: list[int] = []  # answer the next requests with these codes (500...)
+        self.forbidden: set[str] = set()  # plurals RBAC keeps from the account (403)
         self._reads: dict[Key, int] = {}
         self._lock = threading.RLock()
         self._ips = itertools.count(10)
@@ -179,7 +239,7 @@ class KubernetesStandin:
         phase = self.objects.get(("namespaces", "", namespace), {}).get("status", {}).get("phase")
         if namespace and phase == "Terminating":  # the NamespaceLifecycle admission plug-in
             raise ApiError("status_403_terminating", plural=plural, name=name, namespace=namespace)
-        template = fixture({"persistentvolumeclaims": "pvc"}.get(plural, plural.rstrip("s")))
+        template = fixture(FIXTURE_NAMES.get(plural, plural.rstrip("s")))
         obj = _merge(template["body"], body)
         obj["apiVersion"], obj["kind"] = group.removeprefix("apis/").removeprefix("api/"), kind
         meta = obj["metadata"]
@@ -188,10 +248,8 @@ class KubernetesStandin:
             meta["namespace"] = namespace
         else:
             meta.setdefault("labels", {})["kubernetes.io/metadata.name"] = name
+        self._validate(plural, obj)
         self._admit(plural, namespace, obj)
-        if plural == "secrets":  # stringData is write-only: the API stores it base64-encoded
-            for k, v in obj.pop("stringData", {}).items():
-                obj.setdefault("data", {})[k] = base64.b64encode(v.encode()).decode()
         if plural == "services":
             self._allocate(obj)
         self.objects[key] = obj
@@ -238,15 +296,38 @@ class KubernetesStandin:
         if wanted and wanted != old["metadata"]["resourceVersion"]:
             raise ApiError("status_409", plural=plural, name=name)
         new = copy.deepcopy(body)
-        new["metadata"] = {**old["metadata"], **new.get("metadata", {})}
+        # PUT replaces the object: of the old metadata only what the server set survives
+        kept = {k: v for k, v in old["metadata"].items() if k in SERVER_METADATA}
+        new["metadata"] = {**kept, **new.get("metadata", {})}
         new["status"] = old.get("status", {})
+        self._validate(plural, new)
         return self._store(plural, namespace, name, new)
 
     def patch(self, plural: str, namespace: str, name: str, body: dict[str, Any]) -> Any:
         old = self.objects.get((plural, namespace, name))
         if old is None:
             raise ApiError("status_404", plural=plural, name=name)
-        return self._store(plural, namespace, name, _merge(old, body))
+        new = _merge(old, body)
+        self._validate(plural, new)
+        return self._store(plural, namespace, name, new)
+
+    def _validate(self, plural: str, obj: dict[str, Any]) -> None:
+        """The API's checks of a body (before admission and storage)."""
+        if plural == "secrets":
+            for value in (obj.get("data") or {}).values():
+                byte = _base64_error(value)
+                if byte is not None:  # []byte fields are base64 in JSON: undecodable body
+                    raise ApiError("status_400_bad_base64", byte=byte)
+            # stringData is write-only: the API stores it base64-encoded in data
+            for k, v in (obj.pop("stringData", None) or {}).items():
+                obj.setdefault("data", {})[k] = base64.b64encode(v.encode()).decode()
+        elif plural == "ingresses":
+            problem = _ingress_problem(obj.get("spec") or {})
+            if problem:
+                field, detail, cause = problem
+                raise ApiError("status_422_invalid", kind="Ingress", group="networking.k8s.io",
+                               name=obj["metadata"]["name"], field=field, detail=detail,
+                               cause=cause)  # fmt: skip
 
     def delete(self, plural: str, namespace: str, name: str) -> dict[str, Any]:
         key = (plural, namespace, name)
@@ -448,7 +529,7 @@ class KubernetesStandin:
 
     def _route(self, method: str, path: str, query: dict[str, list[str]], body: Any
                ) -> tuple[int, Any]:  # fmt: skip
-        match = re.fullmatch(r"/(api/v1|apis/apps/v1)/(.+)", path)
+        match = re.fullmatch(r"/(api/v1|apis/apps/v1|apis/networking.k8s.io/v1)/(.+)", path)
         parts = match[2].split("/") if match else []
         namespace, rest = "", parts
         if len(parts) >= 3 and parts[0] == "namespaces":
@@ -459,6 +540,14 @@ class KubernetesStandin:
             raise ApiError("status_404", plural="the server could not find", name=path)
         if KINDS[plural][2] and not namespace and (name or method != "GET"):
             raise ApiError("status_404", plural=plural, name=name or "")
+        if plural in self.forbidden:
+            group = KINDS[plural][1].removeprefix("apis/").removeprefix("api/").rpartition("/")[0]
+            raise ApiError(
+                "status_403_forbidden", plural=plural, group=group,
+                resource=f"{plural}.{group}" if group else plural, user="standin",
+                verb="list" if method == "GET" and name is None else _VERBS.get(method, method),
+                scope=f'in the namespace "{namespace}"' if namespace else "at the cluster scope",
+            )  # fmt: skip
         selector = next(iter(query.get("labelSelector", [])), None)
         if method == "GET":
             if name is None:

@@ -230,3 +230,100 @@ topology_template:
 """
     with pytest.raises(TemplateError, match="6:16: get_artifact can only be used as an operation"):
         load("t.yaml", text=text)
+
+
+def container_template(ports: str, files: str = "") -> str:
+    """A Container.Application.Docker on a Runtime with the given publish_ports and artifacts."""
+    return f"""tosca_definitions_version: tosca_simple_yaml_1_0
+imports:
+  - grycap_custom_types: https://raw.githubusercontent.com/grycap/tosca/main/custom_types.yaml
+topology_template:
+  node_templates:
+    web:
+      type: tosca.nodes.Container.Application.Docker
+      artifacts:
+        image: {{file: nginx:1.27, type: tosca.artifacts.Deployment.Image.Container.Docker}}
+{files}
+      requirements:
+        - host: runtime
+    runtime:
+      type: tosca.nodes.Container.Runtime.Docker
+      capabilities:
+        host:
+          properties:
+            publish_ports: {ports}
+"""
+
+
+def test_kubernetes_container_endpoint_is_the_ingress_url() -> None:  # §2.4 publish_ports
+    ports = """
+              - {source: 80, target: 8080, endpoint: "https://Web.Example.org/hub"}
+              - {source: 443, endpoint: "https://other.example.org"}"""
+    t = load("t.yaml", text=container_template(ports))
+    app = t.containers["web"]
+    assert app.ingress_url == "https://web.example.org/hub"  # the first port's, host lowered
+    assert app.publish_ports == [PortSpec(80, "tcp", 8080), PortSpec(443)]
+    assert any("only the first port's endpoint" in w for w in t.warnings)
+    bare = load("t.yaml", text=container_template('[{source: 80, endpoint: "web.example.org"}]'))
+    assert bare.containers["web"].ingress_url == "http://web.example.org/"  # no scheme: http
+    none = load("t.yaml", text=container_template("[{source: 80}]"))
+    assert none.containers["web"].ingress_url is None
+
+
+@pytest.mark.parametrize(
+    ("port", "why"),
+    [
+        ('endpoint: "https://10.0.0.1/"', "not an IP address"),
+        ('endpoint: "https://web.example.org:8443/"', "takes no port"),
+        ('endpoint: "ftp://web.example.org/"', "scheme must be http or https"),
+        ('endpoint: "https://web_app.example.org/"', "is not a DNS name"),
+        ('endpoint: "https://web.example.org/?x=1"', "no user, query or fragment"),
+        ('protocol: udp, endpoint: "https://dns.example.org"', "first published port must be TCP"),
+    ],
+)
+def test_kubernetes_container_bad_endpoints(port: str, why: str) -> None:  # §2.4
+    with pytest.raises(TemplateError, match=why):
+        load("t.yaml", text=container_template(f"[{{source: 80, {port}}}]"))
+
+
+def test_kubernetes_container_base64_files_need_the_marker() -> None:  # §2.4 artifacts
+    files = """        plain:
+          file: a.conf
+          type: tosca.artifacts.File
+          deploy_path: /etc/a.conf
+          properties: {content: "listen 80;"}
+        key:
+          file: key.bin
+          type: tosca.artifacts.File
+          deploy_path: /etc/certs/key.bin
+          properties: {encoding: base64, content: "AAECA/+A\\nzM0=\\n"}
+        unmarked:
+          file: b.txt
+          type: tosca.artifacts.File
+          deploy_path: /etc/b.txt
+          properties: {content: "aGVsbG8gd29ybGQgYWdhaW4="}"""
+    t = load("t.yaml", text=container_template("[{source: 80}]", files))
+    by_path = {f["path"]: f for f in t.containers["web"].config_files}
+    assert by_path["/etc/certs/key.bin"]["encoding"] == "base64"
+    assert by_path["/etc/certs/key.bin"]["content"] == "AAECA/+A\nzM0=\n"
+    assert "encoding" not in by_path["/etc/a.conf"]
+    assert "encoding" not in by_path["/etc/b.txt"]  # base64-looking text is not sniffed...
+    assert any("'unmarked' looks like base64" in w for w in t.warnings)  # ...but pointed out
+    assert not any("'plain'" in w for w in t.warnings)
+
+
+@pytest.mark.parametrize(
+    ("properties", "why"),
+    [
+        ('{encoding: base64, content: "not base64!"}', "says encoding base64 but its content"),
+        ('{encoding: gzip, content: "x"}', "unknown encoding 'gzip'"),
+    ],
+)
+def test_kubernetes_container_bad_base64_files(properties: str, why: str) -> None:  # §2.4
+    files = f"""        key:
+          file: key.bin
+          type: tosca.artifacts.File
+          deploy_path: /etc/key.bin
+          properties: {properties}"""
+    with pytest.raises(TemplateError, match=why):
+        load("t.yaml", text=container_template("[{source: 80}]", files))
