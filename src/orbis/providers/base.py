@@ -12,7 +12,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any
 
-from orbis.model.infrastructure import Compute, Network, PortSpec
+from orbis.model.infrastructure import Compute, Network, PortSpec, Volume
 from orbis.model.states import NodeState
 
 LABEL_INFRASTRUCTURE = "orbis.infrastructure"
@@ -179,6 +179,14 @@ class Provider(ABC):
 
     def reboot(self, provider_id: str) -> None:
         raise ProviderError(f"{self.name}: reboot is not supported")
+
+    def add_disk(self, provider_id: str, volume: Volume) -> str:
+        """Attach a new data disk to a running machine (IM's alter with a new disk.N): a blank
+        volume of `volume.size` (`volume.type` as the cloud's volume type), or the existing
+        volume `volume.volume_id`. Blocks until attached; returns the device the cloud reports
+        ("/dev/vdc"), "" when it does not say. A disk made here goes with the machine (destroy,
+        cleanup); an existing volume is only detached."""
+        raise ProviderError(f"{self.name}: adding disks to a running machine is not supported")
 
     # -- disk snapshots (IM's PUT .../vms/<vm>/disks/<n>/snapshot) ---------------------------
     def snapshot(self, provider_id: str, disk: int, name: str) -> str:
