@@ -14,6 +14,7 @@ import pytest
 
 from orbis import config
 from orbis.auth import identify
+from orbis.configure import storage
 from orbis.model.infrastructure import Compute, Volume
 from orbis.providers.base import LABEL_INFRASTRUCTURE, LABEL_NODE, NodeSpec
 from orbis.providers.local import LocalProvider, network_name, volume_name
@@ -113,6 +114,13 @@ async def test_volumes_are_mounted_kept_and_removed_with_their_node(engine_url, 
         assert _sh(box, "mountpoint -q /data") == (0, "")
         assert _sh(box, "cat /data/hello") == (0, "kept")
         assert {m["Destination"]: m.get("Name") for m in box.attrs["Mounts"]}["/data"] == own
+        # the built-in disk step ran on the node (through Ansible) and found /data mounted,
+        # and so does the script run over one SSH command (alter's path)
+        assert "Step server_disks: ok" in svc.store.node(infra, server.vm_id).log
+        row = svc.store.node(infra, server.vm_id)
+        disks = storage.mountable(svc.template(svc.store.get(infra)).computes["server"])
+        done = await svc.deployer.prepare_disks(svc.store.get(infra), row, disks)
+        assert done.startswith("disk 1 (/dev/") and done.endswith("): already mounted"), done
 
         # the existing volume at the template's path, the new one at /mnt/disk<index>
         other = container(client.vm_id)

@@ -22,13 +22,20 @@ def node_radl(row: NodeRow, compute: Compute | None, private_key: str) -> list[d
     system[f"net_interface.{index}.connection"] = "private"
     if row.private_ip:
         system[f"net_interface.{index}.ip"] = row.private_ip
+    spec = row.spec or {}  # what alter changed since the template
     if compute is not None:
-        if compute.num_cpus:
-            system["cpu.count"] = compute.num_cpus
-        if compute.mem_size:
-            system["memory.size"] = compute.mem_size
+        if spec.get("num_cpus") or compute.num_cpus:
+            system["cpu.count"] = spec.get("num_cpus") or compute.num_cpus
+        if spec.get("mem_size") or compute.mem_size:
+            system["memory.size"] = spec.get("mem_size") or compute.mem_size
         if compute.image:
             system["disk.0.image.url"] = compute.image
+        disks = [{"index": v.index, "size": v.size, "mount_path": v.mount_path,
+                  "fstype": v.fs_type, "device": v.device} for v in compute.volumes]  # fmt: skip
+        for disk in sorted(disks + list(spec.get("disks") or []), key=lambda d: d["index"]):
+            for key in ("size", "mount_path", "fstype", "device"):
+                if disk.get(key):
+                    system[f"disk.{disk['index']}.{key}"] = disk[key]
     system["instance_id"] = row.provider_id or ""
     system["instance_name"] = f"{row.name}-{row.vm_id}"
     system["disk.0.os.name"] = "linux"

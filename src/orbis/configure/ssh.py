@@ -73,7 +73,7 @@ async def _connect(host: str, port: int, options: dict[str, Any], jump: str | No
 
 async def run_command(
     host: str, command: str, *, user: str, private_key: str, port: int = 22,
-    jump: str | None = None, timeout: float = 30.0,
+    jump: str | None = None, timeout: float = 30.0, stdin: str | None = None,
 ) -> tuple[int, str]:  # fmt: skip
     """Run one shell command on a node (as `user`); (exit status, output). Raises OSError or
     asyncssh.Error when the node cannot be reached."""
@@ -81,7 +81,7 @@ async def run_command(
     options = {"username": user, "client_keys": [key], "known_hosts": None,
                "connect_timeout": timeout, "login_timeout": timeout}  # fmt: skip
     async with _connect(host, port, options, jump) as conn:
-        done = await asyncio.wait_for(conn.run(command, check=False), timeout)
+        done = await asyncio.wait_for(conn.run(command, input=stdin, check=False), timeout)
     output = "".join(str(part) for part in (done.stdout or "", done.stderr or ""))
     return (done.exit_status if done.exit_status is not None else 255), output
 

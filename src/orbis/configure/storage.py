@@ -6,24 +6,32 @@ from __future__ import annotations
 
 import json
 import shlex
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from orbis.model.infrastructure import Compute
+from orbis.model.infrastructure import Compute, Volume
 
 SCRIPT = Path(__file__).with_name("disks.py")
 
 
-def mountable(compute: Compute) -> list[dict[str, Any]]:
+def mountable(compute: Compute | Iterable[Volume]) -> list[dict[str, Any]]:
     """The disks to prepare: those with a mount path (IM formats what it mounts), and swap."""
+    volumes = compute.volumes if isinstance(compute, Compute) else list(compute)
     return [
         {"index": v.index, "size": v.size, "device": v.device, "volume_id": v.volume_id,
-         "fs_type": v.fs_type, "mount_path": v.mount_path}
-        for v in sorted(compute.volumes, key=lambda v: v.index)
+         "fs_type": v.fs_type or ("ext4" if v.mount_path else None), "mount_path": v.mount_path}
+        for v in sorted(volumes, key=lambda v: v.index)
         if v.mount_path or (v.fs_type or "").lower() == "swap"
     ]  # fmt: skip
+
+
+def shell_command(disks: list[dict[str, Any]], *, sudo: bool) -> str:
+    """Run disks.py read from standard input (no copy step: one SSH command)."""
+    run = f"python3 - {shlex.quote(json.dumps(disks, separators=(',', ':')))}"
+    return f"sudo -n {run}" if sudo else run
 
 
 def playbook(disks: list[dict[str, Any]]) -> str:

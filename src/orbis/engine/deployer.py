@@ -7,6 +7,7 @@ events table keeps the timeline. A node that fails stops only itself: its siblin
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import random
 import shutil
@@ -18,7 +19,7 @@ from typing import Any, TypeVar
 
 import asyncssh
 
-from orbis.configure import galaxy, hosts
+from orbis.configure import galaxy, hosts, storage
 from orbis.configure.ansible import (
     HostResult,
     PlaybookError,
@@ -482,6 +483,27 @@ class Deployer:
                                     f"{output.strip()[-300:]}")  # fmt: skip
 
         await asyncio.gather(*(name(r) for r in targets if r.vm_id in {n.vm_id for n in live}))
+
+    async def prepare_disks(self, infra: InfrastructureRow, row: NodeRow,
+                            disks: list[dict[str, Any]]) -> str:  # fmt: skip
+        """Format and mount disks added to a running node (alter): disks.py over one SSH
+        command. Returns what was done; raises ProviderError with the node's answer."""
+        command = storage.shell_command(disks, sudo=row.ssh_user != "root")
+        try:
+            status, output = await run_command(
+                row.public_ip or row.private_ip or "", command, user=row.ssh_user,
+                private_key=infra.ssh_private_key, port=row.ssh_port or 22, jump=row.jump,
+                timeout=600, stdin=storage.SCRIPT.read_text(),
+            )  # fmt: skip
+        except (OSError, asyncssh.Error) as exc:
+            raise ProviderError(f"node unreachable: {exc or type(exc).__name__}") from exc
+        if status != 0:
+            raise ProviderError(output.strip()[-500:] or f"exit status {status}")
+        try:
+            done = json.loads(output.strip().splitlines()[-1])["disks"]
+        except (ValueError, KeyError, IndexError):
+            return output.strip()
+        return "; ".join(f"disk {d['index']} ({d['device']}): {d['action']}" for d in done)
 
     async def _install_galaxy(self, infra: InfrastructureRow, template: Template,
                               targets: list[NodeRow]) -> None:  # fmt: skip

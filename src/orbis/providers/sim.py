@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from orbis.model.infrastructure import Volume
 from orbis.model.states import NodeState
 from orbis.providers.base import (
     Image,
@@ -34,6 +35,8 @@ CREATE TABLE IF NOT EXISTS machines (
   public INTEGER);
 CREATE TABLE IF NOT EXISTS networks (infrastructure TEXT PRIMARY KEY);
 CREATE TABLE IF NOT EXISTS images (id TEXT PRIMARY KEY, name TEXT, machine TEXT, disk INTEGER);
+CREATE TABLE IF NOT EXISTS disks (machine TEXT, disk INTEGER, size INTEGER,
+  PRIMARY KEY (machine, disk));
 """
 
 
@@ -126,6 +129,7 @@ class SimProvider(Provider):
 
     def destroy(self, provider_id: str) -> None:
         self._db().execute("DELETE FROM machines WHERE id = ?", (provider_id,))
+        self._db().execute("DELETE FROM disks WHERE machine = ?", (provider_id,))
 
     def cleanup(self, infrastructure_id: str) -> None:
         db = self._db()
@@ -157,6 +161,23 @@ class SimProvider(Provider):
 
     def alter(self, provider_id: str, num_cpus: float | None, mem_size: int | None) -> None:
         self.inspect(provider_id)
+
+    def add_disk(self, provider_id: str, volume: Volume) -> str:
+        if self.inspect(provider_id).state == NodeState.OFF:
+            raise NotFound(f"sim: no machine {provider_id}")
+        try:
+            self._db().execute("INSERT INTO disks VALUES (?, ?, ?)",
+                               (provider_id, volume.index, volume.size or 0))  # fmt: skip
+        except sqlite3.IntegrityError:
+            raise ProviderError(f"sim: machine {provider_id} already has disk "
+                                f"{volume.index}") from None  # fmt: skip
+        return f"/dev/vd{chr(ord('a') + volume.index)}"
+
+    def disks(self, provider_id: str) -> dict[int, int]:
+        """Disk number -> size of the disks added to a machine (for tests)."""
+        rows = self._db().execute("SELECT disk, size FROM disks WHERE machine = ?",
+                                  (provider_id,)).fetchall()  # fmt: skip
+        return dict(rows)
 
     # images live in the cloud's own file, like machines: they outlive the infrastructure
     def snapshot(self, provider_id: str, disk: int, name: str) -> str:

@@ -12,6 +12,7 @@ import asyncio
 import logging
 
 from orbis.auth import Identity
+from orbis.configure import storage
 from orbis.lang import language_of
 from orbis.lang.merge import count_patch, merge_tosca
 from orbis.model.states import NodeState
@@ -139,29 +140,55 @@ class LifecycleMixin(ServiceBase):
         return failed + unconfigured
 
     async def alter(self, who: Identity, infra_id: str, vm_id: int, text: str) -> NodeRow:
-        """Resize a node in place with the cpu/memory of the system (or Compute) in `text`."""
+        """Change a running node with the system (or Compute) in `text`: resize it in place
+        to its cpu/memory, and attach the disks it has that the node has not (IM's alter);
+        new disks with a mount path are formatted and mounted."""
         row = self.infrastructure(who, infra_id)
         node = self._node(row, vm_id)
         template = self.parse(text, "alter")
         if len(template.computes) != 1:
             raise InvalidRequest("Error altering the VM: give exactly one system")
         new = next(iter(template.computes.values()))
-        if new.num_cpus is None and new.mem_size is None:
-            raise InvalidRequest("Error altering the VM: nothing to change (cpu, memory)")
-        if not node.provider_id:
+        current = self.template(row).computes.get(node.name)
+        spec = dict(node.spec or {})
+        known = {v.index for v in (current.volumes if current else [])}
+        known |= {int(d["index"]) for d in spec.get("disks") or []}
+        added = [v for v in sorted(new.volumes, key=lambda v: v.index) if v.index not in known]
+        if new.num_cpus is None and new.mem_size is None and not added:
+            raise InvalidRequest("Error altering the VM: nothing to change (cpu, memory, a new "
+                                 "disk)")  # fmt: skip
+        if not node.provider_id or node.provider_id.startswith("app:"):
             raise InvalidRequest("Error altering the VM: it is not running")
+        provider = self.deployer.provider_of(node)
         record = self.actions.begin(row.id, vm_id, "alter")
         try:
-            await asyncio.to_thread(
-                self.deployer.provider_of(node).alter, node.provider_id, new.num_cpus,
-                new.mem_size,
-            )
-        except Exception as exc:
+            if new.num_cpus is not None or new.mem_size is not None:
+                await asyncio.to_thread(provider.alter, node.provider_id, new.num_cpus,
+                                        new.mem_size)  # fmt: skip
+                spec |= {k: v for k, v in (("num_cpus", new.num_cpus),
+                                           ("mem_size", new.mem_size)) if v}  # fmt: skip
+                self.store.update_node(row.id, vm_id, spec=spec)
+            for volume in added:
+                device = await asyncio.to_thread(provider.add_disk, node.provider_id, volume)
+                spec["disks"] = [*(spec.get("disks") or []), {
+                    "index": volume.index, "size": volume.size, "mount_path": volume.mount_path,
+                    "fstype": volume.fs_type, "device": device or volume.device}]  # fmt: skip
+                self.store.update_node(row.id, vm_id, spec=spec)  # attached: recorded at once
+                self.deployer.log(row.id, f"Disk {volume.index} attached to VM {vm_id}"
+                                          + (f" as {device}" if device else ""))  # fmt: skip
+            disks = storage.mountable(added)
+            if disks and not provider.simulated:
+                done = await self.deployer.prepare_disks(row, self._node(row, vm_id), disks)
+                self.deployer.log(row.id, f"VM {vm_id}: {done}")
+        except ProviderError as exc:
             self.actions.end(record, False, str(exc))
             raise ServiceError(f"Error altering the VM: {exc}") from exc
+        except Exception as exc:  # an SDK's own error may hold request data: log it only
+            log.exception("alter of VM %s of %s failed", vm_id, row.id)
+            self.actions.end(record, False, f"unexpected {type(exc).__name__}")
+            raise ServiceError(f"Error altering the VM: unexpected {type(exc).__name__} "
+                               f"(see the server log)") from exc  # fmt: skip
         self.actions.end(record, True)
-        spec = {**(node.spec or {}), "num_cpus": new.num_cpus, "mem_size": new.mem_size}
-        self.store.update_node(row.id, vm_id, spec={k: v for k, v in spec.items() if v})
         return self._node(row, vm_id)
 
     async def snapshot(self, who: Identity, infra_id: str, vm_id: int, disk: int, name: str,
