@@ -8,7 +8,8 @@ node gets none, and no port security), floating IPs reused before allocated (pri
 refused), and the user's key delivered by cloud-init only.
 
 Everything Orbis makes is marked: servers carry the labels as metadata, Neutron resources as
-tags (`orbis.infrastructure=<id>`...), so `cleanup` and `list_owned` find them without the store.
+tags (`orbis.infrastructure=<id>`...), the Cinder volumes `add_disk` makes as metadata, so
+`cleanup` and `list_owned` find them without the store.
 Saved disks (`snapshot`: Nova's createImage for disk 0, Cinder's upload for a data volume) are
 Glance images carrying the labels as properties; `cleanup` leaves them (IM's auto_delete is the
 service's call) and `delete_image` removes only those.
@@ -36,7 +37,7 @@ from keystoneauth1 import exceptions as ks_exc
 from keystoneauth1 import session as ks_session
 from keystoneauth1.identity import v2, v3
 
-from orbis.model.infrastructure import Compute, Network, PortSpec
+from orbis.model.infrastructure import Compute, Network, PortSpec, Volume
 from orbis.model.states import NodeState
 from orbis.placement.fit import GB, MB, explain_no_fit, smallest_fitting
 from orbis.providers import cloudinit
@@ -65,6 +66,13 @@ DEFAULT_CIDR = "10.0.*.0/24"
 FIP_ATTEMPTS = 5  # IM tries to attach a floating IP 5 times, rotating over the ports
 # server metadata: the RADL disk numbers that became Cinder volumes, in mapping order ("1,3")
 DISKS_LABEL = "orbis.disks"
+# Cinder metadata of a volume `add_disk` made (besides the server's labels): the server and the
+# RADL disk number it was made for (destroy deletes it with that server; a retry reuses it)
+SERVER_LABEL = "orbis.server"
+DISK_LABEL = "orbis.disk"
+# Cinder deletes a volume only in these
+_VOLUME_DELETABLE = ("available", "error", "error_restoring", "error_extending", "error_managing")
+_VOLUME_ATTACHING = ("reserved", "attaching", "in-use")
 _ROOT_DEVICE = re.compile(r"/dev/(?:x?vd|sd|hd)a")  # Nova names the boot disk first
 _IMAGE_FAILED = ("killed", "deleted", "pending_delete")  # Glance: the image will never be usable
 
@@ -164,6 +172,7 @@ class OpenStackProvider(Provider):
         self._lock = threading.Lock()
         self._infra_locks: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
         self._fip_lock = threading.Lock()  # two nodes must not reuse the same free floating IP
+        self._disk_locks: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
         self._flavors: tuple[float, list[Flavor]] | None = None
 
     # -- connection ---------------------------------------------------------------------------
@@ -343,11 +352,14 @@ class OpenStackProvider(Provider):
             return self._machine(server)
 
     def destroy(self, provider_id: str) -> None:
-        """IM's order: security groups and floating IPs off, the server, then its volumes."""
-        conn = self.conn
-        with self._errors(f"destroy {provider_id}"):
+        """IM's order: security groups and floating IPs off, the server, then its volumes: Nova
+        deletes those of the boot-time mapping made with it, `add_disk`'s are deleted here once
+        Nova has detached them; existing volumes are only detached (with the server)."""
+        conn, what = self.conn, f"destroy {provider_id}"
+        with self._errors(what):
             server = self._server(provider_id)
-            if server is None:
+            if server is None:  # gone already (a retry): its volumes may not be
+                self._delete_volumes(SERVER_LABEL, provider_id, what)
                 return
             infra = (server.metadata or {}).get(LABEL_INFRASTRUCTURE)
             ours = {g.name for g in conn.network.security_groups()
@@ -366,12 +378,16 @@ class OpenStackProvider(Provider):
             with suppress(os_exc.ResourceNotFound):
                 conn.compute.wait_for_delete(server, interval=self.poll_interval,
                                              wait=self.timeout)  # fmt: skip
+            self._delete_volumes(SERVER_LABEL, str(server.id), what)
 
     def cleanup(self, infrastructure_id: str) -> None:
         conn, tag = self.conn, f"{LABEL_INFRASTRUCTURE}={infrastructure_id}"
         with self._errors(f"cleanup of {infrastructure_id}"):
             for server in self._servers(infrastructure_id):
                 self.destroy(server.id)
+            # volumes add_disk made and never attached (a crash in between)
+            self._delete_volumes(LABEL_INFRASTRUCTURE, infrastructure_id,
+                                 f"cleanup of {infrastructure_id}")  # fmt: skip
             blazar = self._blazar()
             if blazar.available():
                 blazar.delete(lease_name(infrastructure_id))
@@ -411,6 +427,8 @@ class OpenStackProvider(Provider):
                 labels = dict(t.split("=", 1) for t in resource.tags or [] if "=" in t)
                 if self._mine(labels):
                     found.add(labels[LABEL_INFRASTRUCTURE])
+        with self._errors("list volumes"):
+            found |= {str(v.metadata[LABEL_INFRASTRUCTURE]) for v in self._labelled_volumes()}
         return found
 
     def stop(self, provider_id: str) -> None:
@@ -442,6 +460,165 @@ class OpenStackProvider(Provider):
             if server.status == "ERROR":
                 raise ProviderError(f"{self.site}: {what}: {(server.fault or {}).get('message')}")
             conn.compute.confirm_server_resize(server)
+
+    # -- disks added to a running server ------------------------------------------------------
+
+    def add_disk(self, provider_id: str, volume: Volume) -> str:
+        """IM's alterVM with a new disk: a blank Cinder volume (named and labelled like the
+        server, plus SERVER_LABEL and DISK_LABEL, so destroy and cleanup find it) waited for
+        until `available`, or the existing volume `volume_id`, which must be available; either
+        attached through Nova and waited for until `in-use`, the disk number then appended to
+        the server's DISKS_LABEL (what `snapshot` counts by). Returns Cinder's device for the
+        attachment (Nova's answer when Cinder names none). A retry after a crash reuses the
+        volume made for the same server and disk."""
+        what = f"add disk {volume.index} to {provider_id}"
+        blank = not volume.volume_id
+        if blank and (volume.type or "").lower() == "ephemeral":
+            raise ProviderError(f"{self.site}: {what}: an ephemeral disk can only be made when "
+                                "the server boots; give it a volume type")  # fmt: skip
+        if blank and not volume.size:
+            raise ProviderError(f"{self.site}: {what}: the disk has neither a size nor a volume")
+        with self._errors(what), self._disk_locks[provider_id]:
+            server = self._server(provider_id)
+            if server is None:
+                raise NotFound(f"{self.site}: {what}: server {provider_id} not found")
+            if not self._mine(server.metadata or {}):  # its volumes would be no one's
+                raise ProviderError(f"{self.site}: {what}: server {provider_id} was not made "
+                                    "by this Orbis")  # fmt: skip
+            numbers = self._disk_numbers(server)
+            if volume.index in numbers:
+                raise ProviderError(f"{self.site}: server {provider_id} already has disk "
+                                    f"{volume.index}")  # fmt: skip
+            if blank:
+                target = self._blank_volume(server, volume, what)
+            else:
+                target = self._existing_volume(volume, what)
+            device = self._attach(server, target, volume, what, made=blank)
+            self.conn.compute.set_server_metadata(
+                server, **{DISKS_LABEL: ",".join(map(str, [*numbers, volume.index]))})
+            return device
+
+    def _disk_numbers(self, server: Any) -> list[int]:
+        """The RADL disk numbers of the server's data volumes, in attachment order (DISKS_LABEL;
+        a server launched without the note: 1..N over its data volumes, as `_data_volume`)."""
+        recorded = str((server.metadata or {}).get(DISKS_LABEL) or "")
+        if recorded:
+            return [int(n) for n in recorded.split(",") if n.strip().isdigit()]
+        attached = [a for a in self.conn.compute.volume_attachments(server)
+                    if not _ROOT_DEVICE.fullmatch(str(a.device or ""))]  # fmt: skip
+        return list(range(1, len(attached) + 1))
+
+    def _blank_volume(self, server: Any, volume: Volume, what: str) -> Any:
+        """A new volume for disk `volume.index` of the server, `available` (the one a failed
+        earlier attempt made, if any); one that ends in error is deleted."""
+        conn, meta = self.conn, server.metadata or {}
+        labels = {k: str(meta[k]) for k in (LABEL_INFRASTRUCTURE, LABEL_INSTALLATION,
+                                            LABEL_NODE) if meta.get(k)}  # fmt: skip
+        labels |= {SERVER_LABEL: str(server.id), DISK_LABEL: str(volume.index)}
+        found = next((v for v in self._labelled_volumes()
+                      if (v.metadata or {}).get(SERVER_LABEL) == labels[SERVER_LABEL]
+                      and (v.metadata or {}).get(DISK_LABEL) == labels[DISK_LABEL]
+                      and not str(v.status).startswith("error")), None)  # fmt: skip
+        if found is None:
+            infra, node = labels.get(LABEL_INFRASTRUCTURE), labels.get(LABEL_NODE)
+            owner = f"{infra}-{node}" if infra and node else str(server.name or server.id)
+            found = conn.block_storage.create_volume(
+                name=_slug(f"orbis-{owner}-disk{volume.index}"), size=-(-(volume.size or 0) // GB),
+                description=f"Disk {volume.index} of {owner}, created by Orbis",
+                volume_type=volume.type or None, metadata=labels)  # fmt: skip
+        label = f"volume {found.name} ({found.id})"
+        if found.status in _VOLUME_ATTACHING:  # attached by the attempt that failed after it
+            return found
+        ready = self._wait_volume(found.id, "available", label, what)
+        if ready.status != "available":
+            with suppress(os_exc.SDKException):
+                conn.block_storage.delete_volume(found.id, ignore_missing=True)
+            raise ProviderError(f"{self.site}: {what}: {label} went to {ready.status}: the "
+                                "cloud could not make it (deleted)")  # fmt: skip
+        return ready
+
+    def _existing_volume(self, volume: Volume, what: str) -> Any:
+        """The volume `volume_id` names (its basename, as in the boot-time mapping), which
+        must be `available`; it stays the user's: only ever detached."""
+        ident = str(volume.volume_id).rstrip("/").rsplit("/", 1)[-1]
+        try:
+            found = self.conn.block_storage.get_volume(ident)
+        except os_exc.NotFoundException:
+            raise NotFound(f"{self.site}: {what}: volume {ident} not found") from None
+        if found.status != "available":
+            raise ProviderError(f"{self.site}: {what}: volume {found.name or ident} ({ident}) "
+                                f"is {found.status}, not available")  # fmt: skip
+        return found
+
+    def _attach(self, server: Any, target: Any, volume: Volume, what: str, made: bool) -> str:
+        """Attach `target` through Nova and wait for Cinder to say `in-use`; the device Cinder
+        records for this server, else Nova's answer. A volume made here that will not attach is
+        deleted (when Cinder lets it: cleanup gets the rest by its labels)."""
+        conn, label = self.conn, f"volume {target.name or target.id} ({target.id})"
+        answer = None
+        try:
+            if target.status == "available":
+                device = {"device": f"/dev/vd{volume.device[-1]}"} if volume.device else {}
+                answer = conn.compute.create_volume_attachment(server, target.id, **device)
+            attached = self._wait_volume(target.id, "in-use", label, what)
+            if attached.status != "in-use":
+                raise ProviderError(f"{self.site}: {what}: {label} went to {attached.status} "
+                                    "instead of attaching")  # fmt: skip
+        except Exception:
+            if made:
+                with suppress(os_exc.SDKException):
+                    conn.block_storage.delete_volume(target.id, ignore_missing=True)
+            raise
+        for attachment in attached.attachments or []:
+            if attachment.get("server_id") == server.id and attachment.get("device"):
+                return str(attachment["device"])
+        return str(getattr(answer, "device", None) or "")
+
+    def _wait_volume(self, volume_id: str, wanted: str, label: str, what: str) -> Any:
+        """Poll Cinder until the volume is `wanted` or in an error status (returned either
+        way); gone or still elsewhere after the timeout is an error naming it."""
+        deadline = time.monotonic() + self.timeout
+        while True:
+            try:
+                found = self.conn.block_storage.get_volume(volume_id)
+            except os_exc.NotFoundException:
+                raise ProviderError(f"{self.site}: {what}: {label} vanished") from None
+            if found.status == wanted or str(found.status).startswith("error"):
+                return found
+            if time.monotonic() > deadline:
+                raise Transient(f"{self.site}: {what}: {label} still {found.status} after "
+                                f"{self.timeout:g} s")  # fmt: skip
+            time.sleep(self.poll_interval)
+
+    def _labelled_volumes(self) -> list[Any]:
+        """The Cinder volumes this installation made (add_disk's); none where there is no
+        Cinder."""
+        try:
+            volumes = list(self.conn.block_storage.volumes())
+        except (ks_exc.EndpointNotFound, os_exc.EndpointNotFound,
+                os_exc.ServiceDisabledException):  # fmt: skip
+            return []
+        return [v for v in volumes if self._mine(v.metadata or {})]
+
+    def _delete_volumes(self, key: str, value: str, what: str) -> None:
+        """Delete our volumes whose label `key` is `value`, each once Cinder lets it (IM waits
+        for `available`: Nova detaches them as the server goes)."""
+        for found in self._labelled_volumes():
+            if (found.metadata or {}).get(key) != value:
+                continue
+            label = f"volume {found.name or found.id} ({found.id})"
+            deadline = time.monotonic() + self.timeout
+            while found.status not in _VOLUME_DELETABLE:
+                if time.monotonic() > deadline:
+                    raise Transient(f"{self.site}: {what}: {label} still {found.status} after "
+                                    f"{self.timeout:g} s")  # fmt: skip
+                time.sleep(self.poll_interval)
+                try:
+                    found = self.conn.block_storage.get_volume(found.id)
+                except os_exc.NotFoundException:
+                    break
+            else:
+                self.conn.block_storage.delete_volume(found.id, ignore_missing=True)
 
     # -- disk snapshots -----------------------------------------------------------------------
 

@@ -13,6 +13,14 @@ Disk snapshots: Nova's createImage (202 with a Location header; from microversio
 description) make a Glance image that goes queued -> saving -> active over successive GETs of
 it; it can then boot a new server. Glance takes json-patch updates and deletes (204, then 404).
 
+Volumes added to a running server: Cinder's POST /volumes (202, `creating` -> `available` over
+GETs of it; the `volumes` and `gigabytes` quotas refused with Cinder's 413 overLimit; an unknown
+volume type is a 404) and DELETE /volumes/{id} (202; 400 unless available or error and
+detached); Nova's POST /servers/{id}/os-volume_attachments (200, the volume `attaching` -> `in-use`,
+the device asked for or the next free vdX) and DELETE .../os-volume_attachments/{volume} (202,
+`detaching` -> `available`; deleting the server detaches such volumes the same way), and
+POST/PUT /servers/{id}/metadata.
+
     with OpenStackStandin(quota={"instances": 1}) as cloud:
         provider = OpenStackProvider(cloud.auth_line(), options=cloud.fast_options)
 """
@@ -79,6 +87,8 @@ class OpenStackStandin:
       image_fault: the status a snapshot image ends in instead of `active` (e.g. "killed").
       compute_microversion: the newest Nova microversion advertised ("2.45" for createImage's
       JSON answer). quota["images"]: the project's Glance images (snapshots count).
+      volume_polls: GETs of a volume per status step (creating, attaching, detaching).
+      volume_fault: the status a new volume ends in instead of `available` (e.g. "error").
     """
 
     def __init__(
@@ -99,6 +109,8 @@ class OpenStackStandin:
         image_polls: int = 1,
         image_fault: str | None = None,
         compute_microversion: str = "2.1",
+        volume_polls: int = 1,
+        volume_fault: str | None = None,
     ) -> None:
         self.quota = {**DEFAULT_QUOTA, **(quota or {})}
         self.build_polls, self.fault = build_polls, fault
@@ -107,6 +119,7 @@ class OpenStackStandin:
         self.sg_delete_conflicts = sg_delete_conflicts
         self.image_polls, self.image_fault = image_polls, image_fault
         self.compute_microversion = compute_microversion
+        self.volume_polls, self.volume_fault = volume_polls, volume_fault
         self._headers: Any = {}  # the request being answered (routes run under the lock)
         seed = _fixture("seed")
         self.errors = _fixture("errors")
@@ -114,6 +127,7 @@ class OpenStackStandin:
         self.flavors = {f["id"]: f for f in seed["flavors"]}
         self.images = {i["id"]: i for i in seed["images"]}
         self.hosts: list[dict[str, Any]] = seed["blazar_hosts"]
+        self.volume_types = {t["name"]: t for t in seed["volume_types"]}
         self.networks: dict[str, dict[str, Any]] = {}
         self.subnets: dict[str, dict[str, Any]] = {}
         self.ports: dict[str, dict[str, Any]] = {}
@@ -207,7 +221,8 @@ class OpenStackStandin:
             "routers": tagged(self.routers),
             "security_groups": tagged(self.security_groups),
             "floatingips": tagged(self.floatingips),
-            "volumes": [v["id"] for v in self.volumes.values() if v.get("orbis")],
+            "volumes": [v["id"] for v in self.volumes.values() if v.get("orbis")
+                        or any(k.startswith("orbis.") for k in v.get("metadata") or {})],
             "leases": [le["name"] for le in self.leases.values()],
         }
 
@@ -466,17 +481,22 @@ class OpenStackStandin:
                 del self.keypairs[m[1]]
                 return 202, None
             return 200, {"keypair": self.keypairs[m[1]]}
-        m = re.fullmatch(r"/servers/([^/]+)(/action|/os-volume_attachments)?", path)
+        m = re.fullmatch(r"/servers/([^/]+)(/action|/os-volume_attachments|/metadata)?"
+                         r"(?:/([^/]+))?", path)  # fmt: skip
         if m is None:
             raise self._nova_error(404, f"{path} not found")
         if m[1] not in self.servers:
             raise self._nova_error(404, f"Instance {m[1]} could not be found.")
         server = self.servers[m[1]]
-        if m[2] == "/os-volume_attachments" and method == "GET":
-            return 200, {"volumeAttachments": [
-                {"id": vid, "volumeId": vid, "serverId": server["id"], "device": device}
-                for vid, device in server["_attachments"]
-                if self.volumes.get(vid, {}).get("_server") == server["id"]]}  # fmt: skip
+        if m[2] == "/os-volume_attachments":
+            return self._volume_attachments(server, method, m[3], body)
+        if m[2] == "/metadata" and m[3] is None:
+            if method in ("POST", "PUT"):  # POST merges the items, PUT replaces them all
+                items = {str(k): str(v) for k, v in ((body or {}).get("metadata") or {}).items()}
+                server["metadata"] = (server["metadata"] if method == "POST" else {}) | items
+            return 200, {"metadata": server["metadata"]}
+        if m[3] is not None:
+            raise self._nova_error(404, f"{path} not found")
         if method == "GET":
             self._advance(server)
             return 200, {"server": self._server_view(server)}
@@ -484,6 +504,54 @@ class OpenStackStandin:
             self._delete_server(server)
             return 204, None
         return self._server_action(server, body or {})
+
+    def _volume_attachments(self, server: dict[str, Any], method: str, volume_id: str | None,
+                            body: Any) -> tuple[int, Any]:  # fmt: skip
+        """Nova's os-volume_attachments: list, attach (the volume must be available; the device
+        asked for must be free) and detach. Attached volumes are `attaching`, then `in-use`."""
+        attached = [(vid, device) for vid, device in server["_attachments"]
+                    if self.volumes.get(vid, {}).get("_server") == server["id"]]  # fmt: skip
+        if method == "GET" and volume_id is None:
+            return 200, {"volumeAttachments": [
+                {"id": vid, "volumeId": vid, "serverId": server["id"], "device": device}
+                for vid, device in attached]}  # fmt: skip
+        if method == "POST" and volume_id is None:
+            state = server["OS-EXT-STS:vm_state"]
+            if server["status"] not in ("ACTIVE", "SHUTOFF", "PAUSED", "SUSPENDED"):
+                raise self._nova_error(409, f"Cannot 'attach_volume' instance {server['id']} "
+                                            f"while it is in vm_state {state}")  # fmt: skip
+            asked = (body or {}).get("volumeAttachment") or {}
+            volume = self.volumes.get(str(asked.get("volumeId")))
+            if volume is None:
+                raise self._nova_error(404, f"Volume {asked.get('volumeId')} could not be found.")
+            if volume["status"] != "available":
+                raise self._nova_error(400, f"Invalid volume: volume '{volume['id']}' status must "
+                                            f"be 'available'. Currently in '{volume['status']}'")
+            bdm = server["_bdm"]
+            taken = {"/dev/vda", *(d for _, d in attached), *(
+                d for e, d in zip(bdm, self._devices(bdm), strict=True)
+                if e.get("destination_type") == "local")}  # fmt: skip
+            device = asked.get("device")
+            if device in taken:
+                raise self._nova_error(400, f"The supplied device path ({device}) is in use.")
+            device = device or next(f"/dev/vd{c}" for c in "bcdefghijklmnopqrstuvwxyz"
+                                    if f"/dev/vd{c}" not in taken)  # fmt: skip
+            volume |= {"status": "attaching", "_server": server["id"], "_device": device,
+                       "_delete": False, "_later": True, "_polls": 0}  # fmt: skip
+            server["_attachments"] = [a for a in server["_attachments"] if a[0] != volume["id"]]
+            server["_attachments"].append((volume["id"], device))
+            return 200, {"volumeAttachment": {"id": volume["id"], "volumeId": volume["id"],
+                                              "serverId": server["id"], "device": device}}
+        device = dict(attached).get(volume_id or "")
+        if device is None:
+            raise self._nova_error(404, f"Volume {volume_id} is not attached to {server['id']}")
+        if method == "GET":
+            return 200, {"volumeAttachment": {"id": volume_id, "volumeId": volume_id,
+                                              "serverId": server["id"], "device": device}}
+        if method == "DELETE":
+            self.volumes[str(volume_id)] |= {"status": "detaching", "_polls": 0}
+            return 202, None
+        raise self._nova_error(409, f"Cannot {method} a volume attachment (stand-in)")
 
     def _microversion(self) -> tuple[int, ...]:
         """The compute microversion the request asked for (2.1 when it named none)."""
@@ -628,6 +696,8 @@ class OpenStackStandin:
         for volume in [v for v in self.volumes.values() if v.get("_server") == server["id"]]:
             if volume.get("_delete"):
                 del self.volumes[volume["id"]]
+            elif volume.get("_later"):  # attached through the API: detached over a poll or two
+                volume |= {"status": "detaching", "_polls": 0}
             else:
                 volume |= {"status": "available", "_server": None}
 
@@ -1056,8 +1126,8 @@ class OpenStackStandin:
             attached = [{"server_id": volume["_server"], "device": volume.get("_device"),
                          "volume_id": volume["id"], "attachment_id": volume["id"]}] \
                 if volume.get("_server") else []  # fmt: skip
-            return {k: v for k, v in volume.items() if not k.startswith("_")} | \
-                {"attachments": attached}  # fmt: skip
+            return {"metadata": {}} | {k: v for k, v in volume.items() if not k.startswith("_")} \
+                | {"attachments": attached}  # fmt: skip
         if re.fullmatch(r"/os-quota-sets/[^/]+", path):
             in_use = len(self.volumes)
             gigabytes = sum(v.get("size") or 0 for v in self.volumes.values())
@@ -1067,12 +1137,79 @@ class OpenStackStandin:
                               "reserved": 0}}}  # fmt: skip
         if method == "GET" and path in ("/volumes", "/volumes/detail"):
             return 200, {"volumes": [view(v) for v in self.volumes.values()]}
+        if method == "POST" and path == "/volumes":
+            return 202, {"volume": view(self._create_volume((body or {}).get("volume") or {}))}
+        if method == "GET" and path == "/types":
+            return 200, {"volume_types": list(self.volume_types.values())}
         if (m := re.fullmatch(r"/volumes/([^/]+)", path)) and m[1] in self.volumes:
-            return 200, {"volume": view(self.volumes[m[1]])}
+            volume = self.volumes[m[1]]
+            if method == "DELETE":
+                self._delete_volume(volume)
+                return 202, None
+            self._advance_volume(volume)
+            return 200, {"volume": view(volume)}
         m = re.fullmatch(r"/volumes/([^/]+)/action", path)
         if m and m[1] in self.volumes and method == "POST" and body:
             return self._volume_action(self.volumes[m[1]], body)
         raise Reply(404, {"itemNotFound": {"code": 404, "message": f"{path} not found"}})
+
+    def _create_volume(self, asked: dict[str, Any]) -> dict[str, Any]:
+        """Cinder's POST /volumes (a blank one): `creating`, within the project's quotas."""
+        size = asked.get("size")
+        if not isinstance(size, int) or isinstance(size, bool) or size < 1:
+            raise Reply(400, _fill(self.errors["cinder_bad_request"], message=(
+                f"Invalid input received: 'size' parameter must be an integer and greater than "
+                f"0 (got {size!r})")))  # fmt: skip
+        kind = asked.get("volume_type") or "__DEFAULT__"
+        if kind not in self.volume_types:
+            raise Reply(404, _fill(self.errors["cinder_not_found"],
+                                   message=f"Volume type with name {kind} could not be found."))
+        count, limit = len(self.volumes), self.quota["volumes"]
+        if count + 1 > limit:
+            raise Reply(413, _fill(self.errors["cinder_over_limit"], message=(
+                f"Maximum number of volumes allowed ({limit}) exceeded for quota "
+                "'volumes'.")))  # fmt: skip
+        used, limit = sum(v.get("size") or 0 for v in self.volumes.values()), \
+            self.quota["gigabytes"]  # fmt: skip
+        if used + size > limit:
+            raise Reply(413, _fill(self.errors["cinder_over_limit"], message=(
+                f"Requested volume or snapshot exceeds allowed gigabytes quota. Requested "
+                f"{size}G, quota is {limit}G and {used}G has been consumed.")))  # fmt: skip
+        volume_id = str(uuid.uuid4())
+        self.volumes[volume_id] = {
+            "id": volume_id, "status": "creating", "size": size, "name": asked.get("name"),
+            "description": asked.get("description"), "volume_type": kind,
+            "metadata": {str(k): str(v) for k, v in (asked.get("metadata") or {}).items()},
+            "availability_zone": asked.get("availability_zone") or "nova",
+            "bootable": "false", "encrypted": False, "multiattach": False,
+            "user_id": "u-demo", "os-vol-tenant-attr:tenant_id": self.project["id"],
+            "created_at": "2024-01-01T00:00:00.000000", "updated_at": None, "_polls": 0}
+        return self.volumes[volume_id]
+
+    def _advance_volume(self, volume: dict[str, Any]) -> None:
+        """One GET of a volume: creating -> available (or `volume_fault`), attaching -> in-use,
+        detaching -> available, each after `volume_polls` GETs."""
+        steps = {"creating": self.volume_fault or "available", "attaching": "in-use",
+                 "detaching": "available"}  # fmt: skip
+        if volume["status"] not in steps:
+            return
+        volume["_polls"] = volume.get("_polls", 0) + 1
+        if volume["_polls"] < self.volume_polls:
+            return
+        if volume["status"] == "detaching":
+            volume |= {"_server": None, "_device": None, "_later": False}
+        volume |= {"status": steps[volume["status"]], "_polls": 0}
+
+    def _delete_volume(self, volume: dict[str, Any]) -> None:
+        """Cinder's DELETE: only a detached volume in a settled state (202, then gone)."""
+        settled = ("available", "error", "error_restoring", "error_extending", "error_managing")
+        if volume["status"] not in settled or volume.get("_server"):
+            raise Reply(400, _fill(self.errors["cinder_bad_request"], message=(
+                "Invalid volume: Volume status must be available or error or error_restoring "
+                "or error_extending or error_managing and must not be migrating, attached, "
+                "belong to a group, have snapshots or be disassociated from snapshots after "
+                "volume transfer.")))  # fmt: skip
+        del self.volumes[volume["id"]]
 
     def _volume_action(self, volume: dict[str, Any], body: dict[str, Any]) -> tuple[int, Any]:
         """Cinder's os-volume_upload_image: the volume to a new Glance image (an attached one
@@ -1110,7 +1247,7 @@ class OpenStackStandin:
         """An existing, available volume (as a user would have made), for attach tests."""
         volume_id = str(uuid.uuid4())
         self.volumes[volume_id] = {"id": volume_id, "status": "available", "size": size,
-                                   "name": name, "volume_type": None}  # fmt: skip
+                                   "name": name, "volume_type": None, "metadata": {}}  # fmt: skip
         return volume_id
 
     # -- Blazar -------------------------------------------------------------------------------
