@@ -8,6 +8,11 @@ A machine's provider id is IM's `<region>;<instance-id>`, or `<region>;<sir-…>
 request has no instance yet. Every resource made here carries the Orbis labels as tags;
 `cleanup` deletes only what carries the infrastructure's tag. Images saved by `snapshot` carry
 them too but outlive `cleanup`: the service removes them (IM's auto_delete) with `delete_image`.
+
+DNS (IM: Route53 A records, TTL 300): the `dns_name`s of a node's interfaces on public networks
+point at its public address, in the hosted zone of their domain (made, and tagged, when the
+account has none). The names are kept on the instance (`orbis.dns`) so `destroy` and `cleanup`
+delete exactly those records. Route53 is reached like EC2: boto3's `AWS_ENDPOINT_URL_ROUTE_53`.
 """
 
 from __future__ import annotations
@@ -19,15 +24,18 @@ import ipaddress
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+import uuid
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from contextlib import contextmanager, suppress
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import boto3
 import botocore.config
 import botocore.exceptions
 
-from orbis.model.infrastructure import Compute, Network, PortSpec
+from orbis.engine.naming import host_name
+from orbis.model.infrastructure import Compute, Network, NetworkInterface, PortSpec
 from orbis.model.states import NodeState
 from orbis.placement.fit import explain_no_fit, smallest_fitting
 from orbis.providers import cloudinit
@@ -69,6 +77,13 @@ _IMAGE_FAILED = {"failed", "invalid", "deregistered", "error", "disabled"}
 _IMAGE_GONE = {"InvalidAMIID.NotFound", "InvalidAMIID.Unavailable"}
 _AMI_ID = re.compile(r"ami-[0-9a-f]+")
 
+LABEL_DNS = "orbis.dns"  # on instances: the DNS names made for them, comma-separated
+DNS_TTL = 300  # IM's
+TAG_VALUE_MAX = 256  # EC2's limit; longer name lists go on in orbis.dns.2, orbis.dns.3...
+ZONE_COMMENT = "Created by Orbis"
+SPOT_PRODUCTS = ("Linux/UNIX", "Linux/UNIX (Amazon VPC)")  # IM: linux -> Linux/UNIX
+SPOT_HISTORY = timedelta(hours=1)  # "recent" spot prices
+
 # On-demand Linux prices (USD/h, us-east-1) of common types; EC2 has no price API without the
 # Pricing service, and a flavor with no price sorts after every priced one.
 PRICES = {
@@ -95,6 +110,7 @@ _AUTH = {
     "ExpiredToken",
     "OptInRequired",
     "Blocked",
+    "AccessDenied",  # Route53
 }
 _QUOTA = {
     "InstanceLimitExceeded",
@@ -111,6 +127,8 @@ _QUOTA = {
     "SnapshotLimitExceeded",
     "PendingSnapshotLimitExceeded",
     "ResourceLimitExceeded",
+    "TooManyHostedZones",  # Route53
+    "LimitsExceeded",
 }
 _NOT_FOUND = (
     "InvalidAMIID.",
@@ -124,6 +142,7 @@ _NOT_FOUND = (
     "InvalidInstanceID.",
     "InvalidSpotInstanceRequestID.",
     "InvalidInstanceType",
+    "NoSuchHostedZone",  # Route53
 )
 _TRANSIENT = {
     "RequestLimitExceeded",
@@ -134,6 +153,7 @@ _TRANSIENT = {
     "InternalError",
     "InternalFailure",
     "RequestTimeout",
+    "PriorRequestNotComplete",  # Route53
 }
 _BOTO_ERRORS = (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError)
 _CONNECTION = (
@@ -221,6 +241,121 @@ def _split_id(provider_id: str, default_region: str) -> tuple[str, str]:
     return region or default_region, resource
 
 
+def _public_interfaces(spec: NodeSpec) -> list[NetworkInterface]:
+    """The node's interfaces on public networks (a network the template does not define is
+    public when it is called `public`, as for IM's implicit networks)."""
+    if spec.compute is None:
+        return []
+    nets = {n.name: n for n in spec.networks}
+    return [
+        i
+        for i in sorted(spec.compute.interfaces, key=lambda i: i.order)
+        if (nets[i.network].public if i.network in nets else i.network == "public")
+    ]
+
+
+def dns_names(spec: NodeSpec) -> list[str]:
+    """The fully qualified names (`<host>.<domain>`, no final dot) the node's public interfaces
+    ask for: `dns_name` and `additional_dns_names`, `#N#` being the VM number. The host part
+    follows the node's own host name rule (engine/naming.py), so the record names the node as
+    it names itself. A name without a domain makes no record."""
+    names: list[str] = []
+    for interface in _public_interfaces(spec):
+        for wanted in [interface.dns_name, *interface.additional_dns_names]:
+            text = (wanted or "").replace("#N#", str(spec.vm_id)).strip().rstrip(".")
+            if "." not in text:
+                continue
+            one = Compute(
+                name=spec.name,
+                type="tosca.nodes.Compute",
+                interfaces=[NetworkInterface(interface.network, dns_name=text)],
+            )
+            host, domain = host_name(one, spec.name, spec.vm_id)
+            if f"{host}.{domain}" not in names:
+                names.append(f"{host}.{domain}")
+    return names
+
+
+def _fixed_ip(spec: NodeSpec) -> str | None:
+    """The fixed address asked for on a public interface (one NIC: the first one counts)."""
+    return next((i.ip.strip() for i in _public_interfaces(spec) if i.ip and i.ip.strip()), None)
+
+
+def _when(stamp: Any) -> datetime:
+    if isinstance(stamp, datetime):
+        when = stamp
+    else:
+        when = datetime.fromisoformat(str(stamp).replace("Z", "+00:00"))
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def choose_spot_zone(
+    history: Iterable[Mapping[str, Any]],
+    zones: Collection[str] | None = None,
+    instance_type: str | None = None,
+) -> str | None:
+    """IM's spot placement: the zone whose most recent Linux/UNIX spot price (entries as
+    DescribeSpotPriceHistory gives them) is the lowest, among `zones` when given; ties go to
+    the first zone by name. None when no entry qualifies."""
+    latest: dict[str, tuple[datetime, float]] = {}
+    for entry in history:
+        zone = str(entry.get("AvailabilityZone") or "")
+        if not zone or (zones is not None and zone not in zones):
+            continue
+        if not str(entry.get("ProductDescription") or "").startswith("Linux/UNIX"):
+            continue
+        if instance_type and entry.get("InstanceType") not in (None, instance_type):
+            continue
+        try:
+            price, when = float(entry["SpotPrice"]), _when(entry.get("Timestamp"))
+        except (KeyError, TypeError, ValueError):
+            continue
+        if zone not in latest or when > latest[zone][0]:
+            latest[zone] = (when, price)
+    if not latest:
+        return None
+    return min(latest, key=lambda z: (latest[z][1], z))
+
+
+def _dns_tag(instance: Mapping[str, Any]) -> list[str]:
+    """The DNS names recorded on an instance (orbis.dns, then orbis.dns.2, ...)."""
+    tags = _tags(instance)
+
+    def order(key: str) -> int:
+        suffix = key.removeprefix(LABEL_DNS).lstrip(".")
+        return int(suffix) if suffix.isdigit() else 1
+
+    keys = [k for k in tags if k == LABEL_DNS or re.fullmatch(rf"{re.escape(LABEL_DNS)}\.\d+", k)]
+    return [n for k in sorted(keys, key=order) for n in tags[k].split(",") if n]
+
+
+def _dns_tags(names: list[str]) -> list[dict[str, str]]:
+    """`names` as instance tags, split so no value passes EC2's 256 characters."""
+    values: list[str] = []
+    for name in names:
+        if values and len(values[-1]) + 1 + len(name) <= TAG_VALUE_MAX:
+            values[-1] += f",{name}"
+        else:
+            values.append(name[:TAG_VALUE_MAX])
+    keys = [LABEL_DNS, *(f"{LABEL_DNS}.{n}" for n in range(2, len(values) + 1))]
+    return [{"Key": k, "Value": v} for k, v in zip(keys, values, strict=True)]
+
+
+def _same_name(a: str, b: str) -> bool:
+    return a.rstrip(".").lower() == b.rstrip(".").lower()
+
+
+def _zone_for(zones: list[dict[str, Any]], name: str) -> dict[str, Any] | None:
+    """The hosted zone a name belongs in: the longest zone name that is a suffix of it."""
+    name = name.rstrip(".").lower()
+    fits = [
+        z
+        for z in zones
+        if name == (zone := str(z["Name"]).rstrip(".").lower()) or name.endswith(f".{zone}")
+    ]
+    return max(fits, key=lambda z: len(str(z["Name"]).rstrip(".")), default=None)
+
+
 class EC2Provider(Provider):
     name = "ec2"
 
@@ -245,6 +380,8 @@ class EC2Provider(Provider):
             read_timeout=float(options.get("read_timeout", 60)),
         )
         self._clients: dict[str, Any] = {}
+        self._route53: Any = None
+        self._dns_lock = threading.Lock()  # one lookup-or-create of a hosted zone at a time
         # every region used (list_owned, cleanup), and those to search after a restart
         self._regions = {self.region, *options.get("regions", ())}
         self._lock = threading.Lock()
@@ -264,6 +401,16 @@ class EC2Provider(Provider):
                 )
                 self._regions.add(region)
             return self._clients[region]
+
+    def route53(self) -> Any:
+        """The Route53 client (a global service), made as the EC2 ones are: boto3's own
+        `AWS_ENDPOINT_URL_ROUTE_53` / `AWS_ENDPOINT_URL` redirect it."""
+        with self._lock:
+            if self._route53 is None:
+                self._route53 = self._session.client(
+                    "route53", region_name=self.region, config=self._config
+                )
+            return self._route53
 
     def _infra_lock(self, infrastructure_id: str) -> threading.Lock:
         with self._lock:
@@ -417,7 +564,7 @@ class EC2Provider(Provider):
                 return self._until_addressed(ec2, region, existing["InstanceId"], spec, what)
             flavor = self.choose_flavor(compute, region)
             nets = _node_networks(spec, compute)
-            vpc, subnet = self._subnet(ec2, spec, nets, compute)
+            vpc, subnet, warnings = self._subnet(ec2, spec, nets, compute, flavor.name)
             groups = self._security_groups(ec2, spec, vpc, nets)
             params = self._run_params(ec2, spec, compute, ami, flavor)
             public_ip = (
@@ -450,7 +597,7 @@ class EC2Provider(Provider):
                     NetworkInterfaces=[nic],
                     TagSpecifications=self._tag_spec("instance", tags),
                 )["Instances"][0]["InstanceId"]
-            return self._until_addressed(ec2, region, instance_id, spec, what)
+            return self._until_addressed(ec2, region, instance_id, spec, what, warnings)
 
     def _run_params(
         self, ec2: Any, spec: NodeSpec, compute: Compute, ami: str, flavor: Flavor
@@ -561,10 +708,17 @@ class EC2Provider(Provider):
         return request.get("InstanceId") or None
 
     def _until_addressed(
-        self, ec2: Any, region: str, instance_id: str, spec: NodeSpec, what: str
+        self,
+        ec2: Any,
+        region: str,
+        instance_id: str,
+        spec: NodeSpec,
+        what: str,
+        warnings: tuple[str, ...] = (),
     ) -> Machine:
-        """Wait until the instance runs with an address, giving a public node an elastic IP
-        when EC2 gave it no public address."""
+        """Wait until the instance runs with an address: the fixed elastic IP asked for on a
+        public interface, else an elastic IP for a public node EC2 gave no public address;
+        then its DNS names point at the public address."""
 
         def ready() -> dict[str, Any] | None:
             instance = self._describe(ec2, instance_id)
@@ -579,12 +733,42 @@ class EC2Provider(Provider):
             return instance if state == "running" and instance.get("PrivateIpAddress") else None
 
         instance = self._wait(what, ready, self.launch_timeout)
-        warnings: tuple[str, ...] = ()
+        fixed = _fixed_ip(spec)
+        if fixed:
+            warnings += self._fixed_elastic_ip(ec2, instance, fixed)
+            instance = self._describe(ec2, instance_id) or instance
         if spec.public and not instance.get("PublicIpAddress"):
-            warnings = self._elastic_ip(ec2, instance, spec.infrastructure_id)
+            warnings += self._elastic_ip(ec2, instance, spec.infrastructure_id)
             instance = self._describe(ec2, instance_id) or instance
         self._attach_volumes(ec2, instance, spec)
-        return dataclasses.replace(self._machine(region, instance), warnings=warnings)
+        machine = self._machine(region, instance)
+        warnings += self._register_dns(ec2, instance, spec, machine.public_ip)
+        return dataclasses.replace(machine, warnings=warnings)
+
+    def _fixed_elastic_ip(self, ec2: Any, instance: dict[str, Any], ip: str) -> tuple[str, ...]:
+        """Associate the account's elastic IP `ip` (IM: a fixed IP must already be allocated;
+        otherwise it is ignored, here with a warning). It is never tagged: not ours, so never
+        released."""
+        iid = instance["InstanceId"]
+        try:
+            found = ec2.describe_addresses(PublicIps=[ip])["Addresses"]
+        except botocore.exceptions.ClientError as err:
+            if not _code(err).startswith(("InvalidAddress", "InvalidParameterValue")):
+                raise
+            found = []
+        address = next((a for a in found if a.get("AllocationId")), None)
+        if address is None:
+            return (
+                f"fixed IP {ip} is not an elastic IP allocated in this account "
+                f"({ec2.meta.region_name}): ignored",
+            )
+        if address.get("InstanceId") == iid:
+            return ()
+        try:  # one held by another instance is not taken from it
+            ec2.associate_address(InstanceId=iid, AllocationId=address["AllocationId"])
+        except botocore.exceptions.ClientError as err:
+            return (f"fixed IP {ip} not associated: {map_error(err, 'associate address')}",)
+        return ()
 
     def _elastic_ip(self, ec2: Any, instance: dict[str, Any], infra: str) -> tuple[str, ...]:
         """One EIP per instance, tagged so only the ones we allocated are ever released."""
@@ -626,21 +810,28 @@ class EC2Provider(Provider):
     # -- networks and security groups -------------------------------------------------------
 
     def _subnet(
-        self, ec2: Any, spec: NodeSpec, nets: list[Network], compute: Compute
-    ) -> tuple[str, str]:
-        """(vpc, subnet) per IM: a created VPC for private `create` nets, else the first net
-        with a `vpc-….subnet-…` provider id, else the default VPC's first subnet."""
+        self, ec2: Any, spec: NodeSpec, nets: list[Network], compute: Compute, instance_type: str
+    ) -> tuple[str, str, tuple[str, ...]]:
+        """(vpc, subnet, warnings) per IM: a created VPC for private `create` nets, else the
+        first net with a `vpc-….subnet-…` provider id, else the default VPC's first subnet. A
+        spot node with no availability zone takes the subnet of the zone with the cheapest
+        spot price instead, when its VPC has one there (a subnet the template names is kept)."""
+        by_price = bool(compute.spot) and not compute.availability_zone
         to_create = [n for n in spec.networks if n.create and not n.provider_id and not n.public]
         if to_create:
             with self._infra_lock(spec.infrastructure_id):
-                return self._created_subnet(ec2, spec.infrastructure_id, to_create, nets)
+                vpc, subnet = self._created_subnet(ec2, spec.infrastructure_id, to_create, nets)
+            if not by_price:
+                return vpc, subnet, ()
+            made = ec2.describe_subnets(SubnetIds=[subnet])["Subnets"]
+            return vpc, *self._spot_subnet(ec2, instance_type, vpc, made)
         given = next((n.provider_id for n in nets if n.provider_id and not n.public), None)
         given = given or next((n.provider_id for n in nets if n.provider_id), None)
         if given:
             vpc, _, subnet = given.partition(".")
             if not (vpc.startswith("vpc-") and subnet.startswith("subnet-")):
                 raise NotFound(f"ec2: network provider_id {given!r} is not 'vpc-….subnet-…'")
-            return vpc, subnet
+            return vpc, subnet, ()
         vpcs = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"]
         vpcs = (
             vpcs or ec2.describe_vpcs(Filters=[{"Name": "tag:Name", "Values": ["default"]}])["Vpcs"]
@@ -657,7 +848,49 @@ class EC2Provider(Provider):
         )
         if not subnets:
             raise NotFound(f"ec2: the default VPC {vpc} has no subnet")
-        return vpc, subnets[0]["SubnetId"]
+        if by_price:
+            return vpc, *self._spot_subnet(ec2, instance_type, vpc, subnets)
+        return vpc, subnets[0]["SubnetId"], ()
+
+    def _spot_subnet(
+        self, ec2: Any, instance_type: str, vpc: str, subnets: list[dict[str, Any]]
+    ) -> tuple[str, tuple[str, ...]]:
+        """IM's spot zone: the one with the cheapest recent Linux/UNIX price for the type. The
+        subnet of that zone among `subnets`; else the first one, with a warning saying why."""
+        current = subnets[0]
+        kept = f"subnet {current['SubnetId']} ({current.get('AvailabilityZone')}) kept"
+        try:
+            zones = [
+                str(z["ZoneName"])
+                for z in ec2.describe_availability_zones()["AvailabilityZones"]
+                if z.get("State", "available") == "available"
+                and z.get("ZoneType", "availability-zone") == "availability-zone"
+            ]
+            history = [
+                entry
+                for page in ec2.get_paginator("describe_spot_price_history").paginate(
+                    InstanceTypes=[instance_type],
+                    ProductDescriptions=list(SPOT_PRODUCTS),
+                    StartTime=datetime.now(UTC) - SPOT_HISTORY,
+                )
+                for entry in page["SpotPriceHistory"]
+            ]
+        except _BOTO_ERRORS as err:
+            return current["SubnetId"], (
+                f"spot zone not chosen by price ({map_error(err, 'read spot prices')}); {kept}",
+            )
+        zone = choose_spot_zone(history, zones, instance_type)
+        if zone is None:
+            region = ec2.meta.region_name
+            return current["SubnetId"], (f"no recent spot price of {instance_type} in {region}; "
+                                         f"{kept}",)  # fmt: skip
+        chosen = next((s for s in subnets if s.get("AvailabilityZone") == zone), None)
+        if chosen is None:
+            return current["SubnetId"], (
+                f"the cheapest zone for spot {instance_type} is {zone}, where VPC {vpc} has no "
+                f"subnet for this node; {kept}",
+            )
+        return str(chosen["SubnetId"]), ()
 
     def _created_subnet(
         self, ec2: Any, infra: str, to_create: list[Network], nets: list[Network]
@@ -788,6 +1021,155 @@ class EC2Provider(Provider):
                         raise
             return group_id
 
+    # -- DNS (IM: Route53 A records, TTL 300) ------------------------------------------------
+
+    def _register_dns(
+        self, ec2: Any, instance: dict[str, Any], spec: NodeSpec, public_ip: str | None
+    ) -> tuple[str, ...]:
+        """Upsert the node's A records. The names go on the instance first, so a destroy
+        deletes them even if this stops half-way. A Route53 failure is a warning (the node
+        itself works), and the names it did not make are taken off the instance again, so a
+        Route53 that refuses us never blocks the destroy."""
+        names = dns_names(spec)
+        if not names:
+            return ()
+        if not public_ip:
+            return (f"no public IP: no DNS record for {', '.join(names)}",)
+        iid = instance["InstanceId"]
+        known = _dns_tag(instance)
+        wanted = known + [n for n in names if n not in known]
+        if wanted != known:
+            ec2.create_tags(Resources=[iid], Tags=_dns_tags(wanted))
+        made: list[str] = []
+        try:
+            with _errors(f"DNS records {', '.join(names)}"):
+                self._upsert_records(names, public_ip, spec.infrastructure_id, made)
+        except ProviderError as err:
+            kept = known + [n for n in made if n not in known]
+            if kept != wanted:
+                ec2.delete_tags(
+                    Resources=[iid], Tags=[{"Key": t["Key"]} for t in _dns_tags(wanted)]
+                )
+                if kept:
+                    ec2.create_tags(Resources=[iid], Tags=_dns_tags(kept))
+            return (str(err).removeprefix("ec2: "),)
+        return ()
+
+    def _upsert_records(self, names: list[str], ip: str, infra: str, made: list[str]) -> None:
+        """Upsert each name's A record, adding to `made` the names with a record, or a zone
+        made for them (which cleanup finds through the name)."""
+        r53 = self.route53()
+        with self._dns_lock:
+            zones = self._zones(r53)
+            for name in names:
+                zone = _zone_for(zones, name)
+                if zone is None:  # IM creates the zone of the domain
+                    zone = self._create_zone(r53, name.partition(".")[2], infra)
+                    zones.append(zone)
+                    made.append(name)
+                record = {
+                    "Name": name,
+                    "Type": "A",
+                    "TTL": DNS_TTL,
+                    "ResourceRecords": [{"Value": ip}],
+                }
+                r53.change_resource_record_sets(
+                    HostedZoneId=zone["Id"],
+                    ChangeBatch={"Changes": [{"Action": "UPSERT", "ResourceRecordSet": record}]},
+                )
+                if name not in made:
+                    made.append(name)
+
+    @staticmethod
+    def _zones(r53: Any) -> list[dict[str, Any]]:
+        """The account's public hosted zones."""
+        return [
+            dict(zone)
+            for page in r53.get_paginator("list_hosted_zones").paginate()
+            for zone in page["HostedZones"]
+            if not (zone.get("Config") or {}).get("PrivateZone")
+        ]
+
+    def _create_zone(self, r53: Any, domain: str, infra: str) -> dict[str, Any]:
+        """A public zone for `domain`, tagged with our labels: only a zone so marked is ever
+        deleted, and only once it holds nothing but its SOA and NS records."""
+        zone = dict(
+            r53.create_hosted_zone(
+                Name=domain,
+                CallerReference=f"orbis-{uuid.uuid4()}",
+                HostedZoneConfig={
+                    "Comment": f"{ZONE_COMMENT} for infrastructure {infra}",
+                    "PrivateZone": False,
+                },
+            )["HostedZone"]
+        )
+        r53.change_tags_for_resource(
+            ResourceType="hostedzone",
+            ResourceId=str(zone["Id"]).rpartition("/")[2],
+            AddTags=[{"Key": k, "Value": v} for k, v in self._labels(infra).items()],
+        )
+        return zone
+
+    def _delete_records(self, names: list[str], *, drop_zones: bool) -> None:
+        """Delete the A records `names` (one already gone is fine); with `drop_zones`, then the
+        zones they were in that we made and that are left with only SOA and NS."""
+        r53 = self.route53()
+        with self._dns_lock:
+            zones = self._zones(r53)
+            touched: dict[str, dict[str, Any]] = {}
+            for name in names:
+                zone = _zone_for(zones, name)
+                if zone is None:  # no zone: no record either
+                    continue
+                touched[str(zone["Id"])] = zone
+                self._delete_record(r53, str(zone["Id"]), name)
+            if drop_zones:
+                for zone in touched.values():
+                    self._drop_zone(r53, zone)
+
+    @staticmethod
+    def _delete_record(r53: Any, zone: str, name: str) -> None:
+        """DELETE needs the record set exactly as it is: read it first."""
+        for _ in range(3):  # changed between the read and the delete: read again
+            found = r53.list_resource_record_sets(
+                HostedZoneId=zone, StartRecordName=name, StartRecordType="A", MaxItems="1"
+            )["ResourceRecordSets"]
+            record = next(
+                (r for r in found if r.get("Type") == "A" and _same_name(r["Name"], name)), None
+            )
+            if record is None:
+                return
+            try:
+                r53.change_resource_record_sets(
+                    HostedZoneId=zone,
+                    ChangeBatch={"Changes": [{"Action": "DELETE", "ResourceRecordSet": record}]},
+                )
+                return
+            except botocore.exceptions.ClientError as err:
+                if _code(err) == "NoSuchHostedZone":
+                    return
+                if _code(err) != "InvalidChangeBatch":
+                    raise
+        raise ProviderError(f"ec2: DNS record {name} kept changing; not deleted")
+
+    def _drop_zone(self, r53: Any, zone: dict[str, Any]) -> None:
+        zone_id = str(zone["Id"])
+        try:
+            tags = r53.list_tags_for_resource(
+                ResourceType="hostedzone", ResourceId=zone_id.rpartition("/")[2]
+            )["ResourceTagSet"].get("Tags")
+            labels = {t["Key"]: t["Value"] for t in tags or []}
+            if LABEL_INFRASTRUCTURE not in labels or (
+                self.installation and labels.get(LABEL_INSTALLATION) != self.installation
+            ):
+                return  # the user's own zone, or another installation's
+            # Route53 deletes a zone holding only its SOA and NS records, else refuses
+            r53.delete_hosted_zone(Id=zone_id)
+        except botocore.exceptions.ClientError as err:
+            # still holding records (another infrastructure's, the user's), or gone already
+            if _code(err) not in ("HostedZoneNotEmpty", "NoSuchHostedZone"):
+                raise
+
     # -- inspect and lifecycle --------------------------------------------------------------
 
     def _describe(self, ec2: Any, instance_id: str) -> dict[str, Any] | None:
@@ -889,15 +1271,22 @@ class EC2Provider(Provider):
             raise
 
     def _terminate(self, ec2: Any, instance_id: str) -> None:
+        """Terminate the instance, then delete its DNS records: a terminated instance still
+        names them for a while, so a destroy that failed at that step is finished by the next
+        one."""
         instance = self._describe(ec2, instance_id)
-        if instance is None or instance["State"]["Name"] == "terminated":
+        if instance is None:
             return  # already gone
-        self._release_addresses(ec2, instance=instance_id)
-        try:
-            ec2.terminate_instances(InstanceIds=[instance_id])
-        except botocore.exceptions.ClientError as err:
-            if not _code(err).startswith("InvalidInstanceID."):
-                raise
+        if instance["State"]["Name"] != "terminated":
+            self._release_addresses(ec2, instance=instance_id)
+            try:
+                ec2.terminate_instances(InstanceIds=[instance_id])
+            except botocore.exceptions.ClientError as err:
+                if not _code(err).startswith("InvalidInstanceID."):
+                    raise
+        names = _dns_tag(instance)
+        if names:
+            self._delete_records(names, drop_zones=False)
 
     def _release_addresses(self, ec2: Any, infra: str | None = None, instance: str = "") -> None:
         """Disassociate and release the elastic IPs we allocated (never a user's own)."""
@@ -910,10 +1299,27 @@ class EC2Provider(Provider):
             ec2.release_address(AllocationId=address["AllocationId"])
 
     def cleanup(self, infrastructure_id: str) -> None:
+        """Every region's resources, then the DNS records of every instance (terminated ones
+        too: a `destroy` may have removed their records already) and the zones we made for
+        them once empty."""
+        names: list[str] = []
         for region in sorted(self._regions):
             ec2 = self.client(region)
             with _errors(f"cleanup of {infrastructure_id} in {region}"):
+                pages = ec2.get_paginator("describe_instances").paginate(
+                    Filters=self._filters(infrastructure_id)
+                )
+                names += [
+                    n
+                    for page in pages
+                    for r in page["Reservations"]
+                    for i in r["Instances"]
+                    for n in _dns_tag(i)
+                ]
                 self._cleanup(ec2, infrastructure_id)
+        if names:
+            with _errors(f"cleanup of the DNS records of {infrastructure_id}"):
+                self._delete_records(list(dict.fromkeys(names)), drop_zones=True)
 
     def _cleanup(self, ec2: Any, infra: str) -> None:
         """Machines first, then addresses, groups, subnets, the gateway and the VPC (shared

@@ -5,8 +5,11 @@ on 127.0.0.1. `ec2_error_server(code)` answers every EC2 call with one recorded 
 from `moto_fixtures/errors.json` — the errors moto never sends (quotas, throttling, refused
 credentials), in the XML shape and HTTP status EC2 uses; given `upstream` (moto's URL) and
 `actions`, it answers only those EC2 actions with the error and forwards every other request to
-moto, so one call can fail in the middle of a real sequence. Both yield the endpoint URL; point
-boto3 at it with the standard `AWS_ENDPOINT_URL_EC2` environment variable.
+moto, so one call can fail in the middle of a real sequence. `spot_price_server(upstream)`
+answers DescribeSpotPriceHistory with the recorded prices of `moto_fixtures/spot_price_history.json`
+(moto prices every zone alike) and forwards the rest to moto. All yield the endpoint URL; point
+boto3 at it with the standard `AWS_ENDPOINT_URL_EC2` environment variable (Route53, which moto's
+server also serves, through `AWS_ENDPOINT_URL_ROUTE_53`).
 
 moto lacks one thing EC2 does that the provider relies on: CreateImage tagging the image's
 snapshots (`TagSpecifications` of type `snapshot`, which moto refuses with a 500). The server
@@ -17,15 +20,17 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
 import urllib.error
 import urllib.request
-from collections.abc import Collection, Iterator
+from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
+from xml.sax.saxutils import escape
 
 FIXTURES = Path(__file__).with_name("moto_fixtures")
 
@@ -83,6 +88,10 @@ def error_answers() -> dict[str, Any]:
     return data
 
 
+# (status, content type, body) of an answer; None: forward the request to moto
+Answer = tuple[int, str, bytes]
+
+
 @contextmanager
 def ec2_error_server(
     code: str, *, upstream: str | None = None, actions: Collection[str] = ()
@@ -93,13 +102,85 @@ def ec2_error_server(
     answer = answers["errors"][code]
     body = answers["body"].format(code=code, message=answer["message"]).encode()
 
+    def respond(action: str, params: Mapping[str, list[str]]) -> Answer | None:
+        if upstream and action not in actions:
+            return None
+        return answer["status"], "text/xml;charset=UTF-8", body
+
+    with _ec2_server(respond, upstream) as url:
+        yield url
+
+
+def spot_price_history() -> dict[str, Any]:
+    """The recorded DescribeSpotPriceHistory answer (boto3's shape)."""
+    data = json.loads((FIXTURES / "spot_price_history.json").read_text())
+    answer: dict[str, Any] = data["answer"]
+    return answer
+
+
+@contextmanager
+def spot_price_server(upstream: str) -> Iterator[str]:
+    """EC2 with recorded spot prices: DescribeSpotPriceHistory is answered from the fixture
+    (filtered by instance type, product description and zone, as EC2 does), everything else by
+    moto at `upstream`; yields its URL."""
+    history = spot_price_history()["SpotPriceHistory"]
+    fields = {"instanceType": "InstanceType", "productDescription": "ProductDescription",
+              "spotPrice": "SpotPrice", "timestamp": "Timestamp",
+              "availabilityZone": "AvailabilityZone"}  # fmt: skip
+
+    def respond(action: str, params: Mapping[str, list[str]]) -> Answer | None:
+        if action != "DescribeSpotPriceHistory":
+            return None
+        types = _listed(params, "InstanceType")
+        products = _listed(params, "ProductDescription")
+        zones = set(params.get("AvailabilityZone", []))
+        for n in {k.split(".")[1] for k in params if re.fullmatch(r"Filter\.\d+\.Name", k)}:
+            if params[f"Filter.{n}.Name"] == ["availability-zone"]:
+                zones |= set(_listed(params, f"Filter.{n}.Value"))
+        items = "".join(
+            "<item>"
+            + "".join(f"<{tag}>{escape(str(entry[key]))}</{tag}>" for tag, key in fields.items())
+            + "</item>"
+            for entry in history
+            if (not types or entry["InstanceType"] in types)
+            and (not products or entry["ProductDescription"] in products)
+            and (not zones or entry["AvailabilityZone"] in zones)
+        )
+        body = (
+            '<?xml version="1.0" encoding="UTF-8"?>\n<DescribeSpotPriceHistoryResponse '
+            'xmlns="http://ec2.amazonaws.com/doc/2016-11-15/"><requestId>'
+            "59dbff89-35bd-4eac-99ed-be587example</requestId>"
+            f"<spotPriceHistorySet>{items}</spotPriceHistorySet><nextToken/>"
+            "</DescribeSpotPriceHistoryResponse>"
+        )
+        return 200, "text/xml;charset=UTF-8", body.encode()
+
+    with _ec2_server(respond, upstream) as url:
+        yield url
+
+
+def _listed(params: Mapping[str, list[str]], name: str) -> list[str]:
+    """The values of an EC2 query list parameter (`Name.1`, `Name.2`, ...)."""
+    return [v for k, vs in params.items() if re.fullmatch(rf"{name}\.\d+", k) for v in vs]
+
+
+@contextmanager
+def _ec2_server(
+    respond: Callable[[str, Mapping[str, list[str]]], Answer | None], upstream: str | None
+) -> Iterator[str]:
+    """An EC2 query endpoint: `respond(action, params)` answers a request, or None sends it on
+    to `upstream` (moto), whose answers, errors included, pass through."""
+
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:  # noqa: N802 - http.server's naming
             request = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            action = parse_qs(request.decode()).get("Action", [""])[0]
-            if upstream and action not in actions:
+            params = parse_qs(request.decode())
+            answer = respond(params.get("Action", [""])[0], params)
+            if answer is None and upstream:
                 return self._forward(upstream, request)
-            self._answer(answer["status"], "text/xml;charset=UTF-8", body)
+            if answer is None:
+                answer = 400, "text/plain", b"no answer recorded"
+            self._answer(*answer)
 
         def _forward(self, url: str, request: bytes) -> None:
             headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
