@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import base64
 import uuid
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import boto3
 import botocore.exceptions
 import pytest
 import yaml
@@ -28,61 +26,16 @@ from orbis.providers.base import (
     Transient,
 )
 from orbis.providers.ec2 import EC2Provider, map_error, parse_image
-from orbis.testing.standins.moto import ec2_error_server, moto_server
+from orbis.testing.standins.moto import ec2_error_server
 
-GB = 1024**3
-REGION = "eu-west-1"
-SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
-AUTH = {
-    "id": "aws",
-    "type": "EC2",
-    "username": "AKIDEXAMPLE",
-    "password": SECRET,
-    "token": "session-token",
-    "region": REGION,
-}
-FAST = {"poll_interval": 0.01, "launch_timeout": 5, "cleanup_timeout": 5, "max_attempts": 1}
-LONG_KEY = "ssh-rsa " + "A" * 300 + " orbis@test"
+from .ec2_common import AUTH, FAST, GB, KEY, REGION, SECRET, make_provider, raw
 
-
-@pytest.fixture(scope="module")
-def endpoint() -> Iterator[str]:
-    with moto_server() as url:
-        yield url
-
-
-@pytest.fixture
-def aws(endpoint: str, monkeypatch: pytest.MonkeyPatch) -> str:
-    """boto3 reaches moto through its standard endpoint variable (environment only)."""
-    monkeypatch.setenv("AWS_ENDPOINT_URL_EC2", endpoint)
-    return endpoint
+LONG_KEY = KEY
 
 
 @pytest.fixture
 def provider(aws: str) -> EC2Provider:
-    p = EC2Provider(AUTH, options=FAST)
-    p.installation = "inst-test"
-    return p
-
-
-def raw(region: str = REGION) -> Any:
-    """A plain boto3 client, to look at what the provider did."""
-    return boto3.client("ec2", region_name=region, aws_access_key_id="x", aws_secret_access_key="y")
-
-
-@pytest.fixture(scope="module")
-def ami(endpoint: str) -> str:
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("AWS_ENDPOINT_URL_EC2", endpoint)
-        images = raw().describe_images(Owners=["amazon"])["Images"]
-    linux = [
-        i
-        for i in images
-        if i.get("Platform") != "windows"
-        and i["Architecture"] == "x86_64"
-        and any(m.get("Ebs", {}).get("SnapshotId") for m in i["BlockDeviceMappings"])
-    ]
-    return str(linux[0]["ImageId"])
+    return make_provider("inst-test")
 
 
 def spec(

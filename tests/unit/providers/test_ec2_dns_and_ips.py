@@ -6,7 +6,6 @@ answer served in front of moto."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import boto3
@@ -24,36 +23,26 @@ from orbis.providers.ec2 import (
 )
 from orbis.testing.standins.moto import (
     ec2_error_server,
-    moto_server,
     spot_price_history,
     spot_price_server,
 )
 
-REGION = "eu-west-1"
-AUTH = {"id": "aws", "type": "EC2", "username": "AK", "password": "SK", "region": REGION}
-FAST = {"poll_interval": 0.01, "launch_timeout": 5, "cleanup_timeout": 5, "max_attempts": 1}
+from .ec2_common import REGION, raw
+from .ec2_common import make_provider as provider_for
+
 PUB = Network("pub", public=True)
 LAN = Network("lan")
 
 
-@pytest.fixture(scope="module")
-def endpoint() -> Iterator[str]:
-    with moto_server() as url:
-        yield url
-
-
 @pytest.fixture
-def aws(endpoint: str, monkeypatch: pytest.MonkeyPatch) -> str:
-    """boto3 reaches moto through its standard endpoint variables (environment only)."""
-    monkeypatch.setenv("AWS_ENDPOINT_URL_EC2", endpoint)
-    monkeypatch.setenv("AWS_ENDPOINT_URL_ROUTE_53", endpoint)
-    return endpoint
+def aws(aws: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Route53 too, through its own standard endpoint variable."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL_ROUTE_53", aws)
+    return aws
 
 
 def make_provider() -> EC2Provider:
-    p = EC2Provider(AUTH, options=FAST)
-    p.installation = "inst-dns"
-    return p
+    return provider_for("inst-dns")
 
 
 @pytest.fixture
@@ -62,28 +51,12 @@ def provider(aws: str) -> EC2Provider:
 
 
 def ec2() -> Any:
-    return boto3.client("ec2", region_name=REGION, aws_access_key_id="x", aws_secret_access_key="y")
+    return raw()
 
 
 def r53() -> Any:
     return boto3.client(
         "route53", region_name=REGION, aws_access_key_id="x", aws_secret_access_key="y"
-    )
-
-
-@pytest.fixture(scope="module")
-def ami(endpoint: str) -> str:
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("AWS_ENDPOINT_URL_EC2", endpoint)
-        images = ec2().describe_images(Owners=["amazon"])["Images"]
-    return str(
-        next(
-            i["ImageId"]
-            for i in images
-            if i.get("Platform") != "windows"
-            and i["Architecture"] == "x86_64"
-            and any(m.get("Ebs", {}).get("SnapshotId") for m in i["BlockDeviceMappings"])
-        )
     )
 
 

@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import botocore.exceptions
 import pytest
 
@@ -26,59 +24,14 @@ from orbis.providers.base import (
     Transient,
 )
 from orbis.providers.ec2 import EC2Provider, error_class, parse_image
-from orbis.testing.standins.moto import ec2_error_server, moto_server
+from orbis.testing.standins.moto import ec2_error_server
 
-GB = 1024**3
-REGION = "eu-west-1"
-AUTH = {
-    "id": "aws",
-    "type": "EC2",
-    "username": "AKIDEXAMPLE",
-    "password": "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
-    "region": REGION,
-}
-FAST = {"poll_interval": 0.01, "launch_timeout": 5, "cleanup_timeout": 5, "max_attempts": 1}
-KEY = "ssh-rsa " + "A" * 300 + " orbis@test"
-
-
-@pytest.fixture(scope="module")
-def endpoint() -> Iterator[str]:
-    with moto_server() as url:
-        yield url
-
-
-@pytest.fixture
-def aws(endpoint: str, monkeypatch: pytest.MonkeyPatch) -> str:
-    monkeypatch.setenv("AWS_ENDPOINT_URL_EC2", endpoint)
-    return endpoint
+from .ec2_common import AUTH, FAST, GB, KEY, REGION, make_provider, raw
 
 
 @pytest.fixture
 def provider(aws: str) -> EC2Provider:
-    p = EC2Provider(AUTH, options=FAST)
-    p.installation = "inst-snap"
-    return p
-
-
-def raw(region: str = REGION) -> Any:
-    """A plain boto3 client, to look at what the provider did."""
-    return boto3.client("ec2", region_name=region, aws_access_key_id="x", aws_secret_access_key="y")
-
-
-@pytest.fixture(scope="module")
-def ami(endpoint: str) -> str:
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("AWS_ENDPOINT_URL_EC2", endpoint)
-        images = raw().describe_images(Owners=["amazon"])["Images"]
-    return str(
-        next(
-            i["ImageId"]
-            for i in images
-            if i.get("Platform") != "windows"
-            and i["Architecture"] == "x86_64"
-            and any(m.get("Ebs", {}).get("SnapshotId") for m in i["BlockDeviceMappings"])
-        )
-    )
+    return make_provider("inst-snap")
 
 
 def spec(image: str, *, infra: str | None = None, vm_id: int = 0, **compute: Any) -> NodeSpec:
