@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from orbis.auth import Identity
 from orbis.configure import storage
@@ -160,8 +162,7 @@ class LifecycleMixin(ServiceBase):
         if not node.provider_id or node.provider_id.startswith("app:"):
             raise InvalidRequest("Error altering the VM: it is not running")
         provider = self.deployer.provider_of(node)
-        record = self.actions.begin(row.id, vm_id, "alter")
-        try:
+        async with self._provider_action(row.id, vm_id, "alter", "Error altering the VM"):
             if new.num_cpus is not None or new.mem_size is not None:
                 await asyncio.to_thread(provider.alter, node.provider_id, new.num_cpus,
                                         new.mem_size)  # fmt: skip
@@ -180,15 +181,6 @@ class LifecycleMixin(ServiceBase):
             if disks and not provider.simulated:
                 done = await self.deployer.prepare_disks(row, self._node(row, vm_id), disks)
                 self.deployer.log(row.id, f"VM {vm_id}: {done}")
-        except ProviderError as exc:
-            self.actions.end(record, False, str(exc))
-            raise ServiceError(f"Error altering the VM: {exc}") from exc
-        except Exception as exc:  # an SDK's own error may hold request data: log it only
-            log.exception("alter of VM %s of %s failed", vm_id, row.id)
-            self.actions.end(record, False, f"unexpected {type(exc).__name__}")
-            raise ServiceError(f"Error altering the VM: unexpected {type(exc).__name__} "
-                               f"(see the server log)") from exc  # fmt: skip
-        self.actions.end(record, True)
         return self._node(row, vm_id)
 
     async def snapshot(self, who: Identity, infra_id: str, vm_id: int, disk: int, name: str,
@@ -205,26 +197,38 @@ class LifecycleMixin(ServiceBase):
             raise InvalidRequest("Error creating snapshot: the VM has not been launched")
         if node.provider_id.startswith("app:"):
             raise NotSupported("Error creating snapshot: a container application has no disk")
-        record = self.actions.begin(row.id, vm_id, "snapshot")
-        try:
+        async with self._provider_action(row.id, vm_id, "snapshot",
+                                         "Error creating snapshot") as outcome:  # fmt: skip
             url = await asyncio.to_thread(
                 self.deployer.provider_of(node).snapshot, node.provider_id, disk, name
             )
-        except ProviderError as exc:
-            self.actions.end(record, False, str(exc))
-            raise ServiceError(f"Error creating snapshot: {exc}") from exc
-        except Exception as exc:  # an SDK's own error may hold request data: log it only
-            log.exception("snapshot of VM %s of %s failed", vm_id, row.id)
-            self.actions.end(record, False, f"unexpected {type(exc).__name__}")
-            raise ServiceError(f"Error creating snapshot: unexpected {type(exc).__name__} "
-                               f"(see the server log)") from exc  # fmt: skip
-        self.actions.end(record, True, url)
+            outcome.append(url)
         self.store.add_snapshot(row.id, vm_id, disk, name, node.site, url, auto_delete)
         self.deployer.log(row.id, f"Disk {disk} of VM {vm_id} saved as image {url}"
                                   + (" (deleted with the infrastructure)" if auto_delete else ""))
         return url
 
     # -- helpers ---------------------------------------------------------------------------
+    @asynccontextmanager
+    async def _provider_action(self, infra_id: str, vm_id: int, kind: str, error: str
+                               ) -> AsyncIterator[list[str]]:  # fmt: skip
+        """Record a provider action around the block (what it appends is the success note);
+        a provider's error becomes `error: <its words>`, an SDK's own exception only its type
+        (its text may hold request data: the server log has it)."""
+        record = self.actions.begin(infra_id, vm_id, kind)
+        outcome: list[str] = []
+        try:
+            yield outcome
+        except ProviderError as exc:
+            self.actions.end(record, False, str(exc))
+            raise ServiceError(f"{error}: {exc}") from exc
+        except Exception as exc:
+            log.exception("%s of VM %s of %s failed", kind, vm_id, infra_id)
+            self.actions.end(record, False, f"unexpected {type(exc).__name__}")
+            raise ServiceError(f"{error}: unexpected {type(exc).__name__} "
+                               f"(see the server log)") from exc  # fmt: skip
+        self.actions.end(record, True, " ".join(outcome))
+
     def _node(self, row: InfrastructureRow, vm_id: int) -> NodeRow:
         node = self.store.node(row.id, vm_id)
         if node is None:

@@ -132,3 +132,20 @@ def test_the_im_route_answers_the_image_url(tmp_path):
         assert missing.status_code == 400 and "has no disk 3" in missing.text
         assert client.delete(f"/infrastructures/{infra}", headers=headers).status_code == 200
     assert images(tmp_path / "local.db") == [as_json.json()["uri"]]
+
+
+class BrokenImages(SimSite):
+    def snapshot(self, provider_id: str, disk: int, name: str) -> str:
+        raise RuntimeError("SDK failure, token=s3cr3t")
+
+
+async def test_an_untyped_sdk_error_is_named_by_type_only(svc, tmp_path):
+    svc.sites.classes["brokenimages"] = BrokenImages
+    auth = f"{ALICE}\nid = cloud; type = BrokenImages; path = {tmp_path / 'cloud.db'}"
+    who = identify(auth)[0]
+    infra = await deployed(svc, auth)
+    with pytest.raises(ServiceError) as caught:
+        await svc.snapshot(who, infra, 0, 0, "x")
+    assert str(caught.value) == ("Error creating snapshot: unexpected RuntimeError "
+                                 "(see the server log)")  # fmt: skip
+    assert svc.store.snapshots(infra) == []
