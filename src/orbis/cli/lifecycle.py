@@ -1,10 +1,11 @@
 """`orbis` commands on a running infrastructure: scale, update, stop/start/reboot, reconfigure,
-retry, snapshot, export and import. Each is one IM-compatible REST call (or an Orbis one where IM
-has none), then follows the infrastructure until the change is done."""
+retry, alter, snapshot, export and import. Each is one IM-compatible REST call (or an Orbis one
+where IM has none), then follows the infrastructure until the change is done."""
 
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -143,6 +144,56 @@ def retry(infra_id: str, no_wait: bool = NO_WAIT) -> None:
         finish(api, infra_id, no_wait)
     except ClientError as exc:
         fail(str(exc))
+
+
+@app.command()
+def alter(
+    infra_id: str,
+    node: str = typer.Argument(..., help="VM id or node name (every VM of it)"),
+    cpus: float = typer.Option(None, "--cpus", help="New number of CPUs"),
+    memory: str = typer.Option(None, "--memory", help="New memory size, e.g. 4G or 512M"),
+    disks: list[str] = typer.Option(
+        [], "--disk", help="Add a disk: SIZE[:MOUNT_PATH[:FSTYPE]], e.g. 20G:/data"
+    ),
+) -> None:
+    """Resize running VMs in place and/or add disks to them (IM's alter)."""
+    if cpus is None and memory is None and not disks:
+        fail("nothing to change: give --cpus, --memory or --disk")
+    api = client()
+    try:
+        for vm_id in vm_ids(api, infra_id, node) or []:
+            path = f"/infrastructures/{infra_id}/vms/{vm_id}"
+            current = api.json(path)["radl"]
+            system = next(o for o in current if o["class"] == "system")
+            taken = [int(k.split(".")[1]) for k in system if re.fullmatch(r"disk\.\d+\.\w+", k)]
+            features = [f"cpu.count = {cpus:g}"] if cpus is not None else []
+            if memory is not None:
+                features.append(f"memory.size = {_size(memory)}")
+            for number, disk in enumerate(disks, start=max([0, *taken]) + 1):
+                size, _, rest = disk.partition(":")
+                mount, _, fstype = rest.partition(":")
+                features.append(f"disk.{number}.size = {_size(size)}")
+                if mount:
+                    features.append(f"disk.{number}.mount_path = '{mount}' and "
+                                    f"disk.{number}.fstype = '{fstype or 'ext4'}'")  # fmt: skip
+            text = f"system {system['id']} (\n" + " and\n".join(features) + "\n)\n"
+            answer = api.request("PUT", path, content=text.encode(), timeout=1800,
+                                 headers={"Content-Type": "text/plain",
+                                          "Accept": "application/json"})  # fmt: skip
+            after = next(o for o in answer.json()["radl"] if o["class"] == "system")
+            shown = {k: v for k, v in after.items()
+                     if k in ("cpu.count", "memory.size") or re.fullmatch(r"disk\.\d+\.\w+", k)}
+            out.print(f"VM {vm_id}: " + ", ".join(f"{k} = {v}" for k, v in shown.items()),
+                      highlight=False)  # fmt: skip
+    except ClientError as exc:
+        fail(str(exc))
+
+
+def _size(text: str) -> str:
+    """A size as RADL writes it (10G, 512M; a bare number is bytes)."""
+    if not re.fullmatch(r"\d+(\.\d+)?\s*([kKmMgGtT][iI]?[bB]?)?", text.strip()):
+        fail(f"not a size: {text!r} (e.g. 20G, 512M)")
+    return text.strip().replace(" ", "")
 
 
 @app.command()
