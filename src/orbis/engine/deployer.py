@@ -440,13 +440,15 @@ class Deployer:
         await self._install_galaxy(infra, template, targets)
         all_nodes = self.store.nodes(infra.id)
         await self._name_nodes(infra, template, targets, all_nodes)
+        # IM_NODE_CLOUD_TYPE / _SERVER by site, read once (credentials are unsealed for it)
+        clouds = {s.id: (s.type, s.host) for s in self.sites_of(infra.id) if not s.local}
         levels = group_by_level(plan_configuration(template))
         for number, steps in enumerate(levels, start=1):
             rows = [r for r in self.store.nodes(infra.id) if r.vm_id in healthy]
             if not rows:
                 break
             await self._run_level(
-                infra, template, number, steps, rows, all_nodes, key_file, healthy
+                infra, template, number, steps, rows, all_nodes, key_file, healthy, clouds
             )
         for row in targets:
             done = row.vm_id in healthy
@@ -460,29 +462,26 @@ class Deployer:
                           targets: list[NodeRow], all_nodes: list[NodeRow]) -> None:  # fmt: skip
         """Give each target its host name and an /etc/hosts block with every node (IM's
         contextualization does the same); a node that cannot be named only gets a warning."""
-        live = [n for n in all_nodes if not n.deleted and (n.private_ip or n.public_ip)
-                and not (n.provider_id or "").startswith(APP_PREFIX)]  # fmt: skip
-        entries = []
-        for n in sorted(live, key=lambda n: n.vm_id):
-            host, domain = naming.host_name(template.computes.get(n.name), n.name, n.vm_id)
-            entries.append((n.private_ip or n.public_ip or "", f"{host}.{domain}", host))
+        names = {n.vm_id: naming.host_name(template.computes.get(n.name), n.name, n.vm_id)
+                 for n in all_nodes if not n.deleted and (n.private_ip or n.public_ip)
+                 and not (n.provider_id or "").startswith(APP_PREFIX)}  # fmt: skip
+        by_id = {n.vm_id: n for n in all_nodes}
+        entries = [(by_id[vm].private_ip or by_id[vm].public_ip or "", f"{host}.{domain}", host)
+                   for vm, (host, domain) in sorted(names.items())]  # fmt: skip
 
         async def name(row: NodeRow) -> None:
-            host, domain = naming.host_name(template.computes.get(row.name), row.name, row.vm_id)
+            host, domain = names[row.vm_id]
             command = hosts.command(host, f"{host}.{domain}", entries,
                                     sudo=row.ssh_user != "root")  # fmt: skip
             try:
-                status, output = await run_command(
-                    row.public_ip or row.private_ip or "", command, user=row.ssh_user,
-                    private_key=infra.ssh_private_key, port=row.ssh_port or 22, jump=row.jump,
-                )  # fmt: skip
+                status, output = await self._on_node(infra, row, command)
             except (OSError, asyncssh.Error) as exc:
                 status, output = 255, str(exc) or type(exc).__name__
             if status != 0:
                 self._node_log(row, f"Warning: could not set the host name and /etc/hosts: "
                                     f"{output.strip()[-300:]}")  # fmt: skip
 
-        await asyncio.gather(*(name(r) for r in targets if r.vm_id in {n.vm_id for n in live}))
+        await asyncio.gather(*(name(r) for r in targets if r.vm_id in names))
 
     async def prepare_disks(self, infra: InfrastructureRow, row: NodeRow,
                             disks: list[dict[str, Any]]) -> str:  # fmt: skip
@@ -490,11 +489,8 @@ class Deployer:
         command. Returns what was done; raises ProviderError with the node's answer."""
         command = storage.shell_command(disks, sudo=row.ssh_user != "root")
         try:
-            status, output = await run_command(
-                row.public_ip or row.private_ip or "", command, user=row.ssh_user,
-                private_key=infra.ssh_private_key, port=row.ssh_port or 22, jump=row.jump,
-                timeout=600, stdin=storage.SCRIPT.read_text(),
-            )  # fmt: skip
+            status, output = await self._on_node(infra, row, command, timeout=600,
+                                                 stdin=storage.SCRIPT.read_text())  # fmt: skip
         except (OSError, asyncssh.Error) as exc:
             raise ProviderError(f"node unreachable: {exc or type(exc).__name__}") from exc
         if status != 0:
@@ -504,6 +500,14 @@ class Deployer:
         except (ValueError, KeyError, IndexError):
             return output.strip()
         return "; ".join(f"disk {d['index']} ({d['device']}): {d['action']}" for d in done)
+
+    async def _on_node(self, infra: InfrastructureRow, row: NodeRow, command: str,
+                       **options: Any) -> tuple[int, str]:  # fmt: skip
+        """One shell command on a node, logged in as Ansible does (key, port, jump host)."""
+        return await run_command(
+            row.public_ip or row.private_ip or "", command, user=row.ssh_user,
+            private_key=infra.ssh_private_key, port=row.ssh_port or 22, jump=row.jump, **options,
+        )  # fmt: skip
 
     async def _install_galaxy(self, infra: InfrastructureRow, template: Template,
                               targets: list[NodeRow]) -> None:  # fmt: skip
@@ -550,6 +554,7 @@ class Deployer:
         all_nodes: list[NodeRow],
         key_file: Path,
         healthy: set[int],
+        clouds: dict[str, tuple[str, str]],
     ) -> None:
         host_of = {r.vm_id: f"{r.name}_{r.vm_id}" for r in rows}
         runs: list[StepRun] = []
@@ -585,8 +590,6 @@ class Deployer:
         results: dict[tuple[str, str], HostResult] = dict(failures)
         if runs:
             first = naming.master(n for n in all_nodes if not n.deleted)
-            cloud_of: dict[str | None, tuple[str, str]] = {
-                s.id: (s.type, s.host) for s in self.sites_of(infra.id) if not s.local}
             targets = [
                 Target(
                     host=host_of[r.vm_id],
@@ -596,7 +599,8 @@ class Deployer:
                     jump=r.jump,
                     groups=(r.name,),
                     variables=naming.im_variables(
-                        template, r, first, infra.id, *cloud_of.get(r.site, ("Local", "localhost"))
+                        template, r, first, infra.id,
+                        *clouds.get(r.site or "", ("Local", "localhost")),
                     ),
                 )
                 for r in rows

@@ -110,20 +110,25 @@ class Scheduler:
         deleted, on the server's own back-end and on the operator's sites (ORBIS_SITES: the
         only clouds whose credentials the server holds); returns what was removed."""
         removed = self._sweep_site(None, self.provider)
-        for site in self.sites.sites_for([]) if self.sites is not None else []:
-            if not site.shared or site.local:
-                continue
-            try:
-                provider = self.sites.provider(site) if self.sites is not None else None
-            except ProviderError as exc:
-                log.warning("site %s: cannot look for orphans: %s", site.id, exc)
-                continue
-            if provider is not None:
-                found = self._sweep_site(site.id, provider)
-                removed += [f"{item} at site {site.id}" for item in found]
+        for site, provider in self._operator_sites():
+            removed += [f"{item} at site {site}" for item in self._sweep_site(site, provider)]
         for item in removed:
             log.warning("removed orphan %s", item)
         return removed
+
+    def _operator_sites(self) -> list[tuple[str, Provider]]:
+        """(site id, provider) of the operator's cloud sites (ORBIS_SITES)."""
+        if self.sites is None:
+            return []
+        found = []
+        for site in self.sites.sites_for([]):
+            if not site.shared or site.local:
+                continue
+            try:
+                found.append((site.id, self.sites.provider(site)))
+            except ProviderError as exc:
+                log.warning("site %s: cannot look for orphans: %s", site.id, exc)
+        return found
 
     def _sweep_site(self, site: str | None, provider: Provider) -> list[str]:
         removed: list[str] = []
