@@ -8,12 +8,17 @@ from __future__ import annotations
 
 import os
 import subprocess
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
 
 import asyncssh
 import pytest
+
+from orbis.providers.local import LocalProvider
+from orbis.service import OrbisService
+from orbis.store.repository import Store
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -70,3 +75,14 @@ def ssh_keypair(tmp_path_factory: pytest.TempPathFactory) -> KeyPair:
     path.write_bytes(key.export_private_key())
     path.chmod(0o600)
     return KeyPair(path, key.export_public_key().decode().strip(), key)
+
+
+@pytest.fixture
+async def local_service(engine_url: str, tmp_path: Path) -> AsyncIterator[OrbisService]:
+    """A started service on the local back-end with a store of its own; shut down after the
+    test (which destroys what it made)."""
+    svc = OrbisService(Store(f"sqlite:///{tmp_path / 'orbis.db'}"),
+                       LocalProvider(base_url=engine_url), tmp_path / "work")  # fmt: skip
+    await svc.resume()
+    yield svc
+    await svc.shutdown()

@@ -18,8 +18,6 @@ from orbis.configure import storage
 from orbis.model.infrastructure import Compute, Volume
 from orbis.providers.base import LABEL_INFRASTRUCTURE, LABEL_NODE, NodeSpec
 from orbis.providers.local import LocalProvider, network_name, volume_name
-from orbis.service import OrbisService
-from orbis.store.repository import Store
 
 pytestmark = [pytest.mark.e2e]
 
@@ -84,10 +82,8 @@ def _sh(container, command: str) -> tuple[int, str]:
     return result.exit_code, result.output.decode().strip()
 
 
-async def test_volumes_are_mounted_kept_and_removed_with_their_node(engine_url, tmp_path):
-    provider = LocalProvider(base_url=engine_url)
-    svc = OrbisService(Store(f"sqlite:///{tmp_path / 'orbis.db'}"), provider, tmp_path / "work")
-    await svc.resume()
+async def test_volumes_are_mounted_kept_and_removed_with_their_node(engine_url, local_service):
+    svc = local_service
     engine = docker.DockerClient(base_url=engine_url)
     who = identify(ALICE)[0]
     tag = uuid.uuid4().hex[:8]
@@ -155,14 +151,11 @@ async def test_volumes_are_mounted_kept_and_removed_with_their_node(engine_url, 
     finally:
         for infra_id in made:
             await svc.destroy(who, infra_id, force=True)
-        await svc.shutdown()
         existing.remove(force=True)
 
 
-async def test_a_missing_volume_id_fails_its_node(engine_url, tmp_path):
-    provider = LocalProvider(base_url=engine_url)
-    svc = OrbisService(Store(f"sqlite:///{tmp_path / 'orbis.db'}"), provider, tmp_path / "work")
-    await svc.resume()
+async def test_a_missing_volume_id_fails_its_node(engine_url, local_service):
+    svc = local_service
     engine = docker.DockerClient(base_url=engine_url)
     who = identify(ALICE)[0]
     absent = f"orbis-e2e-absent-{uuid.uuid4().hex[:8]}"
@@ -181,7 +174,6 @@ async def test_a_missing_volume_id_fails_its_node(engine_url, tmp_path):
     finally:
         if infra:
             await svc.destroy(who, infra, force=True)
-        await svc.shutdown()
 
 
 def test_host_paths_and_swap_are_warned_and_leftover_volumes_are_swept(engine_url):

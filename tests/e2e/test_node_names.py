@@ -9,9 +9,6 @@ import pytest
 
 from orbis.auth import identify
 from orbis.providers.base import LABEL_INFRASTRUCTURE
-from orbis.providers.local import LocalProvider
-from orbis.service import OrbisService
-from orbis.store.repository import Store
 
 pytestmark = [pytest.mark.e2e]
 
@@ -47,10 +44,8 @@ deploy wk 1
 ALICE = "id = im; type = InfrastructureManager; username = alice; password = a"
 
 
-async def test_host_names_etc_hosts_and_im_variables(engine_url, tmp_path):
-    svc = OrbisService(Store(f"sqlite:///{tmp_path / 'orbis.db'}"),
-                       LocalProvider(base_url=engine_url), tmp_path / "work")  # fmt: skip
-    await svc.resume()
+async def test_host_names_etc_hosts_and_im_variables(engine_url, local_service):
+    svc = local_service
     who = identify(ALICE)[0]
     infra = None
     try:
@@ -89,4 +84,3 @@ async def test_host_names_etc_hosts_and_im_variables(engine_url, tmp_path):
     finally:
         if infra:
             await svc.destroy(who, infra)
-        await svc.shutdown()

@@ -10,9 +10,6 @@ import pytest
 
 from orbis.auth import identify
 from orbis.providers.base import LABEL_INFRASTRUCTURE
-from orbis.providers.local import LocalProvider
-from orbis.service import OrbisService
-from orbis.store.repository import Store
 
 pytestmark = [pytest.mark.e2e]
 
@@ -41,10 +38,9 @@ topology_template:
 ALICE = "id = im; type = InfrastructureManager; username = alice; password = a"
 
 
-async def test_a_snapshot_boots_a_copy_and_auto_delete_removes_it(engine_url, tmp_path):
-    provider = LocalProvider(base_url=engine_url)
-    svc = OrbisService(Store(f"sqlite:///{tmp_path / 'orbis.db'}"), provider, tmp_path / "work")
-    await svc.resume()
+async def test_a_snapshot_boots_a_copy_and_auto_delete_removes_it(engine_url, local_service):
+    svc = local_service
+    provider = svc.provider
     engine = docker.DockerClient(base_url=engine_url)
     who = identify(ALICE)[0]
     made: list[str] = []
@@ -78,4 +74,3 @@ async def test_a_snapshot_boots_a_copy_and_auto_delete_removes_it(engine_url, tm
     finally:
         for infra in made:
             await svc.destroy(who, infra, force=True)
-        await svc.shutdown()

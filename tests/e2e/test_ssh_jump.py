@@ -10,9 +10,6 @@ import pytest
 
 from orbis.auth import identify
 from orbis.providers.base import LABEL_INFRASTRUCTURE
-from orbis.providers.local import LocalProvider
-from orbis.service import OrbisService
-from orbis.store.repository import Store
 
 pytestmark = [pytest.mark.e2e]
 
@@ -38,11 +35,9 @@ topology_template:
 ALICE = "id = im; type = InfrastructureManager; username = alice; password = a"
 
 
-async def test_private_node_is_configured_through_the_public_one(engine_url, tmp_path):
-    provider = LocalProvider(base_url=engine_url)
-    provider.private_reachable = False  # behave like a cloud: private addresses are not ours
-    svc = OrbisService(Store(f"sqlite:///{tmp_path / 'orbis.db'}"), provider, tmp_path / "work")
-    await svc.resume()
+async def test_private_node_is_configured_through_the_public_one(engine_url, local_service):
+    svc = local_service
+    svc.provider.private_reachable = False  # behave like a cloud: private addresses are not ours
     who = identify(ALICE)[0]
     infra = None
     try:
@@ -63,4 +58,3 @@ async def test_private_node_is_configured_through_the_public_one(engine_url, tmp
     finally:
         if infra:
             await svc.destroy(who, infra)
-        await svc.shutdown()
