@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -96,7 +97,11 @@ def default_provider(settings: config.Settings) -> Provider:
         raise SystemExit(f"ORBIS_PROVIDER={chosen.name}: unknown back-end (local, sim)")
     from orbis.providers.local import LocalProvider
 
-    return LocalProvider()
+    local = LocalProvider()
+    # "no": reach nodes without a public address only through a public node of theirs (an SSH
+    # jump), as on a cloud; for trying out and testing what clouds do, on one machine
+    local.private_reachable = os.environ.get("ORBIS_LOCAL_PRIVATE_REACHABLE", "yes") != "no"
+    return local
 
 
 def create_app(

@@ -7,6 +7,7 @@ from fastapi import APIRouter
 
 from orbis.api import (
     routes_infra,
+    routes_login,
     routes_orbis,
     routes_other,
     routes_props,
@@ -21,4 +22,5 @@ router.include_router(routes_infra.router)
 router.include_router(routes_vms.router)  # before the property route: /vms/{id} is longer
 router.include_router(routes_props.router)
 router.include_router(routes_orbis.router)
+router.include_router(routes_login.router)
 router.include_router(routes_sites.router)

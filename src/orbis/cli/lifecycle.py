@@ -13,17 +13,9 @@ import typer
 
 from orbis.cli.bundle import bundle
 from orbis.cli.client import ClientError, OrbisClient
-from orbis.cli.main import (
-    WITH_HELP,
-    app,
-    client,
-    err,
-    fail,
-    follow,
-    load_or_explain,
-    out,
-    parse_inputs,
-)
+from orbis.cli.console import app, client, err, fail, out, parse_inputs
+from orbis.cli.progress import follow
+from orbis.cli.templates import WITH_HELP, load_or_explain
 from orbis.lang.merge import count_patch
 
 NO_WAIT = typer.Option(False, "--no-wait", help="Return once the request is accepted")
@@ -181,8 +173,11 @@ def alter(
                                  headers={"Content-Type": "text/plain",
                                           "Accept": "application/json"})  # fmt: skip
             after = next(o for o in answer.json()["radl"] if o["class"] == "system")
-            shown = {k: v for k, v in after.items()
-                     if k in ("cpu.count", "memory.size") or re.fullmatch(r"disk\.\d+\.\w+", k)}
+            shown = {
+                k: v
+                for k, v in after.items()
+                if k in ("cpu.count", "memory.size") or re.fullmatch(r"disk\.\d+\.\w+", k)
+            }
             out.print(f"VM {vm_id}: " + ", ".join(f"{k} = {v}" for k, v in shown.items()),
                       highlight=False)  # fmt: skip
     except ClientError as exc:

@@ -12,7 +12,8 @@ from rich.table import Table
 
 from orbis.cli.bundle import bundle
 from orbis.cli.client import ClientError
-from orbis.cli.main import WITH_HELP, app, client, fail, load_or_explain, out, parse_inputs
+from orbis.cli.console import app, client, fail, out, parse_inputs
+from orbis.cli.templates import WITH_HELP, load_or_explain
 
 
 def _size(size: dict[str, Any]) -> str:
@@ -64,8 +65,9 @@ def plan(
     inputs: list[str] = typer.Option([], "-i", "--input", help="Input value, key=value"),
     addons: list[Path] = typer.Option([], "--with", help=WITH_HELP),
     infra_id: str = typer.Option(None, "--infra", help="Plan an update of this infrastructure"),
-    sites: bool = typer.Option(False, "--sites", help="Also say where each node would go "
-                               "(reads the sites' catalogues)"),  # fmt: skip
+    sites: bool = typer.Option(
+        False, "--sites", help="Also say where each node would go (reads the sites' catalogues)"
+    ),  # fmt: skip
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """What deploying FILE (or updating --infra with it) would create, change or remove.

@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from orbis.cli.client import ClientError
-from orbis.cli.main import app, client, fail, out
+from orbis.cli.console import app, client, fail, out
 
 
 def _quota(q: dict[str, Any]) -> str:
