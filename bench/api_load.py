@@ -1,5 +1,8 @@
-"""API load figures: 100 stored infrastructures (3 nodes each), 50 concurrent clients for 20 s
-on loopback against `GET /infrastructures` and `GET /infrastructures/{id}/state`.
+"""API load figures: 100 stored infrastructures (3 nodes each), 50 concurrent clients on
+loopback against `GET /infrastructures` and `GET /infrastructures/{id}/state`, the state
+requests spread over all 100 infrastructures (no single cached id). With wrk, each route runs
+for --seconds on a fresh server; the Python client mixes both routes for --seconds. Any failed
+request (non-2xx, socket error) is counted, printed, and makes the bench exit 1.
 
     .venv/bin/python bench/api_load.py [--clients 50] [--seconds 20] [--churn 20]
 
@@ -57,7 +60,7 @@ def seed(home: Path, count: int = 100, nodes: int = 3) -> list[str]:
     key = identity_key(USER, PASSWORD)
     ids = []
     for n in range(count):
-        infra_id = str(uuid.uuid1())
+        infra_id = str(uuid.uuid4())
         store.create_infrastructure(
             id=infra_id,
             owner_key=key,
@@ -150,8 +153,9 @@ def main() -> None:
             server.stop()
     result = json.loads(done.stdout)
     total = sum(len(result[k]) for k in ("list", "state"))
-    print(f"{len(ids)} infrastructures × 3 nodes, {args.clients} clients, {args.seconds:.0f} s, "
-          f"errors: {int(result['errors'][0])}")  # fmt: skip
+    errors = int(result["errors"][0])
+    print(f"{len(ids)} infrastructures × 3 nodes, {args.clients} clients, {args.seconds:.0f} s "
+          f"(both routes mixed), failed requests: {errors}")  # fmt: skip
     print(f"{'route':<8} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8}")
     for kind in ("list", "state"):
         values = result[kind]
@@ -160,6 +164,8 @@ def main() -> None:
     everything = result["list"] + result["state"]
     rate = total / args.seconds
     print(f"{'all':<8} {rate:8.0f} {pct(everything, 50):8.1f} {pct(everything, 99):8.1f}")
+    if errors:
+        raise SystemExit(f"{errors} requests failed (non-2xx)")
 
 
 @contextmanager
@@ -196,9 +202,10 @@ def wrk_figures(clients: int, seconds: float, churn: float = 0) -> None:
     the kernel's, not the API's."""
     from orbis.testing.server import RunningServer
 
-    print(f"100 infrastructures × 3 nodes, {clients} connections (wrk), {seconds / 2:.0f} s per "
-          f"route, {churn:g} commits/s")  # fmt: skip
-    print(f"{'route':<8} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8}")
+    print(f"100 infrastructures × 3 nodes, {clients} connections (wrk), {seconds:.0f} s per "
+          f"route, {churn:g} commits/s; state requests rotate over all 100 ids")  # fmt: skip
+    print(f"{'route':<8} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'failed':>8}")
+    failures = 0
     for kind in ("list", "state"):
         with tempfile.TemporaryDirectory(prefix="orbis-bench-") as tmp:
             home = Path(tmp)
@@ -206,12 +213,14 @@ def wrk_figures(clients: int, seconds: float, churn: float = 0) -> None:
             server = RunningServer(home, None, USER)
             server.env["ORBIS_LOG_LEVEL"] = "warning"
             server.start()
-            path = "/infrastructures" if kind == "list" else f"/infrastructures/{ids[0]}/state"
+            script = home / "rotate.lua"
+            script.write_text(rotation_script(ids if kind == "state" else []))
             try:
                 with churning(home, ids[-1], churn):
                     done = subprocess.run(
-                        ["wrk", "-t1", f"-c{clients}", f"-d{seconds / 2:.0f}s", "--latency",
-                         "-H", f"Authorization: {AUTH}", server.url + path],
+                        ["wrk", "-t1", f"-c{clients}", f"-d{seconds:.0f}s", "--latency",
+                         "-s", str(script), "-H", f"Authorization: {AUTH}",
+                         server.url + "/infrastructures"],
                         capture_output=True, text=True, check=True,
                     ).stdout  # fmt: skip
             finally:
@@ -219,7 +228,32 @@ def wrk_figures(clients: int, seconds: float, churn: float = 0) -> None:
         rate = float(re.search(r"Requests/sec:\s+([\d.]+)", done).group(1))  # type: ignore[union-attr]
         p50, p99 = (_ms(re.search(rf"\s{p}%\s+(\S+)", done).group(1))  # type: ignore[union-attr]
                     for p in ("50", "99"))  # fmt: skip
-        print(f"{kind:<8} {rate:8.0f} {p50:8.1f} {p99:8.1f}")
+        failed = failed_requests(done)
+        failures += failed
+        print(f"{kind:<8} {rate:8.0f} {p50:8.1f} {p99:8.1f} {failed:8d}")
+    if failures:
+        raise SystemExit(f"{failures} requests failed (non-2xx or socket errors)")
+
+
+def rotation_script(ids: list[str]) -> str:
+    """A wrk Lua script: each request asks for the next id's state (or the list, without ids)."""
+    if not ids:
+        return ""
+    listed = ", ".join(f'"{i}"' for i in ids)
+    return (f"local ids = {{{listed}}}\nlocal n = 0\nrequest = function()\n  n = n + 1\n"
+            "  return wrk.format(nil, '/infrastructures/' .. ids[n % #ids + 1] .. '/state')\n"
+            "end\n")  # fmt: skip
+
+
+def failed_requests(report: str) -> int:
+    """Non-2xx/3xx answers plus socket errors, as wrk reports them."""
+    failed = 0
+    if found := re.search(r"Non-2xx or 3xx responses:\s+(\d+)", report):
+        failed += int(found.group(1))
+    if found := re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)",
+                          report):  # fmt: skip
+        failed += sum(int(n) for n in found.groups())
+    return failed
 
 
 def _ms(text: str) -> float:

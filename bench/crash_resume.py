@@ -2,9 +2,13 @@
 
 For each of N kill points (uniform over a typical deployment's duration), the server is killed
 with SIGKILL, restarted on the same store, and the infrastructure is followed to its end.
-Prints how many reached "configured", how many containers were created twice (duplicates) and
-what was left behind after destroy (orphans). Target: N/N, 0, 0. Needs the container engine
-and node image (`make bench-crash`).
+Each kill is classified by the phase it hit, read from the API a moment before the kill:
+provisioning (nodes not launched yet), SSH wait (launched, no step started), Ansible (a step
+running), finished (already configured: such a kill proves nothing and is not counted).
+Prints how many counted kills reached "configured", how many containers were created twice
+(duplicates) and what was left behind after destroy (orphans), per phase and in all.
+Target: all counted kills configured, 0, 0. Needs the container engine and node image
+(`make bench`).
 """
 
 from __future__ import annotations
@@ -39,12 +43,25 @@ topology_template:
 """
 
 
-def one(engine: docker.DockerClient, kill_after: float) -> tuple[bool, int, int, float]:
+def phase_of(detail: dict) -> str:
+    """Which part of the deployment a kill now would hit."""
+    nodes = detail["nodes"]
+    if detail["phase"] == "done" and detail["state"] == "configured":
+        return "finished"
+    if any(n["current_step"] or any(s["status"] != "pending" for s in n["steps"]) for n in nodes):
+        return "Ansible"
+    if nodes and all(n["private_ip"] for n in nodes):
+        return "SSH wait"
+    return "provisioning"
+
+
+def one(engine: docker.DockerClient, kill_after: float) -> tuple[bool, int, int, float, str]:
     with orbis_server(os.environ.get("DOCKER_HOST")) as server, server.client() as client:
         answer = client.post("/infrastructures", params={"async": "yes"}, content=TEMPLATE,
                              headers={"Content-Type": "text/yaml"})  # fmt: skip
         infra_id = answer.text.rsplit("/", 1)[-1]
         time.sleep(kill_after)
+        phase = phase_of(client.get(f"/orbis/infrastructures/{infra_id}").json())
         server.kill()
         t0 = time.time()
         server.start()
@@ -61,7 +78,7 @@ def one(engine: docker.DockerClient, kill_after: float) -> tuple[bool, int, int,
         client.delete(f"/infrastructures/{infra_id}")
         orphans = len(engine.containers.list(all=True, filters=label))
         orphans += len(engine.networks.list(filters=label))
-        return ok, duplicates, orphans, resumed
+        return ok, duplicates, orphans, resumed, phase
 
 
 def main() -> None:
@@ -71,14 +88,21 @@ def main() -> None:
     results = []
     for _ in range(points):
         kill_after = rng.uniform(0.0, 7.0)
-        ok, dup, orphans, resumed = one(engine, kill_after)
-        results.append((ok, dup, orphans))
+        ok, dup, orphans, resumed, phase = one(engine, kill_after)
+        results.append((ok, dup, orphans, phase))
         outcome = "configured" if ok else "NOT configured"
-        print(f"  kill at {kill_after:4.1f} s: {outcome:14} duplicates {dup}  orphans {orphans}"
-              f"  finished {resumed:4.1f} s after restart")  # fmt: skip
-    good = sum(1 for r in results if r[0])
-    print(f"reached configured: {good}/{points}; duplicates: {sum(r[1] for r in results)}; "
+        print(f"  kill at {kill_after:4.1f} s ({phase:12}): {outcome:14} duplicates {dup}  "
+              f"orphans {orphans}  finished {resumed:4.1f} s after restart")  # fmt: skip
+    for phase in ("provisioning", "SSH wait", "Ansible", "finished"):
+        hit = [r for r in results if r[3] == phase]
+        print(f"  {phase:12}: {len(hit):2} kills, {sum(1 for r in hit if r[0])} configured")
+    counted = [r for r in results if r[3] != "finished"]
+    good = sum(1 for r in counted if r[0])
+    print(f"kills before the end: {len(counted)}/{points}; of those reached configured: "
+          f"{good}/{len(counted)}; duplicates: {sum(r[1] for r in results)}; "
           f"orphans: {sum(r[2] for r in results)}")  # fmt: skip
+    if good < len(counted) or any(r[1] or r[2] for r in results):
+        raise SystemExit(1)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,10 @@
 """Scale on the simulated cloud: one infrastructure of 1,000 nodes, and reads with 100 × 100.
 
+SIMULATED: nodes are rows of a simulated cloud (providers/sim.py) with a fixed launch latency,
+and their configuration is simulated too (no SSH, no Ansible: a fixed delay per node). This
+measures the orchestration (engine, store, API), not real deployments; bench/deploy_local.py
+measures those.
+
 Prints: seconds from the create request to all nodes running and to "configured", the
 orchestration overhead beyond the launch latency, the server's peak memory, and list/state
 latencies (p50/p99) with 100 infrastructures of 100 nodes stored. Targets: < 10 s overhead,
@@ -76,6 +81,7 @@ def deploy_big(server: RunningServer) -> None:
         detail = client.get(f"/orbis/infrastructures/{infra_id}").json()
         configured = sum(1 for n in detail["nodes"] if n["state"] == "configured")
         assert server.proc is not None
+        print("SIMULATED cloud and configuration (no containers, SSH or Ansible)")
         print(f"{NODES} nodes, {LATENCY * 1000:.0f} ms launch latency, "
               f"{os.environ['ORBIS_PARALLEL_LAUNCHES']} launches at once")  # fmt: skip
         print(f"  all running after   {running:6.2f} s  (overhead beyond the latency: "
