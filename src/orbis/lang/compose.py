@@ -6,10 +6,11 @@ those add-ons. Composition merges, in the order given, `inputs`, `node_templates
 `groups`, `policies`, `relationship_templates`, `imports` and `repositories` into one template,
 and keeps `metadata.tabs` (with `enabled_by` and the other per-input options) for forms.
 
-Where the Dashboard silently lets the last add-on replace a node (losing what the base had),
-Orbis refuses a node, output, group, policy or repository defined differently in two files and
-names both places. An input redefined with the same type is the one deliberate override the
-Dashboard's catalogue relies on (other defaults), so it is allowed, with a warning.
+As the Dashboard does, an add-on's input, node template or output replaces the base's of the
+same name whole, in the base's place (the catalogue's elastic variants redefine worker nodes;
+VM add-ons redefine inputs for other defaults); each replacement is reported as a warning naming
+both places. A group, policy or repository defined differently in two files (sections the
+Dashboard drops from add-ons and Orbis merges) is refused, naming both places.
 
 The merged document is built from the position-aware trees of each file, so validating it
 reports problems at the original file:line:col. The merged YAML *text* (what is sent to the
@@ -152,6 +153,10 @@ def _section(doc: PMap, *path: str) -> Any:
     for key in path:
         value = value.get(key) if isinstance(value, dict) else None
     return value
+
+
+# sections where an add-on's entry replaces the base's same-named one whole (the Dashboard's rule)
+REPLACED_WHOLE = {"inputs": "input", "node_templates": "node", "outputs": "output"}
 
 
 class _Composer:
@@ -350,23 +355,20 @@ class _Composer:
                 if plain(target[key]) == plain(value):
                     continue  # the same definition twice (e.g. a shared input): fine
                 first = target.key_pos(key)
-                if name == "inputs" and self._same_type(target[key], value):
+                if name in REPLACED_WHOLE:
+                    # the IM Dashboard's merge: the add-on's definition replaces the base's
+                    # whole (elastic variants redefine worker nodes, VM add-ons inputs)
                     self.problems.warn(
-                        pos, f"input '{key}' redefined by {addon.name} (was {_pos_text(first)})"
+                        pos,
+                        f"{REPLACED_WHOLE[name]} '{key}' redefined by {addon.name}: it replaces "
+                        f"the one at {_pos_text(first)} whole",
                     )
                 else:
-                    what = {"node_templates": "node", "inputs": "input (with another type)"}
                     self.problems.add(
                         pos,
-                        f"{what.get(name, name.rstrip('s'))} '{key}' is defined differently in "
-                        f"{addon.name} and at {_pos_text(first)}",
-                        (
-                            "an add-on may refer to its base's nodes by name, but not redefine "
-                            "them; "
-                            if name == "node_templates"
-                            else ""
-                        )
-                        + "rename one, or make both definitions identical",
+                        f"{name.rstrip('s')} '{key}' is defined differently in {addon.name} and "
+                        f"at {_pos_text(first)}",
+                        "rename one, or make both definitions identical",
                     )
                     continue
             target[key] = value
@@ -375,13 +377,6 @@ class _Composer:
             if isinstance(source, PMap):
                 target.value_positions[key] = source.value_pos(key)
             origins[str(key)] = str(addon)
-
-    @staticmethod
-    def _same_type(old: Any, new: Any) -> bool:
-        def kind(value: Any) -> Any:
-            return value.get("type", "string") if isinstance(value, dict) else type(value).__name__
-
-        return bool(kind(old) == kind(new))
 
     def _merge_policies(self, topology: PMap, theirs: PMap, addon: Path) -> None:
         # TOSCA 1.0 writes policies as a list of one-key maps; some templates use a map.

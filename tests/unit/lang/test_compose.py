@@ -72,21 +72,27 @@ def test_composed_template_loads_and_finds_the_playbooks():
     assert not [w for w in template.warnings if "not found" in w]
 
 
-def test_conflicting_node_and_output_name_both_places():
-    found = problems(BASE, FIXTURES / "addon_conflict.yaml")
+def test_an_addon_node_or_output_replaces_the_base_one_whole_in_its_place():
+    # the IM Dashboard's merge (catalogue-format §2.2): the elastic variants rely on it
     conflict = FIXTURES / "addon_conflict.yaml"
+    template, text, smap = load_composed(BASE, [conflict])
+    topology = yaml.safe_load(text)["topology_template"]
+    assert list(topology["node_templates"]) == ["node"]  # the base's place kept
+    assert topology["node_templates"]["node"] == {"type": "tosca.nodes.Compute"}  # no merge
+    assert topology["outputs"]["ip"] == {"value": "elsewhere"}
+    assert smap.origins["node_templates"]["node"] == str(conflict)
     assert any(
-        p.startswith(f"{conflict}:7:5: node 'node' is defined differently")
-        and f"{BASE}:18:5" in p
-        and "hint:" in p
-        for p in found
-    ), found
-    assert any(p.startswith(f"{conflict}:10:5: output 'ip'") for p in found), found
+        w.startswith(f"{conflict}:7:5: node 'node' redefined by addon_conflict.yaml")
+        and f"{BASE}:18:5" in w
+        for w in template.warnings
+    ), template.warnings
+    assert any(f"{conflict}:10:5: output 'ip' redefined" in w for w in template.warnings)
 
 
-def test_input_redefined_with_another_type_is_a_conflict():
+def test_input_redefined_with_another_type_replaces_it_and_uses_are_checked():
     found = problems(BASE, FIXTURES / "addon_input_type.yaml")
-    assert any("input (with another type) 'cpus'" in p for p in found), found
+    # the add-on's string input replaced the number; the base node using it is now wrong
+    assert any(p.startswith(f"{BASE}:23:23:") and "'one'" in p for p in found), found
 
 
 def test_addon_for_another_base_or_not_an_addon():
