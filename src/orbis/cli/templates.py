@@ -94,6 +94,8 @@ def validation_report(path: Path, inputs: dict[str, str], addons: list[Path]) ->
             "files": files,
             "name": template.name,
             "computes": {c.name: c.count for c in template.computes.values()},
+            # functions are deployed units too (IM counts them with the VMs)
+            "functions": {f.name: f.count for f in template.functions.values()},
             "components": sorted(template.components),
             "inputs": {k: v for k, v in template.inputs.items() if _jsonable(v)},
             "outputs": sorted(template.outputs),

@@ -1,5 +1,6 @@
 """`orbis validate` and `orbis deploy`'s local checks: positions and hints, never a traceback."""
 
+import json
 from pathlib import Path
 
 from typer.testing import CliRunner
@@ -72,3 +73,13 @@ def test_unreachable_server_is_a_message(tmp_path, monkeypatch):
     result = run("list")
     assert result.exit_code == 1
     assert "cannot reach the Orbis server at http://127.0.0.1:9" in result.output
+
+
+def test_validate_counts_functions_like_nodes():
+    faas = REPO / "tests/fixtures/tosca/corpus/c15_faas_standalone.yaml"
+    result = run("validate", str(faas), "--json")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)["summary"]
+    assert summary["functions"] == {"lambda_fn": 1}, summary
+    plain = run("validate", str(faas))
+    assert "1 function(s)" in plain.output

@@ -49,7 +49,7 @@ def map_network(ctx: Context, node: NodeTemplate, props: dict[str, Any]) -> Netw
     )
     net.create = net.cidr is not None  # IM creates a network it is given a CIDR for
     proxy = props.get("proxy_host")
-    if proxy is not None:
+    if proxy not in (None, ""):  # IM: an empty proxy_host (the catalogue's default) is no proxy
         cred = props.get("proxy_credential")
         pos = child_pos(node.section("properties"), "proxy_host", node.position)
         if not isinstance(cred, dict) or not cred.get("user"):

@@ -86,6 +86,22 @@ def test_proxy_host_forms() -> None:  # §2.2
     assert (net.proxy_host, net.proxy_key) == ("admin@gw.example.org", "-----BEGIN KEY-----")
 
 
+def test_an_empty_proxy_host_is_no_proxy_and_needs_no_user() -> None:
+    # the IM Dashboard's proxy add-ons default proxy_host to ''
+    text = """tosca_definitions_version: tosca_simple_yaml_1_0
+imports:
+  - grycap_custom_types: https://raw.githubusercontent.com/grycap/tosca/main/custom_types.yaml
+topology_template:
+  node_templates:
+    net:
+      type: tosca.nodes.indigo.network.Network
+      properties: {proxy_host: '', proxy_credential: {token_type: password}}
+"""
+    assert load("t.yaml", text=text).networks["net"].proxy_host is None
+    with pytest.raises(TemplateError, match="proxy_host needs a proxy_credential with a 'user'"):
+        load("t.yaml", text=text.replace("proxy_host: ''", "proxy_host: gw.example.org"))
+
+
 def test_block_storage_volumes() -> None:  # §2.3
     [data, old] = corpus("c10_block_storage.yaml").computes["db_vm"].volumes
     assert (data.index, data.size, data.type, data.mount_path, data.device, data.fs_type) == (
