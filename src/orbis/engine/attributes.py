@@ -1,7 +1,9 @@
-"""Values of `get_attribute` once nodes exist (addresses, ids, names)."""
+"""Values of `get_attribute` once nodes exist: addresses, ids, names, the login credential,
+the contextualization log and Ansible's per-task output (IM's list, tosca-dialect §3)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -9,12 +11,53 @@ from orbis.model.infrastructure import Template
 from orbis.store.schema import NodeRow
 
 LIST_VALUED_TYPE = "tosca.nodes.indigo.Compute"  # IM gives lists only for this exact type
+# a step's section of a node log ("<time> Step web.configure: ok") and a task line in it
+STEP_LINE = re.compile(r"^\S+ Step (?P<step>\S+): (?P<status>\w+)$")
+TASK_LINE = re.compile(r"^TASK \[(?P<task>.*)\] (?P<state>\w+)$")
+
+
+def ansible_output(log: str) -> dict[str, Any]:
+    """`{step: {"tasks": {task: {"state", "output"}}}}` read back from a node's log; each step
+    also under IM's name for it (`<operation>_<node>`: "web.configure" → "configure_web")."""
+    steps: dict[str, Any] = {}
+    tasks: dict[str, Any] | None = None
+    task: dict[str, Any] | None = None
+    for line in log.splitlines():
+        if found := STEP_LINE.match(line):
+            tasks, task = {}, None
+            node, _, operation = found["step"].rpartition(".")
+            steps[found["step"]] = {"tasks": tasks}
+            if node:
+                steps.setdefault(f"{operation}_{node}", {"tasks": tasks})
+        elif tasks is not None and (found := TASK_LINE.match(line)):
+            task = tasks[found["task"]] = {"state": found["state"], "output": ""}
+        elif task is not None and line.startswith("  "):
+            task["output"] += ("\n" if task["output"] else "") + line[2:]
+        elif not line.startswith("  "):
+            task = None  # a line of the service's own: the task's output ended
+    return steps
+
+
+def _dig(value: Any, keys: tuple[Any, ...]) -> Any:
+    for key in keys:
+        if isinstance(value, list) and isinstance(key, int):
+            value = value[key] if 0 <= key < len(value) else None
+        elif isinstance(value, dict):
+            value = value.get(key)
+        else:
+            return None
+    return value
 
 
 def attribute_resolver(
-    template: Template, nodes: list[NodeRow], *, self_node: str | None = None
+    template: Template,
+    nodes: list[NodeRow],
+    *,
+    self_node: str | None = None,
+    private_key: str | None = None,
 ) -> Callable[[str, str, tuple[Any, ...]], Any]:
-    """A callback for `orbis.lang.functions.evaluate` reading the current nodes."""
+    """A callback for `orbis.lang.functions.evaluate` reading the current nodes;
+    `private_key` (the infrastructure's) is what `endpoint.credential` gives its owner."""
     by_compute: dict[str, list[NodeRow]] = {}
     for row in nodes:
         if not row.deleted:
@@ -44,6 +87,22 @@ def attribute_resolver(
         if compute is None:
             return None
         rows = sorted(by_compute.get(compute_name, []), key=lambda r: r.vm_id)
+        exact = component is None and compute.type == LIST_VALUED_TYPE
+        if attribute == "endpoint" and rest[:1] == ("credential",):
+            # [X, endpoint, credential, (i), (user|token|token_type)]: how to log in, per VM
+            if not exact:
+                return None
+            creds = [{"user": r.ssh_user, "token_type": "private_key", "token": private_key}
+                     for r in rows]  # fmt: skip
+            return _dig(creds, rest[1:])
+        if attribute in ("ctxt_log", "ansible_output"):
+            if not exact or not rows:
+                return None
+            index, keys = (rest[0], rest[1:]) if rest and isinstance(rest[0], int) else (0, rest)
+            if not 0 <= index < len(rows):
+                return None
+            log = rows[index].log or ""
+            return log if attribute == "ctxt_log" else _dig(ansible_output(log), keys)
         values: list[Any]
         if attribute == "public_address":
             values = [r.public_ip for r in rows]
@@ -54,10 +113,8 @@ def attribute_resolver(
         elif attribute == "tosca_id":
             values = [str(r.vm_id) for r in rows]
         else:
-            return None
-        as_list = (
-            component is None and compute.type == LIST_VALUED_TYPE and attribute != "ip_address"
-        )
+            return None  # declared by the node's type, with no value Orbis knows (IM: null)
+        as_list = exact and attribute != "ip_address"
         if rest and isinstance(rest[0], int):
             return values[rest[0]] if 0 <= rest[0] < len(values) else None
         if as_list:

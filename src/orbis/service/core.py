@@ -226,7 +226,8 @@ class ServiceBase:
         if row.template_format != "tosca":
             raise Forbidden("'outputs' infrastructure property is not valid in this infrastructure")
         template = self.template(row)
-        resolve = attribute_resolver(template, self.store.nodes(row.id))
+        resolve = attribute_resolver(template, self.store.nodes(row.id),
+                                     private_key=row.ssh_private_key)  # fmt: skip
         return {name: evaluate(out.value, resolve) for name, out in template.outputs.items()}
 
     def detail(self, who: Identity, infra_id: str) -> dict[str, Any]:

@@ -21,6 +21,11 @@ DEFERRED = {"get_attribute", "concat", "token", "join", "get_artifact", "get_ope
 FUNCTIONS = LOADTIME | DEFERRED
 _ENTITIES = ("SELF", "HOST", "SOURCE", "TARGET")
 _DATA_LIKE = {"token", "concat", "join"}
+# attributes IM gives values for whatever the node's type declares (tosca-dialect §3)
+IM_ATTRIBUTES = {
+    "tosca_id", "tosca_name", "state", "public_address", "private_address", "ip_address",
+    "endpoint", "endpoints", "credential", "ctxt_log", "ansible_output", "tls_certificates",
+}  # fmt: skip
 
 
 @dataclass
@@ -90,6 +95,9 @@ class Resolver:
                 target = {r.name: r.target for r in self.ctx.nodes[node].requirements}.get(rest[0])
                 if target is not None:
                     node, rest = target, rest[1:]
+            attribute = rest[0] if rest and isinstance(rest[0], str) else None
+            if node and attribute and not self._has_attribute(node, attribute, pos):
+                return None
             return Function(name, (node, *rest), pos) if node else None
         usage = {
             "concat": (1, "a list of values to join"),
@@ -118,6 +126,25 @@ class Resolver:
             if all(_constant(i) for i in items[0]) and (len(items) == 1 or _constant(items[1])):
                 return (str(items[1]) if len(items) > 1 else "").join(str(i) for i in items[0])
         return Function(name, tuple(items), pos)
+
+    def _has_attribute(self, node: str, attribute: str, pos: Position | None = None) -> bool:
+        """True if IM gives `attribute` a value, or the node's type (or one of its
+        capabilities) declares it; otherwise report it (IM would give null, silently)."""
+        entity = self.ctx.nodes.get(node)
+        if entity is None or attribute in IM_ATTRIBUTES:
+            return True
+        registry = self.ctx.registry
+        declared = set(registry.merged("node_types", entity.type, "attributes"))
+        capabilities = set(registry.merged("node_types", entity.type, "capabilities"))
+        if not registry.chain("node_types", entity.type) or attribute in declared | capabilities:
+            return True  # an unknown type is reported where it is named
+        known = sorted(IM_ATTRIBUTES | declared)
+        self.ctx.problems.add(
+            pos or entity.position,
+            f"get_attribute: node '{node}' ({entity.type}) has no attribute '{attribute}'",
+            suggest(attribute, known) or f"known here: {', '.join(known)}",
+        )
+        return False
 
     def _get_artifact(self, items: list[Any], pos: Position | None, self_node: str | None) -> Any:
         """[SELF|node, artifact name, ...] → Function(get_artifact, (node, name, file))."""
