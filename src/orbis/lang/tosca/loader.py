@@ -19,6 +19,7 @@ from orbis.lang.tosca.context import (
     Context,
     NodeTemplate,
 )
+from orbis.lang.tosca.filters import apply_node_filters, warn_ignored
 from orbis.lang.tosca.functions import Resolver
 from orbis.lang.tosca.imports import ImportReader, read_repositories
 from orbis.lang.tosca.inputs import load_inputs
@@ -126,6 +127,7 @@ def load_document(doc: Any, file: str, overrides: dict[str, Any]) -> Template:
     ctx.relationship_templates = dict(rel_templates) if isinstance(rel_templates, dict) else {}
     load_inputs(ctx, topology.get("inputs"), overrides)
     read_nodes(ctx, topology.get("node_templates", PMap(topology.pos)))
+    warn_ignored(ctx, topology)
     template = Template(
         source_file=file,
         version=str(doc.get("tosca_definitions_version", "")),
@@ -190,6 +192,7 @@ def _map_node(ctx: Context, resolver: Resolver, node: NodeTemplate, template: Te
     )
     artifacts = node_artifacts(ctx, node)
     if node.kind == COMPUTE:
+        apply_node_filters(ctx, node, caps)
         compute = map_compute(ctx, node, caps, properties)
         compute.operations, compute.requirements, compute.artifacts = (
             operations,
