@@ -23,7 +23,6 @@ CASES = [
      "did you mean 'num_cpus'?"),
     ("missing_input.yaml", 4, 5, "missing required input 'cpus'", "-i cpus=<value>"),
     ("input_wrong_type.yaml", 6, 16, "input 'cpus': 'two' is not an integer", ""),
-    ("input_constraint.yaml", 6, 16, "64 does not satisfy in_range", "line 8"),
     ("undefined_get_input.yaml", 13, 23, "get_input of undefined input 'num_cpu'",
      "did you mean 'num_cpus'?"),
     ("unknown_function.yaml", 8, 14, "unknown function 'get_atribute'",
@@ -103,11 +102,23 @@ def test_several_problems_are_collected() -> None:
     assert "unknown node 'nowhere'" in problems[1].message
 
 
-def test_both_constraint_violations_reported() -> None:
-    problems = _problems("input_constraint.yaml")
+def test_both_constraint_violations_of_given_values_reported() -> None:
+    with pytest.raises(TemplateError) as info:
+        load(BROKEN / "input_constraint.yaml", inputs={"cpus": "64", "flavour": "huge"})
+    problems = info.value.problems
     assert len(problems) == 2
+    assert "(given on the command line): 64 does not satisfy in_range" in problems[0].message
+    assert problems[0].hint == "constraint declared at line 8"
     assert "'huge' does not satisfy valid_values" in problems[1].message
-    assert problems[1].position is not None and problems[1].position.line == 11
+
+
+def test_defaults_outside_their_constraints_are_warnings_as_in_im() -> None:
+    # IM deploys such templates (an HTCondor one defaults to '1 GB' outside its valid_values)
+    warnings = load(BROKEN / "input_constraint.yaml").warnings
+    where = f"{BROKEN / 'input_constraint.yaml'}:6:16"
+    expected = f"{where}: input 'cpus': the default 64 does not satisfy in_range"
+    assert any(w.startswith(expected) for w in warnings), warnings
+    assert any(":11:16: input 'flavour': the default 'huge'" in w for w in warnings), warnings
 
 
 def test_both_unknown_capability_properties_reported() -> None:

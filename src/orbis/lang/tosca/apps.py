@@ -201,6 +201,8 @@ def map_container(
     image, files = None, []
     for name, spec, pos in _artifacts(ctx, node):
         if _is(ctx, spec.get("type"), IMAGE_ARTIFACT):
+            # IM's k8s templates name the image by an input: {file: {get_input: image}}
+            spec = {**spec, "file": resolver.resolve(spec.get("file"), pos, node.name)}
             image = _image(ctx, spec, pos)
         elif _is(ctx, spec.get("type"), FILE_ARTIFACT) and spec.get("deploy_path"):
             files.append(_config_file(ctx, name, spec, pos))

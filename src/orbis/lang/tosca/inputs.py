@@ -63,7 +63,11 @@ def load_inputs(ctx: Context, section: Any, overrides: dict[str, Any]) -> None:
         constraints = definition.get("constraints") or []
         for i, constraint in enumerate(constraints if isinstance(constraints, list) else []):
             error = check_constraint(value, type_name, constraint)
-            if error:
+            if error and name not in overrides:
+                # IM deploys a default that breaks its own constraints (e.g. '1 GB' in an
+                # HTCondor template): warn and go on, as IM does; a value given is refused
+                ctx.problems.warn(pos, f"{origin}: the default {error}; it is used as it is")
+            elif error:
                 ctx.problems.add(pos, f"{origin}: {error}", _where(constraints, i))
         ctx.inputs[name] = plain(value)
 

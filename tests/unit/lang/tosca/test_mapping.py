@@ -343,3 +343,17 @@ def test_kubernetes_container_bad_base64_files(properties: str, why: str) -> Non
           properties: {properties}"""
     with pytest.raises(TemplateError, match=why):
         load("t.yaml", text=container_template("[{source: 80}]", files))
+
+
+def test_a_container_image_named_by_an_input() -> None:  # IM's k8s templates
+    text = (
+        container_template("[{source: 80}]")
+        .replace(
+            "topology_template:\n",
+            "topology_template:\n  inputs:\n    image: {type: string, default: 'httpd:2'}\n",
+        )
+        .replace("{file: nginx:1.27,", "{file: {get_input: image},")
+    )
+    assert load("t.yaml", text=text).containers["web"].image == "docker://httpd:2"
+    given = load("t.yaml", text=text, inputs={"image": "redis:7"})
+    assert given.containers["web"].image == "docker://redis:7"
