@@ -5,7 +5,10 @@ contextualization (`contextualize ()`: no Ansible needed). From Alice's first no
 and a TCP connect to sshd (port 22) reach her second node, so the probe can succeed, and both
 time out towards Bob's node; the node still reaches its apt mirror. Without podman's `isolate`
 on the networks Bob's node answers (checked by creating the networks without the option: this
-test then fails)."""
+test then fails). Caveat for that check: CNI's firewall plugin keeps a bridge's isolation rules
+after the network is removed, and podman reuses bridge names (cni-podmanN), so on a host that
+already ran isolated networks the check needs fresh bridge names; the unit test
+tests/unit/providers/test_local_network.py fails without the option on any host."""
 
 from __future__ import annotations
 
