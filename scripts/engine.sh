@@ -27,13 +27,23 @@ pings() {
     [[ -S $1 ]] && [[ "$(curl -s --max-time 3 --unix-socket "$1" http://d/_ping 2>/dev/null)" == OK ]]
 }
 
-# Pid of our podman service, if the pid file names a live podman process.
+# Pid of our podman service, if the pid file names a live podman process. Used to reuse or stop
+# a running service (the cmdline check guards against a recycled pid), never to decide readiness:
+# right after the fork the child is still bash, not yet podman.
 live_pid() {
     local pid
     [[ -r $pid_file ]] || return 1
     pid="$(cat "$pid_file")"
     [[ $pid =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null \
         && grep -q podman "/proc/$pid/cmdline" 2>/dev/null && echo "$pid"
+}
+
+# True while this process exists: the only thing the pid tells while waiting for readiness.
+alive() { kill -0 "$1" 2>/dev/null; }
+
+show_log() {
+    log "last lines of $log_file:"
+    tail -n 20 "$log_file" >&2 || true
 }
 
 start() {
@@ -43,6 +53,7 @@ start() {
         return 0
     fi
     mkdir -p "$run_dir"
+    local pid
     if pid="$(live_pid)"; then
         if pings "$sock"; then
             log "podman service already running (pid $pid)"
@@ -58,19 +69,23 @@ start() {
         CONTAINERS_CONF="$repo/scripts/containers.conf" \
             setsid podman system service --time=0 "unix://$sock" \
             </dev/null >>"$log_file" 2>&1 &
-        echo $! >"$pid_file"
-        log "started podman service (pid $!, log $log_file)"
+        pid=$!
+        echo "$pid" >"$pid_file"
+        log "started podman service (pid $pid, log $log_file)"
     fi
+    # Ready means answering /_ping, within the deadline; the pid only tells that it died.
     local deadline=$((SECONDS + wait_seconds))
     until pings "$sock"; do
-        if ! live_pid >/dev/null; then
-            log "podman service exited; last log lines:"
-            tail -n 20 "$log_file" >&2 || true
+        if ! alive "$pid"; then
+            log "podman service (pid $pid) exited without answering on $sock"
+            show_log
             rm -f "$pid_file"
             exit 1
         fi
         if ((SECONDS >= deadline)); then
-            log "podman service did not answer on $sock within ${wait_seconds}s"
+            log "podman service (pid $pid) did not answer on $sock within ${wait_seconds}s" \
+                "(ORBIS_ENGINE_WAIT)"
+            show_log
             exit 1
         fi
         sleep 0.1

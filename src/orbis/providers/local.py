@@ -44,6 +44,7 @@ from orbis.providers.base import (
     QuotaUse,
     Transient,
 )
+from orbis.providers.local_network import create_isolated_network
 
 # on images made by snapshot(): which infrastructure's node, which installation
 SNAPSHOT_LABEL = "orbis.snapshot.infrastructure"
@@ -173,8 +174,12 @@ class LocalProvider(Provider):
                 found = client.networks.list(filters={"label": label})
                 if not any(n.name == name for n in found):
                     try:
-                        client.networks.create(
-                            name, driver="bridge", labels=self._labels(infrastructure_id)
+                        create_isolated_network(
+                            client,
+                            name,
+                            self._labels(infrastructure_id),
+                            podman=self._is_podman,
+                            timeout=self._timeout,
                         )
                     except docker.errors.APIError as err:
                         if not _conflict(err):  # else another process made it just now

@@ -1,0 +1,49 @@
+"""An infrastructure's bridge network on the local back-end, isolated from every other one's.
+
+Nodes of different infrastructures (different users) must not reach each other. Podman isolates
+a bridge network only when it is created with the `isolate` option (CNI: the firewall plugin's
+`ingressPolicy: same-bridge`; netavark: its own rules); traffic between two isolated networks is
+dropped, while traffic inside one network and egress through the host's NAT are not affected.
+The option is podman's own, so it goes through podman's libpod API (its Docker-compatible
+endpoint answers "not a recognized option"). A Docker daemon isolates user-defined bridge
+networks from each other by default (its DOCKER-ISOLATION chains), so there the Docker API is
+used as it is.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import docker
+import docker.errors
+import requests.exceptions
+
+# The oldest libpod API that podman 4.x serves (its MinAPIVersion); the same socket serves both.
+LIBPOD_NETWORK_CREATE = "/v4.0.0/libpod/networks/create"
+ISOLATE = {"isolate": "true"}
+
+
+def libpod_network_body(name: str, labels: dict[str, str]) -> dict[str, Any]:
+    """The JSON body of libpod's `POST /networks/create` (podman 4.x `types.Network`)."""
+    return {"name": name, "driver": "bridge", "labels": labels, "options": dict(ISOLATE)}
+
+
+def create_isolated_network(
+    client: docker.DockerClient, name: str, labels: dict[str, str], *, podman: bool, timeout: float
+) -> None:
+    """Create bridge network `name` with `labels`, isolated from other infrastructures'.
+    Raises docker.errors.APIError as the Docker SDK would (a taken name: 409 or "already")."""
+    if not podman:
+        client.networks.create(name, driver="bridge", labels=labels)
+        return
+    api = client.api  # a requests.Session bound to the engine's socket (unix, tcp or ssh)
+    response = api.post(
+        f"{api.base_url}{LIBPOD_NETWORK_CREATE}",
+        json=libpod_network_body(name, labels),
+        timeout=timeout,
+    )
+    try:
+        response.raise_for_status()
+    except requests.exceptions.HTTPError as err:
+        # The SDK's own conversion: APIError (NotFound for 404) with libpod's "message".
+        docker.errors.create_api_error_from_http_exception(err)
