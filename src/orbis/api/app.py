@@ -14,7 +14,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from orbis import __version__, config
+from orbis import __version__, config, redact
 from orbis.api.hot import HotReads
 from orbis.api.negotiation import ApiError, error_response
 from orbis.api.routes import router
@@ -106,6 +106,8 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        redact.remember([settings.secret_key])
+        redact.install()  # the server's log handlers mask secrets (also uvicorn's)
         store = Store(settings.db_url)
         svc = OrbisService(
             store,

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from orbis import redact
 from orbis.auth.data import parse_auth_data
 from orbis.auth.oidc import OidcVerifier, TokenError
 
@@ -121,6 +122,7 @@ class Authenticator:
         if legacy and self.on_legacy is not None:
             self.on_legacy(legacy)
         clouds = tuple(line for line in lines if line.get("type") != IM_TYPE)
+        redact.remember_lines(lines)  # their secrets are masked wherever they show up
         # a token's key binds issuer and subject: an admin's `sub` from another issuer differs
         admin = any(k in self.admin_keys for k in keys)
         who = Identity(names[0], keys[0], tuple(keys), tuple(names), admin, clouds)

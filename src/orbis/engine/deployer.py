@@ -41,6 +41,7 @@ from orbis.placement.ranking import Candidate, Ranking, rank
 from orbis.placement.sites import Site, SiteRegistry
 from orbis.providers.base import Machine, NodeSpec, Provider, ProviderError, Transient
 from orbis.providers.cloudinit import user_data
+from orbis.redact import redact
 from orbis.store.repository import Store
 from orbis.store.schema import InfrastructureRow, NodeRow
 
@@ -719,14 +720,16 @@ class Deployer:
     def _fail_node(
         self, row: NodeRow, state: NodeState, message: str, lines: list[str] | None = None
     ) -> None:
-        lines = [*(lines or []), f"Error: {message}"]
+        message = redact(message)  # becomes the node's error, its contmsg and an event
+        lines = [redact(line) for line in [*(lines or []), f"Error: {message}"]]
         self.store.update_node(
             row.infrastructure_id, row.vm_id, state=state, error=message, message=message,
             log_lines=[f"{stamp()} {line}" for line in lines],
         )  # fmt: skip
 
     def _log(self, infra_id: str, text: str) -> None:
-        self.store.append_log(infra_id, f"{stamp()} {text}\n")
+        self.store.append_log(infra_id, f"{stamp()} {redact(text)}\n")
 
     def _node_log(self, row: NodeRow, text: str) -> None:
-        self.store.append_node_log(row.infrastructure_id, row.vm_id, f"{stamp()} {text}\n")
+        self.store.append_node_log(row.infrastructure_id, row.vm_id,
+                                   f"{stamp()} {redact(text)}\n")  # fmt: skip
