@@ -1,4 +1,5 @@
-"""Encryption of cloud credentials at rest (Fernet: AES-128-CBC + HMAC-SHA256).
+"""Encryption of cloud credentials and SSH private keys at rest (Fernet: AES-128-CBC +
+HMAC-SHA256), and the keys derived from the same secret (owner keys' HMAC, auth/identity.py).
 
 The key is ORBIS_SECRET_KEY (a Fernet key, or any passphrase, which is stretched into one), or
 else a key file generated once in ORBIS_HOME with mode 0600.
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import json
 import os
 from pathlib import Path
@@ -15,6 +17,7 @@ from pathlib import Path
 from cryptography.fernet import Fernet, InvalidToken
 
 KEY_FILE = "secret.key"
+SEALED_PREFIX = "sealed:"  # marks a sealed text column value (plain ones predate sealing)
 
 
 class SecretError(Exception):
@@ -56,6 +59,7 @@ class Sealer:
 
     def __init__(self, key: bytes) -> None:
         self._fernet = Fernet(key)
+        self._key = key
 
     @classmethod
     def for_home(cls, home: Path, secret: str | None) -> Sealer:
@@ -69,6 +73,23 @@ class Sealer:
             return json.loads(self._fernet.decrypt(token.encode()))
         except (InvalidToken, ValueError):
             raise SecretError("stored credentials cannot be decrypted with this key") from None
+
+    def seal_text(self, text: str) -> str:
+        """`text` (an SSH private key, say) as a column value that says it is sealed."""
+        return SEALED_PREFIX + self._fernet.encrypt(text.encode()).decode()
+
+    def open_text(self, value: str) -> str:
+        """The text of `seal_text`; a value stored before sealing existed comes back as is."""
+        if not value.startswith(SEALED_PREFIX):
+            return value
+        try:
+            return self._fernet.decrypt(value[len(SEALED_PREFIX) :].encode()).decode()
+        except InvalidToken:
+            raise SecretError("a stored key cannot be decrypted with this key") from None
+
+    def derive(self, purpose: str) -> bytes:
+        """A key for another use (`purpose`), bound to this one: HMAC-SHA256 of the purpose."""
+        return hmac.new(self._key, purpose.encode(), hashlib.sha256).digest()
 
     def __repr__(self) -> str:
         return "Sealer(<key hidden>)"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import gc
 import logging
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
@@ -15,7 +15,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from orbis import __version__, config
+from orbis import __version__, config, redact
 from orbis.api.hot import HotReads
 from orbis.api.negotiation import ApiError, error_response
 from orbis.api.routes import router
@@ -111,6 +111,8 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        redact.remember([settings.secret_key])
+        redact.install()  # the server's log handlers mask secrets (also uvicorn's)
         store = Store(settings.db_url)
         svc = OrbisService(
             store,
@@ -118,7 +120,7 @@ def create_app(
             settings.work_dir,
             parallel=settings.max_parallel_launches,
         )
-        svc.configure_access(Sealer.for_home(settings.home, settings.secret_key))
+        svc.configure_access(sealer)
         app.state.service = svc
         await svc.resume()
         # What start-up made (types, parsed type sets, SQLAlchemy's mappers) lives as long as the
@@ -135,9 +137,17 @@ def create_app(
         description="Infrastructure Manager compatible deployment service. See docs/api.md.",
     )
     app.state.settings = settings
+    sealer = Sealer.for_home(settings.home, settings.secret_key)
+
+    def upgrade_owner_keys(legacy_to_new: Mapping[str, str]) -> None:
+        svc = getattr(app.state, "service", None)
+        if svc is not None:
+            svc.upgrade_owner_keys(legacy_to_new)
+
     app.state.authenticator = Authenticator(
-        settings.oidc_issuers, settings.oidc_audience, settings.admin_users
-    )
+        settings.oidc_issuers, settings.oidc_audience, settings.admin_users,
+        secret=sealer.derive("owner-keys"), on_legacy=upgrade_owner_keys,
+    )  # fmt: skip
     app.include_router(router)
 
     # Plain ASGI middlewares: Starlette's BaseHTTPMiddleware costs a task group per request.

@@ -9,6 +9,8 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import Response
 
+from orbis.redact import redact
+
 TOSCA_TYPES = {"text/yaml", "text/x-yaml", "application/yaml"}
 RADL_TYPES = {"text/plain", "*/*", "text/*", ""}
 
@@ -62,6 +64,7 @@ def empty() -> Response:
 
 
 def error_response(request: Request, status: int, message: str) -> Response:
+    message = redact(message)  # a cloud's error may echo what it was sent
     accepted = media_types(request.headers.get("accept"))
     if "application/json" in accepted:
         return Response(

@@ -39,7 +39,7 @@ async def login(request: Request, infId: str, vmId: str) -> Response:
         "address": (node.private_ip if jump else node.public_ip or node.private_ip),
         "port": node.ssh_port or 22,
         "user": node.ssh_user,
-        "private_key": row.ssh_private_key,
+        "private_key": svc.private_key(row),
         "jump": jump,
     }
     return Response(json.dumps(body), media_type="application/json")

@@ -30,7 +30,7 @@ def vm_radl(svc: OrbisService, who: Identity, infra_id: str, vm_id: str) -> list
     row = svc.infrastructure(who, infra_id)
     node = svc.node(who, infra_id, vm_id)
     compute = svc.template(row).computes.get(node.name)
-    return node_radl(node, compute, row.ssh_private_key)
+    return node_radl(node, compute, svc.private_key(row))
 
 
 def radl_answer(request: Request, objects: list[dict[str, Any]]) -> Response:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from orbis.auth.data import parse_auth_data, split_pairs, to_header
 from orbis.auth.identity import (
     OPENID_PREFIX,
+    AuthConfigError,
     Authenticator,
     AuthError,
     Identity,
@@ -22,6 +23,7 @@ def identify(header: str | None) -> tuple[Identity, list[dict[str, str]]]:
 
 __all__ = [
     "OPENID_PREFIX",
+    "AuthConfigError",
     "AuthError",
     "Authenticator",
     "Identity",

@@ -1,7 +1,9 @@
 """OIDC access tokens (JWTs) checked against trusted issuers' published keys (JWKS).
 
-Keys are fetched from `<iss>/.well-known/openid-configuration` → `jwks_uri` and cached; an
-unknown key id triggers one refetch (key rotation), at most every MIN_REFETCH seconds.
+Keys are fetched from `<iss>/.well-known/openid-configuration` → `jwks_uri` and cached per
+issuer; an unknown key id triggers one refetch (key rotation), at most every MIN_REFETCH seconds.
+Fetches are blocking HTTP with a timeout: callers run `verify` in a worker thread (api/deps.py),
+and a slow issuer holds up only requests that need its keys.
 """
 
 from __future__ import annotations
@@ -29,19 +31,33 @@ def _norm(issuer: str) -> str:
 
 @dataclass
 class _Keys:
+    """One issuer's keys. `keys` is replaced whole, never changed in place, so readers need
+    no lock; `refreshing` is held by the one thread fetching them."""
+
     keys: dict[str, Any] = field(default_factory=dict)  # kid → key object
-    fetched: float = 0.0
+    fetched: float = float("-inf")
+    refreshing: threading.Lock = field(default_factory=threading.Lock)
+
+    def find(self, kid: str | None) -> Any:
+        keys = self.keys
+        if kid is None:
+            return next(iter(keys.values())) if len(keys) == 1 else None
+        return keys.get(kid)
 
 
 class OidcVerifier:
+    """Verifies tokens of the trusted `issuers`; `aud` must be `audience` when one is set
+    (without one, any audience is accepted: the issuers are then trusted to mint tokens only
+    for services like this one)."""
+
     def __init__(
         self, issuers: list[str], audience: str | None = None, timeout: float = 5.0
     ) -> None:
         self.issuers = {_norm(i): i for i in issuers if i.strip()}
         self.audience = audience
-        self.timeout = timeout
-        self._keys: dict[str, _Keys] = {}
-        self._lock = threading.Lock()
+        self.timeout = timeout  # per HTTP call; a fetch is two calls (discovery, JWKS)
+        # one entry per issuer, made up front: no lock is needed to find an issuer's keys
+        self._keys = {norm: _Keys() for norm in self.issuers}
 
     def verify(self, token: str) -> dict[str, Any]:
         """The token's claims, once signature, expiry, issuer and audience are checked."""
@@ -72,19 +88,32 @@ class OidcVerifier:
         return claims
 
     def _key(self, issuer: str, kid: str | None) -> Any:
-        norm = _norm(issuer)
-        with self._lock:
-            cached = self._keys.setdefault(norm, _Keys())
-            age = time.monotonic() - cached.fetched
-            missing = kid not in cached.keys if kid else not cached.keys
-            if age > KEYS_TTL or (missing and age > MIN_REFETCH):
+        """The issuer's key `kid`. Keys are refreshed single-flight per issuer: one thread
+        fetches while the others of that issuer wait for it (or, when they know the key
+        already, use it meanwhile); other issuers' tokens never wait for this one."""
+        cached = self._keys[_norm(issuer)]
+        asked = time.monotonic()
+        key = cached.find(kid)
+        if key is not None and asked - cached.fetched <= KEYS_TTL:
+            return key
+        if key is not None and not cached.refreshing.acquire(blocking=False):
+            return key  # stale but known: someone is refreshing, do not wait for them
+        if key is None and not cached.refreshing.acquire(timeout=2 * self.timeout + 1):
+            raise TokenError(f"Invalid token: the keys of issuer {issuer} are not available "
+                             "yet (a fetch is slow); try again")  # fmt: skip
+        try:
+            # unless another thread refreshed while this one waited; a missing key id refetches
+            # at most every MIN_REFETCH seconds (forged ids must not make us hammer the issuer)
+            waited_out = cached.fetched >= asked
+            if not waited_out and (key is not None or asked - cached.fetched > MIN_REFETCH):
                 cached.keys = self._fetch(issuer)
                 cached.fetched = time.monotonic()
-            if kid is None and len(cached.keys) == 1:
-                return next(iter(cached.keys.values()))
-            if kid not in cached.keys:
-                raise TokenError("Invalid token: signing key not published by its issuer")
-            return cached.keys[kid]
+        finally:
+            cached.refreshing.release()
+        key = cached.find(kid)
+        if key is None:
+            raise TokenError("Invalid token: signing key not published by its issuer")
+        return key
 
     def _fetch(self, issuer: str) -> dict[str, Any]:
         try:

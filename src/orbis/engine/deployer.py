@@ -41,6 +41,7 @@ from orbis.placement.ranking import Candidate, Ranking, rank
 from orbis.placement.sites import Site, SiteRegistry
 from orbis.providers.base import Machine, NodeSpec, Provider, ProviderError, Transient
 from orbis.providers.cloudinit import user_data
+from orbis.redact import redact
 from orbis.store.repository import Store
 from orbis.store.schema import InfrastructureRow, NodeRow
 
@@ -86,12 +87,15 @@ class Deployer:
     def __init__(
         self, store: Store, provider: Provider, work_dir: Path,
         sites: SiteRegistry | None = None, clouds: CloudLines | None = None,
+        private_key: Callable[[InfrastructureRow], str] | None = None,
     ) -> None:  # fmt: skip
         self.store = store
         self.provider = provider
         self.work_dir = work_dir
         self.sites = sites or SiteRegistry(provider)
         self.clouds: CloudLines = clouds or (lambda _infra_id: [])
+        # the infrastructure's SSH key, unsealed (the service's secrets; stored sealed)
+        self.private_key = private_key or (lambda row: row.ssh_private_key)
         self._prepared: set[tuple[str, str]] = set()  # (infrastructure, site) done this run
 
     def workdir(self, infra_id: str) -> Path:
@@ -353,7 +357,7 @@ class Deployer:
             self.store.update_node(infra.id, row.vm_id, jump=jump)
         try:
             seconds = await wait_ssh(address, user=machine.ssh_user, port=machine.ssh_port,
-                                     private_key=infra.ssh_private_key, jump=jump,
+                                     private_key=self.private_key(infra), jump=jump,
                                      timeout=provider.ssh_timeout)  # fmt: skip
         except SSHNotReady as exc:
             self._fail_node(row, NodeState.UNCONFIGURED, str(exc))
@@ -506,7 +510,7 @@ class Deployer:
         """One shell command on a node, logged in as Ansible does (key, port, jump host)."""
         return await run_command(
             row.public_ip or row.private_ip or "", command, user=row.ssh_user,
-            private_key=infra.ssh_private_key, port=row.ssh_port or 22, jump=row.jump, **options,
+            private_key=self.private_key(infra), port=row.ssh_port or 22, jump=row.jump, **options,
         )  # fmt: skip
 
     async def _install_galaxy(self, infra: InfrastructureRow, template: Template,
@@ -710,20 +714,22 @@ class Deployer:
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         key_file = folder / "id_ed25519"
         key_file.touch(mode=0o600)
-        key_file.write_text(infra.ssh_private_key)
+        key_file.write_text(self.private_key(infra))
         return key_file
 
     def _fail_node(
         self, row: NodeRow, state: NodeState, message: str, lines: list[str] | None = None
     ) -> None:
-        lines = [*(lines or []), f"Error: {message}"]
+        message = redact(message)  # becomes the node's error, its contmsg and an event
+        lines = [redact(line) for line in [*(lines or []), f"Error: {message}"]]
         self.store.update_node(
             row.infrastructure_id, row.vm_id, state=state, error=message, message=message,
             log_lines=[f"{stamp()} {line}" for line in lines],
         )  # fmt: skip
 
     def _log(self, infra_id: str, text: str) -> None:
-        self.store.append_log(infra_id, f"{stamp()} {text}\n")
+        self.store.append_log(infra_id, f"{stamp()} {redact(text)}\n")
 
     def _node_log(self, row: NodeRow, text: str) -> None:
-        self.store.append_node_log(row.infrastructure_id, row.vm_id, f"{stamp()} {text}\n")
+        self.store.append_node_log(row.infrastructure_id, row.vm_id,
+                                   f"{stamp()} {redact(text)}\n")  # fmt: skip

@@ -18,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from orbis.engine.reconciler import Reconciler
 from orbis.placement.sites import SiteRegistry
 from orbis.providers.base import Provider, ProviderError
+from orbis.redact import redact
 from orbis.store.coordination import Leases
 from orbis.store.repository import Store
 
@@ -79,8 +80,9 @@ class Scheduler:
             raise
         except Exception as exc:  # recorded for the user rather than lost in a task
             log.exception("infrastructure %s", infra_id)
-            self.store.append_log(infra_id, f"Internal error: {exc}\n")
-            self.store.set_phase(infra_id, "done", f"internal error: {exc}")
+            said = redact(str(exc))  # a cloud's error text may echo the credentials sent
+            self.store.append_log(infra_id, f"Internal error: {said}\n")
+            self.store.set_phase(infra_id, "done", f"internal error: {said}")
             row = self.store.get(infra_id)
             if row is not None:  # do not retry the same failure in a loop
                 self.store.mark_reconciled(infra_id, row.generation)

@@ -1,8 +1,10 @@
 """Amazon EC2, through boto3, following what IM does (reference clouds.md §4).
 
 Auth line: `type = EC2; username = <access key>; password = <secret>; token = <session token>`
-(+ optional `region`). There is no endpoint in the line: boto3's own `AWS_ENDPOINT_URL` /
-`AWS_ENDPOINT_URL_EC2` environment variables redirect it (the tests use them to reach moto).
+(+ optional `region`). A line without both keys is refused: sessions have no credential chain,
+so the server's own AWS credentials are never used (`user_session`). There is no endpoint in the
+line: boto3's own `AWS_ENDPOINT_URL` / `AWS_ENDPOINT_URL_EC2` environment variables redirect it
+(the tests use them to reach moto).
 
 A machine's provider id is IM's `<region>;<instance-id>`, or `<region>;<sir-…>` while a spot
 request has no instance yet. Every resource made here carries the Orbis labels as tags;
@@ -21,6 +23,7 @@ import base64
 import dataclasses
 import functools
 import ipaddress
+import os
 import re
 import threading
 import time
@@ -32,7 +35,9 @@ from typing import Any, TypeVar
 
 import boto3
 import botocore.config
+import botocore.credentials
 import botocore.exceptions
+import botocore.session
 
 from orbis.engine.naming import host_name
 from orbis.model.infrastructure import Compute, Network, NetworkInterface, PortSpec, Volume
@@ -358,6 +363,32 @@ def _zone_for(zones: list[dict[str, Any]], name: str) -> dict[str, Any] | None:
     return max(fits, key=lambda z: len(str(z["Name"]).rstrip(".")), default=None)
 
 
+# botocore's settings that name where credentials and profiles come from: for a user's session
+# they point nowhere (no AWS_PROFILE, no ~/.aws/config, no ~/.aws/credentials)
+_NO_FILES = {
+    "profile": (None, None, None, None),
+    "config_file": (None, None, os.devnull, None),
+    "credentials_file": (None, None, os.devnull, None),
+}
+
+
+def user_session(access_key: str, secret_key: str, token: str | None) -> boto3.session.Session:
+    """A boto3 session that signs with the user's keys and nothing else: no credential provider
+    at all (so never the server's AWS_* variables, ~/.aws, SSO, credential_process, container
+    or instance-metadata credentials) and no profile or config file. The endpoint variables
+    (AWS_ENDPOINT_URL*) are the operator's and still apply."""
+    if not access_key or not secret_key:
+        raise ProviderAuthError(
+            "ec2: the auth line needs username (access key id) and password (secret access "
+            "key); the server's own AWS credentials are never used (environment, ~/.aws, "
+            "instance profile)"
+        )
+    core = botocore.session.Session(session_vars=_NO_FILES)
+    core.register_component("credential_provider", botocore.credentials.CredentialResolver([]))
+    core.set_credentials(access_key, secret_key, token)
+    return boto3.session.Session(botocore_session=core)
+
+
 class EC2Provider(Provider):
     name = "ec2"
 
@@ -366,10 +397,8 @@ class EC2Provider(Provider):
     ) -> None:
         options = dict(options or {})
         self.site = auth.get("id") or "EC2"
-        self._session = boto3.session.Session(
-            aws_access_key_id=auth.get("username") or None,
-            aws_secret_access_key=auth.get("password") or None,
-            aws_session_token=auth.get("token") or None,
+        self._session = user_session(
+            auth.get("username") or "", auth.get("password") or "", auth.get("token") or None
         )
         self.region = auth.get("region") or options.get("region") or DEFAULT_REGION
         self.poll_interval = float(options.get("poll_interval", 5.0))

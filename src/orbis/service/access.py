@@ -1,14 +1,16 @@
-"""Who may act on an infrastructure: owners (IM's authorization), administrators, and the cloud
-credentials given at creation (kept sealed)."""
+"""Who may act on an infrastructure: owners (IM's authorization), administrators, the cloud
+credentials given at creation and the infrastructure's SSH private key (both kept sealed)."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 
 from orbis.auth import Identity
 from orbis.secrets import Sealer
 from orbis.service.core import ServiceBase
 from orbis.service.errors import Forbidden, InvalidRequest, NotFoundError
+from orbis.store import sealing
 from orbis.store.schema import InfrastructureRow
 
 
@@ -17,6 +19,18 @@ class AccessMixin(ServiceBase):
 
     def configure_access(self, sealer: Sealer) -> None:
         self.sealer = sealer
+        # rows written before SSH keys were sealed are sealed now (idempotent, at every start)
+        sealing.seal_plain_private_keys(self.store, sealer.seal_text)
+
+    def seal_private_key(self, text: str) -> str:
+        """An SSH private key as stored: sealed (plain only without a sealer, in tests)."""
+        return self.sealer.seal_text(text) if self.sealer is not None else text
+
+    def private_key(self, row: InfrastructureRow) -> str:
+        """The infrastructure's SSH private key, unsealed (for SSH, Ansible and its owner)."""
+        if self.sealer is None:
+            return row.ssh_private_key
+        return self.sealer.open_text(row.ssh_private_key)
 
     @property
     def _owner_cache(self) -> dict[str, frozenset[str]]:
@@ -40,6 +54,18 @@ class AccessMixin(ServiceBase):
         if keys is None:
             keys = cache[infra_id] = self.store.owner_keys(infra_id)
         return keys
+
+    def upgrade_owner_keys(self, legacy_to_new: Mapping[str, str]) -> None:
+        """Replace owner keys of the pre-0303 form by the HMAC form of the same identity (the
+        Authenticator calls this when a request's identity is first seen). Once none is left
+        (checked at the first call and after each upgrade) this costs nothing."""
+        if self.__dict__.get("_legacy_owners") is None:
+            self.__dict__["_legacy_owners"] = sealing.has_legacy_owner_keys(self.store)
+        if not self.__dict__["_legacy_owners"]:
+            return
+        if sealing.upgrade_owner_keys(self.store, legacy_to_new):
+            self._owner_cache.clear()
+            self.__dict__["_legacy_owners"] = sealing.has_legacy_owner_keys(self.store)
 
     def forget_owners(self, infra_id: str) -> None:
         self._owner_cache.pop(infra_id, None)

@@ -52,7 +52,8 @@ class ServiceBase:
         self.sites = SiteRegistry(provider, operator_lines=configured_sites())
         # the deployer asks for an infrastructure's cloud lines only when it needs them
         self.deployer = Deployer(store, provider, work_dir, self.sites,
-                                 lambda infra_id: self.cloud_credentials(infra_id))  # fmt: skip
+                                 lambda infra_id: self.cloud_credentials(infra_id),
+                                 lambda row: self.private_key(row))  # fmt: skip
         self.leases = Leases(store, holder)  # holder: tests run two "processes" in one
         self.actions = ActionLog(store, self.leases.holder)
         self.reconciler = Reconciler(
@@ -66,6 +67,14 @@ class ServiceBase:
     def cloud_credentials(self, infra_id: str) -> list[dict[str, str]]:
         """The cloud lines an infrastructure was created with (AccessMixin opens them)."""
         return []
+
+    def seal_private_key(self, text: str) -> str:
+        """An SSH private key as stored (AccessMixin seals it)."""
+        return text
+
+    def private_key(self, row: InfrastructureRow) -> str:
+        """An infrastructure's SSH private key as usable (AccessMixin unseals it)."""
+        return row.ssh_private_key
 
     # -- templates -------------------------------------------------------------------------
     def parse(self, text: str, file_name: str) -> Template:
@@ -107,7 +116,7 @@ class ServiceBase:
             template_format=language_of(text),  # RADL ones have no tosca/outputs (IM: 403)
             template_file=Path(file_name).name,
             provider=self.provider.name,
-            ssh_private_key=private,
+            ssh_private_key=self.seal_private_key(private),
             ssh_public_key=public,
         )
         self.record_access(infra_id, who)  # owners and sealed cloud credentials (access.py)
@@ -227,7 +236,7 @@ class ServiceBase:
             raise Forbidden("'outputs' infrastructure property is not valid in this infrastructure")
         template = self.template(row)
         resolve = attribute_resolver(template, self.store.nodes(row.id),
-                                     private_key=row.ssh_private_key)  # fmt: skip
+                                     private_key=self.private_key(row))  # fmt: skip
         return {name: evaluate(out.value, resolve) for name, out in template.outputs.items()}
 
     def detail(self, who: Identity, infra_id: str) -> dict[str, Any]:

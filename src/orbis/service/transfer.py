@@ -64,7 +64,9 @@ class TransferMixin(AccessMixin):
         data = {
             "format": FORMAT,
             "id": infra.id,
-            "infrastructure": _dump(infra, InfrastructureRow, keep_id=True),
+            # the key travels unsealed, as in IM's export: the importing server seals it anew
+            "infrastructure": {**_dump(infra, InfrastructureRow, keep_id=True),
+                               "ssh_private_key": self.private_key(infra)},
             "nodes": [_dump(n, NodeRow) for n in nodes],
             "steps": [_dump(s, StepRow) for s in steps],
         }
@@ -102,6 +104,8 @@ class TransferMixin(AccessMixin):
         except TypeError:
             raise InvalidRequest("Error Importing Inf.: malformed data") from None
         infra.update(deleted=False, owner_key=who.key, owner_name=who.name)
+        if isinstance(infra.get("ssh_private_key"), str):
+            infra["ssh_private_key"] = self.seal_private_key(infra["ssh_private_key"])
         if infra.get("phase") == "deleted":
             infra["phase"] = "done"
         try:

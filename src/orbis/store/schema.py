@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    false,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -57,8 +67,11 @@ class OwnerRow(Base):
     infrastructure_id: Mapped[str] = mapped_column(
         ForeignKey("infrastructures.id", ondelete="CASCADE"), index=True
     )
-    key: Mapped[str] = mapped_column(String(64), index=True)  # hash of user and password
+    # HMAC-SHA256 of user and password (auth/identity.py); `legacy`: the unsalted sha256 of
+    # before 0303, replaced at the owner's next request (store/sealing.py)
+    key: Mapped[str] = mapped_column(String(64), index=True)
     name: Mapped[str] = mapped_column(String(255))  # user name, or __OPENID__<sub>
+    legacy: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class NodeRow(Base):

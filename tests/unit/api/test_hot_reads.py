@@ -12,7 +12,6 @@ from fastapi.testclient import TestClient
 from orbis import config
 from orbis.api.app import create_app
 from orbis.api.hot import HotReads
-from orbis.auth import identity_key
 from orbis.store.repository import Store
 
 from .conftest import ALICE, BOB, NoMachines, create
@@ -91,7 +90,8 @@ def test_list_follows_creation_deletion_and_owners(client, other):
     assert client.get("/infrastructures", headers=AUTH).text.split()[-1].endswith(second)
     # bob sees nothing until alice's infrastructure gets him as owner (committed elsewhere)
     assert client.get("/infrastructures", headers={"Authorization": BOB}).text == ""
-    other.add_owners(first, [(identity_key("bob", "b1"), "bob")])
+    bob = client.app.state.authenticator.line_identity({"username": "bob", "password": "b1"})[0]
+    other.add_owners(first, [(bob, "bob")])
     assert client.get("/infrastructures", headers={"Authorization": BOB}).text.endswith(first)
     assert client.get(f"/infrastructures/{first}/state", headers={"Authorization": BOB}).is_success
     assert client.delete(f"/infrastructures/{second}", headers=AUTH).status_code == 200

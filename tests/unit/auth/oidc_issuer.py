@@ -18,6 +18,7 @@ class LocalIssuer:
         self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         self.kid = "test-key-1"
         self.requests = 0
+        self.jwks_delay = 0.0  # seconds the JWKS answer takes (a slow issuer)
         issuer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -26,6 +27,7 @@ class LocalIssuer:
                 if self.path == "/.well-known/openid-configuration":
                     body: Any = {"issuer": issuer.url, "jwks_uri": issuer.url + "/jwks"}
                 elif self.path == "/jwks":
+                    time.sleep(issuer.jwks_delay)
                     jwk = json.loads(RSAAlgorithm.to_jwk(issuer.key.public_key()))
                     body = {"keys": [{**jwk, "kid": issuer.kid, "alg": "RS256", "use": "sig"}]}
                 else:

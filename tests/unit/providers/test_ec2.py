@@ -101,7 +101,7 @@ def test_endpoint_comes_from_boto3s_environment_variable(provider: EC2Provider, 
 
 def test_region_defaults_and_unknown_region(aws: str) -> None:
     assert EC2Provider({"type": "EC2", "username": "a", "password": "b"}).region == "us-east-1"
-    assert EC2Provider({"type": "EC2"}).site == "EC2"
+    assert EC2Provider({"type": "EC2", "username": "a", "password": "b"}).site == "EC2"
     with pytest.raises(NotFound, match="unknown region"):
         EC2Provider({**AUTH, "region": "mars-north-1"}).client()
 

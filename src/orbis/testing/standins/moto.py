@@ -159,6 +159,20 @@ def spot_price_server(upstream: str) -> Iterator[str]:
         yield url
 
 
+@contextmanager
+def signing_keys_server(upstream: str) -> Iterator[tuple[str, list[str]]]:
+    """EC2 forwarded to moto at `upstream`, noting the access key id that signed each request
+    (from its SigV4 `Authorization` header); yields the URL and that growing list."""
+    seen: list[str] = []
+
+    def note(headers: Mapping[str, str]) -> None:
+        match = re.search(r"Credential=([^/,\s]+)", headers.get("Authorization", ""))
+        seen.append(match.group(1) if match else "(unsigned)")
+
+    with _ec2_server(lambda action, params: None, upstream, on_request=note) as url:
+        yield url, seen
+
+
 def _listed(params: Mapping[str, list[str]], name: str) -> list[str]:
     """The values of an EC2 query list parameter (`Name.1`, `Name.2`, ...)."""
     return [v for k, vs in params.items() if re.fullmatch(rf"{name}\.\d+", k) for v in vs]
@@ -166,7 +180,9 @@ def _listed(params: Mapping[str, list[str]], name: str) -> list[str]:
 
 @contextmanager
 def _ec2_server(
-    respond: Callable[[str, Mapping[str, list[str]]], Answer | None], upstream: str | None
+    respond: Callable[[str, Mapping[str, list[str]]], Answer | None],
+    upstream: str | None,
+    on_request: Callable[[Mapping[str, str]], None] | None = None,
 ) -> Iterator[str]:
     """An EC2 query endpoint: `respond(action, params)` answers a request, or None sends it on
     to `upstream` (moto), whose answers, errors included, pass through."""
@@ -174,6 +190,8 @@ def _ec2_server(
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:  # noqa: N802 - http.server's naming
             request = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            if on_request is not None:
+                on_request(dict(self.headers.items()))
             params = parse_qs(request.decode())
             answer = respond(params.get("Action", [""])[0], params)
             if answer is None and upstream:
