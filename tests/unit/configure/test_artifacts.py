@@ -17,6 +17,8 @@ from orbis.configure.artifacts import (
     local_copy,
 )
 from orbis.model.infrastructure import Function
+from orbis.net.addresses import parse_allow_list
+from orbis.net.fetch import FetchPolicy
 
 PLAYBOOK = "- hosts: all\n  tasks:\n    - debug: {msg: served}\n"
 
@@ -58,8 +60,16 @@ def no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(name, raising=False)
 
 
+LOOPBACK_ALLOWED = FetchPolicy(allow=parse_allow_list("127.0.0.1"))  # the test servers
+
+
 def settings(tmp_path: Path, **kw: object) -> ArtifactSettings:
-    return ArtifactSettings(cache_dir=tmp_path / "cache", timeout=2.0, **kw)  # type: ignore[arg-type]
+    return ArtifactSettings(
+        cache_dir=tmp_path / "cache",
+        timeout=2.0,
+        policy=LOOPBACK_ALLOWED,
+        **kw,  # type: ignore[arg-type]
+    )
 
 
 def test_fetch_then_cache_hit_without_the_server(server: str, tmp_path: Path) -> None:
