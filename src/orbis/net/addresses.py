@@ -34,8 +34,8 @@ def refusal_reason(ip: IPAddress) -> str | None:
         (ip.is_link_local, "a link-local address"),
         (ip.is_unspecified, "an unspecified address"),
         (ip.is_multicast, "a multicast address"),
-        (ip.is_private, "a private address"),
         (ip.is_reserved, "a reserved address"),
+        (ip.is_private, "a private address"),
         (not ip.is_global, "not a public address"),  # CGNAT 100.64/10, documentation nets...
     )
     return next((why for hit, why in checks if hit), None)

@@ -116,31 +116,43 @@ async def _follow(url: str, policy: FetchPolicy) -> bytes:
     async with client:
         current = url
         for _hop in range(policy.max_redirects + 1):
-            pinned = await _pin(current, policy)
-            try:
-                async with client.stream(
-                    "GET", pinned.url,
-                    headers={"Host": pinned.host_header, "Accept-Encoding": "identity"},
-                    extensions={"sni_hostname": pinned.sni} if pinned.sni else {},
-                ) as response:  # fmt: skip
-                    location = response.headers.get("location")
-                    if response.status_code in _REDIRECTS and location:
-                        current = urljoin(current, location)
-                        continue
-                    if response.status_code != 200:
-                        raise FetchFailed(current, f"HTTP {response.status_code}")
-                    return await _read_capped(response, current, policy.max_bytes)
-            except httpx.TimeoutException:
-                raise FetchTimeout(
-                    current, f"no answer within {policy.read_timeout:g} s ({READ_TIMEOUT_SETTING})"
-                ) from None
-            except httpx.HTTPError as exc:
-                raise FetchFailed(current, str(exc) or type(exc).__name__) from None
+            body, location = await _get(client, current, await _pin(current, policy), policy)
+            if location is None:
+                return body
+            current = urljoin(current, location)
     raise FetchRefused(url, f"more than {policy.max_redirects} redirects ({REDIRECTS_SETTING})")
 
 
-async def _pin(url: str, policy: FetchPolicy) -> _Pinned:
-    """Resolve the URL's host, check every address, and pin the first for the connection."""
+async def _get(
+    client: httpx.AsyncClient, url: str, pinned: list[_Pinned], policy: FetchPolicy
+) -> tuple[bytes, str | None]:
+    """(body, None) or (b"", redirect location); the checked addresses are tried in order."""
+    for attempt, target in enumerate(pinned, start=1):
+        try:
+            async with client.stream(
+                "GET", target.url,
+                headers={"Host": target.host_header, "Accept-Encoding": "identity"},
+                extensions={"sni_hostname": target.sni} if target.sni else {},
+            ) as response:  # fmt: skip
+                location = response.headers.get("location")
+                if response.status_code in _REDIRECTS and location:
+                    return b"", location
+                if response.status_code != 200:
+                    raise FetchFailed(url, f"HTTP {response.status_code}")
+                return await _read_capped(response, url, policy.max_bytes), None
+        except httpx.ConnectError as exc:
+            if attempt == len(pinned):
+                raise FetchFailed(url, str(exc) or "connection refused") from None
+        except httpx.TimeoutException:
+            reason = f"no answer within {policy.read_timeout:g} s ({READ_TIMEOUT_SETTING})"
+            raise FetchTimeout(url, reason) from None
+        except httpx.HTTPError as exc:
+            raise FetchFailed(url, str(exc) or type(exc).__name__) from None
+    raise FetchFailed(url, "no address to connect to")
+
+
+async def _pin(url: str, policy: FetchPolicy) -> list[_Pinned]:
+    """Resolve the URL's host and check every address; the connection goes to these only."""
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
     if scheme not in ("http", "https"):
@@ -153,20 +165,21 @@ async def _pin(url: str, policy: FetchPolicy) -> _Pinned:
     except ValueError:
         raise FetchRefused(url, "refused: bad port") from None
     addresses = await _resolve(host, port, url)
-    for ip in addresses:
+    for ip in addresses:  # all of them: a mixed DNS answer must not slip one through
         refusal = check_address(host, ip, port, policy.allow)
         if refusal is not None:
             raise FetchRefused(url, refusal)
-    ip = addresses[0]
-    literal = f"[{ip}]" if ip.version == 6 else str(ip)
     userinfo = parts.netloc.rpartition("@")[0]
-    netloc = f"{userinfo}@{literal}:{port}" if userinfo else f"{literal}:{port}"
     shown_host = f"[{host}]" if ":" in host else host
-    return _Pinned(
-        urlunsplit((scheme, netloc, parts.path or "/", parts.query, "")),
-        shown_host if parts.port is None else f"{shown_host}:{port}",
-        host if scheme == "https" and host != str(ip) else None,
-    )
+    host_header = shown_host if parts.port is None else f"{shown_host}:{port}"
+    out = []
+    for ip in addresses:
+        literal = f"[{ip}]" if ip.version == 6 else str(ip)
+        netloc = f"{userinfo}@{literal}:{port}" if userinfo else f"{literal}:{port}"
+        pinned_url = urlunsplit((scheme, netloc, parts.path or "/", parts.query, ""))
+        sni = host if scheme == "https" and host != str(ip) else None
+        out.append(_Pinned(pinned_url, host_header, sni))
+    return out
 
 
 async def _resolve(host: str, port: int, url: str) -> list[IPAddress]:
