@@ -147,6 +147,12 @@ def _download(url: str, settings: ArtifactSettings) -> str:
         raise ArtifactError(f"artifact {url} is not UTF-8 text") from exc
 
 
+def node_path(url: str, default: str) -> str:
+    """/tmp/<the URL's file name> on a node; a name like '..' becomes `default`."""
+    name = PurePosixPath(urlparse(url).path).name
+    return f"/tmp/{name if name not in ('', '.', '..') else default}"
+
+
 def artifact_downloads(inputs: dict[str, Any]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """IM's get_artifact input: a task downloading the file to /tmp/<basename> on the node,
     and the inputs with that path in its place."""
@@ -159,7 +165,7 @@ def artifact_downloads(inputs: dict[str, Any]) -> tuple[list[dict[str, Any]], di
                 raise ArtifactError(
                     f"artifact {url or value.args[1]!r}: only URLs can be downloaded to the nodes"
                 )
-            dest = f"/tmp/{PurePosixPath(urlparse(url).path).name or 'artifact'}"
+            dest = node_path(url, "artifact")
             tasks.append(
                 {
                     "name": f"download {value.args[1]}",
@@ -175,7 +181,7 @@ def artifact_downloads(inputs: dict[str, Any]) -> tuple[list[dict[str, Any]], di
 def script_play(url: str, text: str, variables: dict[str, Any]) -> dict[str, Any]:
     """A non-playbook recipe (e.g. a shell script): copied to /tmp/<basename>, run with the
     operation inputs as environment variables (as IM does)."""
-    dest = f"/tmp/{PurePosixPath(urlparse(url).path).name or 'script'}"
+    dest = node_path(url, "script")
     env = {str(k): v if isinstance(v, str) else json.dumps(v) for k, v in variables.items()}
     return {
         "name": f"run {dest}",
