@@ -208,8 +208,10 @@ async def _read_capped(response: httpx.Response, url: str, max_bytes: int) -> by
         raise FetchRefused(url, f"refused: compressed answer (Content-Encoding: {encoding})")
     too_large = FetchTooLarge(url, f"larger than {max_bytes} bytes ({MAX_BYTES_SETTING})")
     declared = response.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > max_bytes:
-        raise too_large
+    if declared.isdigit() and int(declared) > max_bytes:  # refused before reading a byte
+        raise FetchTooLarge(
+            url, f"declares {declared} bytes, more than {max_bytes} ({MAX_BYTES_SETTING})"
+        )
     body = bytearray()
     async for chunk in response.aiter_raw():
         body += chunk

@@ -130,3 +130,15 @@ def test_get_artifact_inputs_become_download_tasks() -> None:
     tasks, inputs = artifact_downloads({"path": fn, "other": 1})
     assert inputs == {"path": "/tmp/install.sh", "other": 1}
     assert tasks[0]["ansible.builtin.get_url"]["dest"] == "/tmp/install.sh"
+
+
+def test_a_refused_url_never_falls_back_to_a_stale_copy(server: str, tmp_path: Path) -> None:
+    from orbis.configure.artifacts import cache_path
+
+    url = f"{server}/artifacts/play.yml"
+    s = ArtifactSettings(cache_dir=tmp_path / "cache", ttl=0.0, policy=FetchPolicy())  # no allow
+    cache_path(url, s).parent.mkdir(parents=True)
+    cache_path(url, s).write_text(PLAYBOOK)
+    with pytest.raises(ArtifactError, match=r"loopback address \(ORBIS_FETCH_ALLOW\)"):
+        fetch(url, s)
+    assert _Handler.hits == 0
