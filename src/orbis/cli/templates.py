@@ -11,7 +11,7 @@ from typing import Any
 import typer
 
 from orbis.cli.console import err, fail
-from orbis.lang import load_template
+from orbis.lang import CLIENT, load_template
 from orbis.lang.compose import link_of, load_composed
 from orbis.lang.errors import Problem, TemplateError
 from orbis.model.infrastructure import Template
@@ -29,7 +29,7 @@ def load_any(path: Path, inputs: dict[str, str], addons: list[Path]) -> tuple[Te
         if not file.is_file():
             raise TemplateError([Problem(None, f"{file}: no such file")])
     if not addons and link_of(path) is None:
-        return load_template(path, inputs=inputs), None
+        return load_template(path, inputs=inputs, sources=CLIENT), None  # the user's machine
     template, text, smap = load_composed(path, addons, inputs)
     return template, (text, Path(smap.base))
 

@@ -19,6 +19,8 @@ from typing import Any
 
 import yaml
 
+from orbis.configure.workfiles import make_folder, open_text, write_file
+
 CALLBACK_DIR = Path(__file__).with_name("callback_plugins")
 ROLES_DIR = Path(__file__).with_name("roles")  # roles shipped with Orbis (catalogue templates)
 PLAY_KEYS = {"hosts", "tasks", "roles", "pre_tasks", "post_tasks", "handlers", "import_playbook"}
@@ -169,15 +171,16 @@ async def run_level(
     timeout: float = 3600.0,
 ) -> tuple[dict[tuple[str, str], HostResult], str]:
     """Run the steps; return each (step, host)'s result and Ansible's whole output."""
-    workdir.mkdir(parents=True, exist_ok=True)
-    playbook = workdir / f"{label}.yml"
-    inventory = workdir / f"{label}-inventory.yml"
-    events_file = workdir / f"{label}-events.jsonl"
-    playbook.write_text(yaml.safe_dump(build_playbook(steps), sort_keys=False))
-    inventory.write_text(
-        yaml.safe_dump(build_inventory(targets, steps, private_key_file), sort_keys=False)
+    make_folder(workdir)  # shared with the recipes: no write or read through a planted link
+    playbook = write_file(
+        workdir, f"{label}.yml", yaml.safe_dump(build_playbook(steps), sort_keys=False)
     )
-    events_file.write_text("")
+    inventory = write_file(
+        workdir,
+        f"{label}-inventory.yml",
+        yaml.safe_dump(build_inventory(targets, steps, private_key_file), sort_keys=False),
+    )
+    events_file = write_file(workdir, f"{label}-events.jsonl", "")
     binary = Path(sys.executable).with_name("ansible-playbook")
     proc = await asyncio.create_subprocess_exec(
         str(binary),
@@ -195,7 +198,7 @@ async def run_level(
     async def follow() -> None:
         offset = 0
         while True:
-            with events_file.open() as fh:
+            with open_text(workdir, events_file.name) as fh:
                 fh.seek(offset)
                 chunk = fh.read()
             complete, _, _rest = chunk.rpartition("\n")

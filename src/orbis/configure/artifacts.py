@@ -5,9 +5,11 @@ fetches them; the deployer calls `fetch(url)` when a step is about to run:
 
 1. a configured URL prefix mapped to a local folder wins (machines without internet);
 2. else a cached copy younger than the TTL ($ORBIS_HOME/cache/artifacts, keyed by URL);
-3. else an HTTP GET with a short timeout, stored in the cache;
-4. if that fails, a stale cached copy still serves (offline after a first run); otherwise an
-   ArtifactError naming the URL and the cause.
+3. else a download through `orbis.net.fetch` (address rules, redirects checked hop by hop,
+   size and time caps), stored in the cache;
+4. if that fails for a network reason, a stale cached copy still serves (offline after a first
+   run); a refusal by a rule never does. Otherwise an ArtifactError naming the URL and the
+   cause or rule.
 
 Mapping: ORBIS_ARTIFACT_MAP="<prefix>=<folder>,<prefix>=<folder>" and/or the YAML file
 $ORBIS_HOME/artifact-map.yaml (`<prefix>: <folder>`); the longest matching prefix wins.
@@ -20,20 +22,20 @@ import hashlib
 import json
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import unquote, urlparse
 
-import httpx
 import yaml
 
 from orbis.configure.ansible import PlaybookError
 from orbis.model.infrastructure import Function
+from orbis.net.fetch import FetchError, FetchPolicy, FetchRefused
+from orbis.net.fetch import fetch as download
 
 DEFAULT_TTL = 3600.0
 DEFAULT_TIMEOUT = 10.0
-MAX_SIZE = 5 * 1024 * 1024  # a playbook, not a disk image
 
 
 class ArtifactError(PlaybookError):
@@ -50,6 +52,7 @@ class ArtifactSettings:
     ttl: float = DEFAULT_TTL
     timeout: float = DEFAULT_TIMEOUT
     mapping: list[tuple[str, Path]] = field(default_factory=list)  # longest prefix first
+    policy: FetchPolicy = field(default_factory=FetchPolicy)  # `timeout` is its read timeout
 
     @classmethod
     def from_env(cls) -> ArtifactSettings:
@@ -76,6 +79,7 @@ class ArtifactSettings:
             ttl=float(os.environ.get("ORBIS_ARTIFACT_TTL") or DEFAULT_TTL),
             timeout=float(os.environ.get("ORBIS_ARTIFACT_TIMEOUT") or DEFAULT_TIMEOUT),
             mapping=mapping,
+            policy=FetchPolicy.from_env(),
         )
 
 
@@ -117,9 +121,10 @@ def fetch(url: str, settings: ArtifactSettings | None = None) -> str:
     if age is not None and age < settings.ttl:
         return cached.read_text(encoding="utf-8")
     try:
-        text = _download(url, settings.timeout)
-    except ArtifactError:
-        if age is not None:  # stale beats nothing: the node can still be configured offline
+        text = _download(url, settings)
+    except ArtifactError as exc:
+        refused = isinstance(exc.__cause__, FetchRefused)  # a rule: no stale copy either
+        if age is not None and not refused:  # stale beats nothing: configure offline
             return cached.read_text(encoding="utf-8")
         raise
     cached.parent.mkdir(parents=True, exist_ok=True)
@@ -129,21 +134,23 @@ def fetch(url: str, settings: ArtifactSettings | None = None) -> str:
     return text
 
 
-def _download(url: str, timeout: float) -> str:
+def _download(url: str, settings: ArtifactSettings) -> str:
+    policy = replace(settings.policy, read_timeout=settings.timeout)
     try:
-        with httpx.Client(timeout=timeout, follow_redirects=True) as client:
-            response = client.get(url)
-    except httpx.HTTPError as exc:
-        cause = str(exc) or type(exc).__name__
+        body = download(url, policy)
+    except FetchError as exc:
+        cause = exc.reason if exc.url == url else str(exc)  # a later redirect hop: name it
         raise ArtifactError(f"artifact {url} could not be fetched: {cause}") from exc
-    if response.status_code != 200:
-        raise ArtifactError(f"artifact {url} could not be fetched: HTTP {response.status_code}")
-    if len(response.content) > MAX_SIZE:
-        raise ArtifactError(f"artifact {url} is larger than {MAX_SIZE} bytes")
     try:
-        return response.content.decode("utf-8")
+        return body.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ArtifactError(f"artifact {url} is not UTF-8 text") from exc
+
+
+def node_path(url: str, default: str) -> str:
+    """/tmp/<the URL's file name> on a node; a name like '..' becomes `default`."""
+    name = PurePosixPath(urlparse(url).path).name
+    return f"/tmp/{name if name not in ('', '.', '..') else default}"
 
 
 def artifact_downloads(inputs: dict[str, Any]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
@@ -158,7 +165,7 @@ def artifact_downloads(inputs: dict[str, Any]) -> tuple[list[dict[str, Any]], di
                 raise ArtifactError(
                     f"artifact {url or value.args[1]!r}: only URLs can be downloaded to the nodes"
                 )
-            dest = f"/tmp/{PurePosixPath(urlparse(url).path).name or 'artifact'}"
+            dest = node_path(url, "artifact")
             tasks.append(
                 {
                     "name": f"download {value.args[1]}",
@@ -174,7 +181,7 @@ def artifact_downloads(inputs: dict[str, Any]) -> tuple[list[dict[str, Any]], di
 def script_play(url: str, text: str, variables: dict[str, Any]) -> dict[str, Any]:
     """A non-playbook recipe (e.g. a shell script): copied to /tmp/<basename>, run with the
     operation inputs as environment variables (as IM does)."""
-    dest = f"/tmp/{PurePosixPath(urlparse(url).path).name or 'script'}"
+    dest = node_path(url, "script")
     env = {str(k): v if isinstance(v, str) else json.dumps(v) for k, v in variables.items()}
     return {
         "name": f"run {dest}",

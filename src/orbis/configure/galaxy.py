@@ -12,6 +12,8 @@ import asyncio
 import sys
 from pathlib import Path
 
+from orbis.configure.workfiles import WorkFileError, make_folder
+
 
 class GalaxyError(Exception):
     """A role or collection could not be installed; the message is ansible-galaxy's."""
@@ -21,6 +23,11 @@ async def install(workdir: Path, roles: list[str], collections: list[str],
                   timeout: float = 600) -> str:  # fmt: skip
     """Install what is missing; return ansible-galaxy's output, or raise GalaxyError."""
     binary = Path(sys.executable).with_name("ansible-galaxy")
+    for folder in ("roles", "collections"):  # a planted link would send the install elsewhere
+        try:
+            make_folder(workdir / folder)
+        except WorkFileError as exc:
+            raise GalaxyError(str(exc)) from None
     output = []
     jobs = []
     if roles:

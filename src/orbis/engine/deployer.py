@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 import asyncssh
 
-from orbis.configure import galaxy, hosts, storage
+from orbis.configure import galaxy, hosts, storage, workfiles
 from orbis.configure.ansible import (
     HostResult,
     PlaybookError,
@@ -710,12 +710,9 @@ class Deployer:
         self._fail_node(row, NodeState.FAILED, message)
 
     def _write_key(self, infra: InfrastructureRow) -> Path:
-        folder = self.workdir(infra.id)
-        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-        key_file = folder / "id_ed25519"
-        key_file.touch(mode=0o600)
-        key_file.write_text(self.private_key(infra))
-        return key_file
+        # the folder is shared with what runs user recipes: never write through a planted link
+        folder = workfiles.make_folder(self.workdir(infra.id))
+        return workfiles.write_file(folder, "id_ed25519", self.private_key(infra), 0o600)
 
     def _fail_node(
         self, row: NodeRow, state: NodeState, message: str, lines: list[str] | None = None

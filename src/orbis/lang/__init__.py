@@ -7,10 +7,13 @@ from pathlib import Path
 from typing import Any
 
 from orbis.lang.errors import Problem, TemplateError
+from orbis.lang.sources import CLIENT, SERVER, Sources
 from orbis.lang.yaml_positions import PMap, load_yaml
 from orbis.model.infrastructure import Position, Template
 
-__all__ = ["Problem", "TemplateError", "language_of", "load_template"]
+__all__ = [
+    "CLIENT", "SERVER", "Problem", "Sources", "TemplateError", "language_of", "load_template",
+]  # fmt: skip
 
 _TOSCA_KEYS = ("tosca_definitions_version", "topology_template")
 
@@ -31,9 +34,13 @@ def language_of(text: str) -> str:
 
 
 def load_template(
-    path: str | Path, inputs: dict[str, Any] | None = None, text: str | None = None
+    path: str | Path,
+    inputs: dict[str, Any] | None = None,
+    text: str | None = None,
+    sources: Sources = SERVER,
 ) -> Template:
-    """Load a template of any supported language; raises TemplateError with positions."""
+    """Load a template of any supported language; raises TemplateError with positions.
+    Files of this machine are read only with `sources=CLIENT` (the CLI: orbis.lang.sources)."""
     from orbis.lang.radl.json_form import from_json
     from orbis.lang.radl.loader import load_radl
     from orbis.lang.tosca.loader import load_document, read_text
@@ -50,7 +57,7 @@ def load_template(
                 raise  # broken TOSCA: report the YAML error
             doc = None
         if isinstance(doc, PMap) and any(k in doc for k in _TOSCA_KEYS):
-            return load_document(doc, file, inputs or {})
+            return load_document(doc, file, inputs or {}, sources)
     try:
         return load_radl(source, file)
     except TemplateError as exc:

@@ -97,10 +97,11 @@ def load_composed(
     inputs: dict[str, Any] | None = None,
 ) -> tuple[Template, str, SourceMap]:
     """Compose and validate: the model (problems at original positions), text and map."""
+    from orbis.lang.sources import CLIENT  # composing is the CLI's: the user's own files
     from orbis.lang.tosca.loader import load_document
 
     text, smap = compose(base_path, addon_paths)
-    template = load_document(smap.document, smap.base, inputs or {})
+    template = load_document(smap.document, smap.base, inputs or {}, CLIENT)
     template.warnings = [*smap.warnings, *template.warnings]
     return template, text, smap
 

@@ -34,7 +34,6 @@ import hashlib
 import json
 import re
 import time
-import urllib.request
 from collections.abc import Callable, Iterable, Mapping
 from contextlib import suppress
 from dataclasses import replace
@@ -759,11 +758,14 @@ class KubernetesProvider(Provider):
         if not url.startswith(("http://", "https://")):
             raise ProviderError(f"kubernetes: {what}: config file {entry.get('path')} has no "
                                 "content nor an http(s) URL")  # fmt: skip
+        from orbis.net.fetch import FetchError, FetchFailed, FetchTimeout, fetch  # the rules
+
         try:
-            with urllib.request.urlopen(url, timeout=self._request_timeout) as answer:
-                return bytes(answer.read())
-        except OSError as err:
-            raise Transient(f"kubernetes: {what}: cannot download {url}: {err}") from None
+            return fetch(url)
+        except (FetchFailed, FetchTimeout) as err:
+            raise Transient(f"kubernetes: {what}: cannot download {err}") from None
+        except FetchError as err:  # a rule (address, size, scheme): retrying cannot help
+            raise ProviderError(f"kubernetes: {what}: cannot download {err}") from None
 
     def _secret_data(self, what: str, entry: Mapping[str, Any]) -> str:
         """A base64 file's Secret `data` value: its content (given, or downloaded) as the

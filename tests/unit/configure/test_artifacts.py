@@ -17,6 +17,8 @@ from orbis.configure.artifacts import (
     local_copy,
 )
 from orbis.model.infrastructure import Function
+from orbis.net.addresses import parse_allow_list
+from orbis.net.fetch import FetchPolicy
 
 PLAYBOOK = "- hosts: all\n  tasks:\n    - debug: {msg: served}\n"
 
@@ -58,8 +60,16 @@ def no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(name, raising=False)
 
 
+LOOPBACK_ALLOWED = FetchPolicy(allow=parse_allow_list("127.0.0.1"))  # the test servers
+
+
 def settings(tmp_path: Path, **kw: object) -> ArtifactSettings:
-    return ArtifactSettings(cache_dir=tmp_path / "cache", timeout=2.0, **kw)  # type: ignore[arg-type]
+    return ArtifactSettings(
+        cache_dir=tmp_path / "cache",
+        timeout=2.0,
+        policy=LOOPBACK_ALLOWED,
+        **kw,  # type: ignore[arg-type]
+    )
 
 
 def test_fetch_then_cache_hit_without_the_server(server: str, tmp_path: Path) -> None:
@@ -120,3 +130,15 @@ def test_get_artifact_inputs_become_download_tasks() -> None:
     tasks, inputs = artifact_downloads({"path": fn, "other": 1})
     assert inputs == {"path": "/tmp/install.sh", "other": 1}
     assert tasks[0]["ansible.builtin.get_url"]["dest"] == "/tmp/install.sh"
+
+
+def test_a_refused_url_never_falls_back_to_a_stale_copy(server: str, tmp_path: Path) -> None:
+    from orbis.configure.artifacts import cache_path
+
+    url = f"{server}/artifacts/play.yml"
+    s = ArtifactSettings(cache_dir=tmp_path / "cache", ttl=0.0, policy=FetchPolicy())  # no allow
+    cache_path(url, s).parent.mkdir(parents=True)
+    cache_path(url, s).write_text(PLAYBOOK)
+    with pytest.raises(ArtifactError, match=r"loopback address \(ORBIS_FETCH_ALLOW\)"):
+        fetch(url, s)
+    assert _Handler.hits == 0

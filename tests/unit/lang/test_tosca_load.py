@@ -3,7 +3,7 @@
 import time
 from pathlib import Path
 
-from orbis.lang import load_template
+from orbis.lang import CLIENT, load_template
 from orbis.lang.tosca import load
 from orbis.model.infrastructure import Function, PortSpec
 
@@ -26,7 +26,7 @@ def test_compute_only() -> None:
 
 
 def test_indigo_web_app() -> None:
-    t = load(FIXTURES / "web_app.yaml")
+    t = load(FIXTURES / "web_app.yaml", sources=CLIENT)
     assert t.name == "web-demo"
     front = t.computes["front"]
     assert front.type == "tosca.nodes.indigo.Compute"
@@ -85,7 +85,7 @@ def test_count_overridden_by_input() -> None:
 
 
 def test_dependson_chain_and_functions() -> None:
-    t = load(FIXTURES / "chain.yaml")
+    t = load(FIXTURES / "chain.yaml", sources=CLIENT)
     app_vm = t.computes["app_vm"]
     assert app_vm.count == 3  # default_instances
     assert app_vm.public and app_vm.network_name == "provider.PUBLIC"
@@ -136,7 +136,7 @@ topology_template:
         Standard:
           configure: missing.yml
 """
-    t = load(FIXTURES / "virtual.yaml", text=text)
+    t = load(FIXTURES / "virtual.yaml", text=text, sources=CLIENT)
     [op] = t.computes["vm"].operations
     assert op.implementation == str(FIXTURES / "missing.yml")
     assert any("implementation 'missing.yml' not found" in w for w in t.warnings)
@@ -187,7 +187,7 @@ topology_template:
     app: {type: my.nodes.App, requirements: [{host: vm}]}
 """
     )
-    t = load(tmp_path / "t.yaml")
+    t = load(tmp_path / "t.yaml", sources=CLIENT)  # the CLI, on the user's machine
     app = t.components["app"]
     assert app.properties == {"port": 8080}
     assert app.operations[0].inherited and app.operations[0].implementation == str(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Iterator
+from urllib.parse import urlsplit
 
 import pytest
 from kubernetes import client
@@ -142,11 +143,15 @@ def test_app_errors(cluster: KubernetesStandin, provider: KubernetesProvider) ->
 
 
 def test_downloaded_config_files_must_be_utf8_text(
-    cluster: KubernetesStandin, provider: KubernetesProvider
+    cluster: KubernetesStandin, provider: KubernetesProvider, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     cluster.files["ok.py"] = "c.Lab = 'é'\n".encode()
     cluster.files["blob.bin"] = b"\x89PNG\r\n\x1a\n\xff\x00"  # a ConfigMap's data is text
     ok = [{"path": "/etc/ok.py", "url": f"{cluster.url}/files/ok.py"}]
+    with pytest.raises(ProviderError, match=r"loopback address \(ORBIS_FETCH_ALLOW\)") as err:
+        provider.apply_app(INFRA, jupyter(count=1, volumes=[], config_files=ok))  # SSRF rule
+    assert type(err.value) is ProviderError  # not Transient: a retry cannot help
+    monkeypatch.setenv("ORBIS_FETCH_ALLOW", urlsplit(cluster.url).netloc)  # the stand-in only
     provider.apply_app(INFRA, jupyter(count=1, volumes=[], config_files=ok))
     [config] = objects(cluster, "configmaps")
     assert list(config["data"].values()) == ["c.Lab = 'é'\n"]
@@ -307,8 +312,9 @@ def test_an_endpoint_needs_a_tcp_published_port(
 
 
 def test_base64_file_is_a_secret_and_a_plain_file_stays_in_the_configmap(
-    cluster: KubernetesStandin, provider: KubernetesProvider
+    cluster: KubernetesStandin, provider: KubernetesProvider, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv("ORBIS_FETCH_ALLOW", urlsplit(cluster.url).netloc)  # the stand-in only
     key = bytes(range(256))  # not text: no ConfigMap `data` could hold it
     wrapped = base64.encodebytes(key).decode()  # with line breaks, as `base64` writes it
     cluster.files["ca.b64"] = base64.b64encode(b"-----BEGIN CERTIFICATE-----\n")

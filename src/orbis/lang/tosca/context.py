@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from orbis.lang.errors import Problems
+from orbis.lang.sources import SERVER, Sources
 from orbis.lang.tosca.registry import Registry
 from orbis.lang.yaml_positions import PMap
 from orbis.model.infrastructure import Position
@@ -63,6 +64,7 @@ class Context:
     hosts: dict[str, str | None] = field(default_factory=dict)  # node -> its Compute
     # node -> the (source node, requirement) pairs that target it; built once, on first use
     incoming: dict[str, list[tuple[NodeTemplate, Requirement]]] | None = None
+    sources: Sources = SERVER  # whether files of this machine may be read (CLI) or not
 
     def pos(self, line: int = 1, col: int = 1) -> Position:
         return Position(self.file, line, col)

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from orbis.lang.errors import Problem, Problems, TemplateError, suggest
+from orbis.lang.sources import SERVER, Sources
 from orbis.lang.tosca.apps import map_container, map_function
 from orbis.lang.tosca.compute import ComputeMapper, is_public, map_compute
 from orbis.lang.tosca.context import (
@@ -69,13 +70,17 @@ def read_text(path: str | Path, text: str | None) -> str:
 
 
 def load(
-    path: str | Path, inputs: dict[str, Any] | None = None, text: str | None = None
+    path: str | Path,
+    inputs: dict[str, Any] | None = None,
+    text: str | None = None,
+    sources: Sources = SERVER,
 ) -> Template:
     """Parse, validate and map a TOSCA template. `text` overrides reading `path` (which is
-    then only used in messages and to resolve relative files). Raises TemplateError."""
+    then only used in messages and, when `sources` allows local files, to resolve relative
+    files). Raises TemplateError."""
     file = str(path)
     doc = load_yaml(read_text(path, text), file)
-    return load_document(doc, file, inputs or {})
+    return load_document(doc, file, inputs or {}, sources)
 
 
 def _check_header(doc: PMap, problems: Problems) -> None:
@@ -96,24 +101,27 @@ def _check_header(doc: PMap, problems: Problems) -> None:
             )
 
 
-def load_document(doc: Any, file: str, overrides: dict[str, Any]) -> Template:
-    """Load an already parsed (position-aware) TOSCA document."""
+def load_document(
+    doc: Any, file: str, overrides: dict[str, Any], sources: Sources = SERVER
+) -> Template:
+    """Load an already parsed (position-aware) TOSCA document; `sources` says whether files
+    of this machine may be read (the CLI) or not (the server: orbis.lang.sources)."""
     if not isinstance(doc, PMap):
         raise TemplateError(
             [Problem(Position(file, 1, 1), "a TOSCA template must be a YAML mapping")]
         )
     problems = Problems()
-    doc = expand_template_file(doc, file, problems)
+    doc = expand_template_file(doc, file, problems, sources)
     _check_header(doc, problems)
     base_dir = Path(file).resolve().parent
     repositories = read_repositories(doc, problems)
-    imports = ImportReader(problems, repositories)
+    imports = ImportReader(problems, repositories, sources)
     imports.read(doc, base_dir)
     own_types = type_set_from(doc)  # types declared in the template itself
     registry = build_registry(
         imports.shipped, [*imports.local, *([own_types] if own_types else [])]
     )
-    ctx = Context(file, base_dir, problems, registry, repositories)
+    ctx = Context(file, base_dir, problems, registry, repositories, sources=sources)
     topology = doc.get("topology_template")
     if not isinstance(topology, PMap):
         problems.add(doc.value_pos("topology_template") if topology is not None else doc.pos,

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from orbis.lang.errors import suggest
+from orbis.lang.sources import FILE_RULE, outside_bundle
 from orbis.lang.tosca.context import Context, NodeTemplate
 from orbis.lang.tosca.functions import Resolver
 from orbis.lang.yaml_positions import PMap, child_pos, plain
@@ -37,13 +38,19 @@ def _artifact_map(ctx: Context, node: NodeTemplate) -> dict[str, Any]:
     return artifacts
 
 
-def _locate(ctx: Context, file: str) -> str:
-    """A URL stays a URL, file:// becomes a path, a relative path is resolved from the template."""
-    if file.startswith("file://"):
-        return file[len("file://") :]
-    if _URL.match(file):
-        return file
-    return str((ctx.base_dir / file).resolve())
+def _locate(ctx: Context, file: str, pos: Position | None) -> str:
+    """A URL stays a URL. On the user's machine (CLI) file:// becomes a path and a relative
+    path is resolved from the template; on the server a name is kept as written (a file sent
+    with the template) and one naming the server's own files is a problem."""
+    if ctx.sources.local_files:
+        if file.startswith("file://"):
+            return file[len("file://") :]
+        return file if _URL.match(file) else str((ctx.base_dir / file).resolve())
+    if file.lower().startswith("file:"):
+        ctx.problems.add(pos, f"'{file}' refused: file URLs name files of the server", FILE_RULE)
+    elif not _URL.match(file) and (why := outside_bundle(file)):
+        ctx.problems.add(pos, f"'{file}' refused: {why}", FILE_RULE)
+    return file
 
 
 def _artifact_file(ctx: Context, spec: Any, pos: Position | None) -> str | None:
@@ -71,7 +78,7 @@ def artifact_location(
         ctx.problems.add(pos, f"get_artifact: node '{node.name}' has no artifact '{name}'", hint)
         return None
     file = _artifact_file(ctx, artifacts[name], pos)
-    return None if file is None else _locate(ctx, file)
+    return None if file is None else _locate(ctx, file, pos)
 
 
 def node_artifacts(ctx: Context, node: NodeTemplate) -> list[Artifact]:
@@ -84,7 +91,7 @@ def node_artifacts(ctx: Context, node: NodeTemplate) -> list[Artifact]:
         if file is None:
             continue
         if not kind.startswith(_KEEP_AS_IS) and "\n" not in file:
-            file = _locate(ctx, file)
+            file = _locate(ctx, file, pos)
         out.append(Artifact(str(name), kind, file))
     return out
 
@@ -108,8 +115,8 @@ def _implementation(
         impl = resolved
     if "\n" in impl:  # a playbook written inline
         return None, impl
-    located = _locate(ctx, impl)
-    if not _URL.match(located) and not Path(located).exists():
+    located = _locate(ctx, impl, pos)
+    if ctx.sources.local_files and not _URL.match(located) and not Path(located).exists():
         ctx.problems.warn(pos, f"node '{node.name}': implementation '{impl}' not found ({located})")
     return located, None
 

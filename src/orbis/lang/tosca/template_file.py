@@ -1,10 +1,13 @@
 """IM's `template_file` import: the user's document refines a whole base template.
 
 When `imports` holds exactly one entry, a map with `template_file`, that file is a complete
-template (looked up next to the user's file, in $ORBIS_TOSCA_TEMPLATES folders, then among the
-templates shipped with Orbis; a URL only through the artifact map's local mirrors — never
-fetched). Merge (IM): user input defaults, or bare values, override imported defaults and extra
-inputs are added; user outputs and node templates are added or replace by name; the base's
+template (looked up next to the user's file — on the user's machine only, see
+orbis.lang.sources —, in $ORBIS_TOSCA_TEMPLATES folders, then among the templates shipped with
+Orbis; a URL only through the artifact map's local mirrors — never fetched). On the server a
+name is relative and stays inside its folder: no absolute path, no '..', no symlink out.
+
+Merge (IM): user input defaults, or bare values, override imported defaults and extra inputs
+are added; user outputs and node templates are added or replace by name; the base's
 own imports replace the `template_file` entry. Positions keep their own file, so problems in
 the base template point into it.
 """
@@ -16,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from orbis.lang.errors import Problems, TemplateError
+from orbis.lang.sources import RULE, SERVER, Sources, outside_bundle, read_local
 from orbis.lang.yaml_positions import PList, PMap, child_pos, load_yaml
 from orbis.model.infrastructure import Position
 
@@ -32,18 +36,25 @@ def _entry(doc: PMap) -> tuple[Any, Position] | None:
     return None
 
 
-def _candidates(name: str, base_dir: Path) -> list[Path]:
+def _candidates(name: str, base_dir: Path, sources: Sources) -> list[Path]:
     if "://" in name:
         from orbis.configure.artifacts import local_copy  # the same mirrors as artifacts
 
         found = local_copy(name)
         return [found] if found else []
     folders = [
-        base_dir,
+        *([base_dir] if sources.local_files else []),
         *(Path(p) for p in os.environ.get("ORBIS_TOSCA_TEMPLATES", "").split(os.pathsep) if p),
         SHIPPED_TEMPLATES,
     ]
-    return [folder / name for folder in folders]
+    if sources.local_files:
+        return [folder / name for folder in folders]
+    inside = []
+    for folder in folders:  # resolve-and-check: a symlink cannot lead out of the folder
+        path = (folder / name).resolve()
+        if folder.resolve() in path.parents:
+            inside.append(path)
+    return inside
 
 
 def _copy(mapping: PMap) -> PMap:
@@ -61,7 +72,9 @@ def _set(target: PMap, key: Any, source: PMap, source_key: Any) -> None:
     target.value_positions[key] = source.value_pos(source_key)
 
 
-def expand_template_file(doc: PMap, file: str, problems: Problems) -> PMap:
+def expand_template_file(
+    doc: PMap, file: str, problems: Problems, sources: Sources = SERVER
+) -> PMap:
     """The merged document, or `doc` itself when it has no template_file import."""
     found = _entry(doc)
     if found is None:
@@ -70,16 +83,26 @@ def expand_template_file(doc: PMap, file: str, problems: Problems) -> PMap:
     if not isinstance(name, str) or not name:
         problems.add(pos, "template_file must be a file name or URL")
         return doc
-    path = next((p for p in _candidates(name, Path(file).resolve().parent) if p.is_file()), None)
+    refusal = None if sources.local_files or "://" in name else outside_bundle(name)
+    if refusal is not None:
+        problems.add(pos, f"template_file '{name}' refused: {refusal}", RULE)
+        raise TemplateError(problems.problems)
+    candidates = _candidates(name, Path(file).resolve().parent, sources)
+    path = next((p for p in candidates if p.is_file()), None)
     if path is None:
         hint = (
             "URLs are only read from local mirrors (ORBIS_ARTIFACT_MAP)"
             if "://" in name
-            else "next to the template, in $ORBIS_TOSCA_TEMPLATES or shipped"
+            else "next to the template (CLI only), in $ORBIS_TOSCA_TEMPLATES or shipped"
         )
         problems.add(pos, f"template_file '{name}' not found offline", hint)
         raise TemplateError(problems.problems)
-    base = load_yaml(path.read_text(encoding="utf-8"), str(path))
+    try:
+        text = read_local(path)
+    except OSError as exc:
+        problems.add(pos, f"template_file '{name}' cannot be read: {exc}")
+        raise TemplateError(problems.problems) from None
+    base = load_yaml(text, str(path))
     if not isinstance(base, PMap):
         problems.add(pos, f"template_file '{name}' is not a TOSCA template")
         raise TemplateError(problems.problems)

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from orbis.lang import CLIENT
 from orbis.lang.errors import TemplateError
 from orbis.lang.tosca import load
 from orbis.model.infrastructure import Credentials, Function, PortSpec
@@ -13,7 +14,7 @@ CORPUS = Path(__file__).resolve().parents[3] / "fixtures" / "tosca" / "corpus"
 
 
 def corpus(name: str):  # type: ignore[no-untyped-def]
-    return load(CORPUS / name)
+    return load(CORPUS / name, sources=CLIENT)
 
 
 def test_host_and_os_capabilities_map_to_compute_fields() -> None:  # §2.1

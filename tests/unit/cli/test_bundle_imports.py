@@ -1,0 +1,51 @@
+"""The CLI sends local imports inside the template: the server (which reads no local file)
+then loads what the user's machine loaded."""
+
+from pathlib import Path
+
+import pytest
+
+from orbis.cli.bundle import bundle
+from orbis.lang import CLIENT, TemplateError, load_template
+
+TYPES = """tosca_definitions_version: tosca_simple_yaml_1_0
+imports: [https://raw.githubusercontent.com/indigo-dc/tosca-types/master/custom_types.yaml]
+node_types:
+  my.nodes.App:
+    derived_from: tosca.nodes.SoftwareComponent
+    properties:
+      port: {type: integer, default: 8080}
+"""
+TEMPLATE = """tosca_definitions_version: tosca_simple_yaml_1_0
+imports: [types.yaml]
+topology_template:
+  node_templates:
+    vm: {type: tosca.nodes.indigo.Compute}
+    app: {type: my.nodes.App, requirements: [{host: vm}]}
+"""
+
+
+def test_local_imports_are_inlined_for_the_server(tmp_path: Path) -> None:
+    (tmp_path / "types.yaml").write_text(TYPES)
+    path = tmp_path / "t.yaml"
+    path.write_text(TEMPLATE)
+    template = load_template(path, sources=CLIENT)
+    with pytest.raises(TemplateError, match="no such file was sent with the template"):
+        load_template("t.yaml", text=TEMPLATE)  # the server, without the bundle
+    sent = bundle(path, template, {})
+    served = load_template("t.yaml", text=sent)
+    assert served.components["app"].properties == {"port": 8080}
+    assert served.computes["vm"].type == "tosca.nodes.indigo.Compute"  # the URL import kept
+
+
+def test_a_local_template_file_base_is_merged_before_sending(tmp_path: Path) -> None:
+    (tmp_path / "base.yaml").write_text(TEMPLATE.replace("types.yaml", "base_types.yaml"))
+    (tmp_path / "base_types.yaml").write_text(TYPES)
+    path = tmp_path / "t.yaml"
+    path.write_text(
+        "tosca_definitions_version: tosca_simple_yaml_1_0\n"
+        "imports:\n  - template_file: base.yaml\n"
+    )
+    template = load_template(path, sources=CLIENT)
+    served = load_template("t.yaml", text=bundle(path, template, {}))
+    assert set(served.components) == {"app"} and set(served.computes) == {"vm"}
