@@ -10,6 +10,7 @@ from orbis.api import (
     routes_orbis,
     routes_other,
     routes_props,
+    routes_quotas,
     routes_sites,
     routes_vms,
 )
@@ -22,3 +23,4 @@ router.include_router(routes_vms.router)  # before the property route: /vms/{id}
 router.include_router(routes_props.router)
 router.include_router(routes_orbis.router)
 router.include_router(routes_sites.router)
+router.include_router(routes_quotas.router)

@@ -101,6 +101,8 @@ class TransferMixin(AccessMixin):
             steps = [_load(s, StepRow) for s in data.get("steps") or []]
         except TypeError:
             raise InvalidRequest("Error Importing Inf.: malformed data") from None
+        wanted = [n for n in nodes if not n.get("deleted") and n.get("desired") != "absent"]
+        self.check_quota(who.key, len(wanted))
         infra.update(deleted=False, owner_key=who.key, owner_name=who.name)
         if infra.get("phase") == "deleted":
             infra["phase"] = "done"
