@@ -14,6 +14,7 @@ import asyncio
 import logging
 import math
 import multiprocessing
+import os
 import resource
 import signal
 from collections.abc import Callable
@@ -21,6 +22,7 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any
 
+from orbis.config import LIMIT_DEFAULTS
 from orbis.service.errors import InvalidRequest, ServiceError
 
 log = logging.getLogger(__name__)
@@ -44,6 +46,20 @@ def _cpu_used() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def _limit_settings() -> dict[str, str]:
+    """The ORBIS_* limit settings of this process, sent with each job: a worker then applies
+    the server's current values, not those of the moment it was forked."""
+    return {name: os.environ[name] for name in LIMIT_DEFAULTS if name in os.environ}
+
+
+def _use_limit_settings(settings: dict[str, str]) -> None:
+    for name in LIMIT_DEFAULTS:
+        if name in settings:
+            os.environ[name] = settings[name]
+        else:
+            os.environ.pop(name, None)
+
+
 def worker_main(conn: Connection, cpu_seconds: float) -> None:
     """A worker's loop: receive (function, args), answer (kind, value)."""
     signal.signal(signal.SIGXCPU, _on_sigxcpu)
@@ -51,9 +67,10 @@ def worker_main(conn: Connection, cpu_seconds: float) -> None:
     _, hard = resource.getrlimit(resource.RLIMIT_CPU)
     while True:
         try:
-            func, args = conn.recv()
+            func, args, settings = conn.recv()
         except (EOFError, OSError):
             return
+        _use_limit_settings(settings)
         soft = math.ceil(_cpu_used() + cpu_seconds)
         unlimited = hard == resource.RLIM_INFINITY
         resource.setrlimit(resource.RLIMIT_CPU, (soft if unlimited else min(soft, hard), hard))
@@ -167,7 +184,7 @@ class ParsePool:
 
         loop.add_reader(fd, wake)
         try:
-            worker.conn.send((func, args))
+            worker.conn.send((func, args, _limit_settings()))
             await asyncio.wait_for(readable, self.wall_seconds)
         finally:
             loop.remove_reader(fd)
