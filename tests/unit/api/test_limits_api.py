@@ -16,6 +16,7 @@ from orbis import config
 from orbis.api.app import create_app
 from orbis.providers.sim import SimProvider
 from orbis.store.schema import InfrastructureRow, NodeRow
+
 from .conftest import ALICE, BOB, YAML
 
 ADMIN = "id = im; type = InfrastructureManager; username = root; password = r00t"
