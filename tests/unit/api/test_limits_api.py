@@ -181,3 +181,49 @@ def test_random_and_document_size_refused_through_the_api(server, monkeypatch) -
     answer, took = timed(s, "POST", "/infrastructures", body=tosca(1) + "#" * 6000)
     refused(answer, 400, "ORBIS_MAX_TEMPLATE_BYTES", took=took)
     assert s.created() == (0, 0, 0)
+
+
+def big_tosca(nodes: int) -> str:
+    """A valid template that takes seconds to read: many nodes, each with a few sections."""
+    lines = [HEAD_TOSCA, "topology_template:", "  node_templates:"]
+    for i in range(nodes):
+        lines += [f"    vm{i}:", "      type: tosca.nodes.Compute", "      capabilities:",
+                  "        host: {properties: {num_cpus: 2, mem_size: 4 GiB}}",
+                  "        os: {properties: {type: linux, distribution: ubuntu}}"]  # fmt: skip
+    return "\n".join(lines) + "\n"
+
+
+HEAD_TOSCA = "tosca_definitions_version: tosca_simple_yaml_1_0"
+
+
+def test_a_template_past_the_cpu_cap_is_refused_and_others_keep_their_latency(
+    server, monkeypatch
+) -> None:
+    monkeypatch.setenv("ORBIS_PARSE_CPU_SECONDS", "0.5")
+    monkeypatch.setenv("ORBIS_MAX_TEMPLATE_BYTES", str(8 << 20))
+    s = server(max_request_bytes=16 << 20)
+    body = big_tosca(12_000)  # ~6 MB: several seconds of parsing
+    outcome: dict[str, Any] = {}
+
+    def hostile() -> None:
+        outcome["answer"], outcome["took"] = timed(s, "POST", "/infrastructures", auth=BOB,
+                                                   body=body)  # fmt: skip
+
+    import threading
+
+    thread = threading.Thread(target=hostile)
+    thread.start()
+    time.sleep(0.3)  # the hostile template is being read now
+    latencies = []
+    while thread.is_alive():
+        answer, took = timed(s, "GET", "/infrastructures?filter=x")  # bypasses the hot cache
+        assert answer.status_code == 200
+        latencies.append(took)
+        time.sleep(0.02)
+    thread.join()
+    answer = outcome["answer"]
+    assert answer.status_code == 400, answer.text
+    assert "ORBIS_PARSE_CPU_SECONDS" in answer.text
+    assert outcome["took"] < 3.5  # the cap (0.5 s CPU) plus the wall deadline's margin
+    assert len(latencies) >= 3 and max(latencies) < 0.5, latencies
+    assert s.created() == (0, 0, 0)
