@@ -109,6 +109,8 @@ class ParsePool:
     cpu_seconds: float
     _idle: asyncio.Queue[_Worker] | None = None
     _all: list[_Worker] = field(default_factory=list)
+    # jobs refused so far, by how: "cpu" (RLIMIT_CPU in the worker), "deadline" (killed)
+    refused: dict[str, int] = field(default_factory=lambda: {"cpu": 0, "deadline": 0})
 
     @property
     def wall_seconds(self) -> float:
@@ -156,7 +158,7 @@ class ParsePool:
             kind, value = await self._ask(worker, func, args)
             if kind == "cpu":
                 keep = False
-                raise self._exceeded()
+                raise self._exceeded("cpu")
             if kind == "invalid":
                 raise InvalidRequest(value)
             if kind == "error":
@@ -165,7 +167,7 @@ class ParsePool:
             return value
         except (TimeoutError, EOFError, OSError):
             keep = False  # stuck past the deadline, or killed by the kernel (hard limit)
-            raise self._exceeded() from None
+            raise self._exceeded("deadline") from None
         finally:
             if not keep:
                 self._replace(worker)
@@ -198,6 +200,8 @@ class ParsePool:
         if self._idle is not None:
             self._idle.put_nowait(self._spawn())  # a fork of the warm forkserver: quick
 
-    def _exceeded(self) -> ParseLimitExceeded:
+    def _exceeded(self, how: str) -> ParseLimitExceeded:
+        self.refused[how] += 1
+        log.warning("a template was refused past the parse cap (%s)", how)
         return ParseLimitExceeded(f"limit: reading the template took more than "
                                   f"{self.cpu_seconds:g} s of CPU time (ORBIS_PARSE_CPU_SECONDS)")

@@ -87,12 +87,15 @@ def test_random_length_is_bounded_in_tosca_and_radl() -> None:
     tosca = HEAD + "topology_template:\n  inputs:\n    pw: {type: string, default: 'random(%s)'}\n"
     message, took = refused(tosca % "1000000000")
     assert "ORBIS_MAX_RANDOM_LENGTH" in message and took < 0.5
+    message, _ = refused(tosca % "5000")
+    assert "ORBIS_MAX_RANDOM_LENGTH" in message
     message, _ = refused(tosca % ("9" * 5000))  # past int()'s own digit limit: still ours
     assert "ORBIS_MAX_RANDOM_LENGTH" in message
     radl = ("system a (disk.0.os.credentials.username = 'u' and "
             "disk.0.os.credentials.password = 'random(%s)')\n")
-    message, _ = refused(radl % "10000000000", "t.radl")
-    assert "ORBIS_MAX_RANDOM_LENGTH" in message
+    for n in ("5000", "10000000000"):
+        message, _ = refused(radl % n, "t.radl")
+        assert "ORBIS_MAX_RANDOM_LENGTH" in message
     template = load_template("t.radl", text=radl % "16")
     credentials = template.computes["a"].credentials
     assert credentials is not None and len(credentials.password or "") == 16

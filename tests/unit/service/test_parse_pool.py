@@ -40,6 +40,7 @@ def test_python_work_past_the_cpu_cap_is_refused_and_the_pool_recovers() -> None
                 await hostile
             assert time.perf_counter() - start < 3.0
             assert stall < 0.2  # the loop kept answering while the job ran
+            assert pool.refused == {"cpu": 1, "deadline": 0}  # SIGXCPU, not the kill
             template, language = await pool.run(parse, HELLO, "t.yaml")  # a fresh worker
             assert language == "tosca" and "vm" in template.computes
         finally:
@@ -63,6 +64,7 @@ def test_work_stuck_in_c_code_is_killed_at_the_wall_deadline() -> None:
                 await hostile
             assert time.perf_counter() - start < pool.wall_seconds + 1.5
             assert len(pool._all) == 2  # the killed worker was replaced
+            assert pool.refused == {"cpu": 0, "deadline": 1}
             await pool.run(parse, HELLO, "t.yaml")
             await pool.run(parse, HELLO, "t.yaml")
         finally:
