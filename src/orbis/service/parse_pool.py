@@ -114,9 +114,10 @@ class ParsePool:
 
     @property
     def wall_seconds(self) -> float:
-        # CPU time is at most wall time; more than twice the cap plus a second of wall time
-        # means the worker is stuck where SIGXCPU cannot reach it, or starved of CPU
-        return 2 * self.cpu_seconds + 1
+        # RLIMIT_CPU counts whole seconds, so SIGXCPU comes within cap + 1 s of CPU; twice
+        # that in wall time means the worker is stuck where SIGXCPU cannot reach it (C code)
+        # or starved of CPU
+        return 2 * (math.ceil(self.cpu_seconds) + 1)
 
     def _context(self) -> Any:
         ctx = multiprocessing.get_context("forkserver")

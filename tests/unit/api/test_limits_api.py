@@ -224,6 +224,6 @@ def test_a_template_past_the_cpu_cap_is_refused_and_others_keep_their_latency(
     answer = outcome["answer"]
     assert answer.status_code == 400, answer.text
     assert "ORBIS_PARSE_CPU_SECONDS" in answer.text
-    assert outcome["took"] < 3.5  # the cap (0.5 s CPU) plus the wall deadline's margin
+    assert outcome["took"] < 5  # the cap (0.5 s CPU), at worst the wall deadline (4 s)
     assert len(latencies) >= 3 and max(latencies) < 0.5, latencies
     assert s.created() == (0, 0, 0)

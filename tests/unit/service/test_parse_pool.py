@@ -38,7 +38,7 @@ def test_python_work_past_the_cpu_cap_is_refused_and_the_pool_recovers() -> None
             stall = await _loop_stalls(hostile)
             with pytest.raises(ParseLimitExceeded, match="ORBIS_PARSE_CPU_SECONDS"):
                 await hostile
-            assert time.perf_counter() - start < 3.0
+            assert time.perf_counter() - start < pool.wall_seconds
             assert stall < 0.2  # the loop kept answering while the job ran
             assert pool.refused == {"cpu": 1, "deadline": 0}  # SIGXCPU, not the kill
             template, language = await pool.run(parse, HELLO, "t.yaml")  # a fresh worker
@@ -49,13 +49,14 @@ def test_python_work_past_the_cpu_cap_is_refused_and_the_pool_recovers() -> None
     asyncio.run(scenario())
 
 
-def test_work_stuck_in_c_code_is_killed_at_the_wall_deadline() -> None:
+def test_a_job_that_does_not_return_is_killed_at_the_wall_deadline() -> None:
     async def scenario() -> None:
         pool = ParsePool(workers=2, cpu_seconds=0.3)
         await pool.start()
         try:
             start = time.perf_counter()
-            hostile = asyncio.ensure_future(pool.run(pow, 3, 10**10))  # C: no signal gets in
+            # blocked, using no CPU: SIGXCPU never comes (as a worker stuck in C code)
+            hostile = asyncio.ensure_future(pool.run(time.sleep, 60))
             await asyncio.sleep(0.05)
             quick = time.perf_counter()
             template, _ = await pool.run(parse, HELLO, "t.yaml")  # the other worker answers
