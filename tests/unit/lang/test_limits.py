@@ -73,7 +73,7 @@ def test_document_size_limit_for_every_language(monkeypatch: pytest.MonkeyPatch)
     for text in (HEAD + NODE + "#" * 1000, "system a ()\n" + "#" * 1000, "[" + " " * 1000 + "]"):
         message, took = refused(text)
         assert "larger than 1000 bytes (ORBIS_MAX_TEMPLATE_BYTES)" in message
-        assert took < 0.1
+        assert took < 0.5
     load_template("t.yaml", text=HEAD + NODE)  # a small one still loads
 
 
