@@ -90,3 +90,50 @@ def provider_settings() -> ProviderSettings:
         sim_failure_rate=float(os.environ.get("ORBIS_SIM_FAILURE_RATE", "0")),
         sim_config_seconds=float(os.environ.get("ORBIS_SIM_CONFIG_SECONDS", "0.05")),
     )
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Bounds on the work one request may cause (docs/limits.md); each refusal names its
+    setting. Read at each use, so a test or an operator's change applies without a restart."""
+
+    max_template_bytes: int  # ORBIS_MAX_TEMPLATE_BYTES: one template or playbook document
+    max_yaml_nodes: int  # ORBIS_MAX_YAML_NODES: values once aliases are expanded
+    max_yaml_depth: int  # ORBIS_MAX_YAML_DEPTH: nesting of mappings and sequences
+    max_random_length: int  # ORBIS_MAX_RANDOM_LENGTH: random(N) in TOSCA inputs and RADL
+    max_regex_length: int  # ORBIS_MAX_REGEX_LENGTH: ?filter= and `pattern` constraints
+    max_nodes_per_infra: int  # ORBIS_MAX_NODES_PER_INFRA (an admin may set it per user)
+    max_nodes_per_user: int  # ORBIS_MAX_NODES_PER_USER (idem)
+    parse_cpu_seconds: float  # ORBIS_PARSE_CPU_SECONDS: CPU time to parse one template
+    parse_workers: int  # ORBIS_PARSE_WORKERS: processes that parse templates
+
+
+LIMIT_DEFAULTS = {
+    "ORBIS_MAX_TEMPLATE_BYTES": 2 * 1024 * 1024,
+    "ORBIS_MAX_YAML_NODES": 250_000,
+    "ORBIS_MAX_YAML_DEPTH": 64,
+    "ORBIS_MAX_RANDOM_LENGTH": 1024,
+    "ORBIS_MAX_REGEX_LENGTH": 1000,
+    "ORBIS_MAX_NODES_PER_INFRA": 100,
+    "ORBIS_MAX_NODES_PER_USER": 200,
+    "ORBIS_PARSE_CPU_SECONDS": 5,
+    "ORBIS_PARSE_WORKERS": 2,
+}
+
+
+def limits() -> Limits:
+    def number(name: str) -> float:
+        raw = os.environ.get(name)
+        return float(raw) if raw else float(LIMIT_DEFAULTS[name])
+
+    return Limits(
+        max_template_bytes=int(number("ORBIS_MAX_TEMPLATE_BYTES")),
+        max_yaml_nodes=int(number("ORBIS_MAX_YAML_NODES")),
+        max_yaml_depth=int(number("ORBIS_MAX_YAML_DEPTH")),
+        max_random_length=int(number("ORBIS_MAX_RANDOM_LENGTH")),
+        max_regex_length=int(number("ORBIS_MAX_REGEX_LENGTH")),
+        max_nodes_per_infra=int(number("ORBIS_MAX_NODES_PER_INFRA")),
+        max_nodes_per_user=int(number("ORBIS_MAX_NODES_PER_USER")),
+        parse_cpu_seconds=number("ORBIS_PARSE_CPU_SECONDS"),
+        parse_workers=max(1, int(number("ORBIS_PARSE_WORKERS"))),
+    )

@@ -28,13 +28,16 @@ from orbis.service import (
     InvalidRequest,
     NotFoundError,
     OrbisService,
+    QuotaExceeded,
     ServiceError,
 )
+from orbis.service.parse_pool import ParsePool
 from orbis.store.repository import Store
 
 log = logging.getLogger(__name__)
 
-STATUS = {NotFoundError: 404, Forbidden: 403, Conflict: 409, InvalidRequest: 400}
+STATUS = {NotFoundError: 404, Forbidden: 403, Conflict: 409, InvalidRequest: 400,
+          QuotaExceeded: 403}  # fmt: skip
 CORS_HEADERS = {
     "Access-Control-Allow-Methods": "PUT, GET, POST, DELETE, OPTIONS",
     "Access-Control-Allow-Headers": "Origin, Accept, Content-Type, Authorization",
@@ -121,6 +124,9 @@ def create_app(
             parallel=settings.max_parallel_launches,
         )
         svc.configure_access(sealer)
+        bounds = config.limits()
+        svc.parse_pool = ParsePool(bounds.parse_workers, bounds.parse_cpu_seconds)
+        await svc.parse_pool.start()  # warm before the first request (docs/limits.md)
         app.state.service = svc
         await svc.resume()
         # What start-up made (types, parsed type sets, SQLAlchemy's mappers) lives as long as the
@@ -129,6 +135,7 @@ def create_app(
         gc.freeze()
         yield
         await svc.shutdown()
+        svc.parse_pool.close()
 
     app = FastAPI(
         title="Orbis",

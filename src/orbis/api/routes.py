@@ -11,6 +11,7 @@ from orbis.api import (
     routes_orbis,
     routes_other,
     routes_props,
+    routes_quotas,
     routes_sites,
     routes_vms,
 )
@@ -24,3 +25,4 @@ router.include_router(routes_props.router)
 router.include_router(routes_orbis.router)
 router.include_router(routes_login.router)
 router.include_router(routes_sites.router)
+router.include_router(routes_quotas.router)

@@ -50,7 +50,8 @@ async def create_infrastructure(
     body = await read_body(request)
     name = request.headers.get(TEMPLATE_NAME_HEADER, "template.yaml")
     if flag(request, "dry_run"):
-        template = svc.parse(body, name)
+        template, _ = await svc.parse_async(body, name)
+        svc.check_quota(who.key, sum(template.counts().values()))  # as the create would
         estimate = plan_view.dry_run(template, who, request.app.state.settings)
         return Response(json.dumps(estimate), media_type="application/json")
     wants(request, "text/uri-list")  # refuse an unservable Accept before creating anything

@@ -4,7 +4,6 @@ server-sent-events stream, and the plan preview."""
 from __future__ import annotations
 
 import asyncio
-import importlib
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -22,7 +21,7 @@ from orbis.api.deps import (
     read_body,
     service,
 )
-from orbis.api.negotiation import ApiError, flag
+from orbis.api.negotiation import flag
 from orbis.auth import Identity
 from orbis.service import OrbisService, ServiceError
 from orbis.store.schema import EventRow
@@ -163,27 +162,21 @@ async def orbis_plan(
     name = request.headers.get(TEMPLATE_NAME_HEADER, "template.yaml")
     placement = flag(request, "sites")
     if infId is None:
-        template = svc.parse(text, name)
+        template, _ = await svc.parse_async(text, name)
+        svc.check_quota(who.key, sum(template.counts().values()))  # as the create would
         result = {"infrastructure": None, **plan_view.plan(template)}
     else:
         row = svc.infrastructure(who, infId)
-        if flag(request, "merge", True) and row.template_format == "tosca":
-            text = _merge(row.template, text)
-        template = svc.parse(text, name)
+        merge_with = row.template if flag(request, "merge", True) and row.template_format == \
+            "tosca" else None  # fmt: skip
+        _, _, parsed = await svc.parse_update_async(text, name, merge_with)
+        template = parsed if parsed is not None else (await svc.parse_async(text, name))[0]
+        total = sum(template.counts().values())
+        if total > len(svc.store.nodes(row.id)):
+            svc.check_quota(row.owner_key, total, row.id)
         changes = plan_view.plan(template, svc.template(row), svc.store.nodes(row.id))
         result = {"infrastructure": infId, **changes}
     if placement:
         result["placement"] = await svc.placement_preview(who, template)
     return _json(result)
 
-
-def _merge(stored: str, update: str) -> str:
-    try:
-        merge_tosca = importlib.import_module("orbis.lang.merge").merge_tosca
-    except (ImportError, AttributeError):
-        return update
-    try:
-        merged: str = merge_tosca(stored, update)
-    except Exception as exc:  # a body that is not a YAML mapping, for one
-        raise ApiError(400, f"Error planning: cannot merge the update: {exc}") from None
-    return merged

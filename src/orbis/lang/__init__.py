@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from orbis.lang.errors import Problem, TemplateError
+from orbis.lang.limits import check_size
 from orbis.lang.sources import CLIENT, SERVER, Sources
 from orbis.lang.yaml_positions import PMap, load_yaml
 from orbis.model.infrastructure import Position, Template
@@ -47,6 +48,7 @@ def load_template(
 
     file = str(path)
     source = read_text(path, text)
+    check_size(source, file)  # before any parsing: one bound for every language
     if source.lstrip().startswith("["):  # a RADL JSON list (RADL text never starts with '[')
         return from_json(source, file)
     if any(key in source for key in _TOSCA_KEYS):  # cheap test first: RADL rarely says these

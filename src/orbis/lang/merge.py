@@ -11,6 +11,8 @@ from typing import Any
 
 import yaml
 
+from orbis.lang.limits import safe_load_bounded
+
 
 def merge_documents(old: Any, new: Any) -> Any:
     if isinstance(old, dict) and isinstance(new, dict):
@@ -30,7 +32,8 @@ def merge_documents(old: Any, new: Any) -> Any:
 
 def merge_tosca(stored: str, update: str) -> str:
     """The stored template with the update merged in, as YAML text."""
-    merged = merge_documents(yaml.safe_load(stored) or {}, yaml.safe_load(update) or {})
+    merged = merge_documents(safe_load_bounded(stored, "stored") or {},
+                             safe_load_bounded(update, "update") or {})
     return yaml.safe_dump(merged, sort_keys=False, allow_unicode=True, width=100)
 
 

@@ -15,9 +15,9 @@ from yaml.error import Mark
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from orbis.lang.errors import Problem, TemplateError
+from orbis.lang.limits import compose_bounded
 from orbis.model.infrastructure import Position
 
-_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # C composer when available
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 _STR_TAG = "tag:yaml.org,2002:str"
 
@@ -153,9 +153,10 @@ class _Builder:
 
 
 def load_yaml(text: str, file: str) -> Any:
-    """Parse one YAML document keeping positions; YAML errors become a TemplateError."""
+    """Parse one YAML document keeping positions; YAML errors become a TemplateError, and
+    a document past the limits (size, depth, values with aliases expanded) a LimitError."""
     try:
-        node = yaml.compose(text, Loader=_Loader)
+        node = compose_bounded(text, file)
         if node is None:
             return None
         builder = _Builder(file)

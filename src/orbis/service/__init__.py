@@ -12,14 +12,18 @@ from orbis.service.errors import (
     InvalidRequest,
     NotFoundError,
     NotSupported,
+    QuotaExceeded,
     ServiceError,
 )
 from orbis.service.lifecycle import LifecycleMixin
+from orbis.service.quotas import QuotaMixin
 from orbis.service.sites import SitesMixin
 from orbis.service.transfer import TransferMixin
 
 
-class OrbisService(TransferMixin, AccessMixin, LifecycleMixin, SitesMixin, ServiceBase):
+class OrbisService(
+    TransferMixin, AccessMixin, QuotaMixin, LifecycleMixin, SitesMixin, ServiceBase
+):
     """All operations of the service."""
 
 
@@ -30,6 +34,7 @@ __all__ = [
     "NotFoundError",
     "NotSupported",
     "OrbisService",
+    "QuotaExceeded",
     "ServiceError",
     "StateView",
 ]

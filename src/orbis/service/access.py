@@ -3,10 +3,10 @@ credentials given at creation and the infrastructure's SSH private key (both kep
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 
 from orbis.auth import Identity
+from orbis.lang.regex import RegexError, compile_user_regex
 from orbis.secrets import Sealer
 from orbis.service.core import ServiceBase
 from orbis.service.errors import Forbidden, InvalidRequest, NotFoundError
@@ -84,9 +84,9 @@ class AccessMixin(ServiceBase):
     def list_ids(self, who: Identity, pattern: str | None = None) -> list[str]:
         """The caller's infrastructures (all, for an administrator), oldest first; `pattern`
         is a regular expression searched in the template each was created from (IM's filter)."""
-        try:
-            regex = re.compile(pattern) if pattern else None
-        except re.error as exc:
+        try:  # RE2: linear time, so a pattern cannot stall the server (docs/limits.md)
+            regex = compile_user_regex(pattern) if pattern else None
+        except RegexError as exc:
             raise InvalidRequest(f"Error Getting Inf. List: invalid filter: {exc}") from None
         keys = None if who.admin else list(who.keys or (who.key,))
         rows = self.store.ids_owned_by(keys, with_templates=regex is not None)

@@ -22,7 +22,9 @@ from orbis.model.infrastructure import Template
 from orbis.model.states import NodeState, aggregate_state
 from orbis.placement.sites import SiteRegistry, configured_sites
 from orbis.providers.base import Provider
+from orbis.service import parse_jobs
 from orbis.service.errors import Forbidden, InvalidRequest, NotFoundError, ServiceError
+from orbis.service.parse_pool import ParsePool
 from orbis.store.coordination import ActionLog, Leases
 from orbis.store.repository import Store
 from orbis.store.schema import InfrastructureRow, NodeRow
@@ -63,6 +65,7 @@ class ServiceBase:
                                    sites=self.sites)  # fmt: skip
         # parsed templates by (id, text): an update elsewhere changes the text, so no stale hit
         self._templates: dict[tuple[str, int], Template] = {}
+        self.parse_pool: ParsePool | None = None  # set by the API: parse off the event loop
 
     def cloud_credentials(self, infra_id: str) -> list[dict[str, str]]:
         """The cloud lines an infrastructure was created with (AccessMixin opens them)."""
@@ -83,6 +86,25 @@ class ServiceBase:
             return load_template(Path(file_name).name, text=text)
         except TemplateError as exc:
             raise InvalidRequest(str(exc)) from exc
+
+    async def parse_async(self, text: str, file_name: str) -> tuple[Template, str]:
+        """(template, language) of a client's template, parsed in a worker process under the
+        CPU cap (parse_pool.py); inline when the service has no pool (tests, scripts)."""
+        if self.parse_pool is None:
+            return self.parse(text, file_name), language_of(text)
+        found: tuple[Template, str] = await self.parse_pool.run(parse_jobs.parse, text, file_name)
+        return found
+
+    async def parse_update_async(self, text: str, file_name: str, stored_tosca: str | None,
+                                 radl_name: str = ""
+                                 ) -> tuple[str, str | None, Template | None]:  # fmt: skip
+        """An update's (language, stored TOSCA merged with it, template): parse_jobs.py."""
+        if self.parse_pool is None:
+            return parse_jobs.parse_update(text, file_name, stored_tosca, radl_name)
+        found: tuple[str, str | None, Template | None] = await self.parse_pool.run(
+            parse_jobs.parse_update, text, file_name, stored_tosca, radl_name
+        )
+        return found
 
     def template(self, row: InfrastructureRow) -> Template:
         key = (row.id, hash(row.template))
@@ -105,7 +127,8 @@ class ServiceBase:
         wait_launch: bool = False,
     ) -> str:
         infra_id = str(uuid.uuid1())
-        template = self.parse(text, file_name)
+        template, language = await self.parse_async(text, file_name)
+        self.check_quota(who.key, sum(template.counts().values()))  # before any row
         private, public = generate_key_pair()
         self.store.create_infrastructure(
             id=infra_id,
@@ -113,7 +136,7 @@ class ServiceBase:
             owner_name=who.name,
             name=template.name,
             template=text,
-            template_format=language_of(text),  # RADL ones have no tosca/outputs (IM: 403)
+            template_format=language,  # RADL ones have no tosca/outputs (IM: 403)
             template_file=Path(file_name).name,
             provider=self.provider.name,
             ssh_private_key=self.seal_private_key(private),
@@ -191,6 +214,10 @@ class ServiceBase:
         raise NotImplementedError
 
     def record_access(self, infra_id: str, who: Identity) -> None:
+        raise NotImplementedError
+
+    def check_quota(self, owner_key: str, total: int, infra_id: str | None = None) -> None:
+        """QuotaExceeded past the owner's node quotas (quotas.py)."""
         raise NotImplementedError
 
     def nodes(self, who: Identity, infra_id: str) -> list[NodeRow]:

@@ -23,3 +23,7 @@ class Conflict(ServiceError):
 
 class NotSupported(ServiceError):
     """An operation this server does not offer (yet); answered as IM's error shape, never 500."""
+
+
+class QuotaExceeded(ServiceError):
+    """More nodes than the caller's quota allows; refused before anything is created."""

@@ -15,8 +15,7 @@ from contextlib import asynccontextmanager
 
 from orbis.auth import Identity
 from orbis.configure import storage
-from orbis.lang import language_of
-from orbis.lang.merge import count_patch, merge_tosca
+from orbis.lang.merge import count_patch
 from orbis.model.states import NodeState
 from orbis.providers.base import ProviderError
 from orbis.service.core import ServiceBase
@@ -35,19 +34,22 @@ class LifecycleMixin(ServiceBase):
         """Apply a template update (TOSCA merged into the stored one, IM's way, or RADL deploy
         lines for existing systems); return the new VM ids."""
         row = self.infrastructure(who, infra_id)
+        stored = row.template if row.template_format == "tosca" else None
+        language, merged, parsed = await self.parse_update_async(
+            text, row.template_file, stored, "resources.radl"
+        )
         live = [n for n in self.store.nodes(row.id) if n.desired != "absent"]
-        if language_of(text) == "tosca":
-            if row.template_format != "tosca":
+        if language == "tosca":
+            if parsed is None:
                 raise InvalidRequest("Error Adding resources: this infrastructure was not "
                                      "created from TOSCA")  # fmt: skip
-            merged = merge_tosca(row.template, text)
-            template = self.parse(merged, row.template_file)
+            template = parsed
             wanted = template.counts()
             removal = {c.name: [int(v) for v in c.removal_list if str(v).isdigit()]
                        for c in template.computes.values()}  # fmt: skip
         else:
-            merged = None
-            template = self.parse(text, "resources.radl")
+            assert parsed is not None
+            template = parsed
             existing = self.template(row).computes
             unknown = [name for name in template.computes if name not in existing]
             if unknown:
@@ -56,6 +58,9 @@ class LifecycleMixin(ServiceBase):
             current = _counts(live)
             wanted = {c.name: current.get(c.name, 0) + c.count for c in template.computes.values()}
             removal = {}
+        total = sum({**_counts(live), **wanted}.values())
+        if total > len(live):  # removing nodes is never refused, even past a lowered quota
+            self.check_quota(row.owner_key, total, row.id)
         added, removed = self._apply_counts(row, live, wanted, removal)
         if merged is not None:
             self._store_template(row.id, merged)
@@ -118,10 +123,11 @@ class LifecycleMixin(ServiceBase):
         for vm_id in vm_ids or []:
             self._node(row, vm_id)
         if text and text.strip():
-            if language_of(text) != "tosca" or row.template_format != "tosca":
+            stored = row.template if row.template_format == "tosca" else None
+            # parsed (off the loop) to refuse a broken update before storing it
+            _, merged, _ = await self.parse_update_async(text, row.template_file, stored)
+            if merged is None:
                 raise NotSupported("Error reconfiguring: only TOSCA updates are supported yet")
-            merged = merge_tosca(row.template, text)
-            self.parse(merged, row.template_file)  # refuse a broken update before storing it
             self._store_template(row.id, merged)
         self.store.update_nodes(row.id, vm_ids, needs_config=True)
         self.store.request(row.id)
@@ -147,7 +153,7 @@ class LifecycleMixin(ServiceBase):
         new disks with a mount path are formatted and mounted."""
         row = self.infrastructure(who, infra_id)
         node = self._node(row, vm_id)
-        template = self.parse(text, "alter")
+        template, _ = await self.parse_async(text, "alter")
         if len(template.computes) != 1:
             raise InvalidRequest("Error altering the VM: give exactly one system")
         new = next(iter(template.computes.values()))

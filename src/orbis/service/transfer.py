@@ -103,6 +103,8 @@ class TransferMixin(AccessMixin):
             steps = [_load(s, StepRow) for s in data.get("steps") or []]
         except TypeError:
             raise InvalidRequest("Error Importing Inf.: malformed data") from None
+        wanted = [n for n in nodes if not n.get("deleted") and n.get("desired") != "absent"]
+        self.check_quota(who.key, len(wanted))
         infra.update(deleted=False, owner_key=who.key, owner_name=who.name)
         if isinstance(infra.get("ssh_private_key"), str):
             infra["ssh_private_key"] = self.seal_private_key(infra["ssh_private_key"])

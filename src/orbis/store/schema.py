@@ -217,3 +217,17 @@ class MetaRow(Base):
 
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
+
+
+class UserQuotaRow(Base):
+    """An administrator's node quotas for one identity (its owner key); None: the setting."""
+
+    __tablename__ = "user_quotas"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(255), default="")
+    max_nodes_per_infra: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    max_nodes_per_user: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, onupdate=utcnow
+    )

@@ -10,7 +10,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from orbis.config import limits
 from orbis.lang.errors import Problem, Problems, TemplateError
+from orbis.lang.limits import LimitError, check_plain, check_size
 from orbis.lang.radl.ast import (
     SECTION_KINDS,
     Configure,
@@ -145,11 +147,17 @@ class _Reader:
 
 
 def read_document(text: str, file: str, problems: Problems) -> tuple[Document, dict[Position, str]]:
+    check_size(text, file)
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         where = Position(file, exc.lineno, exc.colno)
         raise TemplateError([Problem(where, f"not valid JSON: {exc.msg}")]) from None
+    except RecursionError:  # nested past the decoder's own bound, far past ours
+        limit = limits().max_yaml_depth
+        raise LimitError(file, f"the document nests deeper than {limit} levels "
+                               "(ORBIS_MAX_YAML_DEPTH)") from None  # fmt: skip
+    check_plain(data, file)
     if not isinstance(data, list):
         raise TemplateError([Problem(Position(file, 1, 1), "RADL JSON is a list of objects")])
     starts = _starts(text)

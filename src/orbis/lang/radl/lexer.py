@@ -2,7 +2,7 @@
 
 Rules follow radl 1.3.5 (reference §1.1), except where Orbis is stricter or more helpful:
 unknown characters are errors (1.3.5 drops them), `"…"` strings are accepted with a warning,
-and `'random(N)'` takes any number of digits.
+and `'random(N)'` takes any N up to ORBIS_MAX_RANDOM_LENGTH (docs/limits.md).
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import secrets
 import string
 from dataclasses import dataclass
 
+from orbis.config import limits
 from orbis.lang.errors import Problems
 from orbis.model.infrastructure import Position
 
@@ -156,10 +157,19 @@ class Lexer:
                 "double-quoted string: an Orbis extension, IM's parser only takes '...'",
             )
         m = _RANDOM.fullmatch(value)
-        token_value = random_text(int(m.group(1))) if m else value
+        token_value = self._random(m.group(1), line, col) if m else value
         self.tokens.append(Token("STRING", value, line, col, token_value))
         self.i = i + 1
         self._newlines(start, self.i)
+
+    def _random(self, digits: str, line: int, col: int) -> str:
+        limit = limits().max_random_length
+        if len(digits) > 6 or int(digits) > limit:  # checked before int() of a huge number
+            shown = digits[:12] + ("..." if len(digits) > 12 else "")
+            self.problems.add(self.pos(line, col), f"limit: random({shown}) is longer than "
+                              f"{limit} characters (ORBIS_MAX_RANDOM_LENGTH)")  # fmt: skip
+            return ""
+        return random_text(int(digits))
 
     def _at(self) -> None:
         text = self.text

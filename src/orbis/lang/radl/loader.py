@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from orbis.lang.errors import Problems, TemplateError
+from orbis.lang.limits import check_size
 from orbis.lang.radl.ast import Configure, Document
 from orbis.lang.radl.checks import Checked, check_document
 from orbis.lang.radl.mapping import (
@@ -22,6 +23,7 @@ VERSION = "radl"
 
 def load_radl(text: str, file: str) -> Template:
     """Parse RADL text into the model; raises TemplateError listing every problem found."""
+    check_size(text, file)
     problems = Problems()
     return build(parse_document(text, file, problems), problems)
 

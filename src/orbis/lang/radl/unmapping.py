@@ -12,6 +12,7 @@ from typing import Any
 import yaml
 
 from orbis.engine.plan import levels
+from orbis.lang.limits import safe_load_bounded
 from orbis.lang.radl.ast import (
     Configure,
     Contextualize,
@@ -176,7 +177,7 @@ def recipe(operations: list[Operation]) -> str | None:
         if op.inline is None:
             plays.append(_import(op))
             continue
-        loaded = yaml.safe_load(op.inline) or []
+        loaded = safe_load_bounded(op.inline) or []
         for play in loaded if isinstance(loaded, list) else [loaded]:
             if isinstance(play, dict) and op.inputs:
                 play["vars"] = {**(play.get("vars") or {}), **op.inputs}

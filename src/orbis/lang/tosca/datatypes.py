@@ -10,6 +10,9 @@ from typing import Any
 
 import yaml
 
+from orbis.lang.limits import safe_load_bounded
+from orbis.lang.regex import RegexError, compile_user_regex
+
 SIZE_UNITS: dict[str, int] = {  # TOSCA: kB/KB = 1000, KiB = 1024 (units are case-insensitive)
     "b": 1,
     "kb": 1000,
@@ -79,7 +82,7 @@ def coerce(value: Any, type_name: str, from_text: bool) -> tuple[Any, str | None
         wanted = list if kind == "list" else dict
         if from_text and isinstance(value, str):
             try:
-                value = yaml.safe_load(value)
+                value = safe_load_bounded(value)
             except yaml.YAMLError:
                 return value, f"{value!r} is not a {kind} (give it as JSON or YAML)"
         if not isinstance(value, wanted):
@@ -91,7 +94,7 @@ def coerce(value: Any, type_name: str, from_text: bool) -> tuple[Any, str | None
         return value if isinstance(value, str) else str(value), None  # numbers are fine
     if from_text and isinstance(value, str) and kind not in PRIMITIVES:
         try:  # a complex data type given on the command line
-            return yaml.safe_load(value), None
+            return safe_load_bounded(value), None
         except yaml.YAMLError:
             return value, f"{value!r} is not valid YAML/JSON for type {kind}"
     return value, None
@@ -130,7 +133,11 @@ def check_constraint(value: Any, type_name: str, constraint: Any) -> str | None:
         elif op == "max_length":
             ok = len(value) <= arg
         elif op == "pattern":
-            ok = isinstance(value, str) and re.fullmatch(str(arg), value) is not None
+            try:
+                regex = compile_user_regex(str(arg))  # RE2: linear time, whatever the pattern
+                ok = isinstance(value, str) and regex.fullmatch(value) is not None
+            except RegexError as exc:
+                return f"constraint pattern: {exc}"
         else:
             return f"unknown constraint '{op}'"
     except (TypeError, ValueError):

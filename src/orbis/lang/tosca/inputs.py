@@ -7,13 +7,26 @@ import secrets
 import string
 from typing import Any
 
+from orbis.config import limits
 from orbis.lang.errors import suggest
 from orbis.lang.tosca.context import Context
 from orbis.lang.tosca.datatypes import check_constraint, coerce
 from orbis.lang.yaml_positions import PMap, child_pos, plain
+from orbis.model.infrastructure import Position
 
 _RANDOM = re.compile(r"^random\((\d+)\)$")
 _ALPHANUM = string.ascii_letters + string.digits
+
+
+def random_text(ctx: Context, spec: str, pos: Position) -> str:
+    """IM's `random(N)` default: N random alphanumerics, N bounded (ORBIS_MAX_RANDOM_LENGTH)."""
+    digits = spec[len("random(") : -1]
+    limit = limits().max_random_length
+    if len(digits) > 6 or int(digits) > limit:  # checked before int() of a huge number
+        ctx.problems.add(pos, f"limit: random({digits[:12]}{'...' if len(digits) > 12 else ''})"
+                         f" is longer than {limit} characters (ORBIS_MAX_RANDOM_LENGTH)")
+        return ""
+    return "".join(secrets.choice(_ALPHANUM) for _ in range(int(digits)))
 
 
 def load_inputs(ctx: Context, section: Any, overrides: dict[str, Any]) -> None:
@@ -42,8 +55,7 @@ def load_inputs(ctx: Context, section: Any, overrides: dict[str, Any]) -> None:
             value, pos, from_text = definition["default"], definition.value_pos("default"), False
             origin = f"input '{name}'"
             if type_name == "string" and isinstance(value, str) and _RANDOM.match(value.strip()):
-                size = int(_RANDOM.match(value.strip()).group(1))  # type: ignore[union-attr]
-                value = "".join(secrets.choice(_ALPHANUM) for _ in range(size))
+                value = random_text(ctx, value.strip(), pos)
         else:
             if definition.get("required", True) not in (False, "false", "no"):
                 ctx.problems.add(
