@@ -37,6 +37,7 @@ from orbis.engine.plan import PlannedStep, group_by_level, plan_configuration
 from orbis.lang.functions import evaluate
 from orbis.model.infrastructure import Compute, ContainerApp, Operation, Template
 from orbis.model.states import NodeState
+from orbis.paths import UnsafeId, id_folder, private_folder, write_private
 from orbis.placement.ranking import Candidate, Ranking, rank
 from orbis.placement.sites import Site, SiteRegistry
 from orbis.providers.base import Machine, NodeSpec, Provider, ProviderError, Transient
@@ -95,7 +96,9 @@ class Deployer:
         self._prepared: set[tuple[str, str]] = set()  # (infrastructure, site) done this run
 
     def workdir(self, infra_id: str) -> Path:
-        return self.work_dir / infra_id
+        """The infrastructure's folder under the work dir; UnsafeId for an id that is not of
+        the server's shape or would lead outside it (paths.id_folder)."""
+        return id_folder(self.work_dir, infra_id)
 
     # -- node actions (each idempotent; the reconciler decides which to run) ----------------
     def provider_of(self, row: NodeRow) -> Provider:
@@ -693,7 +696,10 @@ class Deployer:
             self.store.update_node(
                 infra_id, row.vm_id, state=NodeState.OFF, deleted=True, message="destroyed"
             )
-        shutil.rmtree(self.workdir(infra_id), ignore_errors=True)
+        try:
+            shutil.rmtree(self.workdir(infra_id), ignore_errors=True)
+        except UnsafeId as exc:  # no folder was ever made for it: nothing to remove
+            self._log(infra_id, f"Not removing a work folder: {exc}")
         self.store.set_phase(infra_id, "deleted")
 
     # -- helpers ---------------------------------------------------------------------------
@@ -706,12 +712,9 @@ class Deployer:
         self._fail_node(row, NodeState.FAILED, message)
 
     def _write_key(self, infra: InfrastructureRow) -> Path:
-        folder = self.workdir(infra.id)
-        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-        key_file = folder / "id_ed25519"
-        key_file.touch(mode=0o600)
-        key_file.write_text(infra.ssh_private_key)
-        return key_file
+        private_folder(self.work_dir)  # 0700 from the top: keys of all infrastructures below
+        folder = private_folder(self.workdir(infra.id))
+        return write_private(folder / "id_ed25519", infra.ssh_private_key)
 
     def _fail_node(
         self, row: NodeRow, state: NodeState, message: str, lines: list[str] | None = None

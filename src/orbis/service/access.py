@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 from orbis.auth import Identity
+from orbis.paths import is_safe_id
 from orbis.secrets import Sealer
 from orbis.service.core import ServiceBase
 from orbis.service.errors import Forbidden, InvalidRequest, NotFoundError
@@ -46,6 +47,8 @@ class AccessMixin(ServiceBase):
 
     # -- checks ----------------------------------------------------------------------------
     def infrastructure(self, who: Identity, infra_id: str) -> InfrastructureRow:
+        if not is_safe_id(infra_id):  # `..`, `/`, NUL, overlong: no such id can exist
+            raise NotFoundError("Invalid infrastructure ID or access not granted.")
         row = self.store.get(infra_id)
         if row is None:
             raise NotFoundError("Invalid infrastructure ID or access not granted.")

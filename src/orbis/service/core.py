@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ from orbis.lang.errors import TemplateError
 from orbis.lang.functions import evaluate
 from orbis.model.infrastructure import Template
 from orbis.model.states import NodeState, aggregate_state
+from orbis.paths import new_id
 from orbis.placement.sites import SiteRegistry, configured_sites
 from orbis.providers.base import Provider
 from orbis.service.errors import Forbidden, InvalidRequest, NotFoundError, ServiceError
@@ -95,7 +95,7 @@ class ServiceBase:
         *,
         wait_launch: bool = False,
     ) -> str:
-        infra_id = str(uuid.uuid1())
+        infra_id = new_id()  # uuid4: random, never from the client
         template = self.parse(text, file_name)
         private, public = generate_key_pair()
         self.store.create_infrastructure(
@@ -189,10 +189,9 @@ class ServiceBase:
 
     def node(self, who: Identity, infra_id: str, vm_id: str) -> NodeRow:
         self.infrastructure(who, infra_id)
-        try:
-            number = int(vm_id)
-        except ValueError:
-            raise NotFoundError("Invalid VM ID") from None
+        if not (vm_id.isascii() and vm_id.isdigit() and len(vm_id) <= 9):
+            raise NotFoundError("Invalid VM ID")  # int() would take " 1", "1_0", "١"
+        number = int(vm_id)
         row = self.store.node(infra_id, number)
         if row is None:
             raise NotFoundError("Invalid VM ID")

@@ -2,7 +2,7 @@
 
 The export is a JSON document (a string inside `{"data": ...}`) holding the infrastructure,
 its nodes and steps; cloud credentials and owners are left out: whoever imports it becomes its
-owner, with their own credentials.
+owner, with their own credentials. An import always gets a new id.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from sqlalchemy import DateTime
 from sqlalchemy.orm import DeclarativeBase
 
 from orbis.auth import Identity
+from orbis.paths import new_id
 from orbis.service.access import AccessMixin
 from orbis.service.errors import InvalidRequest
 from orbis.store.schema import InfrastructureRow, NodeRow, StepRow
@@ -86,16 +87,13 @@ class TransferMixin(AccessMixin):
             raise InvalidRequest("Error Importing Inf.: the data is not JSON") from None
         if not isinstance(data, dict) or data.get("format") != FORMAT:
             raise InvalidRequest("Error Importing Inf.: not data exported by this server")
-        infra = _load(data.get("infrastructure"), InfrastructureRow, keep_id=True)
-        infra_id = infra.get("id")
-        if not isinstance(infra_id, str) or not 0 < len(infra_id) <= 36 or "/" in infra_id:
-            raise InvalidRequest("Error Importing Inf.: malformed infrastructure id")
+        # The id in the data is never used: a fresh one is made here (an id is a path on this
+        # server and a label on its resources; a client must not choose it).
+        infra = _load(data.get("infrastructure"), InfrastructureRow)
+        infra_id = infra["id"] = new_id()
         for field in ("template",):
             if not isinstance(infra.get(field), str):
                 raise InvalidRequest(f"Error Importing Inf.: missing {field}")
-        existing = self.store.get(infra_id)
-        if existing is not None and not existing.deleted:
-            raise InvalidRequest(f"Error Importing Inf.: infrastructure {infra_id} already exists")
         try:
             nodes = [_load(n, NodeRow) for n in data.get("nodes") or []]
             steps = [_load(s, StepRow) for s in data.get("steps") or []]
