@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import json
 import os
 from pathlib import Path
@@ -56,6 +57,12 @@ class Sealer:
 
     def __init__(self, key: bytes) -> None:
         self._fernet = Fernet(key)
+        self._key = key
+
+    def derive(self, purpose: str) -> bytes:
+        """A key for another use (e.g. owner marks), derived from this one: the server secret
+        itself never leaves this object."""
+        return hmac.new(self._key, b"orbis-derive\x00" + purpose.encode(), hashlib.sha256).digest()
 
     @classmethod
     def for_home(cls, home: Path, secret: str | None) -> Sealer:

@@ -23,6 +23,7 @@ from orbis.providers.base import Provider
 from orbis.secrets import Sealer, SecretError
 from orbis.service import (
     Conflict,
+    Detached,
     Forbidden,
     InvalidRequest,
     NotFoundError,
@@ -33,7 +34,7 @@ from orbis.store.repository import Store
 
 log = logging.getLogger(__name__)
 
-STATUS = {NotFoundError: 404, Forbidden: 403, Conflict: 409, InvalidRequest: 400}
+STATUS = {NotFoundError: 404, Forbidden: 403, Conflict: 409, Detached: 409, InvalidRequest: 400}
 CORS_HEADERS = {
     "Access-Control-Allow-Methods": "PUT, GET, POST, DELETE, OPTIONS",
     "Access-Control-Allow-Headers": "Origin, Accept, Content-Type, Authorization",

@@ -69,7 +69,7 @@ async def import_infrastructure(request: Request) -> Response:
     who = await caller(request, collection=True)
     body_kind(request, {"application/json", ""})
     wants(request, "text/uri-list")
-    infra_id = service(request).import_(who, await read_body(request))
+    infra_id = await service(request).import_(who, await read_body(request))
     return uri_list(request, [infra_uri(request, infra_id)], single=True)
 
 

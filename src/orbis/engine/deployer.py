@@ -37,6 +37,7 @@ from orbis.engine.plan import PlannedStep, group_by_level, plan_configuration
 from orbis.lang.functions import evaluate
 from orbis.model.infrastructure import Compute, ContainerApp, Operation, Template
 from orbis.model.states import NodeState
+from orbis.ownership import OwnerMarks
 from orbis.paths import UnsafeId, id_folder, private_folder, write_private
 from orbis.placement.ranking import Candidate, Ranking, rank
 from orbis.placement.sites import Site, SiteRegistry
@@ -94,6 +95,7 @@ class Deployer:
         self.sites = sites or SiteRegistry(provider)
         self.clouds: CloudLines = clouds or (lambda _infra_id: [])
         self._prepared: set[tuple[str, str]] = set()  # (infrastructure, site) done this run
+        self.marks = OwnerMarks.ephemeral()  # the service sets the server's (configure_access)
 
     def workdir(self, infra_id: str) -> Path:
         """The infrastructure's folder under the work dir; UnsafeId for an id that is not of
@@ -420,6 +422,7 @@ class Deployer:
             networks=tuple(template.networks.values()) if template else (),
             user_data=user_data(infra.ssh_public_key, user=user, recipe=recipe) if cloud else "",
             ssh_user=user if cloud else "root",
+            owner_mark=self.marks.mark(infra.owner_key),
         )
 
     # -- configure -------------------------------------------------------------------------
@@ -684,6 +687,14 @@ class Deployer:
         providers = {self.sites.provider_by_id(site, clouds) for site in sites if site}
         if any(s.local for s in self.sites_of(infra_id)) or None in sites:
             providers.add(self.provider)
+        for row in self.store.nodes(infra_id):
+            # An adopted node's resource is labelled with the infrastructure it was exported
+            # from, so cleanup (by this id) would miss it: removed by its own id. A detached one
+            # is only forgotten: it belongs to someone else.
+            if row.adoption == "adopted" and row.provider_id:
+                await self._retrying(partial(self.provider_of(row).destroy, row.provider_id))
+            elif row.adoption == "detached":
+                self._log(infra_id, f"VM {row.vm_id} is detached: forgotten, not destroyed")
         for provider in providers:
             await self._retrying(partial(provider.cleanup, infra_id))
         for snap in self.store.snapshots(infra_id):

@@ -5,6 +5,7 @@ Interfaces stay thin: they translate requests to these calls and ServiceErrors t
 """
 
 from orbis.service.access import AccessMixin
+from orbis.service.adoption import AdoptionMixin, Detached
 from orbis.service.core import ServiceBase, StateView
 from orbis.service.errors import (
     Conflict,
@@ -19,12 +20,15 @@ from orbis.service.sites import SitesMixin
 from orbis.service.transfer import TransferMixin
 
 
-class OrbisService(TransferMixin, AccessMixin, LifecycleMixin, SitesMixin, ServiceBase):
+class OrbisService(
+    TransferMixin, AccessMixin, LifecycleMixin, AdoptionMixin, SitesMixin, ServiceBase
+):
     """All operations of the service."""
 
 
 __all__ = [
     "Conflict",
+    "Detached",
     "Forbidden",
     "InvalidRequest",
     "NotFoundError",

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 from orbis.auth import Identity
+from orbis.ownership import MARK_PURPOSE, OwnerMarks
 from orbis.paths import is_safe_id
 from orbis.secrets import Sealer
 from orbis.service.core import ServiceBase
@@ -18,6 +19,8 @@ class AccessMixin(ServiceBase):
 
     def configure_access(self, sealer: Sealer) -> None:
         self.sealer = sealer
+        # owner marks keyed with the server secret: stable across restarts and servers
+        self.deployer.marks = OwnerMarks(sealer.derive(MARK_PURPOSE))
 
     @property
     def _owner_cache(self) -> dict[str, frozenset[str]]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -182,6 +183,14 @@ class ServiceBase:
         raise NotImplementedError
 
     def record_access(self, infra_id: str, who: Identity) -> None:
+        raise NotImplementedError
+
+    # Imports' adoption of provider resources lives in adoption.py (AdoptionMixin).
+    async def adoption(self, who: Identity, node: dict[str, Any]) -> str:
+        raise NotImplementedError
+
+    def refuse_detached(self, row: InfrastructureRow, vm_ids: Iterable[int] | None,
+                        action: str) -> None:  # fmt: skip
         raise NotImplementedError
 
     def nodes(self, who: Identity, infra_id: str) -> list[NodeRow]:

@@ -17,12 +17,13 @@ from sqlalchemy.orm import DeclarativeBase
 from orbis.auth import Identity
 from orbis.paths import new_id
 from orbis.service.access import AccessMixin
+from orbis.service.adoption import DETACHED, detached_reason
 from orbis.service.errors import InvalidRequest
 from orbis.store.schema import InfrastructureRow, NodeRow, StepRow
 
 FORMAT = "orbis-export/1"
 # Never exported: credentials are secrets; owners are the importer's; ids are per database.
-SKIP = {"credentials", "owner_key", "owner_name", "infrastructure_id"}
+SKIP = {"credentials", "owner_key", "owner_name", "infrastructure_id", "adoption"}
 
 
 def _columns(model: type[DeclarativeBase]) -> dict[str, Any]:
@@ -78,7 +79,7 @@ class TransferMixin(AccessMixin):
             self.forget_template(row.id)
         return json.dumps(data)
 
-    def import_(self, who: Identity, text: str) -> str:
+    async def import_(self, who: Identity, text: str) -> str:
         try:
             data = json.loads(text)
             if isinstance(data, str):  # im_client's `export` prints the data JSON-quoted
@@ -99,6 +100,12 @@ class TransferMixin(AccessMixin):
             steps = [_load(s, StepRow) for s in data.get("steps") or []]
         except TypeError:
             raise InvalidRequest("Error Importing Inf.: malformed data") from None
+        for node in nodes:
+            # the provider ids are the client's text: adopt only what the importer owns
+            node["adoption"] = await self.adoption(who, node)
+            if node["adoption"] == DETACHED:
+                node.update(needs_config=False, reboot_pending=False)
+                node["log"] = f"{node.get('log') or ''}{detached_reason(node.get('vm_id', '?'))}\n"
         infra.update(deleted=False, owner_key=who.key, owner_name=who.name)
         if infra.get("phase") == "deleted":
             infra["phase"] = "done"
