@@ -1,7 +1,8 @@
 """Data volumes on the local back-end, through the service: a BlockStorage attached to a node is
 a named engine volume mounted where the template says, written by the node's configuration,
 kept across stop/start and removed with its node; an existing volume named by volume_id is
-mounted and never removed (it must be the owner's own: it carries their mark); a volume_id that names nothing fails its node with a clear error.
+mounted and never removed (it must be the owner's own: it carries their mark); a volume_id
+that names nothing fails its node with a clear error.
 At the provider level: host paths and swap disks are warned about, not mounted, and an
 infrastructure with only a volume left is still found and cleaned up."""
 
