@@ -54,6 +54,8 @@ class AdoptionMixin(ServiceBase):
                 return ADOPTED
         except ProviderError as exc:  # cannot tell: never adopt on doubt
             log.info("import: cannot check %s at %s: %s", provider_id, site or "local", exc)
+        except Exception:  # an SDK's own error: the same, with the details in the server log
+            log.exception("import: cannot check %s at %s", provider_id, site or "local")
         return DETACHED
 
     async def _carries_mark(self, who: Identity, site: str | None, provider_id: str) -> bool:
