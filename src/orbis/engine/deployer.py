@@ -444,7 +444,8 @@ class Deployer:
         self.store.interrupt_steps(infra.id)  # steps a crashed run left "running"
         healthy = {row.vm_id for row in targets}
         await self._install_galaxy(infra, template, targets)
-        all_nodes = self.store.nodes(infra.id)
+        # a detached node (another owner's, named in imported data) lends nothing either
+        all_nodes = [n for n in self.store.nodes(infra.id) if n.adoption != "detached"]
         await self._name_nodes(infra, template, targets, all_nodes)
         # IM_NODE_CLOUD_TYPE / _SERVER by site, read once (credentials are unsealed for it)
         clouds = {s.id: (s.type, s.host) for s in self.sites_of(infra.id) if not s.local}
