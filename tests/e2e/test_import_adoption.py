@@ -162,6 +162,6 @@ def test_volume_id_must_name_a_volume_of_ones_own(engine_url, owner):
             provider.cleanup(infra)
             mine.remove(force=True)
     finally:
+        provider.cleanup(infra)  # first: a node that (wrongly) mounted the victim holds it
         victim.reload()  # untouched
         victim.remove(force=True)
-        provider.cleanup(infra)
