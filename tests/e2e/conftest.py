@@ -49,14 +49,23 @@ def _run_script(script: str, *args: str, timeout: float) -> str:
     return lines[-1].strip()
 
 
-def _answers(url: str) -> bool:
-    """True if the Engine API at this DOCKER_HOST URL answers /_ping."""
+def _running_engine() -> tuple[str | None, str | None]:
+    """DOCKER_HOST if it is set and answers (an engine someone else started: no second one is
+    started), and ORBIS_NODE_IMAGE if that engine has it."""
+    url = os.environ.get("DOCKER_HOST")
     if not url:
-        return False
+        return None, None
     try:
-        return bool(docker.APIClient(base_url=url, timeout=5).ping())
-    except Exception:  # noqa: BLE001 - any failure means "not usable as it is"
-        return False
+        client = docker.DockerClient(base_url=url, timeout=10)
+        client.ping()
+    except Exception:  # noqa: BLE001 - any failure: start our own as before
+        return None, None
+    image = os.environ.get("ORBIS_NODE_IMAGE")
+    try:
+        found = image if image and client.images.get(image) else None
+    except Exception:  # noqa: BLE001 - not there: build it as before
+        found = None
+    return url, found
 
 
 @pytest.fixture(scope="session")
@@ -65,10 +74,9 @@ def engine_url() -> str:
     with the node image built (images/node/build.sh, cached by recipe hash). Sets DOCKER_HOST and
     ORBIS_NODE_IMAGE in os.environ so code reading orbis.config sees them. A DOCKER_HOST that
     already answers is used as it is (a shared engine; no second podman service is started)."""
-    url = os.environ.get("DOCKER_HOST", "")
-    if not _answers(url):
-        url = _run_script("scripts/engine.sh", "start", timeout=90)
-    image = _run_script("images/node/build.sh", timeout=1200)
+    url, image = _running_engine()
+    url = url or _run_script("scripts/engine.sh", "start", timeout=90)
+    image = image or _run_script("images/node/build.sh", timeout=1200)
     os.environ["DOCKER_HOST"] = url
     os.environ.setdefault("ORBIS_NODE_IMAGE", image)
     return url

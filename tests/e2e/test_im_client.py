@@ -110,12 +110,14 @@ def test_im_client_session(im: ImClient, server: RunningServer, template: Path, 
         assert "node_name = node" in im("getoutputs", infra_id)
         radl = im("getradl", infra_id, ok=False)
         assert "system" in radl or "not supported" in radl
-        # export with delete, then import: same id, the importer owns it
+        # export with delete, then import: a new id (never the one in the data), same nodes
         exported = im("export", infra_id, "1")
         data_file = tmp_path / "data.json"
         data_file.write_text(exported.strip().splitlines()[-1])  # after "Connected with: ..."
         assert infra_id not in im("list")
-        assert infra_id in im("import", str(data_file))
+        imported = UUID.search(im("import", str(data_file)))
+        assert imported is not None and imported.group(0) != infra_id
+        infra_id = imported.group(0)
         assert im.wait_state(infra_id) == "configured"
     finally:
         im("destroy", infra_id, "-y", ok=False)

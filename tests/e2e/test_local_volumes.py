@@ -1,7 +1,8 @@
 """Data volumes on the local back-end, through the service: a BlockStorage attached to a node is
 a named engine volume mounted where the template says, written by the node's configuration,
 kept across stop/start and removed with its node; an existing volume named by volume_id is
-mounted and never removed; a volume_id that names nothing fails its node with a clear error.
+mounted and never removed (it must be the owner's own: it carries their mark); a volume_id
+that names nothing fails its node with a clear error.
 At the provider level: host paths and swap disks are warned about, not mounted, and an
 infrastructure with only a volume left is still found and cleaned up."""
 
@@ -16,7 +17,7 @@ from orbis import config
 from orbis.auth import identify
 from orbis.configure import storage
 from orbis.model.infrastructure import Compute, Volume
-from orbis.providers.base import LABEL_INFRASTRUCTURE, LABEL_NODE, NodeSpec
+from orbis.providers.base import LABEL_INFRASTRUCTURE, LABEL_NODE, LABEL_OWNER, NodeSpec
 from orbis.providers.local import LocalProvider, network_name, volume_name
 
 pytestmark = [pytest.mark.e2e]
@@ -87,7 +88,9 @@ async def test_volumes_are_mounted_kept_and_removed_with_their_node(engine_url, 
     engine = docker.DockerClient(base_url=engine_url)
     who = identify(ALICE)[0]
     tag = uuid.uuid4().hex[:8]
-    existing = engine.volumes.create(f"orbis-e2e-existing-{tag}")  # not labelled: not ours
+    # made outside this infrastructure (not labelled with it), but Alice's own: her mark
+    existing = engine.volumes.create(f"orbis-e2e-existing-{tag}",
+                                     labels={LABEL_OWNER: svc.deployer.marks.mark(who.key)})
     made: list[str] = []
     try:
         infra = await svc.create(who, TEMPLATE % {"existing": existing.name})

@@ -24,6 +24,7 @@ from orbis.providers.base import Provider
 from orbis.secrets import Sealer, SecretError
 from orbis.service import (
     Conflict,
+    Detached,
     Forbidden,
     InvalidRequest,
     NotFoundError,
@@ -36,7 +37,7 @@ from orbis.store.repository import Store
 
 log = logging.getLogger(__name__)
 
-STATUS = {NotFoundError: 404, Forbidden: 403, Conflict: 409, InvalidRequest: 400,
+STATUS = {NotFoundError: 404, Forbidden: 403, Conflict: 409, Detached: 409, InvalidRequest: 400,
           QuotaExceeded: 403}  # fmt: skip
 CORS_HEADERS = {
     "Access-Control-Allow-Methods": "PUT, GET, POST, DELETE, OPTIONS",

@@ -12,6 +12,7 @@ from fastapi.security import APIKeyHeader
 from orbis.api.negotiation import RADL_TYPES, TOSCA_TYPES, ApiError, base_url, media_types
 from orbis.auth import Authenticator, AuthError, Identity
 from orbis.config import Settings
+from orbis.paths import VM_IDS_SHAPE, is_safe_id
 from orbis.service import OrbisService
 
 # Declared as a security scheme so the OpenAPI document (and schemathesis) knows the header.
@@ -41,6 +42,17 @@ async def caller(request: Request, *, collection: bool = False) -> Identity:
         return auth.identify(header)
     except AuthError as exc:
         raise ApiError(401 if (collection or not header) else 400, str(exc)) from exc
+
+
+async def checked_path_ids(request: Request) -> None:
+    """Every route's infrastructure and VM ids, checked before its handler runs: an id of
+    another shape (`..`, `/`, NUL, overlong) names nothing, so the answer is 404 whatever the
+    route would have done with it."""
+    params = request.path_params
+    if "infId" in params and not is_safe_id(params["infId"]):
+        raise ApiError(404, "Invalid infrastructure ID or access not granted.")
+    if "vmId" in params and not VM_IDS_SHAPE.fullmatch(params["vmId"]):
+        raise ApiError(404, "Invalid VM ID")
 
 
 def infra_uri(request: Request, infra_id: str) -> str:

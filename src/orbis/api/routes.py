@@ -3,7 +3,7 @@ Orbis's own views under /orbis/. One module per resource; this one assembles the
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 
 from orbis.api import (
     routes_infra,
@@ -15,8 +15,9 @@ from orbis.api import (
     routes_sites,
     routes_vms,
 )
+from orbis.api.deps import checked_path_ids
 
-router = APIRouter()
+router = APIRouter(dependencies=[Depends(checked_path_ids)])  # ids: 404 unless well-formed
 router.include_router(routes_other.router)
 router.include_router(routes_other.secured)
 router.include_router(routes_infra.router)

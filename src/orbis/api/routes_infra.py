@@ -66,11 +66,11 @@ async def create_infrastructure(
     openapi_extra=text_body("application/json", description="the `data` of an export"),
 )
 async def import_infrastructure(request: Request) -> Response:
-    """Import an exported infrastructure under its original id; the caller becomes owner."""
+    """Import an exported infrastructure under a new id; the caller becomes owner."""
     who = await caller(request, collection=True)
     body_kind(request, {"application/json", ""})
     wants(request, "text/uri-list")
-    infra_id = service(request).import_(who, await read_body(request))
+    infra_id = await service(request).import_(who, await read_body(request))
     return uri_list(request, [infra_uri(request, infra_id)], single=True)
 
 

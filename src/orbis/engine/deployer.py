@@ -37,6 +37,8 @@ from orbis.engine.plan import PlannedStep, group_by_level, plan_configuration
 from orbis.lang.functions import evaluate
 from orbis.model.infrastructure import Compute, ContainerApp, Operation, Template
 from orbis.model.states import NodeState
+from orbis.ownership import OwnerMarks
+from orbis.paths import UnsafeId, id_folder, private_folder
 from orbis.placement.ranking import Candidate, Ranking, rank
 from orbis.placement.sites import Site, SiteRegistry
 from orbis.providers.base import Machine, NodeSpec, Provider, ProviderError, Transient
@@ -97,9 +99,12 @@ class Deployer:
         # the infrastructure's SSH key, unsealed (the service's secrets; stored sealed)
         self.private_key = private_key or (lambda row: row.ssh_private_key)
         self._prepared: set[tuple[str, str]] = set()  # (infrastructure, site) done this run
+        self.marks = OwnerMarks.ephemeral()  # the service sets the server's (configure_access)
 
     def workdir(self, infra_id: str) -> Path:
-        return self.work_dir / infra_id
+        """The infrastructure's folder under the work dir; UnsafeId for an id that is not of
+        the server's shape or would lead outside it (paths.id_folder)."""
+        return id_folder(self.work_dir, infra_id)
 
     # -- node actions (each idempotent; the reconciler decides which to run) ----------------
     def provider_of(self, row: NodeRow) -> Provider:
@@ -421,6 +426,7 @@ class Deployer:
             networks=tuple(template.networks.values()) if template else (),
             user_data=user_data(infra.ssh_public_key, user=user, recipe=recipe) if cloud else "",
             ssh_user=user if cloud else "root",
+            owner_mark=self.marks.mark(infra.owner_key),
         )
 
     # -- configure -------------------------------------------------------------------------
@@ -442,7 +448,8 @@ class Deployer:
         self.store.interrupt_steps(infra.id)  # steps a crashed run left "running"
         healthy = {row.vm_id for row in targets}
         await self._install_galaxy(infra, template, targets)
-        all_nodes = self.store.nodes(infra.id)
+        # a detached node (another owner's, named in imported data) lends nothing either
+        all_nodes = [n for n in self.store.nodes(infra.id) if n.adoption != "detached"]
         await self._name_nodes(infra, template, targets, all_nodes)
         # IM_NODE_CLOUD_TYPE / _SERVER by site, read once (credentials are unsealed for it)
         clouds = {s.id: (s.type, s.host) for s in self.sites_of(infra.id) if not s.local}
@@ -685,6 +692,14 @@ class Deployer:
         providers = {self.sites.provider_by_id(site, clouds) for site in sites if site}
         if any(s.local for s in self.sites_of(infra_id)) or None in sites:
             providers.add(self.provider)
+        for row in self.store.nodes(infra_id):
+            # An adopted node's resource is labelled with the infrastructure it was exported
+            # from, so cleanup (by this id) would miss it: removed by its own id. A detached one
+            # is only forgotten: it belongs to someone else.
+            if row.adoption == "adopted" and row.provider_id:
+                await self._retrying(partial(self.provider_of(row).destroy, row.provider_id))
+            elif row.adoption == "detached":
+                self._log(infra_id, f"VM {row.vm_id} is detached: forgotten, not destroyed")
         for provider in providers:
             await self._retrying(partial(provider.cleanup, infra_id))
         for snap in self.store.snapshots(infra_id):
@@ -697,7 +712,10 @@ class Deployer:
             self.store.update_node(
                 infra_id, row.vm_id, state=NodeState.OFF, deleted=True, message="destroyed"
             )
-        shutil.rmtree(self.workdir(infra_id), ignore_errors=True)
+        try:
+            shutil.rmtree(self.workdir(infra_id), ignore_errors=True)
+        except UnsafeId as exc:  # no folder was ever made for it: nothing to remove
+            self._log(infra_id, f"Not removing a work folder: {exc}")
         self.store.set_phase(infra_id, "deleted")
 
     # -- helpers ---------------------------------------------------------------------------
@@ -710,8 +728,9 @@ class Deployer:
         self._fail_node(row, NodeState.FAILED, message)
 
     def _write_key(self, infra: InfrastructureRow) -> Path:
+        private_folder(self.work_dir)  # 0700 from the top: keys of all infrastructures below
         # the folder is shared with what runs user recipes: never write through a planted link
-        folder = workfiles.make_folder(self.workdir(infra.id))
+        folder = workfiles.make_folder(private_folder(self.workdir(infra.id)))
         return workfiles.write_file(folder, "id_ed25519", self.private_key(infra), 0o600)
 
     def _fail_node(

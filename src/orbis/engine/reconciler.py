@@ -52,7 +52,7 @@ class Reconciler:
 
     async def _pass(self, infra: InfrastructureRow) -> None:
         template = self.template_of(infra)
-        nodes = self.store.nodes(infra.id)
+        nodes = _attached(self.store.nodes(infra.id))  # a detached node is never acted on
         todo = node_actions(nodes)
         if infra.phase == "creating":
             sites = self.deployer.sites_of(infra.id)
@@ -73,7 +73,7 @@ class Reconciler:
                     todo = [a for a in todo if a.kind != "launch"]
             by_id = {n.vm_id: n for n in nodes}
             await asyncio.gather(*(self._act(infra, template, a, by_id[a.vm_id]) for a in todo))
-        targets = needs_configuration(self.store.nodes(infra.id))
+        targets = needs_configuration(_attached(self.store.nodes(infra.id)))
         if targets:
             self.store.set_phase(infra.id, "configuring")
             rows = [n for n in self.store.nodes(infra.id) if n.vm_id in set(targets)]
@@ -110,3 +110,9 @@ class Reconciler:
             ok = True
         finally:
             self.actions.end(record, ok)
+
+
+def _attached(nodes: list[NodeRow]) -> list[NodeRow]:
+    """The nodes the engine may act on: all but imported ones left detached (another owner's
+    resource: service/adoption.py)."""
+    return [n for n in nodes if n.adoption != "detached"]

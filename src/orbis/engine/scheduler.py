@@ -138,7 +138,11 @@ class Scheduler:
             machines = provider.list_owned()
             infra_ids = {m.infrastructure_id for m in machines if m.infrastructure_id}
             infra_ids |= provider.owned_infrastructures()
-            for infra_id in infra_ids:
+            # machines an import adopted keep their old infrastructure's label: not orphans
+            adopted = self.store.adopted_provider_ids()
+            still_used = {m.infrastructure_id for m in machines if m.provider_id in adopted}
+            machines = [m for m in machines if m.provider_id not in adopted]
+            for infra_id in infra_ids - still_used:
                 row = self.store.get(infra_id)
                 if row is None or (row.deleted and row.phase == "deleted"):
                     provider.cleanup(infra_id)

@@ -25,6 +25,9 @@ LABEL_INSTALLATION = "orbis.installation"
 LABEL_VM_ID = "orbis.vm_id"
 LABEL_PUBLIC = "orbis.public"
 LABEL_SSH_USER = "orbis.ssh_user"
+# The owner mark (orbis.ownership): a keyed hash of the owner, so an import adopts only what
+# its importer owns, and a local volume_id names only the owner's own volumes.
+LABEL_OWNER = "orbis.owner"
 
 
 class ProviderError(Exception):
@@ -66,6 +69,7 @@ class NodeSpec:
     networks: tuple[Network, ...] = field(default=(), compare=False)  # the template's networks
     user_data: str = ""  # cloud-init document (see providers/cloudinit.py)
     ssh_user: str = "cloudadm"  # the login user cloud-init creates (IM's default)
+    owner_mark: str = ""  # LABEL_OWNER's value for what this launch makes ("" = none)
 
 
 @dataclass(frozen=True)
@@ -162,6 +166,11 @@ class Provider(ABC):
     def list_owned(self) -> list[Machine]:
         """Every machine this installation holds here under Orbis labels, whatever the store
         says."""
+
+    def owner_mark_of(self, provider_id: str) -> str | None:
+        """The owner mark (LABEL_OWNER) the machine carries; None when it has none, is gone, or
+        this back-end cannot tell (then an import leaves the node detached)."""
+        return None
 
     def owned_infrastructures(self) -> set[str]:
         """Ids of infrastructures that own anything here (machines, networks...)."""

@@ -48,6 +48,7 @@ from orbis.providers.base import (
     LABEL_INFRASTRUCTURE,
     LABEL_INSTALLATION,
     LABEL_NODE,
+    LABEL_OWNER,
     LABEL_SSH_USER,
     Flavor,
     Image,
@@ -606,10 +607,11 @@ class EC2Provider(Provider):
             )
             tags = {
                 "Name": f"{_slug(compute.instance_name or spec.name)}-{spec.vm_id}",
-                **compute.tags,
+                **{k: v for k, v in compute.tags.items() if k != LABEL_OWNER},
                 **self._labels(spec.infrastructure_id),
                 LABEL_NODE: node,
                 LABEL_SSH_USER: spec.ssh_user,
+                **({LABEL_OWNER: spec.owner_mark} if spec.owner_mark else {}),
             }
             if compute.spot:
                 instance_id = self._spot(ec2, params, subnet, groups, tags, what)
@@ -1245,6 +1247,15 @@ class EC2Provider(Provider):
             infrastructure_id=tags.get(LABEL_INFRASTRUCTURE),
             vm_id=int(vm_id) if vm_id.isdigit() else None,
         )
+
+    def owner_mark_of(self, provider_id: str) -> str | None:
+        """The instance's owner tag (a spot request's instance: not checked, None)."""
+        region, resource = _split_id(provider_id, self.region)
+        if not resource.startswith("i-"):
+            return None
+        with _errors(f"inspect {resource}"):
+            instance = self._describe(self.client(region), resource)
+        return _tags(instance).get(LABEL_OWNER) if instance else None
 
     def inspect(self, provider_id: str) -> Machine:
         region, resource = _split_id(provider_id, self.region)

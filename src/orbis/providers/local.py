@@ -33,6 +33,7 @@ from orbis.providers.base import (
     LABEL_INFRASTRUCTURE,
     LABEL_INSTALLATION,
     LABEL_NODE,
+    LABEL_OWNER,
     LABEL_PUBLIC,
     LABEL_VM_ID,
     Image,
@@ -51,6 +52,7 @@ SNAPSHOT_LABEL = "orbis.snapshot.infrastructure"
 SNAPSHOT_INSTALLATION = "orbis.snapshot.installation"
 STOP_TIMEOUT = 10  # seconds systemd gets to shut down before SIGKILL
 
+_ENGINE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")  # a container id or name
 _LIMIT_ERROR = re.compile(r"cgroup|memory|cpu|swap", re.IGNORECASE)
 
 _STATES = {"running": NodeState.RUNNING, "restarting": NodeState.PENDING}
@@ -211,6 +213,7 @@ class LocalProvider(Provider):
             LABEL_NODE: node,
             LABEL_VM_ID: str(spec.vm_id),
             LABEL_PUBLIC: "true" if spec.public else "false",
+            **_owner(spec),
         }
         limits: dict[str, Any] = {}
         if spec.num_cpus:
@@ -300,14 +303,23 @@ class LocalProvider(Provider):
             if volume.volume_id:
                 source = volume.volume_id.rstrip("/").rsplit("/", 1)[-1]
                 try:
-                    self.client.volumes.get(source)
+                    found = self.client.volumes.get(source)
                 except docker.errors.NotFound:
                     raise NotFound(
                         f"local: {what}: {_disk(volume)}: volume {source!r} (volume_id "
                         f"{volume.volume_id!r}) does not exist on this container engine"
                     ) from None
+                # Any engine volume could hold anyone's data: only the owner's own may be named.
+                mark = (found.attrs.get("Labels") or {}).get(LABEL_OWNER)
+                if not spec.owner_mark or mark != spec.owner_mark:
+                    raise ProviderError(
+                        f"local: {what}: {_disk(volume)}: volume {source!r} (volume_id) was not "
+                        "created by one of your infrastructures (it carries no owner mark of "
+                        "yours): on the local back-end volume_id may only name your own volumes"
+                    )
                 attached[volume.index] = source
-        labels = {**self._labels(spec.infrastructure_id), LABEL_NODE: f"{spec.name}.{spec.vm_id}"}
+        labels = {**self._labels(spec.infrastructure_id), LABEL_NODE: f"{spec.name}.{spec.vm_id}",
+                  **_owner(spec)}  # fmt: skip
         mounts: list[Mount] = []
         warnings: list[str] = []
         sized: list[str] = []
@@ -368,6 +380,12 @@ class LocalProvider(Provider):
         if container is None:
             return Machine(provider_id=provider_id, state=NodeState.OFF)
         return self._machine(container)
+
+    def owner_mark_of(self, provider_id: str) -> str | None:
+        if not _ENGINE_ID.fullmatch(provider_id):  # imported text: never part of an API path
+            return None
+        container = self._get(provider_id)
+        return None if container is None else container.labels.get(LABEL_OWNER)
 
     def destroy(self, provider_id: str) -> None:
         """Remove the container, then the data volumes made for its node (not attached ones)."""
@@ -605,6 +623,11 @@ class LocalProvider(Provider):
             if net and net.get("IPAddress"):
                 return str(net["IPAddress"])
         return None
+
+
+def _owner(spec: NodeSpec) -> dict[str, str]:
+    """The owner mark label of what a launch makes (none when the engine gave no mark)."""
+    return {LABEL_OWNER: spec.owner_mark} if spec.owner_mark else {}
 
 
 def _ssh_key_tar(public_key: str) -> bytes:

@@ -45,6 +45,7 @@ from orbis.providers.base import (
     LABEL_INFRASTRUCTURE,
     LABEL_INSTALLATION,
     LABEL_NODE,
+    LABEL_OWNER,
     LABEL_SSH_USER,
     LABEL_VM_ID,
     Flavor,
@@ -734,6 +735,8 @@ class OpenStackProvider(Provider):
         attrs["key_name"] = self._keypair(spec)
         labels = {**self._labels(spec.infrastructure_id), LABEL_NODE: node,
                   LABEL_VM_ID: str(spec.vm_id), LABEL_SSH_USER: spec.ssh_user}  # fmt: skip
+        if spec.owner_mark:  # after the template's tags, which must not set it
+            labels[LABEL_OWNER] = spec.owner_mark
         disks = _volume_disks(compute)
         if disks:
             labels[DISKS_LABEL] = ",".join(map(str, disks))  # what `snapshot` counts by
@@ -742,7 +745,8 @@ class OpenStackProvider(Provider):
             "flavor_id": flavor_id,
             "networks": [{"uuid": net_id} for net_id in plan.nics],
             "security_groups": [{"name": g} for g in groups],  # Nova takes ids for names
-            "metadata": {**{str(k): str(v) for k, v in compute.tags.items()}, **labels},
+            "metadata": {**{str(k): str(v) for k, v in compute.tags.items()
+                            if str(k) != LABEL_OWNER}, **labels},
             "user_data": base64.b64encode(user_data.encode()).decode(),
             "availability_zone": compute.availability_zone,
             "block_device_mapping": _block_devices(kind, image_id, boot_size, compute) or None,
@@ -761,6 +765,12 @@ class OpenStackProvider(Provider):
             with suppress(os_exc.ConflictException):
                 self.conn.compute.create_keypair(name=name, public_key=spec.ssh_public_key)
         return name
+
+    def owner_mark_of(self, provider_id: str) -> str | None:
+        with self._errors(f"inspect {provider_id}"):
+            server = self._server(provider_id)
+        mark = (server.metadata or {}).get(LABEL_OWNER) if server is not None else None
+        return str(mark) if mark else None
 
     def _server(self, provider_id: str) -> Any | None:
         try:

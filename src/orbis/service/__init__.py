@@ -5,6 +5,7 @@ Interfaces stay thin: they translate requests to these calls and ServiceErrors t
 """
 
 from orbis.service.access import AccessMixin
+from orbis.service.adoption import AdoptionMixin, Detached
 from orbis.service.core import ServiceBase, StateView
 from orbis.service.errors import (
     Conflict,
@@ -22,13 +23,14 @@ from orbis.service.transfer import TransferMixin
 
 
 class OrbisService(
-    TransferMixin, AccessMixin, QuotaMixin, LifecycleMixin, SitesMixin, ServiceBase
+    TransferMixin, AccessMixin, QuotaMixin, LifecycleMixin, AdoptionMixin, SitesMixin, ServiceBase
 ):
     """All operations of the service."""
 
 
 __all__ = [
     "Conflict",
+    "Detached",
     "Forbidden",
     "InvalidRequest",
     "NotFoundError",

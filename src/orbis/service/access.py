@@ -7,6 +7,8 @@ from collections.abc import Mapping
 
 from orbis.auth import Identity
 from orbis.lang.regex import RegexError, compile_user_regex
+from orbis.ownership import MARK_PURPOSE, OwnerMarks
+from orbis.paths import is_safe_id
 from orbis.secrets import Sealer
 from orbis.service.core import ServiceBase
 from orbis.service.errors import Forbidden, InvalidRequest, NotFoundError
@@ -21,6 +23,8 @@ class AccessMixin(ServiceBase):
         self.sealer = sealer
         # rows written before SSH keys were sealed are sealed now (idempotent, at every start)
         sealing.seal_plain_private_keys(self.store, sealer.seal_text)
+        # owner marks keyed with the server secret: stable across restarts and servers
+        self.deployer.marks = OwnerMarks(sealer.derive(MARK_PURPOSE))
 
     def seal_private_key(self, text: str) -> str:
         """An SSH private key as stored: sealed (plain only without a sealer, in tests)."""
@@ -72,6 +76,8 @@ class AccessMixin(ServiceBase):
 
     # -- checks ----------------------------------------------------------------------------
     def infrastructure(self, who: Identity, infra_id: str) -> InfrastructureRow:
+        if not is_safe_id(infra_id):  # `..`, `/`, NUL, overlong: no such id can exist
+            raise NotFoundError("Invalid infrastructure ID or access not granted.")
         row = self.store.get(infra_id)
         if row is None:
             raise NotFoundError("Invalid infrastructure ID or access not granted.")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +20,7 @@ from orbis.lang.errors import TemplateError
 from orbis.lang.functions import evaluate
 from orbis.model.infrastructure import Template
 from orbis.model.states import NodeState, aggregate_state
+from orbis.paths import new_id
 from orbis.placement.sites import SiteRegistry, configured_sites
 from orbis.providers.base import Provider
 from orbis.service import parse_jobs
@@ -126,7 +127,7 @@ class ServiceBase:
         *,
         wait_launch: bool = False,
     ) -> str:
-        infra_id = str(uuid.uuid1())
+        infra_id = new_id()  # uuid4: random, never from the client
         template, language = await self.parse_async(text, file_name)
         self.check_quota(who.key, sum(template.counts().values()))  # before any row
         private, public = generate_key_pair()
@@ -220,15 +221,22 @@ class ServiceBase:
         """QuotaExceeded past the owner's node quotas (quotas.py)."""
         raise NotImplementedError
 
+    # Imports' adoption of provider resources lives in adoption.py (AdoptionMixin).
+    async def adoption(self, who: Identity, node: dict[str, Any]) -> str:
+        raise NotImplementedError
+
+    def refuse_detached(self, row: InfrastructureRow, vm_ids: Iterable[int] | None,
+                        action: str) -> None:  # fmt: skip
+        raise NotImplementedError
+
     def nodes(self, who: Identity, infra_id: str) -> list[NodeRow]:
         return self.store.nodes(self.infrastructure(who, infra_id).id)
 
     def node(self, who: Identity, infra_id: str, vm_id: str) -> NodeRow:
         self.infrastructure(who, infra_id)
-        try:
-            number = int(vm_id)
-        except ValueError:
-            raise NotFoundError("Invalid VM ID") from None
+        if not (vm_id.isascii() and vm_id.isdigit() and len(vm_id) <= 9):
+            raise NotFoundError("Invalid VM ID")  # int() would take " 1", "1_0", "١"
+        number = int(vm_id)
         row = self.store.node(infra_id, number)
         if row is None:
             raise NotFoundError("Invalid VM ID")

@@ -89,6 +89,7 @@ class LifecycleMixin(ServiceBase):
         missing = [v for v in vm_ids if v not in nodes]
         if missing:
             raise NotFoundError(f"Invalid VM ID: {', '.join(map(str, missing))}")
+        self.refuse_detached(row, vm_ids, "removing VMs")
         self.store.update_nodes(row.id, vm_ids, desired="absent")
         if context:
             others = [v for v in nodes if v not in vm_ids]
@@ -103,6 +104,7 @@ class LifecycleMixin(ServiceBase):
         """`action` is stop, start or reboot; of one node, or of all when vm_id is None."""
         row = self.infrastructure(who, infra_id)
         targets = None if vm_id is None else [self._node(row, vm_id).vm_id]
+        self.refuse_detached(row, targets, action)
         if action == "reboot":
             self.store.update_nodes(row.id, targets, reboot_pending=True)
         elif action in POWER:
@@ -122,6 +124,7 @@ class LifecycleMixin(ServiceBase):
         row = self.infrastructure(who, infra_id)
         for vm_id in vm_ids or []:
             self._node(row, vm_id)
+        self.refuse_detached(row, vm_ids, "reconfiguring")
         if text and text.strip():
             stored = row.template if row.template_format == "tosca" else None
             # parsed (off the loop) to refuse a broken update before storing it
@@ -137,6 +140,7 @@ class LifecycleMixin(ServiceBase):
         """Launch failed nodes again and reconfigure unconfigured ones; returns their VM ids."""
         row = self.infrastructure(who, infra_id)
         nodes = self.store.nodes(row.id)
+        nodes = [n for n in nodes if n.adoption != "detached"]  # never relaunched or configured
         failed = [n.vm_id for n in nodes if n.state == NodeState.FAILED]
         unconfigured = [n.vm_id for n in nodes if n.state == NodeState.UNCONFIGURED]
         self.store.update_nodes(row.id, failed, state=NodeState.PENDING, provider_id=None,
@@ -153,6 +157,7 @@ class LifecycleMixin(ServiceBase):
         new disks with a mount path are formatted and mounted."""
         row = self.infrastructure(who, infra_id)
         node = self._node(row, vm_id)
+        self.refuse_detached(row, [vm_id], "altering the VM")
         template, _ = await self.parse_async(text, "alter")
         if len(template.computes) != 1:
             raise InvalidRequest("Error altering the VM: give exactly one system")
@@ -195,6 +200,7 @@ class LifecycleMixin(ServiceBase):
         (one a template can name). `auto_delete` images are deleted with the infrastructure."""
         row = self.infrastructure(who, infra_id)
         node = self._node(row, vm_id)
+        self.refuse_detached(row, [vm_id], "creating snapshot")
         if not name.strip():
             raise InvalidRequest("Incorrect value in image_name parameter")
         if disk < 0:
@@ -255,7 +261,9 @@ class LifecycleMixin(ServiceBase):
             if delta > 0:
                 added += self.store.add_nodes(row.id, [name] * delta)
             elif delta < 0:
-                mine = sorted(n.vm_id for n in live if n.name == name)
+                # never a detached node: it cannot be removed (service/adoption.py)
+                mine = sorted(n.vm_id for n in live if n.name == name
+                              and n.adoption != "detached")  # fmt: skip
                 chosen = [v for v in removal.get(name, []) if v in mine][:-delta]
                 chosen += [v for v in mine if v not in chosen][: -delta - len(chosen)]
                 self.store.update_nodes(row.id, chosen, desired="absent")

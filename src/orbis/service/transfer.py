@@ -2,7 +2,7 @@
 
 The export is a JSON document (a string inside `{"data": ...}`) holding the infrastructure,
 its nodes and steps; cloud credentials and owners are left out: whoever imports it becomes its
-owner, with their own credentials.
+owner, with their own credentials. An import always gets a new id.
 """
 
 from __future__ import annotations
@@ -15,13 +15,15 @@ from sqlalchemy import DateTime
 from sqlalchemy.orm import DeclarativeBase
 
 from orbis.auth import Identity
+from orbis.paths import new_id
 from orbis.service.access import AccessMixin
+from orbis.service.adoption import DETACHED, detached_reason
 from orbis.service.errors import InvalidRequest
 from orbis.store.schema import InfrastructureRow, NodeRow, StepRow
 
 FORMAT = "orbis-export/1"
 # Never exported: credentials are secrets; owners are the importer's; ids are per database.
-SKIP = {"credentials", "owner_key", "owner_name", "infrastructure_id"}
+SKIP = {"credentials", "owner_key", "owner_name", "infrastructure_id", "adoption"}
 
 
 def _columns(model: type[DeclarativeBase]) -> dict[str, Any]:
@@ -79,7 +81,7 @@ class TransferMixin(AccessMixin):
             self.forget_template(row.id)
         return json.dumps(data)
 
-    def import_(self, who: Identity, text: str) -> str:
+    async def import_(self, who: Identity, text: str) -> str:
         try:
             data = json.loads(text)
             if isinstance(data, str):  # im_client's `export` prints the data JSON-quoted
@@ -88,23 +90,26 @@ class TransferMixin(AccessMixin):
             raise InvalidRequest("Error Importing Inf.: the data is not JSON") from None
         if not isinstance(data, dict) or data.get("format") != FORMAT:
             raise InvalidRequest("Error Importing Inf.: not data exported by this server")
-        infra = _load(data.get("infrastructure"), InfrastructureRow, keep_id=True)
-        infra_id = infra.get("id")
-        if not isinstance(infra_id, str) or not 0 < len(infra_id) <= 36 or "/" in infra_id:
-            raise InvalidRequest("Error Importing Inf.: malformed infrastructure id")
+        # The id in the data is never used: a fresh one is made here (an id is a path on this
+        # server and a label on its resources; a client must not choose it).
+        infra = _load(data.get("infrastructure"), InfrastructureRow)
+        infra_id = infra["id"] = new_id()
         for field in ("template",):
             if not isinstance(infra.get(field), str):
                 raise InvalidRequest(f"Error Importing Inf.: missing {field}")
-        existing = self.store.get(infra_id)
-        if existing is not None and not existing.deleted:
-            raise InvalidRequest(f"Error Importing Inf.: infrastructure {infra_id} already exists")
         try:
             nodes = [_load(n, NodeRow) for n in data.get("nodes") or []]
             steps = [_load(s, StepRow) for s in data.get("steps") or []]
         except TypeError:
             raise InvalidRequest("Error Importing Inf.: malformed data") from None
         wanted = [n for n in nodes if not n.get("deleted") and n.get("desired") != "absent"]
-        self.check_quota(who.key, len(wanted))
+        self.check_quota(who.key, len(wanted))  # before any row, and before asking any cloud
+        for node in nodes:
+            # the provider ids are the client's text: adopt only what the importer owns
+            node["adoption"] = await self.adoption(who, node)
+            if node["adoption"] == DETACHED:
+                node.update(needs_config=False, reboot_pending=False)
+                node["log"] = f"{node.get('log') or ''}{detached_reason(node.get('vm_id', '?'))}\n"
         infra.update(deleted=False, owner_key=who.key, owner_name=who.name)
         if isinstance(infra.get("ssh_private_key"), str):
             infra["ssh_private_key"] = self.seal_private_key(infra["ssh_private_key"])

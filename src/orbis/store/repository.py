@@ -213,6 +213,16 @@ class Store:
                 q = q.where(NodeRow.deleted.is_(False))
             return list(s.scalars(q.order_by(NodeRow.vm_id)))
 
+    def adopted_provider_ids(self) -> set[str]:
+        """Provider ids of live imported nodes that adopted their resource: it is labelled
+        with the infrastructure it was exported from, so the orphan sweep must spare it."""
+        with self.session() as s:
+            q = (select(NodeRow.provider_id)
+                 .join(InfrastructureRow, InfrastructureRow.id == NodeRow.infrastructure_id)
+                 .where(NodeRow.adoption == "adopted", NodeRow.deleted.is_(False),
+                        InfrastructureRow.deleted.is_(False)))  # fmt: skip
+            return {pid for pid in s.scalars(q) if pid}
+
     def node(self, infra_id: str, vm_id: int) -> NodeRow | None:
         with self.session() as s:
             return s.scalars(

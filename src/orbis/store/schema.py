@@ -103,6 +103,10 @@ class NodeRow(Base):
     needs_config: Mapped[bool] = mapped_column(Boolean, default=True, server_default="1")
     reboot_pending: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
     spec: Mapped[dict | None] = mapped_column(JSON, nullable=True)  # size overrides (alter)
+    # "" for a node this infrastructure launched; for an imported one, "adopted" (its provider
+    # resource carries the importer's owner mark, or their own credentials see it) or
+    # "detached" (nothing is ever done to it: service/adoption.py)
+    adoption: Mapped[str] = mapped_column(String(16), default="", server_default="")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), default=utcnow, onupdate=utcnow

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from typing import Any
 
 import botocore.exceptions
@@ -613,3 +614,15 @@ def test_each_nodes_ports_are_opened_in_the_shared_net_group(
     group = next(g for g in tagged(infra)["groups"] if g["GroupName"] == f"orbis-{infra}-pub")
     opened = {(p["IpProtocol"], p.get("FromPort")) for p in group["IpPermissions"]}
     assert {("tcp", 22), ("tcp", 443), ("tcp", 5432)} <= opened
+
+
+def test_instances_carry_the_owner_mark_and_a_template_tag_cannot_set_it(
+    provider: EC2Provider, ami: str
+) -> None:
+    """Issue 11: an import adopts an instance only if it carries the importer's owner mark."""
+    forged = spec(ami, tags={"orbis.owner": "someone-elses-mark", "team": "a"})
+    machine = provider.launch(replace(forged, owner_mark="mark-of-the-owner"))
+    assert tags(instance(machine.provider_id))["team"] == "a"
+    assert provider.owner_mark_of(machine.provider_id) == "mark-of-the-owner"
+    unmarked = provider.launch(spec(ami, tags={"orbis.owner": "someone-elses-mark"}))
+    assert provider.owner_mark_of(unmarked.provider_id) is None  # the template cannot set it

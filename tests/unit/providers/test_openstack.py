@@ -621,3 +621,14 @@ def test_cleanup_deletes_only_marked_groups_and_retries_while_in_use() -> None:
         deletes = [s for m, path, _, s in cloud.requests
                    if m == "DELETE" and "/security-groups/" in path]  # fmt: skip
         assert deletes.count(409) == 2 and deletes.count(204) == 2  # retried, then gone
+
+
+def test_servers_carry_the_owner_mark_and_a_template_tag_cannot_set_it(
+    cloud: OpenStackStandin,
+) -> None:
+    """Issue 11: an import adopts a server only if it carries the importer's owner mark."""
+    forged = spec(tags={"orbis.owner": "someone-elses-mark", "team": "a"})
+    machine = provider(cloud).launch(replace(forged, owner_mark="mark-of-the-owner"))
+    assert the_server(cloud)["metadata"]["team"] == "a"
+    assert provider(cloud).owner_mark_of(machine.provider_id) == "mark-of-the-owner"
+    assert provider(cloud).owner_mark_of("00000000-0000-4000-8000-00000000dead") is None

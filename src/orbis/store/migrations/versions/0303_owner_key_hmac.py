@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0303"
-down_revision = "0301"
+down_revision = "0302"
 branch_labels = None
 depends_on = "0002"  # the owners table is made on the api branch
 
