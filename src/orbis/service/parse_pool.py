@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any
 
-from orbis.config import LIMIT_DEFAULTS
 from orbis.service.errors import InvalidRequest, ServiceError
 
 log = logging.getLogger(__name__)
@@ -46,18 +45,25 @@ def _cpu_used() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+# never sent to a worker: parsing needs no secret
+_NOT_FOR_WORKERS = {"ORBIS_SECRET_KEY"}
+
+
 def _limit_settings() -> dict[str, str]:
-    """The ORBIS_* limit settings of this process, sent with each job: a worker then applies
-    the server's current values, not those of the moment it was forked."""
-    return {name: os.environ[name] for name in LIMIT_DEFAULTS if name in os.environ}
+    """This process's ORBIS_* settings (limits, fetch rules, mirrors, template folders), sent
+    with each job: a worker then applies the server's current values, not those of the moment
+    it was forked."""
+    return {
+        name: value
+        for name, value in os.environ.items()
+        if name.startswith("ORBIS_") and name not in _NOT_FOR_WORKERS
+    }
 
 
 def _use_limit_settings(settings: dict[str, str]) -> None:
-    for name in LIMIT_DEFAULTS:
-        if name in settings:
-            os.environ[name] = settings[name]
-        else:
-            os.environ.pop(name, None)
+    for name in [n for n in os.environ if n.startswith("ORBIS_") and n not in settings]:
+        del os.environ[name]
+    os.environ.update(settings)
 
 
 def worker_main(conn: Connection, cpu_seconds: float) -> None:

@@ -75,7 +75,7 @@ def load_inputs(ctx: Context, section: Any, overrides: dict[str, Any]) -> None:
         constraints = definition.get("constraints") or []
         for i, constraint in enumerate(constraints if isinstance(constraints, list) else []):
             error = check_constraint(value, type_name, constraint)
-            if error and name not in overrides:
+            if error and name not in overrides and "does not satisfy" in error:
                 # IM deploys a default that breaks its own constraints (e.g. '1 GB' in an
                 # HTCondor template): warn and go on, as IM does; a value given is refused
                 ctx.problems.warn(pos, f"{origin}: the default {error}; it is used as it is")
