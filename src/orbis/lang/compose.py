@@ -247,12 +247,22 @@ class _Composer:
             )
             return
         names = [str(p) for p in parents] if isinstance(parents, list) else [str(parents)]
-        if not any(self._is_base(addon, name) for name in names):
+        if not any(self._is_base(addon, name) for name in names) and not self._offered(addon):
             self.problems.add(
                 meta.value_pos("parents") if isinstance(meta, PMap) else doc.pos,
                 f"{addon.name} is an add-on of {', '.join(names)}, not of {self.base.name}",
                 f"compose it with one of its parents, or add {self.base.name} to its parents",
             )
+
+    def _offered(self, addon: Path) -> bool:
+        """The base offers the add-on in its `metadata.childs` (the Dashboard's picker lists a
+        base's childs whatever their `parents` say: oscar.yaml offers prometheus.yaml, whose
+        parents name only kubernetes.yaml)."""
+        base_dir = self.base.parent.resolve()
+        return any(
+            (base_dir / child).resolve() == addon.resolve() or Path(child).name == addon.name
+            for child in addons_of(self.base)[1]
+        )
 
     def _is_base(self, addon: Path, name: str) -> bool:
         # Dashboard ids are paths relative to the catalogue root, which may be an ancestor of the

@@ -277,3 +277,31 @@ def test_an_addon_importing_another_type_set_keeps_the_bases_type_definitions(tm
     imports = [next(iter(e.values())) for e in yaml.safe_load(text)["imports"]]
     assert imports == [INDIGO_TYPES, GRYCAP_TYPES]
     load_template(base, text=text)  # the text sent to the server loads too
+
+
+def test_an_addon_the_base_offers_in_childs_composes_whatever_its_parents_say(tmp_path: Path):
+    # the Dashboard's picker lists a base's childs; the add-on's own parents are informational
+    addon_text = (
+        "tosca_definitions_version: tosca_simple_yaml_1_0\n"
+        "metadata: {parents: [first.yaml]}\n"
+        "topology_template:\n"
+        "  node_templates:\n"
+        "    app:\n"
+        "      type: tosca.nodes.SoftwareComponent\n"
+        "      requirements: [{host: vm}]\n"
+    )
+    (tmp_path / "app.yaml").write_text(addon_text)
+    base_text = (
+        "tosca_definitions_version: tosca_simple_yaml_1_0\n"
+        "metadata: {{childs: [{childs}]}}\n"
+        "topology_template:\n"
+        "  node_templates:\n"
+        "    vm: {{type: tosca.nodes.Compute}}\n"
+    )
+    (tmp_path / "second.yaml").write_text(base_text.format(childs="app.yaml"))
+    template, _, _ = load_composed(tmp_path / "second.yaml", [tmp_path / "app.yaml"])
+    assert set(template.components) == {"app"} and set(template.computes) == {"vm"}
+    # a base that does not offer it still refuses it, naming the add-on's parents
+    (tmp_path / "third.yaml").write_text(base_text.format(childs=""))
+    found = problems(tmp_path / "third.yaml", tmp_path / "app.yaml")
+    assert "app.yaml is an add-on of first.yaml, not of third.yaml" in found[0]
