@@ -171,6 +171,10 @@ class _Composer:
         self.addons = addons
         self.origins: dict[str, dict[str, str]] = {}
         self.addon_docs: list[tuple[Path, PMap]] = []
+        # imports as (entry, position): the base's (None until an add-on brings its own) and the
+        # ones add-ons add, which go first so that the base's type definitions win
+        self._base_imports: list[tuple[Any, Position]] | None = None
+        self._addon_imports: list[tuple[Any, Position]] = []
 
     def run(self) -> PMap:
         base_doc = self._load(self.base)
@@ -244,12 +248,22 @@ class _Composer:
             )
             return
         names = [str(p) for p in parents] if isinstance(parents, list) else [str(parents)]
-        if not any(self._is_base(addon, name) for name in names):
+        if not any(self._is_base(addon, name) for name in names) and not self._offered(addon):
             self.problems.add(
                 meta.value_pos("parents") if isinstance(meta, PMap) else doc.pos,
                 f"{addon.name} is an add-on of {', '.join(names)}, not of {self.base.name}",
                 f"compose it with one of its parents, or add {self.base.name} to its parents",
             )
+
+    def _offered(self, addon: Path) -> bool:
+        """The base offers the add-on in its `metadata.childs` (the Dashboard's picker lists a
+        base's childs whatever their `parents` say: oscar.yaml offers prometheus.yaml, whose
+        parents name only kubernetes.yaml)."""
+        base_dir = self.base.parent.resolve()
+        return any(
+            (base_dir / child).resolve() == addon.resolve() or Path(child).name == addon.name
+            for child in addons_of(self.base)[1]
+        )
 
     def _is_base(self, addon: Path, name: str) -> bool:
         # Dashboard ids are paths relative to the catalogue root, which may be an ancestor of the
@@ -335,7 +349,7 @@ class _Composer:
                 self._merge_policies(topology, theirs, addon)
         if isinstance(doc.get("repositories"), dict):
             self._merge_map(merged, "repositories", doc, addon)
-        self._merge_imports(merged, doc)
+        self._merge_imports(merged, doc, addon)
         version, mine = (
             doc.get("tosca_definitions_version"),
             merged.get("tosca_definitions_version"),
@@ -425,29 +439,45 @@ class _Composer:
                 result.item_positions.append(pos or theirs.pos)
         topology["policies"] = result
 
-    def _merge_imports(self, merged: PMap, doc: PMap) -> None:
+    def _merge_imports(self, merged: PMap, doc: PMap, addon: Path) -> None:
+        """Union of the imports, each URL/file once, the base's last: later type sets override
+        earlier ones, so the base's definitions win over an add-on's same-named types (the
+        Dashboard keeps only the base's imports; an add-on importing INDIGO's set must not
+        replace the grycap Kubernetes/Slurm types its base uses). Types only an add-on's
+        import defines still resolve."""
         theirs = doc.get("imports")
         if not isinstance(theirs, list) or not theirs:
             return
         mine = merged.get("imports")
-        result = PList(mine.pos if isinstance(mine, PList) else doc.pos)
-        for i, entry in enumerate(mine if isinstance(mine, list) else []):
-            result.append(entry)
-            result.item_positions.append(mine.item_pos(i) if isinstance(mine, PList) else doc.pos)
+        if self._base_imports is None:
+            self._base_imports = []
+            for i, entry in enumerate(mine if isinstance(mine, list) else []):
+                pos = mine.item_pos(i) if isinstance(mine, PList) else doc.pos
+                self._base_imports.append((entry, pos))
 
         def target(entry: Any) -> Any:  # the URL/file, whatever name it is imported under
             if isinstance(entry, dict) and len(entry) == 1 and "file" not in entry:
                 return plain(next(iter(entry.values())))
             return plain(entry)
 
-        have = [target(e) for e in result]
+        have = [target(e) for e, _ in [*self._addon_imports, *self._base_imports]]
+        added = []
         for i, entry in enumerate(theirs):
             if target(entry) not in have:
-                result.append(entry)
-                result.item_positions.append(
-                    theirs.item_pos(i) if isinstance(theirs, PList) else doc.pos
-                )
+                pos = theirs.item_pos(i) if isinstance(theirs, PList) else doc.pos
+                self._addon_imports.append((entry, pos))
                 have.append(target(entry))
+                added.append(pos)
+        if added and self._base_imports:
+            self.problems.warn(
+                added[0],
+                f"{addon.name} imports types its base does not: where both define a type, the "
+                f"base's definition is used (the IM Dashboard keeps only the base's imports)",
+            )
+        result = PList(mine.pos if isinstance(mine, PList) else doc.pos)
+        for entry, pos in [*self._addon_imports, *self._base_imports]:
+            result.append(entry)
+            result.item_positions.append(pos)
         merged["imports"] = result
 
     def _metadata(self, merged: PMap) -> None:

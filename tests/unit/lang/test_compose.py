@@ -235,3 +235,73 @@ def test_every_catalogue_combination_validates(base: str, addons: tuple[str, ...
 def test_link_cards_validate(path: Path):
     template, _, _ = load_composed(path)
     assert template.components
+
+
+GRYCAP_TYPES = "https://raw.githubusercontent.com/grycap/tosca/main/custom_types.yaml"
+INDIGO_TYPES = "https://raw.githubusercontent.com/indigo-dc/tosca-types/master/custom_types.yaml"
+
+
+def test_an_addon_importing_another_type_set_keeps_the_bases_type_definitions(tmp_path: Path):
+    # grycap's LRMS.FrontEnd.Kubernetes has `cert_manager`; INDIGO's same-named type does not.
+    # The Dashboard keeps only the base's imports, so the base's definition must win.
+    base = tmp_path / "k8s.yaml"
+    base.write_text(
+        "tosca_definitions_version: tosca_simple_yaml_1_0\n"
+        f"imports:\n  - grycap: {GRYCAP_TYPES}\n"
+        "metadata: {childs: [net.yaml]}\n"
+        "topology_template:\n"
+        "  node_templates:\n"
+        "    fe:\n"
+        "      type: tosca.nodes.indigo.LRMS.FrontEnd.Kubernetes\n"
+        "      properties: {cert_manager: true}\n"
+        "      requirements: [{host: front}]\n"
+        "    front:\n"
+        "      type: tosca.nodes.indigo.Compute\n"
+    )
+    addon = tmp_path / "net.yaml"
+    addon.write_text(
+        "tosca_definitions_version: tosca_simple_yaml_1_0\n"
+        f"imports:\n  - indigo: {INDIGO_TYPES}\n"
+        "metadata: {parents: [k8s.yaml]}\n"
+        "topology_template:\n"
+        "  node_templates:\n"
+        "    priv:\n"
+        "      type: tosca.nodes.indigo.network.Network\n"
+        "      properties: {network_type: private}\n"
+    )
+    template, text, smap = load_composed(base, [addon])
+    assert set(template.computes) == {"front"}
+    assert "priv" in template.networks
+    assert any("net.yaml imports types its base does not" in w for w in smap.warnings)
+    # both sets are still imported, the base's last (later sets override earlier ones)
+    imports = [next(iter(e.values())) for e in yaml.safe_load(text)["imports"]]
+    assert imports == [INDIGO_TYPES, GRYCAP_TYPES]
+    load_template(base, text=text)  # the text sent to the server loads too
+
+
+def test_an_addon_the_base_offers_in_childs_composes_whatever_its_parents_say(tmp_path: Path):
+    # the Dashboard's picker lists a base's childs; the add-on's own parents are informational
+    addon_text = (
+        "tosca_definitions_version: tosca_simple_yaml_1_0\n"
+        "metadata: {parents: [first.yaml]}\n"
+        "topology_template:\n"
+        "  node_templates:\n"
+        "    app:\n"
+        "      type: tosca.nodes.SoftwareComponent\n"
+        "      requirements: [{host: vm}]\n"
+    )
+    (tmp_path / "app.yaml").write_text(addon_text)
+    base_text = (
+        "tosca_definitions_version: tosca_simple_yaml_1_0\n"
+        "metadata: {{childs: [{childs}]}}\n"
+        "topology_template:\n"
+        "  node_templates:\n"
+        "    vm: {{type: tosca.nodes.Compute}}\n"
+    )
+    (tmp_path / "second.yaml").write_text(base_text.format(childs="app.yaml"))
+    template, _, _ = load_composed(tmp_path / "second.yaml", [tmp_path / "app.yaml"])
+    assert set(template.components) == {"app"} and set(template.computes) == {"vm"}
+    # a base that does not offer it still refuses it, naming the add-on's parents
+    (tmp_path / "third.yaml").write_text(base_text.format(childs=""))
+    found = problems(tmp_path / "third.yaml", tmp_path / "app.yaml")
+    assert "app.yaml is an add-on of first.yaml, not of third.yaml" in found[0]

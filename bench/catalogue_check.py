@@ -1,0 +1,171 @@
+"""Validate a copy of the IM Dashboard catalogue (or any folder of templates) the way a user of it
+would deploy it: every stand-alone template, and every base + add-on pair.
+
+Run: .venv/bin/python bench/catalogue_check.py FOLDER [--json] [--only SUBSTRING]
+
+A base is a template without `metadata.parents`; its add-ons are the ones it lists in
+`metadata.childs` plus any add-on naming it in `metadata.parents` (the Dashboard offers the
+first; the second only when the URL names them). A Dashboard link card (`metadata.link`) is
+composed from its parent and the add-ons it names. Add-ons alone are not deployable (they refer to
+their base's nodes) and are only checked through their pairs. RADL files (`*.radl`) are
+validated alone. YAML files that are neither TOSCA nor RADL (playbooks, task lists) are skipped.
+
+Per row: the pair, "valid" or the first problems (file:line:col), and what IM's translation
+would deploy: machine nodes (with their instance count) and FaaS functions. The last line is
+"N of M valid". Exit status 0 when every row is valid, 1 otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from orbis.lang import load_template
+from orbis.lang.compose import addons_of, link_of, load_composed
+from orbis.lang.errors import TemplateError
+from orbis.model.infrastructure import Template
+
+TEMPLATE_SUFFIXES = (".yml", ".yaml")
+FIRST_PROBLEMS = 3  # problems printed per failing row
+
+
+@dataclass
+class Row:
+    label: str
+    valid: bool
+    problems: list[str] = field(default_factory=list)
+    nodes: dict[str, int] = field(default_factory=dict)
+    functions: dict[str, int] = field(default_factory=dict)
+    warnings: int = 0
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "pair": self.label,
+            "valid": self.valid,
+            "problems": self.problems,
+            "nodes": self.nodes,
+            "functions": self.functions,
+            "warnings": self.warnings,
+        }
+
+
+def _kind(path: Path) -> str:
+    """ "tosca", "radl" or "other" (a playbook, a task list: not a template)."""
+    if path.suffix == ".radl":
+        return "radl"
+    try:
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return "tosca"  # broken: let the loader report where
+    if isinstance(doc, dict) and ("tosca_definitions_version" in doc or "topology_template" in doc):
+        return "tosca"
+    return "other"
+
+
+def _row(label: str, load: Any) -> Row:
+    try:
+        template: Template = load()
+    except TemplateError as exc:
+        return Row(label, False, [str(p) for p in exc.problems])
+    return Row(
+        label,
+        True,
+        nodes=template.counts(),
+        functions={f.name: f.count for f in template.functions.values()},
+        warnings=len(template.warnings),
+    )
+
+
+def _compose(base: Path, addons: list[Path]) -> Template:
+    return load_composed(base, addons)[0]
+
+
+def check_folder(folder: Path, only: str = "") -> list[Row]:
+    files = sorted(p for p in folder.iterdir() if p.suffix in (*TEMPLATE_SUFFIXES, ".radl"))
+    kinds = {p: _kind(p) for p in files}
+    templates = [p for p in files if kinds[p] == "tosca"]
+    relations = {p: addons_of(p) for p in templates}
+    by_name = {p.name: p for p in templates}
+    rows: list[Row] = []
+
+    def wanted(label: str) -> bool:
+        return only in label
+
+    for path in files:
+        if kinds[path] == "radl" and wanted(path.name):
+            rows.append(_row(path.name, lambda p=path: load_template(p)))
+    for path in templates:
+        parents, childs = relations[path]
+        if parents:
+            continue  # an add-on: checked with each base below
+        if link_of(path) is not None:
+            if wanted(path.name):
+                rows.append(_row(path.name, lambda p=path: _compose(p, [])))
+            continue
+        if wanted(path.name):
+            rows.append(_row(path.name, lambda p=path: load_template(p)))
+        addons = [by_name[c] for c in childs if c in by_name]
+        missing = [c for c in childs if c not in by_name]
+        for other in templates:  # add-ons naming this base that it does not list
+            if other not in addons and path.name in relations[other][0]:
+                addons.append(other)
+        for child in missing:  # not in this copy: cannot be checked, said but not counted
+            if wanted(f"{path.name} + {child}"):
+                print(
+                    f"skipped: {path.name} + {child} ({child} is not in {folder})", file=sys.stderr
+                )
+        for addon in addons:
+            label = f"{path.name} + {addon.name}"
+            if not wanted(label):
+                continue
+            if kinds.get(addon) != "tosca":
+                print(f"skipped: {label} ({addon.name} is not a template)", file=sys.stderr)
+                continue
+            rows.append(_row(label, lambda b=path, a=addon: _compose(b, [a])))
+    return rows
+
+
+def _counts(values: dict[str, int]) -> str:
+    return ", ".join(f"{name}x{count}" for name, count in values.items()) or "-"
+
+
+def print_table(rows: list[Row]) -> None:
+    width = max((len(r.label) for r in rows), default=10)
+    for row in rows:
+        status = "valid" if row.valid else "INVALID"
+        print(f"{row.label:<{width}}  {status:<7}  nodes: {_counts(row.nodes)}", end="")
+        print(f"  functions: {_counts(row.functions)}" if row.functions else "")
+        for problem in row.problems[:FIRST_PROBLEMS]:
+            print(f"    {problem.splitlines()[0]}")
+        if len(row.problems) > FIRST_PROBLEMS:
+            print(f"    ... {len(row.problems) - FIRST_PROBLEMS} more")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "folder", type=Path, help="a folder of templates (e.g. a copy of the catalogue)"
+    )
+    parser.add_argument("--json", action="store_true", help="print the rows as JSON")
+    parser.add_argument("--only", default="", help="check only rows whose label contains this")
+    args = parser.parse_args(argv)
+    if not args.folder.is_dir():
+        parser.error(f"{args.folder}: not a folder")
+    rows = check_folder(args.folder, args.only)
+    valid = sum(r.valid for r in rows)
+    if args.json:
+        print(json.dumps({"rows": [r.as_json() for r in rows], "valid": valid, "total": len(rows)}))
+    else:
+        print_table(rows)
+        print(f"{valid} of {len(rows)} valid")
+    return 0 if valid == len(rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
