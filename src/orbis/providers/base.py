@@ -25,6 +25,9 @@ LABEL_INSTALLATION = "orbis.installation"
 LABEL_VM_ID = "orbis.vm_id"
 LABEL_PUBLIC = "orbis.public"
 LABEL_SSH_USER = "orbis.ssh_user"
+# On an infrastructure's recipe runner (orbis/runner): removed with the infrastructure (it
+# carries LABEL_INFRASTRUCTURE) but never listed, found or counted as one of its machines.
+LABEL_RUNNER = "orbis.runner"
 
 
 class ProviderError(Exception):
