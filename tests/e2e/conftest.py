@@ -53,11 +53,26 @@ def engine_url() -> str:
     """DOCKER_HOST of a live Docker Engine API (Docker, or podman started by scripts/engine.sh),
     with the node image built (images/node/build.sh, cached by recipe hash). Sets DOCKER_HOST and
     ORBIS_NODE_IMAGE in os.environ so code reading orbis.config sees them."""
-    url = _run_script("scripts/engine.sh", "start", timeout=90)
+    url = os.environ.get("DOCKER_HOST", "")
+    if not _answers(url):  # an engine already running (shared by several checkouts) is used
+        url = _run_script("scripts/engine.sh", "start", timeout=90)
     image = _run_script("images/node/build.sh", timeout=1200)
     os.environ["DOCKER_HOST"] = url
     os.environ.setdefault("ORBIS_NODE_IMAGE", image)
+    # the container recipes run in (docs/runner.md), built from the node image
+    os.environ.setdefault("ORBIS_RUNNER_IMAGE", _run_script("images/runner/build.sh", timeout=600))
     return url
+
+
+def _answers(url: str) -> bool:
+    if not url.startswith("unix://"):
+        return False
+    try:
+        done = subprocess.run(["curl", "-sf", "-m", "5", "--unix-socket", url[len("unix://"):],
+                               "http://d/_ping"], capture_output=True, text=True, timeout=10)  # fmt: skip
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return done.stdout.strip() == "OK"
 
 
 @dataclass(frozen=True)
