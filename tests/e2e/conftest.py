@@ -68,8 +68,9 @@ def _answers(url: str) -> bool:
     if not url.startswith("unix://"):
         return False
     try:
-        done = subprocess.run(["curl", "-sf", "-m", "5", "--unix-socket", url[len("unix://"):],
-                               "http://d/_ping"], capture_output=True, text=True, timeout=10)  # fmt: skip
+        socket = url[len("unix://") :]
+        command = ["curl", "-sf", "-m", "5", "--unix-socket", socket, "http://d/_ping"]
+        done = subprocess.run(command, capture_output=True, text=True, timeout=10)
     except (OSError, subprocess.TimeoutExpired):
         return False
     return done.stdout.strip() == "OK"
