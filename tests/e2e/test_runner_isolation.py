@@ -229,12 +229,12 @@ async def test_tosca_hostile_plays_never_touch_the_host(engine_url, local_servic
         looked = node_file(engine_url, infra, n.vm_id, "/root/looked")
         assert "vars=none" in looked and "env=\n" in looked and "aws=\n" in looked, looked
         assert SECRET not in looked and SECRET not in n.log
-        # a Galaxy role from a host path cannot be installed in the runner: its plugin never
-        # runs anywhere (the install is reported on the node, the role is not found)
-        assert "role install failed" in g.log and "galaxyevil could not be included" in g.log, g.log
         # connection variables in inputs are refused, naming the variable
         assert "input 'ansible_ssh_common_args' is refused" in p.log, p.log
         assert p.state != "configured"
+        # a Galaxy role from a host path cannot be installed in the runner: its plugin never
+        # runs anywhere (the install is reported on the node, the role is not found)
+        assert "role install failed" in g.log and "galaxyevil could not be included" in g.log, g.log
     finally:
         if infra:
             await svc.destroy(who, infra)
