@@ -31,8 +31,9 @@ $(STAMP): pyproject.toml
 	$(VENV)/bin/pip install -q -e '.[dev]'
 	touch $(STAMP)
 
-image: host
+image: host venv
 	./images/node/build.sh
+	./images/runner/build.sh  # the container recipes run in (docs/runner.md)
 
 engine: host
 	./scripts/engine.sh start

@@ -27,6 +27,13 @@ class Settings:
     admin_users: tuple[str, ...] = field(default=(), repr=False)  # ORBIS_ADMIN_USERS
     max_request_bytes: int = 8 * 1024 * 1024  # ORBIS_MAX_REQUEST_BYTES → 413 beyond
     cors_origin: str | None = None  # ORBIS_CORS_ORIGIN: CORS on (IM's ENABLE_CORS) when set
+    # The recipe runner (docs/runner.md): the container users' Ansible runs in.
+    runner_image: str = "orbis-runner:latest"  # ORBIS_RUNNER_IMAGE
+    runner_cpus: float = 2.0  # ORBIS_RUNNER_CPUS
+    runner_memory_mb: int = 2048  # ORBIS_RUNNER_MEMORY_MB
+    runner_pids: int = 1024  # ORBIS_RUNNER_PIDS
+    # ORBIS_UNSAFE_RECIPES_ON_HOST=1: a single-user install's opt-in to run recipes on the host
+    unsafe_recipes_on_host: bool = False
 
     @property
     def run_dir(self) -> Path:
@@ -55,6 +62,11 @@ def load() -> Settings:
         admin_users=_csv("ORBIS_ADMIN_USERS"),
         max_request_bytes=int(os.environ.get("ORBIS_MAX_REQUEST_BYTES", str(8 * 1024 * 1024))),
         cors_origin=os.environ.get("ORBIS_CORS_ORIGIN") or None,
+        runner_image=os.environ.get("ORBIS_RUNNER_IMAGE", "orbis-runner:latest"),
+        runner_cpus=float(os.environ.get("ORBIS_RUNNER_CPUS", "2")),
+        runner_memory_mb=int(os.environ.get("ORBIS_RUNNER_MEMORY_MB", "2048")),
+        runner_pids=int(os.environ.get("ORBIS_RUNNER_PIDS", "1024")),
+        unsafe_recipes_on_host=os.environ.get("ORBIS_UNSAFE_RECIPES_ON_HOST") == "1",
     )
 
 

@@ -79,6 +79,8 @@ def engine_url() -> str:
     image = image or _run_script("images/node/build.sh", timeout=1200)
     os.environ["DOCKER_HOST"] = url
     os.environ.setdefault("ORBIS_NODE_IMAGE", image)
+    # the container recipes run in (docs/runner.md), built from the node image
+    os.environ.setdefault("ORBIS_RUNNER_IMAGE", _run_script("images/runner/build.sh", timeout=600))
     return url
 
 

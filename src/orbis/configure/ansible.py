@@ -1,4 +1,5 @@
-"""Running Ansible playbooks from the service's host against the nodes, over SSH.
+"""Running Ansible playbooks against the nodes, over SSH, from the infrastructure's runner
+(orbis/runner: a container, never the service's own process).
 
 One `ansible-playbook` process runs per configuration level, holding every step of that level
 (Ansible's start-up costs more than a small play, so one process per level instead of one per
@@ -11,18 +12,21 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import sys
+import shlex
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from pathlib import Path, PurePath
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from orbis.configure.workfiles import make_folder, open_text, write_file
+if TYPE_CHECKING:
+    from orbis.runner.base import Runner, RunnerPaths
 
 CALLBACK_DIR = Path(__file__).with_name("callback_plugins")
 ROLES_DIR = Path(__file__).with_name("roles")  # roles shipped with Orbis (catalogue templates)
+EVENTS_LIMIT = 64 << 20  # bytes of a level's events file read at most
 PLAY_KEYS = {"hosts", "tasks", "roles", "pre_tasks", "post_tasks", "handlers", "import_playbook"}
 
 
@@ -72,6 +76,23 @@ def load_plays(text: str, origin: str) -> list[dict[str, Any]]:
     return [{"name": origin, "tasks": data}]
 
 
+def check_variables(variables: dict[str, Any], origin: str) -> None:
+    """Refuse operation inputs that would choose how Ansible reaches or runs on the nodes.
+
+    Inputs become play variables, and Ansible reads its connection settings from variables:
+    `ansible_ssh_common_args: -o ProxyCommand=...` runs a command on the controller,
+    `ansible_connection: local` or `ansible_host` points a node's tasks elsewhere. Every
+    `ansible_*` name is Orbis' to set (new connection plugins bring new ones, so no list).
+    Refused rather than dropped: the step fails saying why, instead of running otherwise
+    than its author expects."""
+    for name in variables:
+        if str(name).lower().startswith("ansible_"):
+            raise PlaybookError(
+                f"{origin}: input '{name}' is refused: ansible_* variables (connection, user, "
+                "port, SSH arguments, interpreter) are set by Orbis, not by operation inputs"
+            )
+
+
 def build_playbook(steps: list[StepRun]) -> list[dict[str, Any]]:
     """All steps' plays, each aimed at its step's host group, with the step's variables."""
     plays: list[dict[str, Any]] = []
@@ -85,27 +106,32 @@ def build_playbook(steps: list[StepRun]) -> list[dict[str, Any]]:
     return plays
 
 
-def jump_args(jump: str, private_key_file: Path) -> str:
+def jump_args(jump: str, private_key_file: PurePath) -> str:
     """ssh options that reach a private node through `jump` ("user@host:port"). A ProxyCommand
     rather than ProxyJump: the jump login must use the infrastructure's key too, and ProxyJump
-    would only offer the user's default keys."""
+    would only offer the user's default keys. Every value is quoted: the user name comes from
+    the template, and ssh runs the ProxyCommand with a shell."""
     login, _, port = jump.rpartition(":")
-    proxy = (f"ssh -W %h:%p -q -i {private_key_file} -p {port} -o StrictHostKeyChecking=no "
-             f"-o UserKnownHostsFile=/dev/null {login}")  # fmt: skip
-    return f"-o ProxyCommand='{proxy}'"
+    if not port.isdigit() or not login:
+        raise PlaybookError(f"jump host {jump!r} is not user@host:port")
+    proxy = shlex.join(["ssh", "-W", "%h:%p", "-q", "-i", str(private_key_file), "-p", port,
+                        "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+                        "--", login])  # fmt: skip
+    # Ansible splits ansible_ssh_common_args with shlex: one quoted word, one option
+    return "-o " + shlex.quote(f"ProxyCommand={proxy}")
 
 
 def build_inventory(
-    targets: list[Target], steps: list[StepRun], private_key_file: Path
+    targets: list[Target], steps: list[StepRun], private_key_file: PurePath
 ) -> dict[str, Any]:
     hostvars = {
         t.host: {
+            **t.variables,
             "ansible_host": t.address,
             "ansible_user": t.user,
             "ansible_port": t.port,
             "ansible_ssh_private_key_file": str(private_key_file),
             **({"ansible_ssh_common_args": jump_args(t.jump, private_key_file)} if t.jump else {}),
-            **t.variables,
         }
         for t in targets
     }
@@ -118,27 +144,26 @@ def build_inventory(
     return {"all": {"hosts": hostvars, "children": children}}
 
 
-def ansible_env(workdir: Path, events_file: Path) -> dict[str, str]:
-    control_dir = Path("/tmp") / f"orbis-cp-{os.getuid()}"  # short: sockets have a length limit
-    control_dir.mkdir(mode=0o700, exist_ok=True)
+def ansible_env(paths: RunnerPaths, events_file: PurePath) -> dict[str, str]:
+    """Ansible's whole environment, made from nothing: no variable of the service's (its
+    secret key, cloud credentials) reaches a play. SSH state lives in the runner's HOME."""
     return {
-        **os.environ,
         "ANSIBLE_HOST_KEY_CHECKING": "False",
         "ANSIBLE_PIPELINING": "True",
         "ANSIBLE_SSH_ARGS": "-o ControlMaster=auto -o ControlPersist=60s "
-        "-o UserKnownHostsFile=/dev/null -o StrictHostKeyChecking=no -o LogLevel=ERROR",
-        "ANSIBLE_SSH_CONTROL_PATH_DIR": str(control_dir),
-        "ANSIBLE_CALLBACK_PLUGINS": str(CALLBACK_DIR),
-        "ANSIBLE_ROLES_PATH": f"{workdir / 'roles'}:{ROLES_DIR}",
-        "ANSIBLE_COLLECTIONS_PATH": f"{workdir / 'collections'}:"
-        + os.environ.get("ANSIBLE_COLLECTIONS_PATH", "~/.ansible/collections"),
+        f"-o UserKnownHostsFile={paths.home}/.ssh/known_hosts -o StrictHostKeyChecking=no "
+        "-o LogLevel=ERROR",
+        "ANSIBLE_SSH_CONTROL_PATH_DIR": f"{paths.home}/.cp",
+        "ANSIBLE_CALLBACK_PLUGINS": str(paths.callback_dir),
+        "ANSIBLE_ROLES_PATH": f"{paths.workspace / 'roles'}:{paths.roles_dir}",
+        "ANSIBLE_COLLECTIONS_PATH": str(paths.workspace / "collections"),
         "ANSIBLE_CALLBACKS_ENABLED": "orbis_events",
         "ANSIBLE_FORKS": "25",
         "ANSIBLE_PYTHON_INTERPRETER": "/usr/bin/python3",
         "ANSIBLE_RETRY_FILES_ENABLED": "False",
         "ANSIBLE_NOCOLOR": "1",
         "ANSIBLE_FORCE_COLOR": "0",
-        "ANSIBLE_LOCAL_TEMP": str(workdir / "ansible-tmp"),
+        "ANSIBLE_LOCAL_TEMP": f"{paths.tmp}/ansible-local",
         "ANSIBLE_DEPRECATION_WARNINGS": "False",
         "ANSIBLE_SYSTEM_WARNINGS": "False",
         "ORBIS_EVENTS_FILE": str(events_file),
@@ -161,83 +186,73 @@ def render_result(event: dict[str, Any]) -> str:
 
 
 async def run_level(
-    workdir: Path,
+    runner: Runner,
     targets: list[Target],
     steps: list[StepRun],
-    private_key_file: Path,
     *,
     label: str = "level",
     on_event: Callable[[dict[str, Any]], None] | None = None,
     timeout: float = 3600.0,
 ) -> tuple[dict[tuple[str, str], HostResult], str]:
-    """Run the steps; return each (step, host)'s result and Ansible's whole output."""
-    make_folder(workdir)  # shared with the recipes: no write or read through a planted link
-    playbook = write_file(
-        workdir, f"{label}.yml", yaml.safe_dump(build_playbook(steps), sort_keys=False)
-    )
-    inventory = write_file(
-        workdir,
-        f"{label}-inventory.yml",
-        yaml.safe_dump(build_inventory(targets, steps, private_key_file), sort_keys=False),
-    )
-    events_file = write_file(workdir, f"{label}-events.jsonl", "")
-    binary = Path(sys.executable).with_name("ansible-playbook")
-    proc = await asyncio.create_subprocess_exec(
-        str(binary),
-        "-i",
-        str(inventory),
-        str(playbook),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-        env=ansible_env(workdir, events_file),
-        cwd=str(workdir),
-        preexec_fn=_die_with_parent,
-    )
+    """Run the steps in `runner`; return each (step, host)'s result and Ansible's output."""
+    folder, paths = runner.workspace, runner.paths
+    write_new(folder / f"{label}.yml", yaml.safe_dump(build_playbook(steps), sort_keys=False))
+    inventory = build_inventory(targets, steps, paths.key_file)
+    write_new(folder / f"{label}-inventory.yml", yaml.safe_dump(inventory, sort_keys=False))
+    events_file = folder / f"{label}-events.jsonl"
+    write_new(events_file, "")
+    argv = ["ansible-playbook", "-i", f"{label}-inventory.yml", f"{label}.yml"]
+    env = ansible_env(paths, paths.workspace / events_file.name)
+    run = asyncio.create_task(runner.run(argv, env, timeout=timeout, tag=label))
     events: list[dict[str, Any]] = []
-
-    async def follow() -> None:
-        offset = 0
+    offset = 0
+    try:
         while True:
-            with open_text(workdir, events_file.name) as fh:
-                fh.seek(offset)
-                chunk = fh.read()
-            complete, _, _rest = chunk.rpartition("\n")
-            if complete:
-                offset += len(complete) + 1
-                for line in complete.splitlines():
+            finished = run.done()
+            chunk, offset = read_new(events_file, offset)
+            for line in chunk.splitlines():
+                try:
                     event = json.loads(line)
+                except ValueError:
+                    continue  # the file is in the runner's reach: never trust its lines
+                if isinstance(event, dict):
                     events.append(event)
                     if on_event is not None:
                         on_event(event)
-            if proc.returncode is not None and not _rest:
-                return
-            await asyncio.sleep(0.2)
-
-    follower = asyncio.create_task(follow())
-    try:
-        stdout, _ = await asyncio.wait_for(proc.communicate(), timeout)
-    except TimeoutError:
-        proc.kill()
-        await proc.wait()
-        stdout = b"ansible-playbook timed out\n"
+            if finished:
+                break
+            await asyncio.wait({run}, timeout=0.2)
     except asyncio.CancelledError:
-        # the deployment was cancelled (e.g. destroyed meanwhile): Ansible must not go on
-        proc.kill()
-        follower.cancel()
+        run.cancel()  # the deployment was cancelled (e.g. destroyed meanwhile)
         raise
-    await follower
-    output = stdout.decode(errors="replace")
-    return collect(steps, events, output, proc.returncode), output
+    returncode, output = run.result()
+    return collect(steps, events, output, returncode), output
 
 
-def _die_with_parent() -> None:
-    """In the child: be killed when the service dies, so that a restarted service never runs
-    alongside an orphaned Ansible of its previous life (Linux; elsewhere a no-op)."""
-    if sys.platform.startswith("linux"):
-        import ctypes
-        import signal
+def write_new(path: Path, text: str) -> None:
+    """Create `path` with `text`; never through a link or over a file a play left there."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
 
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+def read_new(path: Path, offset: int) -> tuple[str, int]:
+    """The complete lines of `path` after `offset` (up to EVENTS_LIMIT bytes in all), and the
+    new offset. Not through a link, nor from anything but a plain file: a play may have
+    replaced it (with a link to a host file, a FIFO, /dev/zero)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return "", offset
+    with os.fdopen(fd, "rb") as fh:
+        if not stat.S_ISREG(os.fstat(fd).st_mode) or offset >= EVENTS_LIMIT:
+            return "", offset
+        fh.seek(offset)
+        data = fh.read(EVENTS_LIMIT - offset)
+    complete, newline, _rest = data.rpartition(b"\n")
+    if not newline:
+        return "", offset
+    return complete.decode(errors="replace"), offset + len(complete) + 1
 
 
 def collect(

@@ -25,6 +25,7 @@ from orbis.configure.ansible import (
     PlaybookError,
     StepRun,
     Target,
+    check_variables,
     load_plays,
     run_level,
 )
@@ -44,6 +45,8 @@ from orbis.placement.sites import Site, SiteRegistry
 from orbis.providers.base import Machine, NodeSpec, Provider, ProviderError, Transient
 from orbis.providers.cloudinit import user_data
 from orbis.redact import redact
+from orbis.runner.base import Runner, RunnerError
+from orbis.runner.pool import RunnerPool
 from orbis.store.repository import Store
 from orbis.store.schema import InfrastructureRow, NodeRow
 
@@ -100,11 +103,16 @@ class Deployer:
         self.private_key = private_key or (lambda row: row.ssh_private_key)
         self._prepared: set[tuple[str, str]] = set()  # (infrastructure, site) done this run
         self.marks = OwnerMarks.ephemeral()  # the service sets the server's (configure_access)
+        self.runners = RunnerPool(provider)  # where recipes run (docs/runner.md)
 
     def workdir(self, infra_id: str) -> Path:
         """The infrastructure's folder under the work dir; UnsafeId for an id that is not of
         the server's shape or would lead outside it (paths.id_folder)."""
         return id_folder(self.work_dir, infra_id)
+
+    def runner_dir(self, infra_id: str) -> Path:
+        """The part of the work folder the infrastructure's runner sees (and may write)."""
+        return self.workdir(infra_id) / "runner"
 
     # -- node actions (each idempotent; the reconciler decides which to run) ----------------
     def provider_of(self, row: NodeRow) -> Provider:
@@ -120,7 +128,11 @@ class Deployer:
     async def prepare(self, infra_id: str) -> str | None:
         """Create what nodes share on the default back-end, when the infrastructure uses it;
         the error message if that failed. Cloud sites are prepared when a node first goes
-        there (only then is it known which sites are used)."""
+        there (only then is it known which sites are used). The recipe runner starts now
+        too, in the background: it is ready by the time the nodes are."""
+        infra = self.store.get(infra_id)
+        if infra is not None and self.runners.uses_engine:
+            self.runners.warm(infra_id, self.runner_dir(infra_id), self._write_key(infra))
         if not any(site.local for site in self.sites_of(infra_id)):
             return None
         return await self._prepare_site(infra_id, self.provider)
@@ -445,9 +457,24 @@ class Deployer:
             await self._simulate_configuration(infra, template, targets)
             return
         key_file = self._write_key(infra)
+        try:
+            runner = await self.runners.get(infra.id, self.runner_dir(infra.id), key_file)
+        except RunnerError as exc:
+            self._log(infra.id, f"Error: configuration cannot run: {exc}")
+            self.store.update_nodes(infra.id, [r.vm_id for r in targets], needs_config=False)
+            for row in targets:
+                self._fail_node(row, NodeState.UNCONFIGURED, f"configuration cannot run: {exc}")
+            return
+        try:
+            await self._configure_in(runner, infra, template, targets)
+        finally:
+            await self.runners.release(infra.id)
+
+    async def _configure_in(self, runner: Runner, infra: InfrastructureRow, template: Template,
+                            targets: list[NodeRow]) -> None:  # fmt: skip
         self.store.interrupt_steps(infra.id)  # steps a crashed run left "running"
         healthy = {row.vm_id for row in targets}
-        await self._install_galaxy(infra, template, targets)
+        await self._install_galaxy(infra, template, targets, runner)
         # a detached node (another owner's, named in imported data) lends nothing either
         all_nodes = [n for n in self.store.nodes(infra.id) if n.adoption != "detached"]
         await self._name_nodes(infra, template, targets, all_nodes)
@@ -459,7 +486,7 @@ class Deployer:
             if not rows:
                 break
             await self._run_level(
-                infra, template, number, steps, rows, all_nodes, key_file, healthy, clouds
+                infra, template, number, steps, rows, all_nodes, runner, healthy, clouds
             )
         for row in targets:
             done = row.vm_id in healthy
@@ -521,7 +548,7 @@ class Deployer:
         )  # fmt: skip
 
     async def _install_galaxy(self, infra: InfrastructureRow, template: Template,
-                              targets: list[NodeRow]) -> None:  # fmt: skip
+                              targets: list[NodeRow], runner: Runner) -> None:  # fmt: skip
         """Roles and collections the template names, before any playbook needs them.
 
         Best effort: node types name roles their default recipes use (the INDIGO Compute names
@@ -537,8 +564,8 @@ class Deployer:
         self._log(infra.id, "Installing Ansible Galaxy requirements: "
                   + ", ".join([*roles, *collections]))  # fmt: skip
         try:
-            await galaxy.install(self.workdir(infra.id), roles, collections)
-        except galaxy.GalaxyError as exc:
+            await galaxy.install(runner, roles, collections)
+        except (galaxy.GalaxyError, RunnerError) as exc:
             self._log(infra.id, f"Warning: {exc}")
             for row in targets:
                 if row.name in needing:
@@ -563,7 +590,7 @@ class Deployer:
         steps: list[PlannedStep],
         rows: list[NodeRow],
         all_nodes: list[NodeRow],
-        key_file: Path,
+        runner: Runner,
         healthy: set[int],
         clouds: dict[str, tuple[str, str]],
     ) -> None:
@@ -616,14 +643,17 @@ class Deployer:
                 )
                 for r in rows
             ]
-            ran, output = await run_level(
-                self.workdir(infra.id),
-                targets,
-                runs,
-                key_file,
-                label=f"level-{number}-{random.randrange(1 << 32):08x}",  # never reuse files
-            )
-            self._log(infra.id, f"Ansible output of level {number}:\n{output.rstrip()}")
+            try:
+                ran, output = await run_level(
+                    runner, targets, runs,
+                    label=f"level-{number}-{random.randrange(1 << 32):08x}",  # never reuse files
+                )  # fmt: skip
+            except (RunnerError, OSError) as exc:
+                output = f"the runner failed: {exc}\n"
+                ran = {(s.name, h): HostResult(ok=False, output=output) for s in runs
+                       for h in s.hosts}  # fmt: skip
+            self._log(infra.id, f"Ansible output of level {number} (in {runner.where}):\n"
+                      f"{output.rstrip()}")  # fmt: skip
             results.update(ran)
         vm_of = {h: vm for vm, h in host_of.items()}
         for (step_name, host), result in sorted(results.items()):
@@ -661,6 +691,7 @@ class Deployer:
                 continue
             downloads, inputs = artifact_downloads(op.inputs)
             variables = evaluate(inputs, resolve) if inputs else {}
+            check_variables(variables, f"{step.node}.{op.name}")
             if downloads:
                 plays.append({"name": f"artifacts of {op.name}", "tasks": downloads})
             if not origin.endswith((".yml", ".yaml")) and "://" in origin:
@@ -686,6 +717,7 @@ class Deployer:
     async def destroy(self, infra_id: str) -> None:
         self.store.set_phase(infra_id, "deleting")
         self._log(infra_id, "Destroying infrastructure")
+        await self.runners.release(infra_id)  # also removed by the back-end's cleanup (labels)
         sites = {row.site for row in self.store.nodes(infra_id, include_deleted=True)}
         sites |= set(self.store.site_uses(infra_id))  # sites only tried count too
         clouds = self.clouds(infra_id)

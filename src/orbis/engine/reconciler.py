@@ -82,6 +82,7 @@ class Reconciler:
                 await self.deployer.configure(infra, template, rows)
             finally:
                 self.actions.end(action, True, f"VMs {','.join(map(str, targets))}")
+        await self.deployer.runners.release(infra.id)  # one warmed for launches that all failed
         if self.store.get(infra.id) is not None:
             self.store.set_phase(infra.id, "done")
 

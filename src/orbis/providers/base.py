@@ -28,6 +28,9 @@ LABEL_SSH_USER = "orbis.ssh_user"
 # The owner mark (orbis.ownership): a keyed hash of the owner, so an import adopts only what
 # its importer owns, and a local volume_id names only the owner's own volumes.
 LABEL_OWNER = "orbis.owner"
+# On an infrastructure's recipe runner (orbis/runner): removed with the infrastructure (it
+# carries LABEL_INFRASTRUCTURE) but never listed, found or counted as one of its machines.
+LABEL_RUNNER = "orbis.runner"
 
 
 class ProviderError(Exception):

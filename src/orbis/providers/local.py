@@ -35,6 +35,7 @@ from orbis.providers.base import (
     LABEL_NODE,
     LABEL_OWNER,
     LABEL_PUBLIC,
+    LABEL_RUNNER,
     LABEL_VM_ID,
     Image,
     Machine,
@@ -459,7 +460,7 @@ class LocalProvider(Provider):
         machines = []
         for summary in found:
             labels = summary.get("Labels") or {}
-            if not self._mine(labels):
+            if not self._mine(labels) or labels.get(LABEL_RUNNER):  # a runner is no machine
                 continue
             infra = labels.get(LABEL_INFRASTRUCTURE)
             networks = (summary.get("NetworkSettings") or {}).get("Networks") or {}
@@ -480,10 +481,12 @@ class LocalProvider(Provider):
     def owned_infrastructures(self) -> set[str]:
         """Infrastructures with containers, networks or volumes here (networks and volumes can
         outlive their nodes)."""
-        with _errors("list networks and volumes"):
+        with _errors("list networks, volumes and runners"):
             nets = self.client.networks.list(filters={"label": self._owner_filter()})
             volumes = self.client.volumes.list(filters={"label": self._owner_filter()})
+            runners = self.client.api.containers(all=True, filters={"label": LABEL_RUNNER})
         labels = [n.attrs.get("Labels") or {} for n in [*nets, *volumes]]
+        labels += [r.get("Labels") or {} for r in runners]
         ids = {lab.get(LABEL_INFRASTRUCTURE) for lab in labels if self._mine(lab)}
         return {i for i in ids if i} | super().owned_infrastructures()
 
@@ -587,7 +590,8 @@ class LocalProvider(Provider):
             found = self.client.containers.list(all=True, filters=filters)
         wanted = {LABEL_INFRASTRUCTURE: infrastructure_id, LABEL_NODE: node}
         # Re-check: engines differ on whether repeated label filters are AND-ed.
-        mine = [c for c in found if all(c.labels.get(k) == v for k, v in wanted.items())]
+        mine = [c for c in found if all(c.labels.get(k) == v for k, v in wanted.items())
+                and not c.labels.get(LABEL_RUNNER)]  # fmt: skip
         return mine[0] if mine else None
 
     def _get(self, provider_id: str) -> Container | None:

@@ -195,6 +195,7 @@ class ServiceBase:
 
     async def shutdown(self) -> None:
         await self.scheduler.stop()
+        await self.deployer.runners.close()  # runners of configurations the stop cut short
 
     async def _wait_launched(self, infra_id: str, timeout: float = 600) -> None:
         loop = asyncio.get_running_loop()

@@ -1,4 +1,6 @@
-from pathlib import Path
+import os
+import shlex
+from pathlib import Path, PurePosixPath
 
 import pytest
 
@@ -6,11 +8,17 @@ from orbis.configure.ansible import (
     PlaybookError,
     StepRun,
     Target,
+    ansible_env,
     build_inventory,
     build_playbook,
+    check_variables,
     collect,
+    jump_args,
     load_plays,
+    read_new,
+    write_new,
 )
+from orbis.runner.options import PATHS
 
 
 def test_task_list_becomes_one_play():
@@ -69,3 +77,53 @@ def test_results_are_split_per_step_and_host():
     assert not results[("s1", "b")].ok and "boom" in results[("s1", "b")].output
     # a host that ran nothing in a failed run did not succeed
     assert not results[("s2", "a")].ok
+
+
+def test_jump_arguments_quote_the_template_user():
+    """The jump login comes from the template: it stays one word of the ProxyCommand."""
+    hostile = "x;touch /tmp/pwned #@10.0.0.1"
+    args = shlex.split(jump_args(f"{hostile}:22", PurePosixPath("/orbis/key/id ed25519")))
+    assert len(args) == 2 and args[0] == "-o" and args[1].startswith("ProxyCommand=")
+    proxy = shlex.split(args[1].removeprefix("ProxyCommand="))
+    assert proxy[-2:] == ["--", hostile]
+    assert proxy[proxy.index("-i") + 1] == "/orbis/key/id ed25519"
+    with pytest.raises(PlaybookError):
+        jump_args("root@10.0.0.1:22;id", PurePosixPath("/k"))
+
+
+@pytest.mark.parametrize("name", ["ansible_connection", "ansible_host", "ansible_ssh_common_args",
+                                  "ansible_ssh_extra_args", "ansible_ssh_executable",
+                                  "ansible_port", "ansible_user", "ansible_python_interpreter",
+                                  "ansible_ssh_private_key_file", "ANSIBLE_become_exe"])
+def test_inputs_cannot_set_connection_variables(name):
+    with pytest.raises(PlaybookError, match=f"web.configure: input '{name}' is refused"):
+        check_variables({"port": 80, name: "-o ProxyCommand=touch /tmp/x"}, "web.configure")
+    check_variables({"port": 80, "my_ansible_host": "ok"}, "web.configure")
+
+
+def test_environment_is_made_from_nothing(monkeypatch):
+    monkeypatch.setenv("ORBIS_SECRET_KEY", "s3cret")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIA")
+    env = ansible_env(PATHS, PATHS.workspace / "e.jsonl")
+    assert not [k for k in env if not k.startswith(("ANSIBLE_", "ORBIS_EVENTS_FILE"))]
+    assert "s3cret" not in str(env) and "AKIA" not in str(env)
+    # SSH state in the runner's own HOME, never a folder shared with other infrastructures
+    assert env["ANSIBLE_SSH_CONTROL_PATH_DIR"].startswith(f"{PATHS.home}/")
+    assert f"UserKnownHostsFile={PATHS.home}/" in env["ANSIBLE_SSH_ARGS"]
+
+
+def test_files_in_the_runner_folder_are_never_followed(tmp_path):
+    """A play can write in its runner folder: a link it leaves there must not make the
+    service write or read a host file."""
+    secret = tmp_path / "host-secret"
+    secret.write_text("root:x:0:0\n")
+    (tmp_path / "level.yml").symlink_to(secret)
+    with pytest.raises(OSError):
+        write_new(tmp_path / "level.yml", "- hosts: all\n")
+    assert secret.read_text() == "root:x:0:0\n"
+    (tmp_path / "events.jsonl").symlink_to(secret)
+    assert read_new(tmp_path / "events.jsonl", 0) == ("", 0)
+    os.mkfifo(tmp_path / "fifo")
+    assert read_new(tmp_path / "fifo", 0) == ("", 0)  # and does not block
+    (tmp_path / "ok.jsonl").write_text('{"a": 1}\n{"b"')
+    assert read_new(tmp_path / "ok.jsonl", 0) == ('{"a": 1}', 9)

@@ -9,6 +9,7 @@ import pytest
 from orbis.configure import galaxy
 from orbis.configure.artifacts import ArtifactError, ArtifactSettings, local_copy, node_path
 from orbis.configure.workfiles import WorkFileError, make_folder, open_text, write_file
+from orbis.runner.host import HostRunner
 
 
 @pytest.fixture
@@ -62,7 +63,7 @@ def test_galaxy_refuses_a_planted_roles_link(work: Path, tmp_path: Path) -> None
     elsewhere.mkdir()
     (work / "roles").symlink_to(elsewhere)
     with pytest.raises(galaxy.GalaxyError, match="symlinks refused"):
-        asyncio.run(galaxy.install(work, ["geerlingguy.ntp"], []))
+        asyncio.run(galaxy.install(HostRunner(work, tmp_path / "key"), ["geerlingguy.ntp"], []))
 
 
 def test_a_mirror_symlink_out_of_its_folder_is_refused(tmp_path: Path, outside: Path) -> None:

@@ -1,0 +1,133 @@
+"""Which runner an infrastructure's recipes run in, started once per configuration.
+
+On a server with a container engine (the local back-end) it is a container (container.py);
+without one, the deploy fails with RunnerUnavailable: never a silent fallback to the host. The
+host runs recipes only when the operator opted in (ORBIS_UNSAFE_RECIPES_ON_HOST=1), which is
+logged as a warning when the pool is made (at the service's start).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from contextlib import suppress
+from pathlib import Path
+
+import docker.errors
+
+from orbis import config
+from orbis.configure.ansible import CALLBACK_DIR, ROLES_DIR
+from orbis.providers.base import Provider, ProviderError
+from orbis.runner.base import Runner, RunnerError, RunnerUnavailable
+from orbis.runner.container import ContainerRunner
+from orbis.runner.host import HostRunner
+from orbis.runner.options import Limits, container_options
+
+log = logging.getLogger(__name__)
+
+UNSAFE_WARNING = (
+    "ORBIS_UNSAFE_RECIPES_ON_HOST=1: users' Ansible recipes run ON THIS HOST as this service's "
+    "user, with access to its files; use this only on a single-user install (docs/runner.md)"
+)
+NO_HOST = ("recipes never run on the service host; a single-user install may allow that with "
+           "ORBIS_UNSAFE_RECIPES_ON_HOST=1 (docs/runner.md)")  # fmt: skip
+
+
+class RunnerPool:
+    """Runners by infrastructure. `provider` is the server's own back-end: its container
+    engine (if it has one) runs the runners, on each infrastructure's network."""
+
+    def __init__(self, provider: Provider, settings: config.Settings | None = None) -> None:
+        self.provider = provider
+        self.settings = settings or config.load()
+        self._runners: dict[str, Runner] = {}
+        self._starting: dict[str, asyncio.Task[Runner]] = {}
+        if self.settings.unsafe_recipes_on_host:
+            log.warning(UNSAFE_WARNING)
+
+    @property
+    def uses_engine(self) -> bool:
+        return not self.settings.unsafe_recipes_on_host and self.provider.name == "local"
+
+    def warm(self, infra_id: str, workspace: Path, key_file: Path) -> None:
+        """Start the runner in the background (while the nodes launch); `get` waits for it."""
+        if infra_id not in self._runners and infra_id not in self._starting:
+            task = asyncio.create_task(self._start(infra_id, workspace, key_file))
+            task.add_done_callback(lambda t: t.cancelled() or t.exception())  # seen by get
+            self._starting[infra_id] = task
+
+    async def get(self, infra_id: str, workspace: Path, key_file: Path) -> Runner:
+        """The infrastructure's runner, started if need be; RunnerUnavailable if there can be
+        none, RunnerError if the engine failed to start it."""
+        runner = self._runners.get(infra_id)
+        if runner is not None and (not isinstance(runner, ContainerRunner)
+                                   or await asyncio.to_thread(runner.alive)):  # fmt: skip
+            return runner
+        self._runners.pop(infra_id, None)
+        task = self._starting.get(infra_id)
+        if task is None or task.done() and (task.cancelled() or task.exception()):
+            task = asyncio.create_task(self._start(infra_id, workspace, key_file))
+            self._starting[infra_id] = task
+        try:
+            runner = await asyncio.shield(task)
+        finally:
+            if task.done():
+                self._starting.pop(infra_id, None)
+        self._runners[infra_id] = runner
+        return runner
+
+    async def release(self, infra_id: str) -> None:
+        """Remove the infrastructure's runner (configuration done, or destroyed)."""
+        task = self._starting.pop(infra_id, None)
+        if task is not None:
+            with suppress(Exception, asyncio.CancelledError):
+                self._runners.setdefault(infra_id, await task)
+        runner = self._runners.pop(infra_id, None)
+        if runner is not None:
+            await runner.close()
+
+    async def close(self) -> None:
+        for infra_id in [*self._runners, *self._starting]:
+            await self.release(infra_id)
+
+    async def _start(self, infra_id: str, workspace: Path, key_file: Path) -> Runner:
+        workspace.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if self.settings.unsafe_recipes_on_host:
+            return HostRunner(workspace, key_file)
+        if self.provider.name != "local":
+            raise RunnerUnavailable(
+                f"no container engine to run recipes in (the server's back-end is "
+                f"'{self.provider.name}'); {NO_HOST}"
+            )
+        runner = await asyncio.to_thread(self._container, infra_id, workspace, key_file)
+        return runner
+
+    def _container(self, infra_id: str, workspace: Path, key_file: Path) -> ContainerRunner:
+        from orbis.providers.local import LocalProvider, network_name
+
+        provider = self.provider
+        assert isinstance(provider, LocalProvider)
+        image = self.settings.runner_image
+        try:
+            client = provider.client
+            provider.prepare(infra_id)  # the infrastructure's network (it may have no node here)
+        except ProviderError as exc:
+            raise RunnerUnavailable(f"no container engine for the recipe runner ({exc}); "
+                                    f"{NO_HOST}") from None  # fmt: skip
+        try:
+            client.images.get(image)
+        except docker.errors.ImageNotFound:
+            raise RunnerUnavailable(f"runner image {image} not found: build it with "
+                                    "images/runner/build.sh (make image)") from None  # fmt: skip
+        except docker.errors.DockerException as exc:
+            raise RunnerError(f"runner image {image}: {exc}") from None
+        s = self.settings
+        options = container_options(
+            infrastructure_id=infra_id, installation=provider.installation, image=image,
+            network=network_name(infra_id), workspace=workspace, key_file=key_file,
+            callback_dir=CALLBACK_DIR, roles_dir=ROLES_DIR,
+            limits=Limits(cpus=s.runner_cpus, memory_mb=s.runner_memory_mb, pids=s.runner_pids),
+        )  # fmt: skip
+        runner = ContainerRunner(client, options, workspace)
+        runner.start()
+        return runner
