@@ -1,9 +1,9 @@
 """What every service of the OpenStack stand-in shares: fixtures, the error reply, the state.
 
-The services are classes chained by inheritance (identity -> reservation -> network -> image ->
-volume -> compute -> the stand-in itself), each in its own module, so a service can call what an
-earlier one offers (Nova makes Neutron ports, Cinder makes Glance images) while the state they
-all read is declared once, here.
+The services are classes chained by inheritance (identity -> reservation -> image -> volume ->
+booting -> network -> compute -> the stand-in itself), each in its own module, so a service can
+call what an earlier one offers (Nova makes Neutron ports, Cinder makes Glance images) while
+the state they all read is declared once, here.
 """
 
 from __future__ import annotations
@@ -91,3 +91,15 @@ class StandinState:
     @property
     def project(self) -> dict[str, Any]:
         return self.projects[0]
+
+    @staticmethod
+    def _matches(record: dict[str, Any], query: dict[str, str]) -> bool:
+        for key, wanted in query.items():
+            if key in ("fields", "limit", "marker", "sort_key", "sort_dir"):
+                continue
+            if key == "tags":
+                if not set(wanted.split(",")) <= set(record.get("tags", [])):
+                    return False
+            elif key in record and str(record[key]).lower() != wanted.lower():
+                return False
+        return True

@@ -12,10 +12,10 @@ from orbis.testing.standins.openstack.common import (
     Reply,
     _fill,
 )
-from orbis.testing.standins.openstack.volume import Volumes
+from orbis.testing.standins.openstack.network import Network
 
 
-class Compute(Volumes):
+class Compute(Network):
     def _nova_error(self, status: int, message: str) -> Reply:
         kind = {400: "nova_bad_request", 404: "nova_not_found", 409: "nova_conflict"}[status]
         return Reply(status, _fill(self.errors[kind], message=message))
@@ -56,7 +56,9 @@ class Compute(Volumes):
         """One poll of a server: BUILD and transitional states move on after a few."""
         server["_polls"] = server.get("_polls", 0) + 1
         status = server["status"]
-        if status == "BUILD" and server["_polls"] > self.build_polls:
+        if status == "BUILD" and not self._booted(server):
+            server["_polls"] -= 1  # a container still booting: BUILD it stays
+        elif status == "BUILD" and server["_polls"] > self.build_polls:
             fault = server.pop("_fault", None)
             if fault:
                 server |= {"status": "ERROR", "OS-EXT-STS:vm_state": "error", "fault":
@@ -282,6 +284,7 @@ class Compute(Volumes):
             "_attachments": attachments,
         }  # fmt: skip
         self.servers[server_id] = server
+        self._boot_server(server)
         return 202, {"server": {"id": server_id, "links": server["links"],
                                 "OS-DCF:diskConfig": "MANUAL", "adminPass": "x",
                                 "security_groups": server["security_groups"]}}  # fmt: skip
@@ -319,13 +322,16 @@ class Compute(Volumes):
                 if fip["port_id"] == port["id"]:
                     fip |= {"port_id": None, "fixed_ip_address": None, "status": "DOWN"}
             del self.ports[port["id"]]
+        gone = []
         for volume in [v for v in self.volumes.values() if v.get("_server") == server["id"]]:
             if volume.get("_delete"):
                 del self.volumes[volume["id"]]
+                gone.append(volume["id"])
             elif volume.get("_later"):  # attached through the API: detached over a poll or two
                 volume |= {"status": "detaching", "_polls": 0}
             else:
                 volume |= {"status": "available", "_server": None}
+        self._unboot(server["id"], gone)
 
     def _server_action(self, server: dict[str, Any], body: dict[str, Any]) -> tuple[int, Any]:
         action = next(iter(body), "")

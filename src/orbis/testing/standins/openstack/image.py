@@ -10,10 +10,10 @@ from orbis.testing.standins.openstack.common import (
     Reply,
     _fill,
 )
-from orbis.testing.standins.openstack.network import Network
+from orbis.testing.standins.openstack.reservation import Reservation
 
 
-class Images(Network):
+class Images(Reservation):
     def _glance(self, method: str, path: str, query: dict[str, str], body: Any
                 ) -> tuple[int, Any]:  # fmt: skip
         def view(image: dict[str, Any]) -> dict[str, Any]:

@@ -7,14 +7,14 @@ import re
 import uuid
 from typing import Any
 
+from orbis.testing.standins.openstack.booting import Booting
 from orbis.testing.standins.openstack.common import (
     Reply,
     _fill,
 )
-from orbis.testing.standins.openstack.reservation import Reservation
 
 
-class Network(Reservation):
+class Network(Booting):
     def _neutron_error(self, status: int, kind: str, message: str) -> Reply:
         return Reply(status, _fill(self.errors["neutron"], type=kind, message=message))
 
@@ -102,18 +102,6 @@ class Network(Reservation):
             return 204, None
         raise self._neutron_error(405, "HTTPMethodNotAllowed", method)
 
-    @staticmethod
-    def _matches(record: dict[str, Any], query: dict[str, str]) -> bool:
-        for key, wanted in query.items():
-            if key in ("fields", "limit", "marker", "sort_key", "sort_dir"):
-                continue
-            if key == "tags":
-                if not set(wanted.split(",")) <= set(record.get("tags", [])):
-                    return False
-            elif key in record and str(record[key]).lower() != wanted.lower():
-                return False
-        return True
-
     def _neutron_create(self, name: str, attrs: dict[str, Any]) -> dict[str, Any]:
         new_id = str(uuid.uuid4())
         attrs = dict(attrs)
@@ -180,6 +168,7 @@ class Network(Reservation):
                 raise self._neutron_error(404, "ExternalGatewayForFloatingIPNotFound",
                     f"External network {record['floating_network_id']} is not reachable from "
                     f"subnet {port['fixed_ips'][0]['subnet_id']}.")  # fmt: skip
+            self._float(record, port)
             record |= {"port_id": attrs["port_id"], "status": "ACTIVE" if port else "DOWN",
                        "fixed_ip_address": port["fixed_ips"][0]["ip_address"] if port else None}
             return record
@@ -242,7 +231,11 @@ class Network(Reservation):
                                              for p in self.ports.values()):  # fmt: skip
             raise self._neutron_error(409, "SecurityGroupInUse",
                                       f"Security Group {record['id']} in use.")  # fmt: skip
+        if name == "floatingips" and record.get("port_id"):
+            self._float(record, None)  # released while on a server: off its container
         if name == "networks":
+            if self.boot:
+                self.boot.remove_network(record["id"])
             for subnet_id in record["subnets"]:
                 self.subnets.pop(subnet_id, None)
         if name == "subnets":

@@ -28,6 +28,7 @@ POST/PUT /servers/{id}/metadata.
 from __future__ import annotations
 
 import copy
+import ipaddress
 import json
 import threading
 from collections.abc import Callable
@@ -35,6 +36,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from orbis.testing.standins.openstack.boot import ContainerBoot
 from orbis.testing.standins.openstack.common import (
     DEFAULT_QUOTA,
     Reply,
@@ -62,6 +64,8 @@ class OpenStackStandin(Compute):
       JSON answer). quota["images"]: the project's Glance images (snapshots count).
       volume_polls: GETs of a volume per status step (creating, attaching, detaching).
       volume_fault: the status a new volume ends in instead of `available` (e.g. "error").
+      boot: servers are real system containers (boot.py): the key pair, user_data, fixed and
+      floating IPs and boot-time volumes are honoured; closed (everything removed) on exit.
     """
 
     def __init__(
@@ -84,6 +88,7 @@ class OpenStackStandin(Compute):
         compute_microversion: str = "2.1",
         volume_polls: int = 1,
         volume_fault: str | None = None,
+        boot: ContainerBoot | None = None,
     ) -> None:
         self.quota = {**DEFAULT_QUOTA, **(quota or {})}
         self.build_polls, self.fault = build_polls, fault
@@ -93,6 +98,7 @@ class OpenStackStandin(Compute):
         self.image_polls, self.image_fault = image_polls, image_fault
         self.compute_microversion = compute_microversion
         self.volume_polls, self.volume_fault = volume_polls, volume_fault
+        self.boot = boot
         self._headers: Any = {}  # the request being answered (routes run under the lock)
         seed = _fixture("seed")
         self.errors = _fixture("errors")
@@ -155,12 +161,25 @@ class OpenStackStandin(Compute):
         self._server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self._server.server_port}"
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        if self.boot:
+            self._public_range(self.boot.free_public_cidr())
         return self
 
     def __exit__(self, *exc: object) -> None:
         if self._server:
             self._server.shutdown()
             self._server.server_close()
+        if self.boot:
+            self.boot.close()
+
+    def _public_range(self, cidr: str) -> None:
+        """With real containers, the public network takes a range no podman network uses, so
+        its floating IPs are the containers' addresses on the podman network made for it."""
+        for net in self.networks.values():
+            if net["router:external"] and net["name"] == "public":
+                subnet = self.subnets[net["subnets"][0]]
+                subnet |= {"cidr": cidr,
+                           "gateway_ip": str(next(ipaddress.ip_network(cidr).hosts()))}
 
     @property
     def fast_options(self) -> dict[str, float]:

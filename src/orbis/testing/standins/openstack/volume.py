@@ -104,6 +104,8 @@ class Volumes(Images):
                 "belong to a group, have snapshots or be disassociated from snapshots after "
                 "volume transfer.")))  # fmt: skip
         del self.volumes[volume["id"]]
+        if self.boot:
+            self.boot.remove_volume(volume["id"])
 
     def _volume_action(self, volume: dict[str, Any], body: dict[str, Any]) -> tuple[int, Any]:
         """Cinder's os-volume_upload_image: the volume to a new Glance image (an attached one
