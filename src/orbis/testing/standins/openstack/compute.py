@@ -13,6 +13,7 @@ from orbis.testing.standins.openstack.common import (
     _fill,
 )
 from orbis.testing.standins.openstack.network import Network
+from orbis.testing.standins.openstack.schema import server_errors
 
 
 class Compute(Network):
@@ -219,7 +220,10 @@ class Compute(Network):
     def _flavor(self, flavor_id: str) -> dict[str, Any]:
         return self.flavors.get(flavor_id) or self.reserved_flavors[flavor_id]
 
-    def _create_server(self, body: dict[str, Any]) -> tuple[int, Any]:
+    def _create_server(self, body: Any) -> tuple[int, Any]:
+        error = server_errors(body, self._microversion())
+        if error:
+            raise self._nova_error(400, error)
         spec = body["server"]
         hints = body.get("os:scheduler_hints") or body.get("OS-SCH-HNT:scheduler_hints") or {}
         flavor_id = str(spec.get("flavorRef", "")).rsplit("/", 1)[-1]

@@ -12,6 +12,7 @@ from orbis.testing.standins.openstack.common import (
     Reply,
     _fill,
 )
+from orbis.testing.standins.openstack.schema import neutron_errors
 
 
 class Network(Booting):
@@ -83,6 +84,7 @@ class Network(Booting):
             if method == "GET":
                 return 200, {key: [r for r in coll.values() if self._matches(r, query)]}
             if method == "POST":
+                self._strict(single, body)
                 return 201, {single: self._neutron_create(name, body[single])}
         record = coll.get(item_id or "")
         if record is None:
@@ -96,6 +98,7 @@ class Network(Booting):
         if method == "GET":
             return 200, {single: record}
         if method == "PUT":
+            self._strict(single, body, update=True)
             return 200, {single: self._neutron_update(name, record, body[single])}
         if method == "DELETE":
             self._neutron_delete(name, record)
@@ -151,7 +154,53 @@ class Network(Booting):
                      "security_group_rules": []}  # fmt: skip
             self.security_groups[new_id] = group
             return group
+        if name == "ports":
+            return self._create_port(attrs)
         raise self._neutron_error(400, "BadRequest", f"cannot create {name}")
+
+    def _strict(self, kind: str, body: Any, update: bool = False) -> None:
+        """Refuse a port or floating-IP body Neutron would refuse (schema.py)."""
+        if kind in ("port", "floatingip"):
+            error = neutron_errors(kind, body, update=update)
+            if error:
+                raise self._neutron_error(400, "HTTPBadRequest", error)
+
+    def _create_port(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        """Neutron's POST /ports: on an existing network, at a free address of its subnet."""
+        net = self.networks.get(attrs["network_id"])
+        if net is None:
+            raise self._neutron_error(404, "NetworkNotFound",
+                                      f"Network {attrs['network_id']} could not be found.")
+        asked = (attrs.get("fixed_ips") or [{}])[0]
+        subnet_id = asked.get("subnet_id") or (net["subnets"] or [None])[0]
+        if subnet_id not in net["subnets"]:
+            raise self._neutron_error(400, "InvalidInput",
+                                      f"Subnet {subnet_id} is not on network {net['id']}")
+        groups = attrs.get("security_groups")
+        port = self._add_port(net["id"], attrs.get("device_id", ""),
+                              attrs.get("device_owner", ""), [], subnet_id)  # fmt: skip
+        address = asked.get("ip_address")
+        if address:
+            subnet = self.subnets[subnet_id]
+            if ipaddress.ip_address(address) not in ipaddress.ip_network(subnet["cidr"]):
+                del self.ports[port["id"]]
+                raise self._neutron_error(400, "InvalidIpForSubnet", f"IP address {address} is "
+                                          f"not a valid IP for the specified subnet.")  # fmt: skip
+            taken = {f["ip_address"] for p in self.ports.values() for f in p["fixed_ips"]}
+            if address in taken:
+                del self.ports[port["id"]]
+                raise self._neutron_error(409, "IpAddressAlreadyAllocated", f"IP address "
+                    f"{address} already allocated in subnet {subnet_id}")  # fmt: skip
+            port["fixed_ips"] = [{"subnet_id": subnet_id, "ip_address": address}]
+        if groups is None:
+            groups = [g["id"] for g in self.security_groups.values() if g["name"] == "default"]
+        try:
+            return self._update_port(port, {k: v for k, v in attrs.items() if k in (
+                "name", "description", "port_security_enabled", "allowed_address_pairs")}
+                | {"security_groups": groups})  # fmt: skip
+        except Exception:
+            del self.ports[port["id"]]
+            raise
 
     def _neutron_update(self, name: str, record: dict[str, Any], attrs: dict[str, Any]
                         ) -> dict[str, Any]:  # fmt: skip
