@@ -389,10 +389,13 @@ class Deployer:
         deadline = time.monotonic() + timeout
         while True:
             nodes = self.store.nodes(infra_id)
+            # the stored site: `row` was read before launch_node recorded where it went
+            site = next((o.site for o in nodes if o.vm_id == row.vm_id), row.site)
             for other in nodes:
-                if other.vm_id != row.vm_id and other.site == row.site and other.public_ip:
+                if other.vm_id != row.vm_id and other.site == site and other.public_ip:
                     return f"{other.ssh_user}@{other.public_ip}:{other.ssh_port or 22}"
-            launching = any(o.site == row.site and o.state == NodeState.PENDING
+            # a pending node with no site yet may still land on this one
+            launching = any(o.site in (site, None) and o.state == NodeState.PENDING
                             and o.vm_id != row.vm_id for o in nodes)  # fmt: skip
             if not launching or time.monotonic() > deadline:
                 return None

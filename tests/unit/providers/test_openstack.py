@@ -505,7 +505,13 @@ def test_inspect_confirms_a_resized_server(cloud: OpenStackStandin) -> None:
     assert created(cloud, "/action")[-1] == {"confirmResize": None}
 
 
-def test_volumes_go_in_the_block_device_mapping(cloud: OpenStackStandin) -> None:
+def test_volumes_go_in_the_block_device_mapping() -> None:
+    # a mapping's volume_type needs Nova 2.67: the SDK asks for it when the cloud offers it
+    with OpenStackStandin(compute_microversion="2.67") as cloud:
+        _volumes_go_in_the_block_device_mapping(cloud)
+
+
+def _volumes_go_in_the_block_device_mapping(cloud: OpenStackStandin) -> None:
     existing = cloud.add_volume(size=5)
     volumes = [Volume("disk.1", index=1, size=10 * GB, device="hdb", fs_type="ext4"),
                Volume("disk.2", index=2, volume_id=f"ost://127.0.0.1/{existing}", device="hdc"),
