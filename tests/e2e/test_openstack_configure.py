@@ -18,7 +18,7 @@ import pytest
 from cryptography.fernet import Fernet
 
 from orbis.auth import identify
-from orbis.providers.sim import SimProvider
+from orbis.providers.local import LocalProvider
 from orbis.secrets import Sealer
 from orbis.service import OrbisService
 from orbis.store.repository import Store
@@ -96,11 +96,14 @@ def sshd_answers(address: str) -> bool:
         return False
 
 
-async def test_two_nodes_configured_on_openstack_through_the_public_one(cloud, tmp_path: Path):
+async def test_two_nodes_configured_on_openstack_through_the_public_one(
+    cloud, engine_url: str, tmp_path: Path
+) -> None:
     boot = cloud.boot
     assert boot is not None
     svc = OrbisService(Store(f"sqlite:///{tmp_path / 'orbis.db'}"),
-                       SimProvider(tmp_path / "local.db"), tmp_path / "work")  # fmt: skip
+                       LocalProvider(base_url=engine_url), tmp_path / "work")  # fmt: skip
+    # the server's own engine runs the recipe runner (the cloud nodes are configured from it)
     svc.configure_access(Sealer(Fernet.generate_key()))
     # fast polling of the API; ssh_timeout stays the provider's own (a real wait for SSH)
     svc.sites.options = {"openstack": {**cloud.fast_options, "timeout": 60}}

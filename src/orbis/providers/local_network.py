@@ -12,6 +12,7 @@ used as it is.
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
 import docker
@@ -23,9 +24,19 @@ LIBPOD_NETWORK_CREATE = "/v4.0.0/libpod/networks/create"
 ISOLATE = {"isolate": "true"}
 
 
+def bridge_name() -> str:
+    """A bridge interface name of podman's 15-character limit that no other network had.
+    CNI's firewall plugin keeps an isolated bridge's rules after its network is removed, and
+    podman reuses names (cni-podman1, 2, ...): a later network that got a reused name would be
+    cut off from every other bridge (and, not isolated, mistaken for isolated). A fresh random
+    name per network never meets such a leftover rule."""
+    return "orbis" + secrets.token_hex(5)
+
+
 def libpod_network_body(name: str, labels: dict[str, str]) -> dict[str, Any]:
     """The JSON body of libpod's `POST /networks/create` (podman 4.x `types.Network`)."""
-    return {"name": name, "driver": "bridge", "labels": labels, "options": dict(ISOLATE)}
+    return {"name": name, "driver": "bridge", "labels": labels, "options": dict(ISOLATE),
+            "network_interface": bridge_name()}  # fmt: skip
 
 
 def create_isolated_network(

@@ -16,7 +16,7 @@ import pytest
 
 from orbis.providers.base import LABEL_INFRASTRUCTURE
 from orbis.providers.local import LocalProvider, network_name
-from orbis.providers.local_network import LIBPOD_NETWORK_CREATE
+from orbis.providers.local_network import LIBPOD_NETWORK_CREATE, libpod_network_body
 
 INFRA = "0b9c3c1e-5d2a-4f4e-9a57-2b1f6b1c0d11"
 PODMAN_COMPONENTS = [{"Name": "Podman Engine", "Version": "4.3.1"}]
@@ -119,3 +119,11 @@ def test_a_name_taken_meanwhile_is_not_an_error(engine: RecordingEngine) -> None
     parallel call" exactly as before."""
     LocalProvider(base_url=engine.url).prepare(INFRA)
     assert len(engine.creates()) == 1
+
+
+def test_each_network_gets_a_bridge_name_no_earlier_network_had() -> None:
+    # CNI leaves an isolated bridge's DROP rules behind and podman reuses cni-podmanN names:
+    # a reused name would silently cut a new network off (docs/local-backend.md)
+    names = {libpod_network_body("n", {})["network_interface"] for _ in range(50)}
+    assert len(names) == 50
+    assert all(len(n) <= 15 and not n.startswith("cni-podman") for n in names)

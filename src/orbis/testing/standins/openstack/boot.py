@@ -30,6 +30,7 @@ from typing import Any
 import docker
 import docker.errors
 
+from orbis.providers.local_network import bridge_name
 from orbis.testing.standins.openstack.userdata import UserDataError, script
 
 LABEL = "orbis.standin"
@@ -98,6 +99,7 @@ class ContainerBoot:
         name = f"orbis-standin-{self.tag}-{nic.network_id[:8]}"
         self._libpod("POST", "/networks/create", {
             "name": name, "driver": "bridge", "internal": not nic.external,
+            "network_interface": bridge_name(),  # never a name a stale isolation rule names
             "subnets": [{"subnet": nic.cidr, "gateway": nic.gateway}],
             "labels": self.labels | {f"{LABEL}.network": nic.network_id}})  # fmt: skip
         self._networks[nic.network_id] = name
