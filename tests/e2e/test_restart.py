@@ -7,7 +7,7 @@ import time
 import docker
 import pytest
 
-from orbis.providers.base import LABEL_INFRASTRUCTURE
+from orbis.providers.base import LABEL_INFRASTRUCTURE, LABEL_RUNNER
 from orbis.testing.server import orbis_server
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -40,7 +40,8 @@ topology_template:
 def containers(engine: docker.DockerClient, label: dict) -> list[dict]:
     """Containers with a label, from the engine's list answer (no per-container inspect, which
     fails when a container goes away in between, as during a destroy)."""
-    return engine.api.containers(all=True, filters=label)
+    found = engine.api.containers(all=True, filters=label)
+    return [c for c in found if LABEL_RUNNER not in (c.get("Labels") or {})]  # nodes only
 
 
 def wait_for(predicate, timeout: float = 120, interval: float = 0.1):

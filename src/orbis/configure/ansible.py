@@ -122,8 +122,9 @@ def jump_args(jump: str, private_key_file: PurePath) -> str:
 
 
 def build_inventory(
-    targets: list[Target], steps: list[StepRun], private_key_file: PurePath
-) -> dict[str, Any]:
+    targets: list[Target], steps: list[StepRun], private_key_file: PurePath,
+    scripts_dir: PurePath | None = None,
+) -> dict[str, Any]:  # fmt: skip
     hostvars = {
         t.host: {
             **t.variables,
@@ -141,7 +142,8 @@ def build_inventory(
             children.setdefault(group, {"hosts": {}})["hosts"][t.host] = None
     for index, step in enumerate(steps):
         children[f"orbis_step_{index}"] = {"hosts": dict.fromkeys(step.hosts)}
-    return {"all": {"hosts": hostvars, "children": children}}
+    shared = {"orbis_scripts_dir": str(scripts_dir)} if scripts_dir else {}
+    return {"all": {"hosts": hostvars, "children": children, "vars": shared}}
 
 
 def ansible_env(paths: RunnerPaths, events_file: PurePath) -> dict[str, str]:
@@ -197,7 +199,7 @@ async def run_level(
     """Run the steps in `runner`; return each (step, host)'s result and Ansible's output."""
     folder, paths = runner.workspace, runner.paths
     write_new(folder / f"{label}.yml", yaml.safe_dump(build_playbook(steps), sort_keys=False))
-    inventory = build_inventory(targets, steps, paths.key_file)
+    inventory = build_inventory(targets, steps, paths.key_file, paths.scripts_dir)
     write_new(folder / f"{label}-inventory.yml", yaml.safe_dump(inventory, sort_keys=False))
     events_file = folder / f"{label}-events.jsonl"
     write_new(events_file, "")

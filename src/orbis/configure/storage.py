@@ -39,7 +39,9 @@ def playbook(disks: list[dict[str, Any]]) -> str:
     task = {
         "name": "Data disks formatted and mounted",
         "ansible.builtin.script": {
-            "cmd": f"{SCRIPT} {shlex.quote(json.dumps(disks, separators=(',', ':')))}",
+            # where the runner sees Orbis' scripts (orbis_scripts_dir, set by the inventory)
+            "cmd": f"{{{{ orbis_scripts_dir }}}}/{SCRIPT.name} "
+            f"{shlex.quote(json.dumps(disks, separators=(',', ':')))}",
             "executable": "python3",
         },
         "register": "orbis_disks",

@@ -26,6 +26,7 @@ class RunnerPaths:
     key_file: PurePosixPath  # the infrastructure's SSH private key (read-only)
     callback_dir: PurePosixPath  # Orbis' callback plugin (read-only)
     roles_dir: PurePosixPath  # the roles Orbis ships (read-only)
+    scripts_dir: PurePosixPath  # Orbis' own scripts plays copy to nodes (disks.py; read-only)
     home: PurePosixPath  # HOME: SSH control sockets and known_hosts, this runner's only
     tmp: PurePosixPath  # Ansible's local temporary files
 

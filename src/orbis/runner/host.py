@@ -15,6 +15,7 @@ from contextlib import suppress
 from pathlib import Path, PurePosixPath
 
 from orbis.configure.ansible import CALLBACK_DIR, ROLES_DIR
+from orbis.configure.storage import SCRIPT as DISKS_SCRIPT
 from orbis.runner.base import Runner, RunnerPaths, keep_tail
 
 BIN_DIR = Path(sys.executable).parent  # the service's venv: ansible-playbook, ansible-galaxy
@@ -30,6 +31,7 @@ class HostRunner(Runner):
         self.paths = RunnerPaths(
             workspace=PurePosixPath(workspace), key_file=PurePosixPath(key_file),
             callback_dir=PurePosixPath(CALLBACK_DIR), roles_dir=PurePosixPath(ROLES_DIR),
+            scripts_dir=PurePosixPath(DISKS_SCRIPT.parent),
             home=PurePosixPath(self._home), tmp=PurePosixPath(self._home / "tmp"),
         )  # fmt: skip
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from docker.types import Mount
 
+from orbis.configure.storage import SCRIPT as DISKS_SCRIPT
 from orbis.providers.base import LABEL_INFRASTRUCTURE, LABEL_INSTALLATION, LABEL_RUNNER
 from orbis.runner.base import RunnerPaths
 
@@ -22,6 +23,7 @@ PATHS = RunnerPaths(
     key_file=PurePosixPath("/orbis/key/id_ed25519"),
     callback_dir=PurePosixPath("/orbis/callback_plugins"),
     roles_dir=PurePosixPath("/orbis/roles"),
+    scripts_dir=PurePosixPath("/orbis/scripts"),
     home=PurePosixPath("/root"),
     tmp=PurePosixPath("/tmp"),
 )
@@ -59,6 +61,9 @@ def container_options(
         Mount(str(PATHS.key_file), str(key_file), type="bind", read_only=True),
         Mount(str(PATHS.callback_dir), str(callback_dir), type="bind", read_only=True),
         Mount(str(PATHS.roles_dir), str(roles_dir), type="bind", read_only=True),
+        # the one script of Orbis' that plays run on nodes: this file only, not its folder
+        Mount(str(PATHS.scripts_dir / DISKS_SCRIPT.name), str(DISKS_SCRIPT), type="bind",
+              read_only=True),
     ]
     return {
         "image": image,

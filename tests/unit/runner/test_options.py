@@ -3,6 +3,7 @@ tests/e2e/test_runner_isolation.py checks the same on a real container's HostCon
 
 from pathlib import Path
 
+from orbis.configure import storage
 from orbis.providers.base import LABEL_INFRASTRUCTURE, LABEL_INSTALLATION, LABEL_RUNNER
 from orbis.runner.options import PATHS, Limits, container_name, container_options
 
@@ -40,6 +41,7 @@ def test_mounts_only_this_infrastructure_and_ours_read_only(tmp_path):
         str(PATHS.key_file): (str(tmp_path / "key"), True),
         str(PATHS.callback_dir): (str(tmp_path / "cb"), True),
         str(PATHS.roles_dir): (str(tmp_path / "roles"), True),
+        str(PATHS.scripts_dir / "disks.py"): (str(storage.SCRIPT), True),  # the file only
     }
     assert all(m["Type"] == "bind" for m in mounts.values())
     assert "volumes" not in options(tmp_path) and "devices" not in options(tmp_path)
