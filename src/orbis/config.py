@@ -90,3 +90,18 @@ def provider_settings() -> ProviderSettings:
         sim_failure_rate=float(os.environ.get("ORBIS_SIM_FAILURE_RATE", "0")),
         sim_config_seconds=float(os.environ.get("ORBIS_SIM_CONFIG_SECONDS", "0.05")),
     )
+
+
+@dataclass(frozen=True)
+class CoordinationSettings:
+    """How servers sharing one database divide the work (docs/operations.md)."""
+
+    lease_seconds: float  # ORBIS_LEASE_SECONDS: a dead server's work is taken over after this
+    poll_seconds: float  # ORBIS_POLL_SECONDS: how often a server looks for unclaimed work
+
+
+def coordination_settings() -> CoordinationSettings:
+    return CoordinationSettings(
+        lease_seconds=float(os.environ.get("ORBIS_LEASE_SECONDS", "10")),
+        poll_seconds=float(os.environ.get("ORBIS_POLL_SECONDS", "1")),
+    )
