@@ -52,11 +52,30 @@ def _run_script(script: str, *args: str, timeout: float) -> str:
 def engine_url() -> str:
     """DOCKER_HOST of a live Docker Engine API (Docker, or podman started by scripts/engine.sh),
     with the node image built (images/node/build.sh, cached by recipe hash). Sets DOCKER_HOST and
-    ORBIS_NODE_IMAGE in os.environ so code reading orbis.config sees them."""
+    ORBIS_NODE_IMAGE in os.environ so code reading orbis.config sees them. A DOCKER_HOST that
+    already answers and holds ORBIS_NODE_IMAGE is used as it is (a shared engine)."""
+    given = _answering_engine()
+    if given:
+        return given
     url = _run_script("scripts/engine.sh", "start", timeout=90)
     image = _run_script("images/node/build.sh", timeout=1200)
     os.environ["DOCKER_HOST"] = url
     os.environ.setdefault("ORBIS_NODE_IMAGE", image)
+    return url
+
+
+def _answering_engine() -> str | None:
+    url, image = os.environ.get("DOCKER_HOST"), os.environ.get("ORBIS_NODE_IMAGE")
+    if not url or not image:
+        return None
+    try:
+        import docker
+
+        engine = docker.DockerClient(base_url=url, timeout=10)
+        engine.ping()
+        engine.images.get(image)
+    except Exception:  # not there, or no image: start/build as usual
+        return None
     return url
 
 

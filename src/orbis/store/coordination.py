@@ -27,6 +27,7 @@ from sqlalchemy import bindparam, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from orbis.config import coordination_settings
+from orbis.metrics import TAKEOVERS
 from orbis.store.repository import Store
 from orbis.store.schema import ActionRow, LockRow, utcnow
 
@@ -74,6 +75,7 @@ class Leases:
                     taken.append(name)
                     if previous not in (FREE, self.holder):
                         self.takeovers += 1
+                        TAKEOVERS.inc()
         return taken
 
     def _ensure_rows(self, names: list[str]) -> None:
