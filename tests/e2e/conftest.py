@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import subprocess
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
@@ -77,6 +77,20 @@ def _answering_engine() -> str | None:
     except Exception:  # not there, or no image: start/build as usual
         return None
     return url
+
+
+@pytest.fixture
+def shared_db(request: pytest.FixtureRequest) -> Iterator[str]:
+    """A throw-away database on the PostgreSQL or MariaDB server (parametrise indirectly with
+    "postgresql" or "mariadb"), dropped afterwards; a server that does not answer fails."""
+    from orbis.testing.databases import DatabaseUnavailable, create_database, drop_database
+
+    try:
+        url = create_database(request.param, prefix="orbis_ha")
+    except DatabaseUnavailable as exc:
+        pytest.fail(str(exc), pytrace=False)
+    yield url
+    drop_database(url)
 
 
 @dataclass(frozen=True)

@@ -7,19 +7,14 @@ of one node each, sent at once and spread over both servers, end with exactly 8 
 
 from __future__ import annotations
 
-import secrets
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
-from pathlib import Path
 
 import docker
 import httpx
 import pytest
 
-from orbis.providers.base import LABEL_INFRASTRUCTURE, LABEL_VM_ID
-from orbis.testing.databases import DatabaseUnavailable, create_database, drop_database
+from orbis.testing.cluster import servers, settled, vm_ids_of_containers, wait_for
 from orbis.testing.server import RunningServer
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -44,60 +39,7 @@ ONE_MORE = "system node ( )\ndeploy node 1\n"  # RADL: add one node of the exist
 YAML = {"Content-Type": "text/yaml"}
 
 
-@pytest.fixture(params=["postgresql", "mariadb"])
-def shared_db(request: pytest.FixtureRequest) -> Iterator[str]:
-    try:
-        url = create_database(request.param, prefix="orbis_ha")
-    except DatabaseUnavailable as exc:
-        pytest.fail(str(exc), pytrace=False)
-    yield url
-    drop_database(url)
-
-
-@contextmanager
-def servers(engine_url: str, db_url: str, root: Path, count: int = 2,
-            env: dict[str, str] | None = None) -> Iterator[list[RunningServer]]:  # fmt: skip
-    """`count` servers, each with its own ORBIS_HOME, on one database and one secret."""
-    shared = {"ORBIS_DB_URL": db_url, "ORBIS_SECRET_KEY": secrets.token_urlsafe(32),
-              **(env or {})}  # fmt: skip
-    running = []
-    for n in range(count):
-        home = root / f"server-{n}"
-        home.mkdir()
-        running.append(RunningServer(home, engine_url, "tester", shared))
-    try:
-        for server in running:
-            server.start()
-        yield running
-    finally:
-        alive = [s for s in running if s.proc is not None and s.proc.poll() is None]
-        if alive:
-            alive[0].destroy_all()
-        for server in running:
-            server.stop()
-
-
-def wait_for(predicate, timeout: float = 180, interval: float = 0.2):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout} s")
-
-
-def settled(client: httpx.Client, infra_id: str) -> dict | None:
-    detail = client.get(f"/orbis/infrastructures/{infra_id}").json()
-    done = detail["reconciled"] >= detail["generation"] and detail["phase"] == "done"
-    return detail if done else None
-
-
-def vm_ids_of_containers(engine: docker.DockerClient, infra_id: str) -> list[int]:
-    found = engine.api.containers(all=True, filters={"label": f"{LABEL_INFRASTRUCTURE}={infra_id}"})
-    return sorted(int(c["Labels"][LABEL_VM_ID]) for c in found)
-
-
+@pytest.mark.parametrize("shared_db", ["postgresql", "mariadb"], indirect=True)
 def test_kill_one_server_mid_deploy_the_other_finishes_and_adds_through_both_are_exact(
     engine_url, shared_db, tmp_path
 ):
