@@ -149,3 +149,18 @@ def limits() -> Limits:
         parse_cpu_seconds=number("ORBIS_PARSE_CPU_SECONDS"),
         parse_workers=max(1, int(number("ORBIS_PARSE_WORKERS"))),
     )
+
+
+@dataclass(frozen=True)
+class CoordinationSettings:
+    """How servers sharing one database divide the work (docs/operations.md)."""
+
+    lease_seconds: float  # ORBIS_LEASE_SECONDS: a dead server's work is taken over after this
+    poll_seconds: float  # ORBIS_POLL_SECONDS: how often a server looks for unclaimed work
+
+
+def coordination_settings() -> CoordinationSettings:
+    return CoordinationSettings(
+        lease_seconds=float(os.environ.get("ORBIS_LEASE_SECONDS", "10")),
+        poll_seconds=float(os.environ.get("ORBIS_POLL_SECONDS", "1")),
+    )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import subprocess
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
@@ -82,6 +82,20 @@ def engine_url() -> str:
     # the container recipes run in (docs/runner.md), built from the node image
     os.environ.setdefault("ORBIS_RUNNER_IMAGE", _run_script("images/runner/build.sh", timeout=600))
     return url
+
+
+@pytest.fixture
+def shared_db(request: pytest.FixtureRequest) -> Iterator[str]:
+    """A throw-away database on the PostgreSQL or MariaDB server (parametrise indirectly with
+    "postgresql" or "mariadb"), dropped afterwards; a server that does not answer fails."""
+    from orbis.testing.databases import DatabaseUnavailable, create_database, drop_database
+
+    try:
+        url = create_database(request.param, prefix="orbis_ha")
+    except DatabaseUnavailable as exc:
+        pytest.fail(str(exc), pytrace=False)
+    yield url
+    drop_database(url)
 
 
 @dataclass(frozen=True)

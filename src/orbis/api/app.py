@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
+from sqlalchemy.exc import DBAPIError
 from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -18,6 +19,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from orbis import __version__, config, redact
 from orbis.api.hot import HotReads
 from orbis.api.negotiation import ApiError, error_response
+from orbis.api.operations import UNAVAILABLE, Observability
+from orbis.api.operations import router as operations_router
 from orbis.api.routes import router
 from orbis.auth import Authenticator
 from orbis.providers.base import Provider
@@ -156,12 +159,22 @@ def create_app(
         settings.oidc_issuers, settings.oidc_audience, settings.admin_users,
         secret=sealer.derive("owner-keys"), on_legacy=upgrade_owner_keys,
     )  # fmt: skip
+    app.include_router(operations_router)
     app.include_router(router)
 
     # Plain ASGI middlewares: Starlette's BaseHTTPMiddleware costs a task group per request.
     # The last added is the outermost: CORS headers apply to the hot answers too.
     app.add_middleware(HotReads)
     app.add_middleware(LimitsAndCors, settings=settings)
+    app.add_middleware(Observability)  # outermost: counts every answer, 503 on outages
+
+    @app.exception_handler(DBAPIError)
+    async def _database_away(request: Request, exc: DBAPIError) -> Response:
+        log.warning("%s %s: database unavailable: %s", request.method, request.url.path,
+                    str(exc.orig or exc).strip().splitlines()[0][:200])  # fmt: skip
+        answer = error_response(request, 503, UNAVAILABLE)
+        answer.headers["Retry-After"] = "5"
+        return answer
 
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> Response:

@@ -1,4 +1,4 @@
-"""Version, health, docs, clouds (images, quotas) and usage statistics."""
+"""Version, docs, clouds (images, quotas) and usage statistics."""
 
 from __future__ import annotations
 
@@ -33,15 +33,6 @@ STATS_FIELDS = ["creation_date", "tosca_name", "vm_count", "cpu_count", "memory_
 async def version(request: Request) -> Response:
     """The server version (no authentication), bare text or `{"version": ...}`."""
     return answer(request, "text/plain", "version", __version__)
-
-
-@router.get("/health", tags=["service"])
-async def health(request: Request) -> Response:
-    """Orbis addition (IM has none): 200 when the server and its database answer."""
-    service(request).store.get("-")  # a round trip to the database
-    return Response(
-        json.dumps({"status": "ok", "version": __version__}), media_type="application/json"
-    )
 
 
 @router.get("/", include_in_schema=False)

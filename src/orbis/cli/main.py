@@ -7,7 +7,6 @@ what they share lives in console.py, templates.py and progress.py.
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -35,28 +34,13 @@ from orbis.cli.templates import WITH_HELP, load_or_explain, validation_report
 def server(
     host: str = typer.Option(None, help="Address to listen on (default 127.0.0.1)"),
     port: int = typer.Option(None, help="Port (default 8800)"),
+    workers: int = typer.Option(1, min=1, help="Server processes on this port (they share "
+                                "the work through the database, as several machines do)"),
 ) -> None:
     """Run the Orbis REST server (IM-compatible API)."""
-    import logging
+    from orbis.cli.serve import run
 
-    import uvicorn
-
-    from orbis import config
-    from orbis.api.app import create_app
-
-    settings = config.load()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    uvicorn.run(
-        create_app(settings),
-        host=host or settings.listen_host,
-        port=port or settings.listen_port,
-        log_level=os.environ.get("ORBIS_LOG_LEVEL", "info"),
-        # one line per request costs more than answering a state request; opt in to it
-        access_log=os.environ.get("ORBIS_ACCESS_LOG", "no").lower() in ("1", "yes", "true"),
-        # asyncio's loop, not uvloop: uvloop answered ~30 % more requests under load but left a
-        # few connections waiting 1-2 s (bench/api_load.py p99); httptools parses either way
-        loop="asyncio",
-    )
+    run(host, port, workers)
 
 
 @app.command()

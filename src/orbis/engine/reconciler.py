@@ -72,7 +72,17 @@ class Reconciler:
                                                     f"{failure}")  # fmt: skip
                     todo = [a for a in todo if a.kind != "launch"]
             by_id = {n.vm_id: n for n in nodes}
-            await asyncio.gather(*(self._act(infra, template, a, by_id[a.vm_id]) for a in todo))
+            acts = [asyncio.create_task(self._act(infra, template, a, by_id[a.vm_id]))
+                    for a in todo]  # fmt: skip
+            try:
+                await asyncio.gather(*acts)
+            except BaseException:
+                # one failed (e.g. the database went away): stop the others too, so that no
+                # action goes on after this server lets go of the infrastructure's lease
+                for act in acts:
+                    act.cancel()
+                await asyncio.gather(*acts, return_exceptions=True)
+                raise
         targets = needs_configuration(_attached(self.store.nodes(infra.id)))
         if targets:
             self.store.set_phase(infra.id, "configuring")

@@ -1,74 +1,97 @@
-"""Leases that serialize work on an infrastructure across service processes, and the action log.
+"""Leases that give each queued piece of work to exactly one server, and the action log.
 
-A lease is a row with an expiry. Taking it is one conditional UPDATE (or an INSERT when there is
-no row), which every database we support makes atomic, so two processes can never both hold it.
-The holder renews it while it works; if the holder dies, the lease runs out and another process
-(or the restarted one) takes over.
+Work is an infrastructure whose desired state is not brought about yet (its generation is ahead
+of the one reconciled); the `locks` table holds one lease row per infrastructure. A server claims
+a lease in one transaction: it selects the rows that are free (expired, or already its own) with
+`FOR UPDATE SKIP LOCKED` — PostgreSQL and MariaDB 10.6+ skip rows another server is claiming at
+that moment instead of waiting for it — and sets itself as holder with an expiry, by an UPDATE
+that repeats the condition. On SQLite (one machine) the UPDATE alone is the claim: SQLite runs
+one writing transaction at a time, so two claims of one row cannot both match.
+
+Leases expire by time only, with the database's rows as the only shared truth: the holder renews
+its leases every third of their lifetime (ORBIS_LEASE_SECONDS), and a server that dies
+(kill -9, a lost machine) stops renewing, so its leases run out and the next server that polls
+the store takes the work over. Holder ids are unique per process (host, pid and a random part),
+so two machines with one host name, or a reused pid, never share a lease. Clocks of the servers
+are assumed to agree to well within a lease's lifetime (NTP).
 """
 
 from __future__ import annotations
 
 import os
 import socket
+import uuid
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy import bindparam, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
+from orbis.config import coordination_settings
+from orbis.metrics import TAKEOVERS
 from orbis.store.repository import Store
 from orbis.store.schema import ActionRow, LockRow, utcnow
 
+FREE = ""  # the holder of a released lease
+NEVER = datetime(1970, 1, 1, tzinfo=UTC)  # the expiry of a released lease
+
 
 def holder_id() -> str:
-    """This process, as it appears in leases: host and pid (so a restart can spot its ghosts)."""
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
-def _alive_here(holder: str) -> bool:
-    """Whether a holder on this host is a live process (a dead one's leases can be taken)."""
-    host, _, pid = holder.rpartition(":")
-    if host != socket.gethostname() or not pid.isdigit():
-        return True  # another machine: trust the expiry
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    """This process, as it appears in leases and actions: host, pid and a random part."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
 class Leases:
-    def __init__(self, store: Store, holder: str | None = None, ttl: float = 15.0) -> None:
+    def __init__(self, store: Store, holder: str | None = None, ttl: float | None = None) -> None:
         self.store = store
         self.holder = holder or holder_id()
-        self.ttl = ttl
+        self.ttl = ttl if ttl is not None else coordination_settings().lease_seconds
+        self.takeovers = 0  # leases taken from a holder that let them expire (metrics)
 
     def try_acquire(self, name: str) -> bool:
+        return name in self.claim([name])
+
+    def claim(self, names: list[str]) -> list[str]:
+        """Take every lease of `names` that is free or ours; the names taken."""
+        if not names:
+            return []
+        self._ensure_rows(names)
         now = utcnow()
         expires = now + timedelta(seconds=self.ttl)
+        free = or_(LockRow.holder == self.holder, LockRow.expires_at < now)
+        taken: list[str] = []
+        with self.store.engine.begin() as conn:
+            candidates = conn.execute(
+                select(LockRow.name, LockRow.holder)
+                .where(LockRow.name.in_(names), free)
+                .order_by(LockRow.name)
+                .with_for_update(skip_locked=True)  # not rendered on SQLite
+            ).all()
+            for name, previous in candidates:
+                done = conn.execute(
+                    update(LockRow).where(LockRow.name == name, free)
+                    .values(holder=self.holder, expires_at=expires)
+                )  # fmt: skip
+                if done.rowcount:
+                    taken.append(name)
+                    if previous not in (FREE, self.holder):
+                        self.takeovers += 1
+                        TAKEOVERS.inc()
+        return taken
+
+    def _ensure_rows(self, names: list[str]) -> None:
         with self.store.session() as s:
-            row = s.get(LockRow, name)
-            if row is None:
-                try:
-                    with s.begin_nested():
-                        s.add(LockRow(name=name, holder=self.holder, expires_at=expires))
-                    return True
-                except IntegrityError:
-                    return False  # someone else inserted it first
-            current = row.holder
-            expired = _aware(row.expires_at) < now or not _alive_here(current)
-            if current != self.holder and not expired:
-                return False
-            taken = s.execute(
-                update(LockRow)
-                .where(LockRow.name == name, LockRow.holder == current,
-                       LockRow.expires_at == row.expires_at)
-                .values(holder=self.holder, expires_at=expires)
-            )  # fmt: skip
-            return bool(taken.rowcount)  # type: ignore[attr-defined]
+            known = set(s.scalars(select(LockRow.name).where(LockRow.name.in_(names))))
+        for name in names:
+            if name in known:
+                continue
+            try:
+                with self.store.engine.begin() as conn:
+                    conn.execute(insert(LockRow).values(name=name, holder=FREE, expires_at=NEVER))
+            except IntegrityError:
+                pass  # another server made it first
 
     def renew(self, name: str) -> bool:
+        """Extend our lease; False if it is not ours any more (another server took it)."""
         expires = utcnow() + timedelta(seconds=self.ttl)
         with self.store.session() as s:
             done = s.execute(
@@ -80,11 +103,22 @@ class Leases:
 
     def release(self, name: str) -> None:
         with self.store.session() as s:
-            s.execute(delete(LockRow).where(LockRow.name == name, LockRow.holder == self.holder))
+            s.execute(
+                update(LockRow).where(LockRow.name == name, LockRow.holder == self.holder)
+                .values(holder=FREE, expires_at=NEVER)
+            )  # fmt: skip
+
+    def holder_of(self, name: str) -> str | None:
+        """Who holds a lease now (None: nobody, or it expired)."""
+        with self.store.session() as s:
+            row = s.get(LockRow, name)
+            if row is None or row.holder == FREE or _aware(row.expires_at) < utcnow():
+                return None
+            return row.holder
 
 
 def _aware(moment: datetime) -> datetime:
-    # SQLite hands back naive datetimes even for timezone-aware columns
+    # SQLite and MariaDB hand back naive datetimes (stored in UTC) for timezone-aware columns
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 

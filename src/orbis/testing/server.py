@@ -25,7 +25,10 @@ def free_port() -> int:
 class RunningServer:
     """`orbis server` with its own home; `kill()` and `start()` simulate a crash and restart."""
 
-    def __init__(self, home: Path, docker_host: str | None, user: str) -> None:
+    def __init__(
+        self, home: Path, docker_host: str | None, user: str,
+        env: dict[str, str] | None = None, args: tuple[str, ...] = (),
+    ) -> None:  # fmt: skip
         self.home = home
         port = free_port()
         self.url = f"http://127.0.0.1:{port}"
@@ -42,12 +45,14 @@ class RunningServer:
         }
         if docker_host:
             self.env["DOCKER_HOST"] = docker_host
+        self.env.update(env or {})  # e.g. a shared ORBIS_DB_URL and ORBIS_SECRET_KEY
+        self.args = args  # extra `orbis server` options, e.g. ("--workers", "2")
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 30) -> None:
         log = (self.home / "server.log").open("a")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "orbis.cli.main", "server"],
+            [sys.executable, "-m", "orbis.cli.main", "server", *self.args],
             env=self.env,
             stdout=log,
             stderr=subprocess.STDOUT,

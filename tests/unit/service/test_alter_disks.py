@@ -38,8 +38,8 @@ class NoDisks(SimSite):
 
 
 @pytest.fixture
-async def svc(tmp_path: Path) -> AsyncIterator[OrbisService]:
-    store = Store(f"sqlite:///{tmp_path / 'orbis.db'}")
+async def svc(tmp_path: Path, db_url: str) -> AsyncIterator[OrbisService]:
+    store = Store(db_url)
     default = SimProvider(tmp_path / "local.db", latency=0.0, config_seconds=0.0)
     started = OrbisService(store, default, tmp_path / "work", holder="test:1")
     started.configure_access(Sealer(Fernet.generate_key()))

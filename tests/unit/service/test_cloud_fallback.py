@@ -68,9 +68,9 @@ def ec2_image_state(url: str) -> str | None:
     return found["Images"][0]["State"] if found["Images"] else None
 
 
-async def test_quota_refusal_at_openstack_falls_back_to_ec2(aws, tmp_path: Path):
+async def test_quota_refusal_at_openstack_falls_back_to_ec2(aws, tmp_path: Path, db_url: str):
     with OpenStackStandin(quota={"instances": 1}) as cloud:
-        store = Store(f"sqlite:///{tmp_path / 'orbis.db'}")
+        store = Store(db_url)
         svc = OrbisService(store, SimProvider(tmp_path / "local.db"), tmp_path / "work")
         svc.configure_access(Sealer(Fernet.generate_key()))
         svc.sites.options = {

@@ -56,17 +56,19 @@ topology_template:
 ALICE = "id = im; type = InfrastructureManager; username = alice; password = a"
 
 
-def service(tmp_path: Path) -> OrbisService:
-    store = Store(f"sqlite:///{tmp_path / 'orbis.db'}")
+def service(tmp_path: Path, db_url: str) -> OrbisService:
+    store = Store(db_url)
     svc = OrbisService(store, SimProvider(tmp_path / "local.db"), tmp_path / "work")
     svc.configure_access(Sealer(Fernet.generate_key()))
     svc.sites.options = {"kubernetes": {"poll_interval": 0.01, "launch_timeout": 5}}
     return svc
 
 
-async def test_an_app_runs_on_the_kubernetes_site_and_goes_with_the_infrastructure(tmp_path):
+async def test_an_app_runs_on_the_kubernetes_site_and_goes_with_the_infrastructure(
+    tmp_path, db_url
+):
     with serve(pending_reads=1) as cluster:
-        svc = service(tmp_path)
+        svc = service(tmp_path, db_url)
         await svc.resume()
         auth = (f"{ALICE}\nid = k8s; type = Kubernetes; host = {cluster.url}; "
                 f"token = {cluster.token}")
@@ -94,8 +96,8 @@ async def test_an_app_runs_on_the_kubernetes_site_and_goes_with_the_infrastructu
             await svc.shutdown()
 
 
-async def test_an_app_without_a_kubernetes_site_fails_with_the_reason(tmp_path):
-    svc = service(tmp_path)
+async def test_an_app_without_a_kubernetes_site_fails_with_the_reason(tmp_path, db_url):
+    svc = service(tmp_path, db_url)
     await svc.resume()
     try:
         infra = await svc.create(identify(ALICE)[0], TEMPLATE)

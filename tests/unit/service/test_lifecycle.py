@@ -33,8 +33,8 @@ def who():
     return identify(ALICE)[0]
 
 
-def make(tmp_path: Path, holder: str = "test:1", **sim) -> OrbisService:
-    store = Store(f"sqlite:///{tmp_path / 'orbis.db'}")
+def make(tmp_path: Path, db_url: str, holder: str = "test:1", **sim) -> OrbisService:
+    store = Store(db_url)
     provider = SimProvider(tmp_path / "cloud.db", latency=0.01, config_seconds=0.01, **sim)
     return OrbisService(store, provider, tmp_path / "work", holder=holder)
 
@@ -45,8 +45,8 @@ async def settle(svc: OrbisService, infra_id: str) -> dict[int, str]:
 
 
 @pytest.fixture
-async def svc(tmp_path):
-    service = make(tmp_path)
+async def svc(tmp_path, db_url):
+    service = make(tmp_path, db_url)
     await service.resume()
     yield service
     await service.shutdown()
@@ -107,8 +107,8 @@ async def test_failed_node_does_not_fail_its_sibling_and_retry_recovers(svc):
     assert svc.store.node(infra, 0).error == ""
 
 
-async def test_transient_errors_are_retried_with_backoff(tmp_path):
-    svc = make(tmp_path, transient_failures=2)
+async def test_transient_errors_are_retried_with_backoff(tmp_path, db_url):
+    svc = make(tmp_path, db_url, transient_failures=2)
     await svc.resume()
     try:
         infra = await svc.create(who(), TWO_NODES.replace("count: 1", "count: 0"))
@@ -119,8 +119,8 @@ async def test_transient_errors_are_retried_with_backoff(tmp_path):
         await svc.shutdown()
 
 
-async def test_two_processes_modifying_at_once_lose_nothing(tmp_path):
-    first, second = make(tmp_path, "host-a:1"), make(tmp_path, "host-b:2")
+async def test_two_processes_modifying_at_once_lose_nothing(tmp_path, db_url):
+    first, second = make(tmp_path, db_url, "host-a:1"), make(tmp_path, db_url, "host-b:2")
     await first.resume()
     await second.resume()
     try:
@@ -147,8 +147,8 @@ def _count(node: str, n: int) -> str:
             f"        scalable: {{properties: {{count: {n}}}}}\n")  # fmt: skip
 
 
-async def test_destroy_removes_everything_and_orphans_are_swept(tmp_path):
-    svc = make(tmp_path)
+async def test_destroy_removes_everything_and_orphans_are_swept(tmp_path, db_url):
+    svc = make(tmp_path, db_url)
     await svc.resume()
     infra = await svc.create(who(), TWO_NODES)
     await settle(svc, infra)
@@ -159,7 +159,7 @@ async def test_destroy_removes_everything_and_orphans_are_swept(tmp_path):
 
     svc.provider.launch(NodeSpec(infrastructure_id="ghost", vm_id=0, name="x"))
     await svc.shutdown()
-    restarted = make(tmp_path)
+    restarted = make(tmp_path, db_url)
     await restarted.resume()
     try:
         assert restarted.provider.list_owned() == []

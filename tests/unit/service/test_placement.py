@@ -46,8 +46,8 @@ class BrokenSite(SimSite):
         raise RuntimeError("Traceback-worthy SDK failure, token=s3cr3t")
 
 
-def service(tmp_path: Path) -> OrbisService:
-    store = Store(f"sqlite:///{tmp_path / 'orbis.db'}")
+def service(tmp_path: Path, db_url: str) -> OrbisService:
+    store = Store(db_url)
     default = SimProvider(tmp_path / "local.db", latency=0.0, config_seconds=0.0)
     svc = OrbisService(store, default, tmp_path / "work", holder="test:1")
     svc.configure_access(Sealer(Fernet.generate_key()))
@@ -56,8 +56,8 @@ def service(tmp_path: Path) -> OrbisService:
 
 
 @pytest.fixture
-async def svc(tmp_path: Path) -> AsyncIterator[OrbisService]:
-    started = service(tmp_path)
+async def svc(tmp_path: Path, db_url: str) -> AsyncIterator[OrbisService]:
+    started = service(tmp_path, db_url)
     await started.resume()
     yield started
     await started.shutdown()
@@ -141,11 +141,11 @@ async def test_an_sdk_error_no_provider_typed_is_a_node_failure_and_the_next_sit
     assert "s3cr3t" not in nodes[0].log
 
 
-async def test_start_up_sweeps_orphans_at_the_operators_sites_too(tmp_path):
+async def test_start_up_sweeps_orphans_at_the_operators_sites_too(tmp_path, db_url):
     """The operator's sites (ORBIS_SITES) are the clouds whose credentials the server holds:
     at start-up, what this installation left there and no infrastructure owns is removed."""
     shared = {"id": "shared", "type": "SimCloud", "path": str(tmp_path / "shared.db")}
-    first = service(tmp_path)
+    first = service(tmp_path, db_url)
     first.sites.operator_lines = [shared]
     await first.resume()
     who = identify(ALICE)[0]  # no cloud line: the operator's site is the caller's site
@@ -165,7 +165,7 @@ async def test_start_up_sweeps_orphans_at_the_operators_sites_too(tmp_path):
     before = {(m.infrastructure_id, m.vm_id) for m in cloud.list_owned()}
     assert before == {(kept, 0), (kept, 1), (gone, 0), (gone, 1)}
 
-    restarted = service(tmp_path)
+    restarted = service(tmp_path, db_url)
     restarted.sites.operator_lines = [shared]
     await restarted.resume()
     try:

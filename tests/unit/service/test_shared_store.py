@@ -22,8 +22,8 @@ BOB = "id = im; type = InfrastructureManager; username = bob; password = b"
 
 
 @pytest.mark.parametrize("change", ["grant", "revoke"])
-async def test_an_owner_change_made_by_one_server_holds_at_the_other(tmp_path, change):
-    url = f"sqlite:///{tmp_path / 'orbis.db'}"
+async def test_an_owner_change_made_by_one_server_holds_at_the_other(tmp_path, db_url, change):
+    url = db_url
     one, two = (OrbisService(Store(url), SimProvider(tmp_path / "cloud.db"), tmp_path / "w",
                              holder=f"test:{n}") for n in (1, 2))  # fmt: skip
     alice, bob = identify(ALICE)[0], identify(BOB)[0]

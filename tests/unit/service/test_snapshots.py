@@ -32,8 +32,8 @@ ALICE = "id = im; type = InfrastructureManager; username = alice; password = a"
 
 
 @pytest.fixture
-async def svc(tmp_path: Path) -> AsyncIterator[OrbisService]:
-    store = Store(f"sqlite:///{tmp_path / 'orbis.db'}")
+async def svc(tmp_path: Path, db_url: str) -> AsyncIterator[OrbisService]:
+    store = Store(db_url)
     default = SimProvider(tmp_path / "local.db", latency=0.0, config_seconds=0.0)
     started = OrbisService(store, default, tmp_path / "work", holder="test:1")
     started.configure_access(Sealer(Fernet.generate_key()))
@@ -108,8 +108,8 @@ async def test_errors_name_the_problem(svc, tmp_path):
     assert svc.store.snapshots(infra) == []
 
 
-def test_the_im_route_answers_the_image_url(tmp_path):
-    settings = replace(config.load(), home=tmp_path, db_url=f"sqlite:///{tmp_path / 'db'}")
+def test_the_im_route_answers_the_image_url(tmp_path, db_url):
+    settings = replace(config.load(), home=tmp_path, db_url=db_url)
     default = SimProvider(tmp_path / "local.db", latency=0.0, config_seconds=0.0)
     headers = {"Authorization": ALICE}
     with TestClient(create_app(settings, default)) as client:

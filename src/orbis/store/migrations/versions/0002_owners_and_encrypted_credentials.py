@@ -36,10 +36,16 @@ def upgrade() -> None:
 
     # ### end Alembic commands ###
     # Existing infrastructures keep their creator as their one owner.
-    op.execute(
-        "INSERT INTO owners (infrastructure_id, key, name) "
-        "SELECT id, owner_key, owner_name FROM infrastructures"
+    # (built with SQLAlchemy, not raw SQL: `key` is a reserved word on MariaDB and is quoted)
+    infrastructures = sa.table(
+        "infrastructures", sa.column("id"), sa.column("owner_key"), sa.column("owner_name")
     )
+    owners = sa.table("owners", sa.column("infrastructure_id"), sa.column("key"),
+                      sa.column("name"))  # fmt: skip
+    op.execute(owners.insert().from_select(
+        ["infrastructure_id", "key", "name"],
+        sa.select(infrastructures.c.id, infrastructures.c.owner_key, infrastructures.c.owner_name),
+    ))  # fmt: skip
 
 
 def downgrade() -> None:
