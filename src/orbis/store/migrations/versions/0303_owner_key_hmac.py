@@ -11,9 +11,9 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0303"
-down_revision = "0302"
+down_revision = ("0302", "0002")  # also merges the "api" branch, whose owners table it changes
 branch_labels = None
-depends_on = "0002"  # the owners table is made on the api branch
+depends_on = None
 
 
 def upgrade() -> None:
