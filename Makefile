@@ -47,7 +47,7 @@ stop:
 
 # Benchmarks print figures (no targets are asserted); each says what it measures.
 bench: venv image engine
-	DOCKER_HOST=$$(./scripts/engine.sh start | tail -n 1) $(VENV)/bin/python bench/deploy_local.py
+	DOCKER_HOST=$$(./scripts/engine.sh start | tail -n 1) $(VENV)/bin/python bench/deploy_local.py --compare-host
 	$(VENV)/bin/python bench/parse_templates.py
 	$(VENV)/bin/python bench/scale_sim.py
 	command -v wrk >/dev/null || apt-get install -y -qq wrk >/dev/null  # a C load generator

@@ -1,8 +1,12 @@
-"""Deploy time on the local back-end, for 1 and 5 nodes (median of 3 runs each).
+"""Deploy time on the local back-end, for 1, 5 and 20 nodes (median of 3 runs; 2 for 20).
 
+Simulates nothing: real containers, SSH and Ansible (one small play of two tasks per node).
 Prints seconds from the create request to "configured", split into launch (last node running),
-SSH ready (all nodes answering) and Ansible (configuration), plus the destroy time.
-Needs the container engine and the node image: run it with `make bench`.
+SSH ready (all nodes answering) and Ansible (configuration, in the recipe runner container),
+plus the destroy time, and failed deployments (the bench stops at the first).
+With --compare-host it measures again with recipes run on the host
+(ORBIS_UNSAFE_RECIPES_ON_HOST=1, the baseline without the runner) and prints the runner's cost.
+Needs the container engine and the node and runner images: run it with `make bench`.
 """
 
 from __future__ import annotations
@@ -85,20 +89,43 @@ def one_run(client: httpx.Client, nodes: int) -> dict[str, float]:
     }
 
 
-def main() -> None:
+SIZES = ((1, 3), (5, 3), (20, 2))  # (nodes, runs)
+TARGETS = {1: 3.0, 5: 6.0, 20: 10.0}  # seconds to configured; 20 nodes also destroy <= 2 s
+
+
+def measure(on_host: bool) -> dict[int, dict[str, float]]:
     with orbis_server(os.environ.get("DOCKER_HOST"), user="bench") as server:
+        if on_host:
+            server.env["ORBIS_UNSAFE_RECIPES_ON_HOST"] = "1"
+            server.stop()
+            server.start()
         client = server.client()
         one_run(client, 1)  # warm-up: first container start and Ansible start are slower
-        print(f"machine: {platform.node()}, {os.cpu_count()} cores, {platform.platform()}")
-        print(f"{'nodes':>5} {'total s':>8} {'launch':>7} {'ssh':>6} {'ansible':>8} {'destroy':>8}")
-        for nodes in (1, 5):
-            runs = [one_run(client, nodes) for _ in range(3)]
-            med = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
+        where = "on the host (baseline)" if on_host else "in the runner"
+        print(f"recipes {where}")
+        print(f"{'nodes':>5} {'total s':>8} {'launch':>7} {'ssh':>6} {'ansible':>8} {'destroy':>8}"
+              f" {'target':>7}")  # fmt: skip
+        medians = {}
+        for nodes, count in SIZES:
+            runs = [one_run(client, nodes) for _ in range(count)]
+            med = medians[nodes] = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
             print(
                 f"{nodes:>5} {med['total']:>8.2f} {med['launch']:>7.2f} {med['ssh']:>6.2f} "
-                f"{med['ansible']:>8.2f} {med['destroy']:>8.2f}"
+                f"{med['ansible']:>8.2f} {med['destroy']:>8.2f} {TARGETS[nodes]:>6.0f}s"
             )
-        print("median of 3 runs; targets: 1 node <= 5 s, 5 nodes <= 10 s")
+        return medians
+
+
+def main() -> None:
+    print(f"machine: {platform.node()}, {os.cpu_count()} cores, {platform.platform()}")
+    runner = measure(on_host=False)
+    print("median of 3 runs (2 for 20 nodes); 0 failed deployments (a failure stops the bench)")
+    if "--compare-host" in sys.argv:
+        host = measure(on_host=True)
+        for nodes, _ in SIZES:
+            ours, base = runner[nodes]["total"], host[nodes]["total"]
+            print(f"runner's cost, {nodes:>2} node(s): {ours - base:+.2f} s "
+                  f"({ours / base:.2f}x the time on the host)")  # fmt: skip
 
 
 if __name__ == "__main__":

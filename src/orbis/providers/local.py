@@ -17,6 +17,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from typing import Any
 
@@ -403,9 +404,11 @@ class LocalProvider(Provider):
     def cleanup(self, infrastructure_id: str) -> None:
         label = self._infra_label(infrastructure_id)
         with _errors(f"cleanup of {infrastructure_id}"):
-            for container in self.client.containers.list(all=True, filters={"label": label}):
-                with suppress(docker.errors.NotFound):
-                    container.remove(force=True, v=True)
+            found = self.client.containers.list(all=True, filters={"label": label})
+            # one removal waits for its container to die (~0.25 s): all at once, not in turn
+            with ThreadPoolExecutor(max_workers=min(16, len(found) or 1)) as pool:
+                for result in [pool.submit(_remove_container, c) for c in found]:
+                    result.result()
             self._remove_volumes(infrastructure_id)  # once no container of ours uses them
             for net in self.client.networks.list(filters={"label": label}):
                 with suppress(docker.errors.NotFound):
@@ -632,6 +635,11 @@ class LocalProvider(Provider):
 def _owner(spec: NodeSpec) -> dict[str, str]:
     """The owner mark label of what a launch makes (none when the engine gave no mark)."""
     return {LABEL_OWNER: spec.owner_mark} if spec.owner_mark else {}
+
+
+def _remove_container(container: Container) -> None:
+    with suppress(docker.errors.NotFound):
+        container.remove(force=True, v=True)
 
 
 def _ssh_key_tar(public_key: str) -> bytes:
