@@ -1,9 +1,9 @@
 """IM's export form, both ways (issue 12 §3): an IM user's running infrastructure moves to
 Orbis, and an Orbis infrastructure is written in IM's form and read back.
 
-The documents are written here from IM's public behaviour (im_docs.py). Nodes on the server's
-own back-end (IM's Docker connector) and on clouds the importer has no line for come in
-detached; actions on them are refused."""
+The documents are written from IM's public behaviour (orbis.testing.im_export). Nodes on the
+server's own back-end (IM's Docker connector) and on clouds the importer has no line for come
+in detached; actions on them are refused."""
 
 from __future__ import annotations
 
@@ -12,13 +12,13 @@ from pathlib import Path
 
 import pytest
 from cryptography.fernet import Fernet
-from im_docs import RADL, TOSCA, cloud, infrastructure, rsa_key, vm, vm_info
 
 from orbis.auth import identify
 from orbis.providers.sim import SimProvider
 from orbis.secrets import Sealer
 from orbis.service import Detached, InvalidRequest, OrbisService, QuotaExceeded
 from orbis.store.repository import Store
+from orbis.testing.im_export import RADL, TOSCA, cloud, infrastructure, rsa_key, vm, vm_info
 
 ALICE = "type = InfrastructureManager; username = alice; password = a"
 

@@ -1,4 +1,4 @@
-"""IM export documents written for the tests from what IM's public behaviour shows: the `data`
+"""IM export documents, written for tests from what IM's public behaviour shows: the `data`
 string of `GET /infrastructures/ID/data` (a JSON object whose `vm_list` entries, and each VM's
 `cloud`, are themselves JSON strings; each VM's `info` is its RADL text with addresses, state
 and credentials). Nothing here comes from IM's code."""
