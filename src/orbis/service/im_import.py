@@ -72,6 +72,10 @@ class ImImportMixin(ServiceBase):
             "ssh_private_key": self.seal_private_key(private), "ssh_public_key": public,
             "generation": 1, "reconciled": 1,
         }  # fmt: skip
-        self.store.import_rows(infra, nodes, [], who.owners())
+        try:
+            self.store.import_rows(infra, nodes, [], who.owners())
+        except Exception as exc:  # a value the database refuses; the store rolled back
+            raise InvalidRequest(f"{PREFIX}: a value does not fit ({type(exc).__name__})"
+                                 ) from None  # fmt: skip
         self.record_access(infra_id, who)
         return infra_id

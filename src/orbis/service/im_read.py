@@ -36,6 +36,9 @@ FAKE_SYSTEM = "F0000__FAKE_SYSTEM__"
 INFRA_KEYS = {"id", "vm_list", "auth", "radl", "extra_info", "cont_out", "vm_id", "vm_master",
               "private_networks", "system_counter", "deleted", "ansible_configured",
               "configured", "snapshots", "last_ganglia_update"}  # fmt: skip
+# the node columns' sizes (store/schema.py NodeRow)
+COLUMN_LIMITS = {"name": 255, "provider_id": 255, "site": 255, "private_ip": 64,
+                 "public_ip": 64, "ssh_user": 64, "jump": 255}  # fmt: skip
 VM_KEYS = {"id", "im_id", "creation_im_id", "state", "destroy", "cloud", "info",
            "requested_radl", "cont_out", "configured", "ctxt_pid", "ssh_connect_errors",
            "last_update", "creating", "deleting", "error_msg"}  # fmt: skip
@@ -59,6 +62,13 @@ class ImVm:
     error: str = ""
     deleted: bool = False
     private_key: str | None = field(default=None, repr=False)
+
+    def check(self, where: str) -> None:
+        """Values fit their columns (a database would refuse them past the end)."""
+        for name, limit in COLUMN_LIMITS.items():
+            value = getattr(self, name)
+            if isinstance(value, str) and len(value) > limit:
+                raise _fail(where, f"{name} is longer than {limit} characters")
 
     def row(self) -> dict[str, Any]:
         """The node's columns (the key stays out: it is the infrastructure's)."""
@@ -101,6 +111,8 @@ def _object(value: Any, where: str) -> dict[str, Any]:
             value = json.loads(value)
         except ValueError:
             raise _fail(where, "is a string but not JSON") from None
+        except RecursionError:
+            raise _fail(where, "nests too deep") from None
     if not isinstance(value, dict):
         raise _fail(where, "must be an object (or a JSON string of one)")
     return value
@@ -139,6 +151,8 @@ def read_im_export(data: dict[str, Any]) -> ImInfrastructure:
     if data.get("vm_id") is not None:
         next_vm_id = max(next_vm_id, _whole(data["vm_id"], "vm_id"))
     _set_jumps(vms)
+    for i, found in enumerate(vms):
+        found.check(f"vm_list[{i}]")
     return ImInfrastructure(template, template_format, _text(data, "cont_out", "data"),
                             next_vm_id, vms, notes)  # fmt: skip
 
@@ -181,7 +195,7 @@ def _vm(vm: dict[str, Any], where: str, notes: list[str]) -> ImVm:
         raise _fail(f"{where}.im_id", "missing")
     vm_id = _whole(vm["im_id"], f"{where}.im_id")
     state = vm.get("state")
-    if state not in IM_STATES:
+    if not isinstance(state, str) or state not in IM_STATES:
         known = ", ".join(sorted(IM_STATES))
         raise _fail(f"{where}.state", f"{state!r} is not an IM state ({known})")
     provider_id = vm.get("id")
@@ -231,7 +245,7 @@ def _read_system(vm: ImVm, system: Section, doc: Document, where: str, notes: li
     while f"net_interface.{index}.connection" in values:
         ip = values.get(f"net_interface.{index}.ip")
         if isinstance(ip, str) and ip:
-            if values[f"net_interface.{index}.connection"] in public:
+            if str(values[f"net_interface.{index}.connection"]) in public:
                 vm.public_ip = vm.public_ip or ip
             else:
                 vm.private_ip = vm.private_ip or ip

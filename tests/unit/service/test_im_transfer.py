@@ -202,6 +202,7 @@ BAD = [
      "VM 0: disk.0.os.credentials.private_key is not an SSH private key"),
     (lambda d, v: d.update(radl="system ( broken"), "radl: "),
     (lambda d, v: d.update(vm_list=[3]), "vm_list[0]: must be an object"),
+    (lambda d, v: v[1].update(id="i" * 256), "vm_list[1]: provider_id is longer than 255"),
 ]  # fmt: skip
 
 
@@ -220,3 +221,38 @@ async def test_unknown_format_of_an_export_is_refused(svc: OrbisService) -> None
     infra = await svc.import_(who(), radl_export(rsa_key()))
     with pytest.raises(InvalidRequest, match="unknown format 'xml'"):
         await svc.export(who(), infra, form="xml")
+
+
+ODD = [None, True, 7, -1, "x", "", [], ["a"], {}, {"a": 1}, "x" * 300]
+VM_FIELDS = ["id", "im_id", "state", "destroy", "cloud", "info", "cont_out", "error_msg"]
+
+
+@pytest.mark.parametrize("field", VM_FIELDS)
+async def test_any_value_of_a_vm_field_is_imported_or_a_400(svc: OrbisService, field: str
+                                                            ) -> None:  # fmt: skip
+    """Type confusion in the client's data never ends in anything but InvalidRequest."""
+    key = rsa_key()
+    for value in ODD:
+        data = _edit(radl_export(key), lambda d, v: v[0].update({field: value}))
+        try:
+            await svc.import_(who(), data)
+        except InvalidRequest as exc:
+            assert str(exc).startswith("Error Importing Inf.: "), exc
+
+
+@pytest.mark.parametrize("feature", ["net_interface.0.ip", "net_interface.0.connection",
+                                     "disk.0.os.credentials.username", "outbound"])  # fmt: skip
+async def test_odd_radl_values_in_a_vms_info_are_imported_or_a_400(svc: OrbisService,
+                                                                   feature: str) -> None:  # fmt: skip
+    key = rsa_key()
+    for value in ("['a', 'b']", "5", "'" + "9" * 100 + "'", "''"):
+        def change(d, v):  # type: ignore[no-untyped-def]
+            info = v[0]["info"]
+            head, sep, rest = info.partition(f"{feature} = ")
+            if sep:
+                rest = rest.split(" ", 1)[1] if " " in rest else ")"
+                v[0]["info"] = f"{head}{sep}{value} {rest}"
+        try:
+            await svc.import_(who(), _edit(radl_export(key), change))
+        except InvalidRequest as exc:
+            assert str(exc).startswith("Error Importing Inf.: "), exc
