@@ -233,7 +233,7 @@ async def test_any_value_of_a_vm_field_is_imported_or_a_400(svc: OrbisService, f
     """Type confusion in the client's data never ends in anything but InvalidRequest."""
     key = rsa_key()
     for value in ODD:
-        data = _edit(radl_export(key), lambda d, v: v[0].update({field: value}))
+        data = _edit(radl_export(key), lambda d, v, value=value: v[0].update({field: value}))
         try:
             await svc.import_(who(), data)
         except InvalidRequest as exc:
@@ -242,11 +242,11 @@ async def test_any_value_of_a_vm_field_is_imported_or_a_400(svc: OrbisService, f
 
 @pytest.mark.parametrize("feature", ["net_interface.0.ip", "net_interface.0.connection",
                                      "disk.0.os.credentials.username", "outbound"])  # fmt: skip
-async def test_odd_radl_values_in_a_vms_info_are_imported_or_a_400(svc: OrbisService,
-                                                                   feature: str) -> None:  # fmt: skip
+async def test_odd_radl_values_in_a_vms_info_are_imported_or_a_400(
+        svc: OrbisService, feature: str) -> None:  # fmt: skip
     key = rsa_key()
     for value in ("['a', 'b']", "5", "'" + "9" * 100 + "'", "''"):
-        def change(d, v):  # type: ignore[no-untyped-def]
+        def change(d, v, value=value):  # type: ignore[no-untyped-def]
             info = v[0]["info"]
             head, sep, rest = info.partition(f"{feature} = ")
             if sep:
