@@ -40,6 +40,7 @@ async def infrastructure_property(
     prop: str = Path(description=", ".join(PROPS)),
     headeronly: str | None = Query(None, description="contmsg: no per-VM logs"),
     delete: str | None = Query(None, description="data: forget the infrastructure after export"),
+    format: str | None = Query(None, description="data: 'orbis' (the default) or 'im' (IM's form)"),
 ) -> Response:
     """One property; `state`, `outputs` and `data` are JSON only, the others follow Accept."""
     who = await caller(request)
@@ -88,7 +89,8 @@ async def _radl(request: Request, svc: OrbisService, who: Identity, infra_id: st
 async def _data(request: Request, svc: OrbisService, who: Identity, infra_id: str) -> Response:
     svc.infrastructure(who, infra_id)
     wants(request, "application/json")  # before an export that may delete
-    data = await svc.export(who, infra_id, delete=flag(request, "delete"))
+    form = request.query_params.get("format") or "orbis"
+    data = await svc.export(who, infra_id, delete=flag(request, "delete"), form=form)
     return _json({"data": data})
 
 

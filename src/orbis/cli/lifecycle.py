@@ -216,10 +216,14 @@ def snapshot(
 
 
 @app.command("export")
-def export_(infra_id: str) -> None:
+def export_(
+    infra_id: str,
+    form: str = typer.Option("orbis", "--format",
+                             help="orbis (Orbis's own form) or im (IM's, for IM's import)"),
+) -> None:  # fmt: skip
     """Print an infrastructure as JSON (for `orbis import`, or IM's PUT /infrastructures)."""
     try:
-        data = client().json(f"/infrastructures/{infra_id}/data")["data"]
+        data = client().json(f"/infrastructures/{infra_id}/data", params={"format": form})["data"]
     except ClientError as exc:
         fail(str(exc))
     sys.stdout.write(data if data.endswith("\n") else data + "\n")
@@ -227,7 +231,7 @@ def export_(infra_id: str) -> None:
 
 @app.command("import")
 def import_(file: Path) -> None:
-    """Register an exported infrastructure (its id is kept; you become its owner)."""
+    """Register an exported infrastructure, Orbis's or IM's (it gets a new id; you own it)."""
     if not file.is_file():
         fail(f"{file}: no such file")
     text = file.read_text()

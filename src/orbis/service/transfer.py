@@ -3,6 +3,9 @@
 The export is a JSON document (a string inside `{"data": ...}`) holding the infrastructure,
 its nodes and steps; cloud credentials and owners are left out: whoever imports it becomes its
 owner, with their own credentials. An import always gets a new id.
+
+Two forms: Orbis's own (FORMAT, the default) and IM's (`format="im"`: im_write.py writes it,
+im_read.py reads it), so an infrastructure moves between IM and Orbis both ways.
 """
 
 from __future__ import annotations
@@ -19,9 +22,13 @@ from orbis.paths import new_id
 from orbis.service.access import AccessMixin
 from orbis.service.adoption import DETACHED, detached_reason
 from orbis.service.errors import InvalidRequest
+from orbis.service.im_import import ImImportMixin
+from orbis.service.im_read import is_im_export
+from orbis.service.im_write import im_document
 from orbis.store.schema import InfrastructureRow, NodeRow, StepRow
 
 FORMAT = "orbis-export/1"
+FORMATS = ("orbis", "im")  # of an export: Orbis's own (the default) or IM's
 # Never exported: credentials are secrets; owners are the importer's; ids are per database.
 SKIP = {"credentials", "owner_key", "owner_name", "infrastructure_id", "adoption"}
 
@@ -57,12 +64,36 @@ def _load(data: Any, model: type[DeclarativeBase], *, keep_id: bool = False) -> 
     return out
 
 
-class TransferMixin(AccessMixin):
-    async def export(self, who: Identity, infra_id: str, *, delete: bool = False) -> str:
+class TransferMixin(ImImportMixin, AccessMixin):
+    async def export(self, who: Identity, infra_id: str, *, delete: bool = False,
+                     form: str = "orbis") -> str:  # fmt: skip
         row = self.infrastructure(who, infra_id)
+        if form not in FORMATS:
+            raise InvalidRequest(f"Error Exporting Inf.: unknown format '{form}' "
+                                 f"(one of: {', '.join(FORMATS)})")  # fmt: skip
         found = self.store.export_rows(row.id)
         assert found is not None
         infra, nodes, steps = found
+        text = (self._im_form(infra, nodes) if form == "im"
+                else self._orbis_form(infra, nodes, steps))  # fmt: skip
+        if delete:
+            # IM: forget the infrastructure without touching its cloud resources
+            scheduler = getattr(self, "scheduler", None)
+            if scheduler is not None:
+                await scheduler.cancel(row.id)
+            self.store.set_phase(row.id, "deleted", "exported with delete")
+            self.forget_template(row.id)
+        return text
+
+    def _im_form(self, infra: InfrastructureRow, nodes: list[NodeRow]) -> str:
+        # each site's type and host (never its secrets), for IM's per-VM `cloud`
+        lines = self.cloud_credentials(infra.id)
+        clouds = {s.id: {"type": s.type, "host": s.host} for s in self.sites.sites_for(lines)}
+        # the key travels unsealed inside each VM's RADL, as in IM's export
+        return im_document(infra, nodes, self.template(infra), self.private_key(infra), clouds)
+
+    def _orbis_form(self, infra: InfrastructureRow, nodes: list[NodeRow],
+                    steps: list[StepRow]) -> str:  # fmt: skip
         data = {
             "format": FORMAT,
             "id": infra.id,
@@ -72,13 +103,6 @@ class TransferMixin(AccessMixin):
             "nodes": [_dump(n, NodeRow) for n in nodes],
             "steps": [_dump(s, StepRow) for s in steps],
         }
-        if delete:
-            # IM: forget the infrastructure without touching its cloud resources
-            scheduler = getattr(self, "scheduler", None)
-            if scheduler is not None:
-                await scheduler.cancel(row.id)
-            self.store.set_phase(row.id, "deleted", "exported with delete")
-            self.forget_template(row.id)
         return json.dumps(data)
 
     async def import_(self, who: Identity, text: str) -> str:
@@ -88,8 +112,13 @@ class TransferMixin(AccessMixin):
                 data = json.loads(data)
         except ValueError:
             raise InvalidRequest("Error Importing Inf.: the data is not JSON") from None
+        except RecursionError:
+            raise InvalidRequest("Error Importing Inf.: the data nests too deep") from None
+        if is_im_export(data):
+            return await self.import_im(who, data)
         if not isinstance(data, dict) or data.get("format") != FORMAT:
-            raise InvalidRequest("Error Importing Inf.: not data exported by this server")
+            raise InvalidRequest("Error Importing Inf.: neither Orbis's export (format "
+                                 f"{FORMAT}) nor IM's (vm_list)")
         # The id in the data is never used: a fresh one is made here (an id is a path on this
         # server and a label on its resources; a client must not choose it).
         infra = _load(data.get("infrastructure"), InfrastructureRow)
