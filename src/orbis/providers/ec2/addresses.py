@@ -8,26 +8,12 @@ from __future__ import annotations
 from contextlib import suppress
 from typing import Any
 
-import botocore.config
-import botocore.credentials
 import botocore.exceptions
-import botocore.session
 
-from orbis.providers.base import (
-    LABEL_NODE,
-    NodeSpec,
-)
-from orbis.providers.ec2.dns import (
-    _public_interfaces,
-)
-from orbis.providers.ec2.errors import (
-    _code,
-    map_error,
-)
-from orbis.providers.ec2.session import (
-    EC2Session,
-    _tags,
-)
+from orbis.providers.base import LABEL_NODE, NodeSpec
+from orbis.providers.ec2.dns import _public_interfaces
+from orbis.providers.ec2.errors import _code, map_error
+from orbis.providers.ec2.session import EC2Session, _tags
 
 
 def _fixed_ip(spec: NodeSpec) -> str | None:

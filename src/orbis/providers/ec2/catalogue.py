@@ -12,17 +12,9 @@ from typing import Any
 
 from orbis.model.infrastructure import Compute
 from orbis.placement.fit import explain_no_fit, smallest_fitting
-from orbis.providers.base import (
-    Flavor,
-    NotFound,
-    QuotaUse,
-)
-from orbis.providers.ec2.errors import (
-    _errors,
-)
-from orbis.providers.ec2.session import (
-    EC2Session,
-)
+from orbis.providers.base import Flavor, NotFound, QuotaUse
+from orbis.providers.ec2.errors import _errors
+from orbis.providers.ec2.session import EC2Session
 
 _CATALOGUE: dict[tuple[str, str], list[Flavor]] = {}  # (endpoint, region) -> instance types
 

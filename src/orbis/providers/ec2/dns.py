@@ -14,27 +14,13 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-import botocore.config
-import botocore.credentials
 import botocore.exceptions
-import botocore.session
 
 from orbis.model.hostnames import host_name
 from orbis.model.infrastructure import Compute, NetworkInterface
-from orbis.providers.base import (
-    LABEL_INFRASTRUCTURE,
-    LABEL_INSTALLATION,
-    NodeSpec,
-    ProviderError,
-)
-from orbis.providers.ec2.errors import (
-    _code,
-    _errors,
-)
-from orbis.providers.ec2.session import (
-    EC2Session,
-    _tags,
-)
+from orbis.providers.base import LABEL_INFRASTRUCTURE, LABEL_INSTALLATION, NodeSpec, ProviderError
+from orbis.providers.ec2.errors import _code, _errors
+from orbis.providers.ec2.session import EC2Session, _tags
 
 LABEL_DNS = "orbis.dns"  # on instances: the DNS names made for them, comma-separated
 

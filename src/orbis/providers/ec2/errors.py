@@ -9,10 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-import botocore.config
-import botocore.credentials
 import botocore.exceptions
-import botocore.session
 
 from orbis.providers.base import (
     NotFound,

@@ -9,10 +9,7 @@ import time
 from contextlib import suppress
 from typing import Any
 
-import botocore.config
-import botocore.credentials
 import botocore.exceptions
-import botocore.session
 
 from orbis.model.infrastructure import Compute
 from orbis.providers.base import (
@@ -22,15 +19,8 @@ from orbis.providers.base import (
     NotFound,
     ProviderError,
 )
-from orbis.providers.ec2.errors import (
-    _BOTO_ERRORS,
-    _code,
-    _errors,
-)
-from orbis.providers.ec2.session import (
-    EC2Session,
-    _tags,
-)
+from orbis.providers.ec2.errors import _BOTO_ERRORS, _code, _errors
+from orbis.providers.ec2.session import EC2Session, _tags
 
 # AMI states that will never become `available`
 _IMAGE_FAILED = {"failed", "invalid", "deregistered", "error", "disabled"}

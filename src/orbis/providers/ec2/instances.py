@@ -15,10 +15,7 @@ import re
 from contextlib import suppress
 from typing import Any
 
-import botocore.config
-import botocore.credentials
 import botocore.exceptions
-import botocore.session
 
 from orbis.model.infrastructure import Compute
 from orbis.model.states import NodeState
@@ -34,40 +31,15 @@ from orbis.providers.base import (
     ProviderError,
     QuotaExceeded,
 )
-from orbis.providers.ec2.addresses import (
-    Addresses,
-    _fixed_ip,
-)
-from orbis.providers.ec2.catalogue import (
-    Catalogue,
-)
-from orbis.providers.ec2.dns import (
-    Dns,
-)
-from orbis.providers.ec2.errors import (
-    _code,
-    _errors,
-)
-from orbis.providers.ec2.images import (
-    Images,
-    parse_image,
-)
-from orbis.providers.ec2.networks import (
-    Networks,
-    _node_networks,
-)
-from orbis.providers.ec2.security_groups import (
-    SecurityGroups,
-)
-from orbis.providers.ec2.session import (
-    _ALIVE,
-    _slug,
-    _split_id,
-    _tags,
-)
-from orbis.providers.ec2.volumes import (
-    Volumes,
-)
+from orbis.providers.ec2.addresses import Addresses, _fixed_ip
+from orbis.providers.ec2.catalogue import Catalogue
+from orbis.providers.ec2.dns import Dns
+from orbis.providers.ec2.errors import _code, _errors
+from orbis.providers.ec2.images import Images, parse_image
+from orbis.providers.ec2.networks import Networks, _node_networks
+from orbis.providers.ec2.security_groups import SecurityGroups
+from orbis.providers.ec2.session import _ALIVE, _slug, _split_id, _tags
+from orbis.providers.ec2.volumes import Volumes
 
 KEY_NAME_MAX = 128  # IM: a public_key shorter than this is the name of an existing key pair
 

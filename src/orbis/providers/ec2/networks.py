@@ -11,18 +11,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from orbis.model.infrastructure import Compute, Network
-from orbis.providers.base import (
-    NodeSpec,
-    NotFound,
-)
-from orbis.providers.ec2.errors import (
-    _BOTO_ERRORS,
-    map_error,
-)
-from orbis.providers.ec2.session import (
-    EC2Session,
-    _tags,
-)
+from orbis.providers.base import NodeSpec, NotFound
+from orbis.providers.ec2.errors import _BOTO_ERRORS, map_error
+from orbis.providers.ec2.session import EC2Session, _tags
 
 LABEL_NETWORK = "orbis.network"  # on subnets we create: the template network's name
 

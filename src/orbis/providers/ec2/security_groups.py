@@ -7,23 +7,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import botocore.config
-import botocore.credentials
 import botocore.exceptions
-import botocore.session
 
 from orbis.model.infrastructure import Network, PortSpec
-from orbis.providers.base import (
-    LABEL_INFRASTRUCTURE,
-    NodeSpec,
-)
-from orbis.providers.ec2.errors import (
-    _code,
-)
-from orbis.providers.ec2.session import (
-    EC2Session,
-    _tags,
-)
+from orbis.providers.base import LABEL_INFRASTRUCTURE, NodeSpec
+from orbis.providers.ec2.errors import _code
+from orbis.providers.ec2.session import EC2Session, _tags
 
 
 def _rule(port: PortSpec) -> dict[str, Any]:

@@ -34,10 +34,7 @@ from orbis.providers.base import (
     QuotaExceeded,
     Transient,
 )
-from orbis.providers.ec2.errors import (
-    _code,
-    _errors,
-)
+from orbis.providers.ec2.errors import _code, _errors
 
 T = TypeVar("T")
 

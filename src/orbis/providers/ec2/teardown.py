@@ -8,30 +8,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import botocore.config
-import botocore.credentials
 import botocore.exceptions
-import botocore.session
 
-from orbis.providers.base import (
-    NotFound,
-    QuotaExceeded,
-)
-from orbis.providers.ec2.addresses import (
-    Addresses,
-)
-from orbis.providers.ec2.dns import (
-    Dns,
-    _dns_tag,
-)
-from orbis.providers.ec2.errors import (
-    _code,
-    _errors,
-)
-from orbis.providers.ec2.session import (
-    _ALIVE,
-    _split_id,
-)
+from orbis.providers.base import NotFound, QuotaExceeded
+from orbis.providers.ec2.addresses import Addresses
+from orbis.providers.ec2.dns import Dns, _dns_tag
+from orbis.providers.ec2.errors import _code, _errors
+from orbis.providers.ec2.session import _ALIVE, _split_id
 
 
 class Teardown(Dns, Addresses):

@@ -9,10 +9,7 @@ from collections.abc import Mapping
 from contextlib import suppress
 from typing import Any
 
-import botocore.config
-import botocore.credentials
 import botocore.exceptions
-import botocore.session
 
 from orbis.model.infrastructure import Compute, Volume
 from orbis.providers.base import (
@@ -24,17 +21,8 @@ from orbis.providers.base import (
     ProviderError,
     QuotaExceeded,
 )
-from orbis.providers.ec2.errors import (
-    _BOTO_ERRORS,
-    _code,
-    _errors,
-)
-from orbis.providers.ec2.session import (
-    _ALIVE,
-    EC2Session,
-    _slug,
-    _tags,
-)
+from orbis.providers.ec2.errors import _BOTO_ERRORS, _code, _errors
+from orbis.providers.ec2.session import _ALIVE, EC2Session, _slug, _tags
 
 LABEL_VOLUME_OF = "orbis.instance"  # on volumes add_disk attached: the instance
 
