@@ -2,19 +2,18 @@
 
 A node is named after its first interface's `dns_name` (IM's `#N#` becomes the VM number, so
 `vnode-#N#` gives the vnode-1, vnode-2... a CLUES/EC3 cluster expects), else `<node>-<vm id>`;
-the domain is the rest of the dns_name, else IM's `localdomain`. The "master" is the first VM
+the domain is the rest of the dns_name, else IM's `localdomain` (the rule itself is
+model/hostnames.py, which the providers share). The "master" is the first VM
 (the lowest VM number), as in IM. Pure: no I/O.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from typing import Any, Protocol
 
+from orbis.model.hostnames import host_name
 from orbis.model.infrastructure import Compute, Template
-
-DEFAULT_DOMAIN = "localdomain"
 
 
 class NodeFacts(Protocol):
@@ -23,21 +22,6 @@ class NodeFacts(Protocol):
     private_ip: str | None
     public_ip: str | None
     site: str | None
-
-
-def _label(text: str) -> str:
-    """A valid host name label (RFC 1123: letters, digits, hyphens; at most 63)."""
-    return re.sub(r"[^a-z0-9-]+", "-", text.lower()).strip("-")[:63] or "node"
-
-
-def host_name(compute: Compute | None, name: str, vm_id: int) -> tuple[str, str]:
-    """(host name, domain) of a node."""
-    interfaces = sorted(compute.interfaces, key=lambda i: i.order) if compute else []
-    wanted = next((i.dns_name for i in interfaces if i.dns_name), None)
-    if wanted:
-        host, _, domain = wanted.replace("#N#", str(vm_id)).strip().rstrip(".").partition(".")
-        return _label(host), domain.lower() or DEFAULT_DOMAIN
-    return _label(f"{name}-{vm_id}"), DEFAULT_DOMAIN
 
 
 def fqdn(compute: Compute | None, name: str, vm_id: int) -> str:
