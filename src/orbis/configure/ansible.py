@@ -21,6 +21,9 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from orbis.lang.errors import TemplateError
+from orbis.lang.limits import safe_load_bounded
+
 if TYPE_CHECKING:
     from orbis.runner.base import Runner, RunnerPaths
 
@@ -65,10 +68,12 @@ class PlaybookError(Exception):
 
 def load_plays(text: str, origin: str) -> list[dict[str, Any]]:
     """The plays of a playbook text; a bare task list becomes one play."""
-    try:
-        data = yaml.safe_load(text)
+    try:  # a user's text: alias expansion, depth, values and size bounded (lang/limits.py)
+        data = safe_load_bounded(text, origin)
     except yaml.YAMLError as exc:
         raise PlaybookError(f"{origin}: not valid YAML: {exc}") from exc
+    except TemplateError as exc:  # LimitError: the message names the setting
+        raise PlaybookError(f"{origin}: {exc}") from exc
     if not isinstance(data, list) or not all(isinstance(item, dict) for item in data):
         raise PlaybookError(f"{origin}: a playbook is a list of plays (or of tasks)")
     if any(PLAY_KEYS & item.keys() for item in data):

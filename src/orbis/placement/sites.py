@@ -26,6 +26,7 @@ from typing import Any
 
 import yaml
 
+from orbis.net.endpoints import endpoint_refusal
 from orbis.providers.base import Flavor, Image, Provider, ProviderError, QuotaUse
 
 log = logging.getLogger(__name__)
@@ -77,6 +78,10 @@ class SiteInfo:
 
 class UnsupportedSite(ProviderError):
     """A site no provider can drive: no point trying it, now or later."""
+
+
+class EndpointRefused(UnsupportedSite):
+    """A user's site whose endpoint is not a public address (net/endpoints.py)."""
 
 
 def configured_sites(path: str | None = None) -> list[dict[str, str]]:
@@ -184,6 +189,10 @@ class SiteRegistry:
             cls = getattr(importlib.import_module(module), cls_name)
         else:
             cls = target
+        if not site.shared:  # a user's endpoint: the address rule, before any connection
+            refusal = endpoint_refusal(site.auth, kind)
+            if refusal is not None:
+                raise EndpointRefused(f"site {site.id}: {refusal}")
         options = dict(self.options.get(kind) or {})
         provider: Provider = cls(site.auth, options=options)
         provider.site = site.id

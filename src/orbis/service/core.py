@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,9 +25,16 @@ from orbis.paths import new_id
 from orbis.placement.sites import SiteRegistry, configured_sites
 from orbis.providers.base import Provider
 from orbis.service import parse_jobs
-from orbis.service.errors import Forbidden, InvalidRequest, NotFoundError, ServiceError
+from orbis.service.errors import (
+    Conflict,
+    Forbidden,
+    InvalidRequest,
+    NotFoundError,
+    ServiceError,
+)
 from orbis.service.parse_pool import ParsePool
 from orbis.store.coordination import ActionLog, Leases
+from orbis.store.owner_lock import OwnerBusy, owner_lock
 from orbis.store.repository import Store
 from orbis.store.schema import InfrastructureRow, NodeRow
 
@@ -129,25 +137,26 @@ class ServiceBase:
     ) -> str:
         infra_id = new_id()  # uuid4: random, never from the client
         template, language = await self.parse_async(text, file_name)
-        self.check_quota(who.key, sum(template.counts().values()))  # before any row
         private, public = generate_key_pair()
-        self.store.create_infrastructure(
-            id=infra_id,
-            owner_key=who.key,
-            owner_name=who.name,
-            name=template.name,
-            template=text,
-            template_format=language,  # RADL ones have no tosca/outputs (IM: 403)
-            template_file=Path(file_name).name,
-            provider=self.provider.name,
-            ssh_private_key=self.seal_private_key(private),
-            ssh_public_key=public,
-        )
-        self.record_access(infra_id, who)  # owners and sealed cloud credentials (access.py)
-        self._templates[(infra_id, hash(text))] = template
-        self.store.add_nodes(
-            infra_id, [name for name, count in template.counts().items() for _ in range(count)]
-        )
+        with self.quota_lock(who.key):  # the check and the rows it allows: one step
+            self.check_quota(who.key, sum(template.counts().values()))  # before any row
+            self.store.create_infrastructure(
+                id=infra_id,
+                owner_key=who.key,
+                owner_name=who.name,
+                name=template.name,
+                template=text,
+                template_format=language,  # RADL ones have no tosca/outputs (IM: 403)
+                template_file=Path(file_name).name,
+                provider=self.provider.name,
+                ssh_private_key=self.seal_private_key(private),
+                ssh_public_key=public,
+            )
+            self.record_access(infra_id, who)  # owners and sealed cloud lines (access.py)
+            self._templates[(infra_id, hash(text))] = template
+            self.store.add_nodes(
+                infra_id, [name for name, count in template.counts().items() for _ in range(count)]
+            )
         self.scheduler.kick(infra_id)
         if wait_launch:
             await self._wait_launched(infra_id)
@@ -221,6 +230,17 @@ class ServiceBase:
     def check_quota(self, owner_key: str, total: int, infra_id: str | None = None) -> None:
         """QuotaExceeded past the owner's node quotas (quotas.py)."""
         raise NotImplementedError
+
+    @contextmanager
+    def quota_lock(self, owner_key: str) -> Iterator[None]:
+        """Hold the owner's lock (store/owner_lock.py) around a quota check and the node rows
+        it allows, so concurrent requests of one user (on any server) cannot together pass
+        the per-user quota. No await inside: the body is short and synchronous."""
+        try:
+            with owner_lock(self.store, owner_key):
+                yield
+        except OwnerBusy as exc:
+            raise Conflict(str(exc)) from None
 
     # Imports' adoption of provider resources lives in adoption.py (AdoptionMixin).
     async def adoption(self, who: Identity, node: dict[str, Any]) -> str:

@@ -16,6 +16,7 @@ from contextlib import asynccontextmanager
 from orbis.auth import Identity
 from orbis.configure import storage
 from orbis.lang.merge import count_patch
+from orbis.model.infrastructure import Template
 from orbis.model.states import NodeState
 from orbis.providers.base import ProviderError
 from orbis.service.core import ServiceBase
@@ -38,32 +39,17 @@ class LifecycleMixin(ServiceBase):
         language, merged, parsed = await self.parse_update_async(
             text, row.template_file, stored, "resources.radl"
         )
-        live = [n for n in self.store.nodes(row.id) if n.desired != "absent"]
-        if language == "tosca":
-            if parsed is None:
-                raise InvalidRequest("Error Adding resources: this infrastructure was not "
-                                     "created from TOSCA")  # fmt: skip
-            template = parsed
-            wanted = template.counts()
-            removal = {c.name: [int(v) for v in c.removal_list if str(v).isdigit()]
-                       for c in template.computes.values()}  # fmt: skip
-        else:
-            assert parsed is not None
-            template = parsed
-            existing = self.template(row).computes
-            unknown = [name for name in template.computes if name not in existing]
-            if unknown:
-                raise NotSupported("Error Adding resources: new systems "
-                                   f"({', '.join(unknown)}) cannot be added yet")  # fmt: skip
-            current = _counts(live)
-            wanted = {c.name: current.get(c.name, 0) + c.count for c in template.computes.values()}
-            removal = {}
-        total = sum({**_counts(live), **wanted}.values())
-        if total > len(live):  # removing nodes is never refused, even past a lowered quota
-            self.check_quota(row.owner_key, total, row.id)
-        added, removed = self._apply_counts(row, live, wanted, removal)
-        if merged is not None:
-            self._store_template(row.id, merged)
+        # the nodes counted, the quota checked and the rows added under the owner's lock, so
+        # concurrent updates of one user never together pass the quota
+        with self.quota_lock(row.owner_key):
+            live = [n for n in self.store.nodes(row.id) if n.desired != "absent"]
+            wanted, removal = self._wanted(row, language, parsed, live)
+            total = sum({**_counts(live), **wanted}.values())
+            if total > len(live):  # removing nodes is never refused, even past a lowered quota
+                self.check_quota(row.owner_key, total, row.id)
+            added, removed = self._apply_counts(row, live, wanted, removal)
+            if merged is not None:
+                self._store_template(row.id, merged)
         if context:
             self.store.update_nodes(row.id, None, needs_config=True)
         self.store.request(row.id)
@@ -248,6 +234,25 @@ class LifecycleMixin(ServiceBase):
         if node.deleted:
             raise NotFoundError("Deleted VM.")
         return node
+
+    def _wanted(self, row: InfrastructureRow, language: str, parsed: Template | None,
+                live: list[NodeRow]) -> tuple[dict[str, int], dict[str, list[int]]]:  # fmt: skip
+        """(instances wanted per node, VM ids named for removal) of an update."""
+        if language == "tosca":
+            if parsed is None:
+                raise InvalidRequest("Error Adding resources: this infrastructure was not "
+                                     "created from TOSCA")  # fmt: skip
+            removal = {c.name: [int(v) for v in c.removal_list if str(v).isdigit()]
+                       for c in parsed.computes.values()}  # fmt: skip
+            return parsed.counts(), removal
+        assert parsed is not None
+        existing = self.template(row).computes
+        unknown = [name for name in parsed.computes if name not in existing]
+        if unknown:
+            raise NotSupported("Error Adding resources: new systems "
+                               f"({', '.join(unknown)}) cannot be added yet")  # fmt: skip
+        current = _counts(live)
+        return {c.name: current.get(c.name, 0) + c.count for c in parsed.computes.values()}, {}
 
     def _apply_counts(
         self, row: InfrastructureRow, live: list[NodeRow], wanted: dict[str, int],

@@ -132,7 +132,7 @@ class TransferMixin(ImImportMixin, AccessMixin):
         except TypeError:
             raise InvalidRequest("Error Importing Inf.: malformed data") from None
         wanted = [n for n in nodes if not n.get("deleted") and n.get("desired") != "absent"]
-        self.check_quota(who.key, len(wanted))  # before any row, and before asking any cloud
+        self.check_quota(who.key, len(wanted))  # early: before asking any cloud
         for node in nodes:
             # the provider ids are the client's text: adopt only what the importer owns
             node["adoption"] = await self.adoption(who, node)
@@ -144,12 +144,14 @@ class TransferMixin(ImImportMixin, AccessMixin):
             infra["ssh_private_key"] = self.seal_private_key(infra["ssh_private_key"])
         if infra.get("phase") == "deleted":
             infra["phase"] = "done"
-        try:
-            self.store.import_rows(infra, nodes, steps, who.owners())
-        except Exception as exc:  # bad field types end here; the store rolled back
-            raise InvalidRequest(
-                f"Error Importing Inf.: malformed data ({type(exc).__name__})"
-            ) from None
+        with self.quota_lock(who.key):  # again, with the rows: one step for the user's quota
+            self.check_quota(who.key, len(wanted))
+            try:
+                self.store.import_rows(infra, nodes, steps, who.owners())
+            except Exception as exc:  # bad field types end here; the store rolled back
+                raise InvalidRequest(
+                    f"Error Importing Inf.: malformed data ({type(exc).__name__})"
+                ) from None
         self.record_access(infra_id, who)
         self.forget_template(infra_id)
         return infra_id

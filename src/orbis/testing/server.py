@@ -111,11 +111,12 @@ class RunningServer:
 
 
 @contextmanager
-def orbis_server(docker_host: str | None = None, user: str = "tester") -> Iterator[RunningServer]:
-    """Start `orbis server` on a free loopback port; afterwards destroy what it still holds,
-    stop it, and keep nothing."""
+def orbis_server(docker_host: str | None = None, user: str = "tester",
+                 env: dict[str, str] | None = None) -> Iterator[RunningServer]:  # fmt: skip
+    """Start `orbis server` on a free loopback port (with `env` added to its environment);
+    afterwards destroy what it still holds, stop it, and keep nothing."""
     with tempfile.TemporaryDirectory(prefix="orbis-test-") as tmp:
-        server = RunningServer(Path(tmp), docker_host, user)
+        server = RunningServer(Path(tmp), docker_host, user, env)
         server.start()
         try:
             yield server

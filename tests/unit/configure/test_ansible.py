@@ -1,5 +1,6 @@
 import os
 import shlex
+import time
 from pathlib import Path, PurePosixPath
 
 import pytest
@@ -32,6 +33,21 @@ def test_plays_kept_and_not_a_playbook_refused():
         load_plays("key: value\n", "bad.yml")
     with pytest.raises(PlaybookError, match="not valid YAML"):
         load_plays("- [unclosed\n", "bad.yml")
+
+
+def test_an_alias_bomb_playbook_is_refused_at_once_naming_the_limit():
+    """A "billion laughs" in a recipe (9 levels of 9 aliases: 9^9 values in under 1 KB) is
+    refused before anything walks it; yaml.safe_load would accept it (shared lists) and the
+    playbook written for the runner would expand it."""
+    text = '- name: t\n  vars:\n    a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n'
+    for previous, name in zip("abcdefgh", "bcdefghi", strict=True):
+        text += f"    {name}: &{name} [{', '.join(['*' + previous] * 9)}]\n"
+    text += "  debug: {msg: '{{ i }}'}\n"
+    start = time.perf_counter()
+    with pytest.raises(PlaybookError, match="ORBIS_MAX_YAML_NODES") as refused:
+        load_plays(text, "bomb.yml")
+    assert time.perf_counter() - start < 1.0
+    assert str(refused.value).startswith("bomb.yml")
 
 
 def test_plays_are_aimed_at_their_step_group_with_step_variables():

@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from orbis.testing.standins import allowed
+
 FIXTURES = Path(__file__).with_name("egi_fixtures")
 HANG_SECONDS = 1.0  # longer than the client timeouts used in the tests
 
@@ -48,12 +50,15 @@ class EgiStandin:
 
     def __enter__(self) -> EgiStandin:
         self._thread.start()
+        self._allowed = allowed(self.url.removeprefix("http://"))  # its sites' Keystone too
+        self._allowed.__enter__()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(5)
+        self._allowed.__exit__(None, None, None)
 
     def fail_next(self, status: int | str, times: int = 1, after: int = 0) -> None:
         """The next `times` requests (once `after` more were answered) answer `status` (an

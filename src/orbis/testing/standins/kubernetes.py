@@ -33,6 +33,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from orbis.testing.standins import allowed
+
 FIXTURES = Path(__file__).with_name("kubernetes_fixtures")
 BAD_IMAGE = "registry.example/no-such-image"  # pulls fail: ImagePullBackOff
 CRASH_IMAGE = "registry.example/crashes"  # starts, exits, restarts: CrashLoopBackOff
@@ -608,7 +610,8 @@ def serve(**options: Any) -> Iterator[KubernetesStandin]:
     thread.start()
     cluster.url = f"http://127.0.0.1:{server.server_address[1]}"
     try:
-        yield cluster
+        with allowed(f"127.0.0.1:{server.server_address[1]}"):  # a user's line names it
+            yield cluster
     finally:
         server.shutdown()
         server.server_close()

@@ -36,6 +36,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from orbis.testing.standins import allowed
 from orbis.testing.standins.openstack.boot import ContainerBoot
 from orbis.testing.standins.openstack.common import (
     DEFAULT_QUOTA,
@@ -161,6 +162,8 @@ class OpenStackStandin(Compute):
         self._server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self._server.server_port}"
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        self._allowed = allowed(f"127.0.0.1:{self._server.server_port}")  # a user's line names it
+        self._allowed.__enter__()
         if self.boot:
             self._public_range(self.boot.free_public_cidr())
         return self
@@ -169,6 +172,7 @@ class OpenStackStandin(Compute):
         if self._server:
             self._server.shutdown()
             self._server.server_close()
+            self._allowed.__exit__(None, None, None)
         if self.boot:
             self.boot.close()
 

@@ -1,0 +1,64 @@
+"""The address rule for cloud endpoints a user names in an auth line (an OpenStack auth URL, a
+Kubernetes API server): the server contacts them for that user, so the rule of server-side
+fetches holds for them too (addresses.py): loopback, private, link-local (the metadata service
+169.254.169.254), unspecified, multicast and reserved addresses are refused unless
+ORBIS_FETCH_ALLOW lists them. Checked on every address the host name resolves to, before any
+provider for the line is built (so before any connection). The operator's own sites
+(ORBIS_SITES) are trusted and not checked. The cloud SDKs resolve the name again when they
+connect (their connections are not pinned to the checked addresses, unlike net/fetch.py's).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from collections.abc import Mapping
+from urllib.parse import urlsplit
+
+from orbis.net.addresses import IPAddress, allow_list_from_env, check_address
+
+ENDPOINT_FIELDS = ("host",)  # the auth-line fields that name an endpoint the server contacts
+DEFAULT_SCHEMES = {"kubernetes": "https"}  # else http, as IM reads an OpenStack host
+
+
+def endpoint_refusal(line: Mapping[str, str], kind: str) -> str | None:
+    """None when the server may contact every endpoint of a user's auth line; else why not
+    (naming the rule and ORBIS_FETCH_ALLOW)."""
+    allow = allow_list_from_env()
+    for field in ENDPOINT_FIELDS:
+        value = (line.get(field) or "").strip()
+        if not value:
+            continue
+        scheme = DEFAULT_SCHEMES.get(kind.lower(), "http")
+        parts = urlsplit(value if "://" in value else f"{scheme}://{value}")
+        host = parts.hostname
+        try:
+            port = parts.port or (443 if parts.scheme.lower() == "https" else 80)
+        except ValueError:
+            return f"the {field} '{value}' has a bad port"
+        if not host:
+            return f"the {field} '{value}' names no host"
+        # a name that does not resolve now is left to the provider, whose connection fails
+        for ip in _resolve(host, port):  # every one: a mixed DNS answer must not slip one through
+            refusal = check_address(host, ip, port, allow)
+            if refusal is not None:
+                return (f"{field} {refusal}: a cloud endpoint in a user's auth line must be a "
+                        "public address")  # fmt: skip
+    return None
+
+
+def _resolve(host: str, port: int) -> list[IPAddress]:
+    try:
+        return [ipaddress.ip_address(host)]
+    except ValueError:
+        pass
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError:
+        return []
+    found: list[IPAddress] = []
+    for info in infos:
+        ip = ipaddress.ip_address(str(info[4][0]).split("%")[0])  # drop an IPv6 zone
+        if ip not in found:
+            found.append(ip)
+    return found

@@ -1,0 +1,101 @@
+"""Cloud endpoints named in a USER's auth line get the address rule of server-side fetches
+(net/endpoints.py): the metadata service, loopback and private addresses are refused before any
+provider is built or any connection made, with a per-site error naming the rule; the operator's
+ORBIS_FETCH_ALLOW lets one through, and the operator's own sites (ORBIS_SITES) are not checked.
+Real providers (OpenStack, Kubernetes) behind a real site registry; an audit hook lists every
+connection the process makes, and a listener on 127.0.0.1 counts the ones it gets."""
+
+from __future__ import annotations
+
+import socket
+import sys
+import threading
+from collections.abc import Iterator
+
+import pytest
+
+from orbis.placement.sites import EndpointRefused, SiteRegistry
+from orbis.providers.sim import SimProvider
+
+CONNECTS: list[str] = []
+
+
+def _audit(event: str, args: tuple[object, ...]) -> None:
+    if event == "socket.connect":
+        address = args[1]
+        CONNECTS.append(str(address[0]) if isinstance(address, tuple) else str(address))
+
+
+sys.addaudithook(_audit)
+
+
+class Listener:
+    """A TCP port on 127.0.0.1 that counts the connections it is offered."""
+
+    def __init__(self) -> None:
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.accepted = 0
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.accepted += 1
+            conn.close()
+
+
+@pytest.fixture
+def listener(monkeypatch: pytest.MonkeyPatch) -> Iterator[Listener]:
+    monkeypatch.delenv("ORBIS_FETCH_ALLOW", raising=False)
+    found = Listener()
+    yield found
+    found.sock.close()
+
+
+def openstack(host: str) -> dict[str, str]:
+    return {"id": "ost", "type": "OpenStack", "host": host, "username": "u",
+            "password": "p", "tenant": "t"}  # fmt: skip
+
+
+def refusal(registry: SiteRegistry, line: dict[str, str]) -> str:
+    [site] = registry.sites_for([line])
+    with pytest.raises(EndpointRefused) as refused:
+        registry.provider(site)
+    info = registry.info(site)  # placement's view: a per-site error, the site unusable
+    assert info.unusable and info.error == str(refused.value)
+    return str(refused.value)
+
+
+def test_metadata_and_loopback_endpoints_of_a_user_are_refused_unconnected(tmp_path, listener):
+    registry = SiteRegistry(SimProvider(tmp_path / "sim.db"))
+    CONNECTS.clear()
+    why = refusal(registry, openstack("http://169.254.169.254:5000"))
+    assert why.startswith("site ost: host refused: 169.254.169.254 is the cloud metadata")
+    assert "(ORBIS_FETCH_ALLOW)" in why
+    why = refusal(registry, openstack(f"http://127.0.0.1:{listener.port}"))
+    assert "127.0.0.1 is a loopback address (ORBIS_FETCH_ALLOW)" in why
+    kube = {"id": "k8s", "type": "Kubernetes", "host": f"127.0.0.1:{listener.port}",
+            "token": "t"}  # fmt: skip
+    assert "loopback address" in refusal(registry, kube)
+    private = refusal(registry, openstack("https://10.1.2.3:5000/v3"))
+    assert "10.1.2.3 is a private address" in private
+    assert "169.254.169.254" not in CONNECTS and "10.1.2.3" not in CONNECTS
+    assert listener.accepted == 0
+
+
+def test_the_allow_list_lets_an_endpoint_through_and_operator_sites_are_trusted(
+    tmp_path, listener, monkeypatch
+) -> None:
+    line = openstack(f"http://127.0.0.1:{listener.port}")
+    monkeypatch.setenv("ORBIS_FETCH_ALLOW", f"127.0.0.1:{listener.port}")
+    registry = SiteRegistry(SimProvider(tmp_path / "sim.db"))
+    [site] = registry.sites_for([line])
+    assert registry.provider(site) is not None  # built: the rule let it through
+    monkeypatch.delenv("ORBIS_FETCH_ALLOW")
+    registry = SiteRegistry(SimProvider(tmp_path / "sim.db"), operator_lines=[line])
+    [site] = registry.sites_for([])
+    assert site.shared and registry.provider(site) is not None
