@@ -18,6 +18,7 @@ import pytest
 from cryptography.fernet import Fernet
 
 from orbis.auth import identify
+from orbis.providers.base import LABEL_INFRASTRUCTURE
 from orbis.providers.local import LocalProvider
 from orbis.secrets import Sealer
 from orbis.service import OrbisService
@@ -150,7 +151,12 @@ async def test_two_nodes_configured_on_openstack_through_the_public_one(
         assert outputs == {"front_public": front.public_ip, "front_private": front.private_ip,
                            "wn_private": wn.private_ip}  # fmt: skip
         await svc.destroy(who, infra)
+        engine = docker.DockerClient(base_url=engine_url)
+        ours = {"label": f"{LABEL_INFRASTRUCTURE}={infra}"}
         infra = None
+        # the recipe runner and its network on the server's own engine are gone too
+        assert engine.containers.list(all=True, filters=ours) == []
+        assert engine.networks.list(filters=ours) == []
         assert not any(cloud.owned().values()), cloud.owned()
         assert not cloud.keypairs and not cloud.volumes and not cloud.ports
         assert not cloud.floatingips

@@ -727,6 +727,8 @@ class Deployer:
         providers = {self.sites.provider_by_id(site, clouds) for site in sites if site}
         if any(s.local for s in self.sites_of(infra_id)) or None in sites:
             providers.add(self.provider)
+        if self.runners.uses_engine:  # the recipe runner's network is there, nodes or not
+            providers.add(self.provider)
         for row in self.store.nodes(infra_id):
             # An adopted node's resource is labelled with the infrastructure it was exported
             # from, so cleanup (by this id) would miss it: removed by its own id. A detached one
