@@ -20,12 +20,19 @@ from orbis.model.infrastructure import Template
 from orbis.model.states import NodeState
 from orbis.providers.base import ProviderError
 from orbis.service.core import ServiceBase
-from orbis.service.errors import InvalidRequest, NotFoundError, NotSupported, ServiceError
+from orbis.service.errors import (
+    Conflict,
+    InvalidRequest,
+    NotFoundError,
+    NotSupported,
+    ServiceError,
+)
 from orbis.store.schema import InfrastructureRow, NodeRow
 
 log = logging.getLogger(__name__)
 
 POWER = {"stop": "stopped", "start": "running"}
+UPDATE_ATTEMPTS = 8  # merges of one update onto templates other updates replaced meanwhile
 
 
 class LifecycleMixin(ServiceBase):
@@ -34,22 +41,30 @@ class LifecycleMixin(ServiceBase):
     ) -> list[int]:
         """Apply a template update (TOSCA merged into the stored one, IM's way, or RADL deploy
         lines for existing systems); return the new VM ids."""
-        row = self.infrastructure(who, infra_id)
-        stored = row.template if row.template_format == "tosca" else None
-        language, merged, parsed = await self.parse_update_async(
-            text, row.template_file, stored, "resources.radl"
-        )
-        # the nodes counted, the quota checked and the rows added under the owner's lock, so
-        # concurrent updates of one user never together pass the quota
-        with self.quota_lock(row.owner_key):
-            live = [n for n in self.store.nodes(row.id) if n.desired != "absent"]
-            wanted, removal = self._wanted(row, language, parsed, live)
-            total = sum({**_counts(live), **wanted}.values())
-            if total > len(live):  # removing nodes is never refused, even past a lowered quota
-                self.check_quota(row.owner_key, total, row.id)
-            added, removed = self._apply_counts(row, live, wanted, removal)
-            if merged is not None:
-                self._store_template(row.id, merged)
+        for _ in range(UPDATE_ATTEMPTS):
+            row = self.infrastructure(who, infra_id)
+            stored = row.template if row.template_format == "tosca" else None
+            language, merged, parsed = await self.parse_update_async(
+                text, row.template_file, stored, "resources.radl"
+            )
+            # the nodes counted, the quota checked, the rows added and the merged template
+            # stored under the owner's lock: concurrent updates never together pass the quota,
+            # and one merged onto a template another update replaced meanwhile is merged again
+            with self.quota_lock(row.owner_key):
+                if merged is not None and self._template_now(row.id) != stored:
+                    continue  # another update landed since we read it: merge onto that one
+                live = [n for n in self.store.nodes(row.id) if n.desired != "absent"]
+                wanted, removal = self._wanted(row, language, parsed, live)
+                total = sum({**_counts(live), **wanted}.values())
+                if total > len(live):  # removing is never refused, even past a lowered quota
+                    self.check_quota(row.owner_key, total, row.id)
+                added, removed = self._apply_counts(row, live, wanted, removal)
+                if merged is not None:
+                    self._store_template(row.id, merged)
+                break
+        else:
+            raise Conflict(f"the infrastructure changed {UPDATE_ATTEMPTS} times while this "
+                           "update was merged: send it again")  # fmt: skip
         if context:
             self.store.update_nodes(row.id, None, needs_config=True)
         self.store.request(row.id)
@@ -274,6 +289,12 @@ class LifecycleMixin(ServiceBase):
                 self.store.update_nodes(row.id, chosen, desired="absent")
                 removed += chosen
         return added, removed
+
+    def _template_now(self, infra_id: str) -> str | None:
+        """The stored template as it is now (not the cached row the request began with)."""
+        with self.store.session() as s:
+            found = s.get(InfrastructureRow, infra_id)
+            return found.template if found is not None else None
 
     def _store_template(self, infra_id: str, text: str) -> None:
         with self.store.session() as s:
