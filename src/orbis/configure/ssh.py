@@ -44,7 +44,7 @@ async def wait_ssh(
     }
     while time.monotonic() - start < timeout:
         try:
-            async with _connect(host, port, options, jump):
+            async with connect(host, port, options, jump):
                 return time.monotonic() - start
         except (TimeoutError, OSError, asyncssh.Error) as exc:
             last_error = str(exc) or exc.__class__.__name__
@@ -57,7 +57,7 @@ async def wait_ssh(
 
 
 @asynccontextmanager
-async def _connect(host: str, port: int, options: dict[str, Any], jump: str | None
+async def connect(host: str, port: int, options: dict[str, Any], jump: str | None
                    ) -> AsyncIterator[asyncssh.SSHClientConnection]:  # fmt: skip
     if not jump:
         async with asyncssh.connect(host, port=port, **options) as conn:
@@ -80,7 +80,7 @@ async def run_command(
     key = asyncssh.import_private_key(private_key)
     options = {"username": user, "client_keys": [key], "known_hosts": None,
                "connect_timeout": timeout, "login_timeout": timeout}  # fmt: skip
-    async with _connect(host, port, options, jump) as conn:
+    async with connect(host, port, options, jump) as conn:
         done = await asyncio.wait_for(conn.run(command, input=stdin, check=False), timeout)
     output = "".join(str(part) for part in (done.stdout or "", done.stderr or ""))
     return (done.exit_status if done.exit_status is not None else 255), output

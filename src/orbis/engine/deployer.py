@@ -46,7 +46,8 @@ from orbis.providers.base import Machine, NodeSpec, Provider, ProviderError, Tra
 from orbis.providers.cloudinit import user_data
 from orbis.redact import redact
 from orbis.runner.base import Runner, RunnerError
-from orbis.runner.pool import RunnerPool
+from orbis.runner.frontend import FrontendRunner, FrontLogin
+from orbis.runner.pool import Frontend, RunnerPool
 from orbis.store.repository import Store
 from orbis.store.schema import InfrastructureRow, NodeRow
 
@@ -461,7 +462,8 @@ class Deployer:
             return
         key_file = self._write_key(infra)
         try:
-            runner = await self.runners.get(infra.id, self.runner_dir(infra.id), key_file)
+            runner = await self.runners.get(infra.id, self.runner_dir(infra.id), key_file,
+                                            self._frontend(infra))  # fmt: skip
         except RunnerError as exc:
             self._log(infra.id, f"Error: configuration cannot run: {exc}")
             self.store.update_nodes(infra.id, [r.vm_id for r in targets], needs_config=False)
@@ -631,13 +633,17 @@ class Deployer:
         results: dict[tuple[str, str], HostResult] = dict(failures)
         if runs:
             first = naming.master(n for n in all_nodes if not n.deleted)
+            # from a front-end runner, its site's nodes are reached directly at private addresses
+            front = runner.login if isinstance(runner, FrontendRunner) else None
+            on_site = {r.vm_id for r in rows if front and r.private_ip and r.site == front.site}
             targets = [
                 Target(
                     host=host_of[r.vm_id],
-                    address=r.public_ip or r.private_ip or "",
+                    address=(r.private_ip if r.vm_id in on_site else r.public_ip or r.private_ip)
+                    or "",
                     user=r.ssh_user,
                     port=r.ssh_port or 22,
-                    jump=r.jump,
+                    jump=None if r.vm_id in on_site else r.jump,
                     groups=(r.name,),
                     variables=naming.im_variables(
                         template, r, first, infra.id,
@@ -763,6 +769,19 @@ class Deployer:
     def fail(self, row: NodeRow, message: str) -> None:
         """Mark a node failed, with the reason in its record and log."""
         self._fail_node(row, NodeState.FAILED, message)
+
+    def _frontend(self, infra: InfrastructureRow) -> Frontend | None:
+        """Where plays run when the server has no container engine: the infrastructure's
+        first node with a public address (IM's master VM), with the infrastructure's key."""
+        if self.runners.uses_engine:
+            return None
+        nodes = [n for n in self.store.nodes(infra.id) if not n.deleted and n.public_ip
+                 and n.adoption != "detached" and n.provider_id]  # fmt: skip
+        if not nodes:
+            return None
+        front = min(nodes, key=lambda n: n.vm_id)  # IM's master: the first VM
+        login = FrontLogin(front.public_ip or "", front.ssh_port or 22, front.ssh_user, front.site)
+        return login, self.private_key(infra)
 
     def _write_key(self, infra: InfrastructureRow) -> Path:
         private_folder(self.work_dir)  # 0700 from the top: keys of all infrastructures below

@@ -1,7 +1,9 @@
 """Which runner an infrastructure's recipes run in, started once per configuration.
 
 On a server with a container engine (the local back-end) it is a container (container.py);
-without one, the deploy fails with RunnerUnavailable: never a silent fallback to the host. The
+without one, the infrastructure's own front-end node (frontend.py, as IM's contextualization
+agent), and with no such node the deploy fails with RunnerUnavailable: never a silent
+fallback to the host. The
 host runs recipes only when the operator opted in (ORBIS_UNSAFE_RECIPES_ON_HOST=1), which is
 logged as a warning when the pool is made (at the service's start).
 """
@@ -20,11 +22,13 @@ from orbis.configure.ansible import CALLBACK_DIR, ROLES_DIR
 from orbis.providers.base import Provider, ProviderError
 from orbis.runner.base import Runner, RunnerError, RunnerUnavailable
 from orbis.runner.container import ContainerRunner
+from orbis.runner.frontend import FrontendRunner, FrontLogin
 from orbis.runner.host import HostRunner
 from orbis.runner.options import Limits, container_options
 
 log = logging.getLogger(__name__)
 
+Frontend = tuple[FrontLogin, str]  # the front-end node's login and the infrastructure's key
 UNSAFE_WARNING = (
     "ORBIS_UNSAFE_RECIPES_ON_HOST=1: users' Ansible recipes run ON THIS HOST as this service's "
     "user, with access to its files; use this only on a single-user install (docs/runner.md)"
@@ -56,9 +60,11 @@ class RunnerPool:
             task.add_done_callback(lambda t: t.cancelled() or t.exception())  # seen by get
             self._starting[infra_id] = task
 
-    async def get(self, infra_id: str, workspace: Path, key_file: Path) -> Runner:
+    async def get(self, infra_id: str, workspace: Path, key_file: Path,
+                  frontend: Frontend | None = None) -> Runner:  # fmt: skip
         """The infrastructure's runner, started if need be; RunnerUnavailable if there can be
-        none, RunnerError if the engine failed to start it."""
+        none, RunnerError if the engine failed to start it. Without an engine, `frontend`
+        (the infrastructure's front-end node and its key) is where the plays run."""
         runner = self._runners.get(infra_id)
         if runner is not None and (not isinstance(runner, ContainerRunner)
                                    or await asyncio.to_thread(runner.alive)):  # fmt: skip
@@ -66,7 +72,7 @@ class RunnerPool:
         self._runners.pop(infra_id, None)
         task = self._starting.get(infra_id)
         if task is None or task.done() and (task.cancelled() or task.exception()):
-            task = asyncio.create_task(self._start(infra_id, workspace, key_file))
+            task = asyncio.create_task(self._start(infra_id, workspace, key_file, frontend))
             self._starting[infra_id] = task
         try:
             runner = await asyncio.shield(task)
@@ -90,14 +96,19 @@ class RunnerPool:
         for infra_id in [*self._runners, *self._starting]:
             await self.release(infra_id)
 
-    async def _start(self, infra_id: str, workspace: Path, key_file: Path) -> Runner:
+    async def _start(self, infra_id: str, workspace: Path, key_file: Path,
+                     frontend: Frontend | None = None) -> Runner:  # fmt: skip
         workspace.mkdir(mode=0o700, parents=True, exist_ok=True)
         if self.settings.unsafe_recipes_on_host:
             return HostRunner(workspace, key_file)
         if self.provider.name != "local":
+            if frontend is not None:  # IM's way: on the infrastructure's own master node
+                login, private_key = frontend
+                return FrontendRunner(workspace, login, private_key, infra_id)
             raise RunnerUnavailable(
                 f"no container engine to run recipes in (the server's back-end is "
-                f"'{self.provider.name}'); {NO_HOST}"
+                f"'{self.provider.name}') and no front-end node with a public address to run "
+                f"them on; {NO_HOST}"
             )
         runner = await asyncio.to_thread(self._container, infra_id, workspace, key_file)
         return runner

@@ -4,6 +4,7 @@ with the opt-in, the host runs recipes and the pool says so loudly."""
 import asyncio
 import logging
 
+import asyncssh
 import pytest
 
 from orbis.providers.local import LocalProvider
@@ -31,3 +32,20 @@ def test_the_host_only_by_explicit_opt_in_logged_as_a_warning(tmp_path, monkeypa
     runner = asyncio.run(pool.get("i1", tmp_path / "runner", tmp_path / "key"))
     assert isinstance(runner, HostRunner)
     asyncio.run(pool.close())
+
+
+def test_without_an_engine_the_front_end_runs_the_plays(tmp_path, monkeypatch):
+    # IM's way on a cloud-only server: the infrastructure's master node, never the host
+    from orbis.providers.sim import SimProvider
+    from orbis.runner.frontend import FrontendRunner, FrontLogin
+
+    monkeypatch.delenv("ORBIS_UNSAFE_RECIPES_ON_HOST", raising=False)
+    pool = RunnerPool(SimProvider(tmp_path / "sim.db"))
+    key = asyncssh.generate_private_key("ssh-ed25519").export_private_key().decode()
+    login = FrontLogin("203.0.113.7", 22, "cloudadm", "site-a")
+    runner = asyncio.run(pool.get("i1", tmp_path / "w", tmp_path / "k", (login, key)))
+    assert isinstance(runner, FrontendRunner) and runner.login == login
+    assert str(runner.paths.key_file).startswith("/var/tmp/orbis-runner-i1/")
+    with pytest.raises(RunnerUnavailable, match="no front-end node with a public address"):
+        asyncio.run(RunnerPool(SimProvider(tmp_path / "sim2.db")).get("i2", tmp_path / "v",
+                                                                     tmp_path / "k"))  # fmt: skip
