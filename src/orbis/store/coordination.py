@@ -29,6 +29,7 @@ from sqlalchemy.exc import IntegrityError
 from orbis.config import coordination_settings
 from orbis.metrics import TAKEOVERS
 from orbis.store.repository import Store
+from orbis.store.retries import retry_deadlocks
 from orbis.store.schema import ActionRow, LockRow, utcnow
 
 FREE = ""  # the holder of a released lease
@@ -40,6 +41,7 @@ def holder_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
+@retry_deadlocks
 class Leases:
     def __init__(self, store: Store, holder: str | None = None, ttl: float | None = None) -> None:
         self.store = store
@@ -122,6 +124,7 @@ def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
+@retry_deadlocks
 class ActionLog:
     """Every provider action is written before it runs and completed after."""
 

@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from orbis.store.db import make_engine, migrate, session_factory
+from orbis.store.retries import retry_deadlocks
 from orbis.store.schema import (
     EventRow,
     InfrastructureRow,
@@ -32,6 +33,7 @@ from orbis.store.schema import (
 )
 
 
+@retry_deadlocks
 class Store:
     def __init__(self, url: str, *, run_migrations: bool = True) -> None:
         self.engine: Engine = make_engine(url)
