@@ -58,13 +58,3 @@ def private_folder(folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     os.chmod(folder, 0o700)  # mkdir's mode is masked by umask, and skipped if it exists
     return folder
-
-
-def write_private(path: Path, text: str) -> Path:
-    """Write `text` to `path` with mode 0600 from the first byte (no window where another
-    user could read it); a symlink at `path` is refused, not followed."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
-    with os.fdopen(fd, "w") as f:
-        os.fchmod(f.fileno(), 0o600)  # an existing file keeps its old mode otherwise
-        f.write(text)
-    return path

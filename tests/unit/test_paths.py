@@ -8,7 +8,7 @@ import stat
 import pytest
 
 from orbis.engine.deployer import Deployer
-from orbis.paths import UnsafeId, id_folder, write_private
+from orbis.paths import UnsafeId, id_folder
 from orbis.providers.sim import SimProvider
 from orbis.store.repository import Store
 
@@ -56,12 +56,3 @@ def test_key_files_are_0600_in_0700_folders_even_under_a_loose_umask(tmp_path):
     assert stat.S_IMODE(key.stat().st_mode) == 0o600
     assert stat.S_IMODE(key.parent.stat().st_mode) == 0o700
     assert stat.S_IMODE((tmp_path / "work").stat().st_mode) == 0o700
-
-
-def test_write_private_refuses_a_planted_symlink(tmp_path):
-    target = tmp_path / "elsewhere"
-    target.write_text("keep")
-    (tmp_path / "key").symlink_to(target)
-    with pytest.raises(OSError):
-        write_private(tmp_path / "key", "SECRET")
-    assert target.read_text() == "keep"

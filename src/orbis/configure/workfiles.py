@@ -11,13 +11,10 @@ its target never touched), and a file is read with O_NOFOLLOW (a link is refused
 from __future__ import annotations
 
 import contextlib
-import errno
 import os
 import secrets
-import stat
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO
 
 
 class WorkFileError(OSError):
@@ -68,19 +65,3 @@ def write_file(folder: Path, name: str, data: str | bytes, mode: int = 0o600) ->
                 os.unlink(temporary, dir_fd=dir_fd)
             raise
     return folder / name
-
-
-def open_text(folder: Path, name: str) -> IO[str]:
-    """`folder/name` opened for reading; a symlink there is refused (WorkFileError)."""
-    check_name(name)
-    with _folder_fd(folder) as dir_fd:
-        try:
-            fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=dir_fd)
-        except OSError as exc:
-            if exc.errno == errno.ELOOP:  # the entry is a link
-                raise WorkFileError(f"{folder / name} is a symlink: refused") from None
-            raise
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
-        os.close(fd)
-        raise WorkFileError(f"{folder / name} is not a regular file: refused")
-    return os.fdopen(fd, encoding="utf-8", errors="replace")
