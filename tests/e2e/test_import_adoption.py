@@ -18,7 +18,7 @@ from orbis.api.app import STATUS
 from orbis.auth import identify
 from orbis.model.infrastructure import Compute, Volume
 from orbis.ownership import OwnerMarks
-from orbis.providers.base import LABEL_OWNER, NodeSpec, ProviderError
+from orbis.providers.base import LABEL_INFRASTRUCTURE, LABEL_OWNER, NodeSpec, ProviderError
 from orbis.providers.local import LocalProvider
 from orbis.service import Detached
 
@@ -123,6 +123,11 @@ async def test_alice_importing_her_own_export_adopts_it(engine_url, local_servic
         made.remove(mine)
         with pytest.raises(docker.errors.NotFound):
             engine.containers.get(node.provider_id)
+        # nor is the exported infrastructure's network left behind: nothing else would remove
+        # it before the next start-up sweep
+        for gone in (infra, mine):
+            label = f"{LABEL_INFRASTRUCTURE}={gone}"
+            assert engine.networks.list(filters={"label": label}) == [], gone
     finally:
         for infra_id in made:
             await svc.destroy(alice, infra_id, force=True)

@@ -735,6 +735,8 @@ class Deployer:
             providers.add(self.provider)
         if self.runners.uses_engine:  # the recipe runner's network is there, nodes or not
             providers.add(self.provider)
+        adopted = [r for r in self.store.nodes(infra_id) if r.adoption == "adopted"]
+        origins = await asyncio.to_thread(self._origins_of, adopted)
         for row in self.store.nodes(infra_id):
             # An adopted node's resource is labelled with the infrastructure it was exported
             # from, so cleanup (by this id) would miss it: removed by its own id. A detached one
@@ -745,6 +747,8 @@ class Deployer:
                 self._log(infra_id, f"VM {row.vm_id} is detached: forgotten, not destroyed")
         for provider in providers:
             await self._retrying(partial(provider.cleanup, infra_id))
+        for provider, origin in origins:
+            await self._retrying(partial(self._cleanup_origin, provider, origin))
         for snap in self.store.snapshots(infra_id):
             if snap.auto_delete:  # IM's auto_delete: the image goes with the infrastructure
                 owner = self.sites.provider_by_id(snap.site, clouds)
@@ -760,6 +764,31 @@ class Deployer:
         except UnsafeId as exc:  # no folder was ever made for it: nothing to remove
             self._log(infra_id, f"Not removing a work folder: {exc}")
         self.store.set_phase(infra_id, "deleted")
+
+    def _origins_of(self, adopted: list[NodeRow]) -> set[tuple[Provider, str]]:
+        """(provider, id of the infrastructure it was exported from) of adopted nodes."""
+        found: set[tuple[Provider, str]] = set()
+        mine = {row.provider_id for row in adopted if row.provider_id}
+        for provider in {self.provider_of(row) for row in adopted if row.provider_id}:
+            try:
+                machines = provider.list_owned()
+            except ProviderError as exc:  # the start-up sweep gets them later
+                log.warning("cannot tell where adopted nodes came from: %s", exc)
+                continue
+            found |= {(provider, m.infrastructure_id) for m in machines
+                      if m.provider_id in mine and m.infrastructure_id}  # fmt: skip
+        return found
+
+    def _cleanup_origin(self, provider: Provider, origin: str) -> None:
+        """The exported infrastructure's network (and volumes) outlived its adopted nodes: once
+        no machine of it is left and the store has deleted it, nothing else would remove them
+        before the next start-up sweep."""
+        row = self.store.get(origin)
+        if row is not None and not (row.deleted and row.phase == "deleted"):
+            return
+        if any(m.infrastructure_id == origin for m in provider.list_owned()):
+            return  # still adopted by another import
+        provider.cleanup(origin)
 
     # -- helpers ---------------------------------------------------------------------------
     def log(self, infra_id: str, text: str) -> None:
