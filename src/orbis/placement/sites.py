@@ -194,6 +194,7 @@ class SiteRegistry:
             if refusal is not None:
                 raise EndpointRefused(f"site {site.id}: {refusal}")
         options = dict(self.options.get(kind) or {})
+        options["check_catalogue"] = not site.shared  # what a user's Keystone hands back
         provider: Provider = cls(site.auth, options=options)
         provider.site = site.id
         if "ssh_timeout" in options:  # how long nodes of this kind may take to answer SSH

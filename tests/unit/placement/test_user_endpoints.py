@@ -11,11 +11,14 @@ import socket
 import sys
 import threading
 from collections.abc import Iterator
+from urllib.parse import urlsplit
 
 import pytest
 
 from orbis.placement.sites import EndpointRefused, SiteRegistry
+from orbis.providers.base import ProviderError
 from orbis.providers.sim import SimProvider
+from orbis.testing.standins.openstack import OpenStackStandin
 
 CONNECTS: list[str] = []
 
@@ -99,3 +102,45 @@ def test_the_allow_list_lets_an_endpoint_through_and_operator_sites_are_trusted(
     registry = SiteRegistry(SimProvider(tmp_path / "sim.db"), operator_lines=[line])
     [site] = registry.sites_for([])
     assert site.shared and registry.provider(site) is not None
+
+
+def test_a_users_keystone_cannot_point_the_server_at_an_internal_address(
+    tmp_path, listener, monkeypatch
+) -> None:
+    """The auth URL is allowed (the stand-in on loopback, listed in ORBIS_FETCH_ALLOW), but its
+    token's catalogue sends Nova to the metadata address and Neutron to a listener on
+    loopback that the allow list does not name: the provider refuses before calling either."""
+    internal = {"compute": "http://169.254.169.254/compute/v2.1",
+                "network": f"http://127.0.0.1:{listener.port}/network"}  # fmt: skip
+    with OpenStackStandin(catalog_urls=internal) as cloud:
+        monkeypatch.setenv("ORBIS_FETCH_ALLOW", urlsplit(cloud.url).netloc)
+        registry = SiteRegistry(
+            SimProvider(tmp_path / "sim.db"), options={"openstack": cloud.fast_options}
+        )
+        line = cloud.auth_line("3.x_password")
+        [site] = registry.sites_for([line])
+        provider = registry.provider(site)  # the auth URL passes the rule
+        CONNECTS.clear()
+        with pytest.raises(ProviderError) as refused:
+            provider.flavors()
+        why = str(refused.value)
+        assert "Keystone catalogue's compute endpoint refused: 169.254.169.254 is the cloud" in why
+        assert "(ORBIS_FETCH_ALLOW)" in why
+        assert "169.254.169.254" not in CONNECTS and listener.accepted == 0
+        # the operator's own site with the same catalogue is trusted, as its auth URL is
+        trusted = SiteRegistry(SimProvider(tmp_path / "sim2.db"), operator_lines=[line],
+                               options={"openstack": cloud.fast_options})  # fmt: skip
+        [site] = trusted.sites_for([])
+        assert site.shared and trusted.provider(site).check_catalogue is False  # type: ignore[attr-defined]
+
+
+def test_a_users_keystone_listing_public_endpoints_is_used(tmp_path, monkeypatch) -> None:
+    with OpenStackStandin() as cloud:  # every endpoint is the stand-in itself (allowed)
+        monkeypatch.setenv("ORBIS_FETCH_ALLOW", urlsplit(cloud.url).netloc)
+        registry = SiteRegistry(
+            SimProvider(tmp_path / "sim.db"), options={"openstack": cloud.fast_options}
+        )
+        [site] = registry.sites_for([cloud.auth_line("3.x_password")])
+        provider = registry.provider(site)
+        assert provider.check_catalogue is True  # type: ignore[attr-defined]
+        assert provider.flavors()  # the catalogue passed the rule and the SDK used it

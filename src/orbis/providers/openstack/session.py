@@ -25,6 +25,7 @@ from keystoneauth1 import exceptions as ks_exc
 from keystoneauth1 import session as ks_session
 from keystoneauth1.identity import v2, v3
 
+from orbis.net.endpoints import url_refusal
 from orbis.providers.base import (
     LABEL_INFRASTRUCTURE,
     LABEL_INSTALLATION,
@@ -112,6 +113,9 @@ class OpenStackSession(Provider):
         self.timeout = float(opts.get("timeout", 600))  # for a server/lease to be ready
         self.request_timeout = float(opts.get("request_timeout", 60))  # one HTTP call
         self.snapshot_timeout = float(opts.get("snapshot_timeout", 1800))  # a disk to an image
+        # a user's own cloud (not the operator's): the endpoints its Keystone hands back get
+        # the address rule of the auth URL, set by placement/sites.py
+        self.check_catalogue = bool(opts.get("check_catalogue", False))
         self.reservation = ReservationSettings.read(auth, opts)
         self._conn: openstack.connection.Connection | None = None
         self._lock = threading.Lock()
@@ -178,8 +182,27 @@ class OpenStackSession(Provider):
     def _connect(self) -> openstack.connection.Connection:
         sess = ks_session.Session(auth=self._plugin(), timeout=self.request_timeout)
         sess.get_token()  # bad credentials fail here, with a clear error
+        if self.check_catalogue:
+            self._check_catalogue(sess)
         return openstack.connection.Connection(session=sess, region_name=self.region,
                                                app_name="orbis")  # fmt: skip
+
+    def _check_catalogue(self, sess: ks_session.Session) -> None:
+        """Refuse a catalogue whose public endpoints (the ones openstacksdk calls) are not
+        public addresses: a user's own Keystone could otherwise point the server at the
+        metadata service or an internal host. Internal and admin endpoints are never called."""
+        access = sess.auth.get_access(sess)  # type: ignore[union-attr]
+        for service in access.service_catalog.catalog or []:
+            for endpoint in service.get("endpoints") or []:
+                public = endpoint.get("interface") == "public" or "publicURL" in endpoint
+                url = endpoint.get("url") or endpoint.get("publicURL")
+                if not public or not url:
+                    continue
+                refusal = url_refusal(str(url), f"the Keystone catalogue's {service.get('type')} "
+                                      "endpoint")  # fmt: skip
+                if refusal is not None:
+                    raise ProviderError(f"{self.site}: {refusal}: endpoints a user's cloud "
+                                        "hands back must be public addresses")  # fmt: skip
 
     @contextmanager
     def _errors(self, what: str) -> Iterator[None]:

@@ -52,6 +52,7 @@ class StandinState:
 
     url: str
     region: str
+    catalog_urls: dict[str, str]
     quota: dict[str, int]
     errors: dict[str, Any]
     projects: list[dict[str, Any]]

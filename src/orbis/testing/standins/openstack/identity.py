@@ -46,7 +46,8 @@ class Identity(StandinState):
         for kind, name, path in services:
             entry = _fill(template, base=self.url)
             entry |= {"type": kind, "name": name, "id": f"s-{kind}"}
-            entry["endpoints"][0] |= {"url": self.url + (path or "/v3"), "region": self.region,
+            url = self.catalog_urls.get(kind) or self.url + (path or "/v3")
+            entry["endpoints"][0] |= {"url": url, "region": self.region,
                                       "region_id": self.region, "id": f"e-{kind}"}  # fmt: skip
             catalog.append(entry)
         return catalog

@@ -90,6 +90,7 @@ class OpenStackStandin(Compute):
         volume_polls: int = 1,
         volume_fault: str | None = None,
         boot: ContainerBoot | None = None,
+        catalog_urls: dict[str, str] | None = None,
     ) -> None:
         self.quota = {**DEFAULT_QUOTA, **(quota or {})}
         self.build_polls, self.fault = build_polls, fault
@@ -100,6 +101,7 @@ class OpenStackStandin(Compute):
         self.compute_microversion = compute_microversion
         self.volume_polls, self.volume_fault = volume_polls, volume_fault
         self.boot = boot
+        self.catalog_urls = dict(catalog_urls or {})  # service type -> the URL its token lists
         self._headers: Any = {}  # the request being answered (routes run under the lock)
         seed = _fixture("seed")
         self.errors = _fixture("errors")
