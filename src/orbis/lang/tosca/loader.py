@@ -20,6 +20,7 @@ from orbis.lang.tosca.context import (
     Context,
     NodeTemplate,
 )
+from orbis.lang.tosca.elastic import read_elastic
 from orbis.lang.tosca.filters import apply_node_filters, warn_ignored
 from orbis.lang.tosca.functions import Resolver
 from orbis.lang.tosca.imports import ImportReader, read_repositories
@@ -157,6 +158,7 @@ def load_document(
         if node.kind == STORAGE and node.name not in used:
             ctx.problems.warn(node.position, f"block storage '{node.name}' is not attached to "
                               "any Compute or container: ignored")  # fmt: skip
+    read_elastic(ctx, resolver, template)  # before _galaxy: it drops CLUES's roles
     _galaxy(ctx, template)
     read_groups(ctx, topology.get("groups"), template)
     read_policies(ctx, resolver, topology.get("policies"), template)
