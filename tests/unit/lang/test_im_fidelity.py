@@ -89,7 +89,9 @@ def test_published_ports_with_only_a_target_use_it_as_source() -> None:
 
 def test_a_port_with_neither_source_nor_target_is_refused_with_its_position() -> None:
     text = (SHAPES / "k8s_publish_target_only.yaml").read_text()
-    text = text.replace("                target: 3000\n", "                remote_cidr: 0.0.0.0/0\n")
+    text = text.replace(
+        "                target: 3000\n", "                remote_cidr: 0.0.0.0/0\n"
+    )
     with pytest.raises(TemplateError) as info:
         load("k8s.yaml", text=text)
     assert "k8s.yaml:27:15: publish_ports: each port needs a numeric 'source' or 'target'" in str(
@@ -131,7 +133,9 @@ def test_a_repeated_key_in_an_addon_is_warned_about_in_the_composed_template(
     addon.write_text(
         (COMPOSE / "offered_no_parents.yaml")
         .read_text()
-        .replace("  template_name: Monitoring\n", "  template_name: Monitoring\n  template_name: M\n")
+        .replace(
+            "  template_name: Monitoring\n", "  template_name: Monitoring\n  template_name: M\n"
+        )
     )
     template, _, _ = load_composed(base, [addon])
     assert warning(template, "duplicate key 'template_name'").startswith(f"{addon}:5:3:")
@@ -155,7 +159,9 @@ def test_a_requirement_with_only_a_node_filter_is_ignored_with_a_warning() -> No
 
 def test_a_requirement_naming_nothing_at_all_is_still_an_error() -> None:
     text = (SHAPES / "requirement_node_filter_only.yaml").read_text()
-    text = text.replace("            node_filter:\n", "            occurrences: [1, 1]\n            x:\n")
+    text = text.replace(
+        "            node_filter:\n", "            occurrences: [1, 1]\n            x:\n"
+    )
     with pytest.raises(TemplateError) as info:
         load("r.yaml", text=text)
     assert "r.yaml:16:13: requirement 'dependency' of node 'web' names no node" in str(info.value)
