@@ -29,7 +29,7 @@ from typing import Any
 import yaml
 
 from orbis.lang.errors import Problem, Problems, TemplateError
-from orbis.lang.yaml_positions import PList, PMap, load_yaml, plain
+from orbis.lang.yaml_positions import PList, PMap, duplicate_warnings, load_yaml, plain
 from orbis.model.infrastructure import Position, Template
 
 MAP_SECTIONS = ("inputs", "node_templates", "outputs", "groups", "relationship_templates")
@@ -234,11 +234,15 @@ class _Composer:
             raise TemplateError(
                 [Problem(Position(str(path), 1, 1), "a TOSCA template must be a YAML mapping")]
             )
+        for repeated in duplicate_warnings(doc):
+            self.problems.warn(repeated.position, repeated.message)
         return doc
 
     def _check_parent(self, addon: Path, doc: PMap) -> None:
         meta = doc.get("metadata")
         parents = meta.get("parents") if isinstance(meta, dict) else None
+        if not parents and self._offered(addon):
+            return  # the base offers it in its childs: the Dashboard composes it, parents or not
         if not parents:
             where = _key_pos(doc, "metadata") if isinstance(meta, dict) else doc.pos
             self.problems.add(

@@ -34,7 +34,7 @@ from orbis.lang.tosca.registry import build_registry, type_set_from
 from orbis.lang.tosca.relationships import in_order, relationship_operations
 from orbis.lang.tosca.storage import attach_volumes
 from orbis.lang.tosca.template_file import expand_template_file
-from orbis.lang.yaml_positions import PMap, child_pos, load_yaml, plain
+from orbis.lang.yaml_positions import PMap, child_pos, duplicate_warnings, load_yaml, plain
 from orbis.model.infrastructure import (
     Artifact,
     Component,
@@ -112,6 +112,8 @@ def load_document(
             [Problem(Position(file, 1, 1), "a TOSCA template must be a YAML mapping")]
         )
     problems = Problems()
+    for repeated in duplicate_warnings(doc):
+        problems.warn(repeated.position, repeated.message)
     doc = expand_template_file(doc, file, problems, sources)
     _check_header(doc, problems)
     base_dir = Path(file).resolve().parent
