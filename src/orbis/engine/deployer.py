@@ -72,6 +72,8 @@ def local_image(image: str | None) -> tuple[str | None, str | None]:
         return None, "no image requested: using the local node image"
     if image.startswith("docker://"):
         return image.removeprefix("docker://"), None
+    if image.startswith("local://"):  # local://SITE or local://SITE/NAME (providers/local_sites)
+        return image.removeprefix("local://").partition("/")[2] or None, None
     if "://" in image:
         return None, f"image '{image}' belongs to another cloud: using the local node image"
     return image, None  # IM reads a bare name as a container image
@@ -211,10 +213,11 @@ class Deployer:
                               else (compute.image, None))  # fmt: skip
             if warning:
                 lines.append(f"Warning: {warning}")
-            where = "" if site.local else f" on site {site.id}"
+            where = "" if site.default_backend else f" on site {site.id}"
             lines.append(f"Launching {row.name} (VM {row.vm_id}){where}")
             # the site is recorded before the call: after a crash, it says where to look
-            self.store.update_node(infra.id, row.vm_id, site=None if site.local else site.id)
+            self.store.update_node(infra.id, row.vm_id,
+                                   site=None if site.default_backend else site.id)
             spec = self._spec(infra, row, compute, image, provider, template)
             try:
                 machine = await self._retrying(partial(provider.launch, spec), row)

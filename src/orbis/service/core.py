@@ -14,6 +14,7 @@ from orbis.auth import Identity
 from orbis.configure.ssh import generate_key_pair
 from orbis.engine.attributes import attribute_resolver
 from orbis.engine.deployer import Deployer
+from orbis.engine.functions import FunctionEngine
 from orbis.engine.reconciler import Reconciler
 from orbis.engine.scheduler import Scheduler
 from orbis.lang import language_of, load_template
@@ -67,8 +68,11 @@ class ServiceBase:
                                  lambda row: self.private_key(row))  # fmt: skip
         self.leases = Leases(store, holder)  # holder: tests run two "processes" in one
         self.actions = ActionLog(store, self.leases.holder)
+        self.functions = FunctionEngine(store, lambda infra_id: self.cloud_credentials(infra_id),
+                                        self.deployer.log)  # fmt: skip
         self.reconciler = Reconciler(
-            store, self.deployer, self.actions, self.template, parallel=parallel
+            store, self.deployer, self.actions, self.template, parallel=parallel,
+            functions=self.functions,
         )
         self.scheduler = Scheduler(store, self.reconciler, provider, self.leases,
                                    sites=self.sites)  # fmt: skip
@@ -292,7 +296,8 @@ class ServiceBase:
             raise Forbidden("'outputs' infrastructure property is not valid in this infrastructure")
         template = self.template(row)
         resolve = attribute_resolver(template, self.store.nodes(row.id),
-                                     private_key=self.private_key(row))  # fmt: skip
+                                     private_key=self.private_key(row),
+                                     functions=self.functions.attributes(row.id, template))
         return {name: evaluate(out.value, resolve) for name, out in template.outputs.items()}
 
     def detail(self, who: Identity, infra_id: str) -> dict[str, Any]:
