@@ -85,7 +85,7 @@ async def _form(request: Request, choice: Choice, errors: dict[str, str],
         except TemplateError as exc:
             problems = [*problems, *problems_of(exc)]
             tabs = []
-    creds = credentials.listing(request)
+    creds = await credentials.listing(request)
     return page(request, "configure.html", status, title=choice.title, choice=choice, tabs=tabs,
                 errors=errors, problems=problems, credentials=creds)  # fmt: skip
 
@@ -112,7 +112,7 @@ async def plan(request: Request) -> Response:
     except TemplateError as exc:
         return await _form(request, choice, {}, problems_of(exc), tabs, status=400)
     cred = str(form.get("credential") or "")
-    who = await identity(request, credentials.lines(request, cred))
+    who = await identity(request, await credentials.lines(request, cred))
     summary = await _plan_summary(request, who, template)
     return page(request, "plan.html", title=f"Plan: {choice.title}", choice=choice,
                 fields=fields_of(tabs), plan=summary, credential=cred,
@@ -149,7 +149,8 @@ async def deploy(request: Request) -> Response:
         _template, text, name = await run_in_threadpool(build, choice, values)
     except TemplateError as exc:
         return await _form(request, choice, {}, problems_of(exc), tabs, status=400)
-    who = await identity(request, credentials.lines(request, str(form.get("credential") or "")))
+    cloud = await credentials.lines(request, str(form.get("credential") or ""))
+    who = await identity(request, cloud)
     infra_id = await service(request).create(who, text, name)
     return redirect(request, f"/ui/infrastructures/{infra_id}")
 
@@ -158,7 +159,7 @@ async def deploy(request: Request) -> Response:
 async def custom_form(request: Request) -> Response:
     user_session(request)
     return page(request, "custom.html", title="Your own template", text="", problems=[],
-                credentials=credentials.listing(request))  # fmt: skip
+                credentials=await credentials.listing(request))  # fmt: skip
 
 
 @router.post("/ui/custom")
@@ -172,14 +173,14 @@ async def custom(request: Request) -> Response:
         return error_page(request, 413, f"The template is longer than {MAX_TEMPLATE_CHARS} "
                           "characters (the dashboard's limit).")  # fmt: skip
     svc = service(request)
-    who = await identity(request, credentials.lines(request, cred))
+    who = await identity(request, await credentials.lines(request, cred))
     try:
         template, _ = await svc.parse_async(text, "template.yaml")
     except InvalidRequest as exc:
         problems = [{"where": "", "message": line, "hint": None}
                     for line in str(exc).splitlines() if line.strip()]
         return page(request, "custom.html", 400, title="Your own template", text=text,
-                    problems=problems, credentials=credentials.listing(request))  # fmt: skip
+                    problems=problems, credentials=await credentials.listing(request))  # fmt: skip
     if form.get("deploy"):
         infra_id = await svc.create(who, text, "template.yaml")
         return redirect(request, f"/ui/infrastructures/{infra_id}")
