@@ -1,9 +1,10 @@
 """The dashboard in a real browser (Debian's chromium driven by Playwright) against a real
 server deploying on the local back-end: log in, open the catalogue, pick the VM with the hello
 page add-on, fill the form (a value out of range is refused next to its field), see the plan,
-deploy, watch the nodes reach `configured` live without a reload, read an output, see that a
-second user cannot see the infrastructure and that a form without the CSRF token is refused,
-see a template error with its line, destroy, see the list empty.
+deploy, watch the nodes reach `configured` live without a reload, read an output and a node's
+log; add a node, remove it, stop and start one (each followed live); check that a form without
+the CSRF token is refused and that a second user cannot see the infrastructure; see a template
+error with its line; destroy, see the list empty.
 
 Screenshots of each page are written to $ORBIS_SCREENSHOTS (docs/ui/ to refresh the README's
 pictures), else to a temporary folder.
@@ -143,6 +144,20 @@ def test_deploy_watch_use_and_destroy_from_the_browser(engine_url, browser, shot
         assert answer is not None and answer.status == 200, page.content()[-2000:]
         assert "hello" in page.get_by_test_id("node-log").inner_text().lower()
         page.screenshot(path=shots / "log.png", full_page=True)
+
+        # node actions from the page, followed live: add a node, remove it, stop and start one
+        page.goto(f"{base}/ui/infrastructures/{infra_id}")
+        page.get_by_label("Number of nodes").fill("2")
+        page.get_by_role("button", name="Set", exact=True).click()
+        expect(page.get_by_test_id("node-state")).to_have_text(["configured"] * 2,
+                                                               timeout=120_000)  # fmt: skip
+        page.get_by_role("button", name="Remove VM 1").click()
+        expect(page.get_by_test_id("node-row")).to_have_count(1, timeout=60_000)
+        page.get_by_role("button", name="Stop VM 0").click()
+        expect(page.get_by_test_id("node-state")).to_have_text(["stopped"], timeout=60_000)
+        page.get_by_role("button", name="Start VM 0").click()
+        expect(page.get_by_test_id("node-state")).to_have_text(
+            [re.compile("running|configured")], timeout=60_000)
 
         # a form posted without the CSRF token is refused (and destroys nothing)
         answer = page.request.post(f"{base}/ui/infrastructures/{infra_id}/destroy",
