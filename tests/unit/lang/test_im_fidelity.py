@@ -165,3 +165,24 @@ def test_a_requirement_naming_nothing_at_all_is_still_an_error() -> None:
     with pytest.raises(TemplateError) as info:
         load("r.yaml", text=text)
     assert "r.yaml:16:13: requirement 'dependency' of node 'web' names no node" in str(info.value)
+
+
+# 6. an operation implementation written as an artifact definition ({file, type, repository})
+
+
+def test_an_implementation_written_as_an_artifact_definition() -> None:
+    template = load(SHAPES / "implementation_as_artifact.yaml")
+    assert counts(template) == {"server": 1}
+    ops = {op.name: op for op in template.computes["server"].operations}
+    mount = ops["pre_configure_source"]
+    assert mount.implementation == "https://recipes.example.org/ansible/mount_space.yml"
+    assert mount.inputs == {"space_token": "a_token", "mount_point": "/mnt/data"}
+    [tool] = template.components["tool"].operations
+    assert tool.implementation == "https://recipes.example.org/ansible/tool.yml"
+
+
+def test_an_implementation_artifact_naming_an_unknown_repository_is_refused() -> None:
+    text = (SHAPES / "implementation_as_artifact.yaml").read_text()
+    with pytest.raises(TemplateError) as info:
+        load("impl.yaml", text=text.replace("repository: recipes", "repository: recipez"))
+    assert "impl.yaml:58:15: artifact names unknown repository 'recipez'" in str(info.value)

@@ -100,8 +100,12 @@ def _implementation(
     ctx: Context, node: NodeTemplate, impl: Any, pos: Position | None
 ) -> tuple[str | None, str | None]:
     """(implementation path/URL, inline playbook text) of an operation."""
-    if isinstance(impl, dict):  # {primary: file, dependencies: [...]}
+    if isinstance(impl, dict) and "primary" in impl:  # {primary: file, dependencies: [...]}
         impl = impl.get("primary")
+    if isinstance(impl, dict) and "file" in impl:
+        # an artifact definition in place ({file, type, repository}), as IM reads it (its
+        # test templates write relationship operations this way)
+        impl = _artifact_file(ctx, impl, pos)
     if impl is None:
         return None, None
     if not isinstance(impl, str):
