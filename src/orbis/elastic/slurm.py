@@ -168,6 +168,11 @@ def drain_command(name: str) -> str:
     )
 
 
+def resume_command(name: str) -> str:
+    """Give a drained node back (it got a job between the reading and the drain)."""
+    return f"scontrol update nodename={_node_name(name)} state=resume"
+
+
 def _node_name(name: str) -> str:
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}", name):
         raise ValueError(f"not a Slurm node name: {name!r}")

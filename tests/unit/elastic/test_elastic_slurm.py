@@ -77,3 +77,20 @@ def test_node_names_are_checked_before_a_shell_sees_them():
     assert delete_command("wn-a-1") == "scontrol delete nodename=wn-a-1"
     with pytest.raises(ValueError):
         delete_command("x; rm -rf /")
+
+
+def test_the_front_ends_answer_is_read_bounded():
+    import asyncio
+
+    from orbis.elastic import monitor
+
+    class Endless:  # a hostile front-end: scontrol replaced by `yes`
+        reads = 0
+
+        async def read(self, n: int) -> str:
+            self.reads += 1
+            return "y" * min(n, 65536)
+
+    stream = Endless()
+    text = asyncio.run(monitor._read_bounded(stream))  # type: ignore[arg-type]
+    assert len(text) == monitor.OUTPUT_LIMIT
