@@ -1,9 +1,10 @@
 """The dashboard in a real browser (Debian's chromium driven by Playwright) against a real
 server deploying on the local back-end: log in, open the catalogue, pick the VM with the hello
 page add-on, fill the form (a value out of range is refused next to its field), see the plan,
-deploy, watch the nodes reach `configured` live without a reload, read an output, see that a
-second user cannot see the infrastructure and that a form without the CSRF token is refused,
-see a template error with its line, destroy, see the list empty.
+deploy, watch the nodes reach `configured` live without a reload, read an output and a node's
+log; add a node, remove it, stop and start one (each followed live); check that a form without
+the CSRF token is refused and that a second user cannot see the infrastructure; see a template
+error with its line; destroy, see the list empty.
 
 Screenshots of each page are written to $ORBIS_SCREENSHOTS (docs/ui/ to refresh the README's
 pictures), else to a temporary folder.
@@ -61,6 +62,17 @@ def shots() -> Path:
     return path
 
 
+UNLABELLED = """() => [...document.querySelectorAll(
+  'input:not([type=hidden]), select, textarea, button')].filter(
+  e => !(e.labels && e.labels.length) && !e.getAttribute('aria-label')
+       && !(e.tagName === 'BUTTON' && e.textContent.trim())).map(e => e.outerHTML)"""
+
+
+def assert_labelled(page) -> None:
+    """Every control of the page has an accessible name (a label, aria-label or its text)."""
+    assert page.evaluate(UNLABELLED) == [], page.url
+
+
 def sign_in(page, base: str, user: str, password: str) -> None:
     page.goto(f"{base}/ui/")
     assert page.url.startswith(f"{base}/ui/login")
@@ -81,12 +93,14 @@ def test_deploy_watch_use_and_destroy_from_the_browser(engine_url, browser, shot
 
         # log in with the identity of the API's auth line (alice / pw-alice)
         page.goto(f"{base}/ui/login")
+        assert_labelled(page)
         page.screenshot(path=shots / "login.png")
         sign_in(page, base, "alice", "pw-alice")
 
         # the catalogue: cards, searchable as you type
         cards = page.get_by_test_id("catalogue-card")
         assert cards.count() >= 2
+        assert_labelled(page)
         page.screenshot(path=shots / "catalogue.png", full_page=True)
         page.get_by_label("Search templates").fill("virtual machine")
         assert page.locator('[data-testid="catalogue-card"]:visible').count() == 1
@@ -104,6 +118,7 @@ def test_deploy_watch_use_and_destroy_from_the_browser(engine_url, browser, shot
         assert port.is_enabled()
         port.fill("70000")
         page.get_by_label("Text of the page").fill("Hello from the browser test")
+        assert_labelled(page)
         page.screenshot(path=shots / "form.png", full_page=True)
         page.get_by_test_id("plan").click()
 
@@ -133,6 +148,7 @@ def test_deploy_watch_use_and_destroy_from_the_browser(engine_url, browser, shot
         output.wait_for()
         assert re.fullmatch(r"http://[\d.]+:80/", output.inner_text().strip())
         assert page.get_by_test_id("ssh-command").inner_text().startswith("ssh -i orbis-")
+        assert_labelled(page)
         page.screenshot(path=shots / "infrastructure.png", full_page=True)
         with server.client() as api:  # the API user sees the same infrastructure
             assert infra_id in api.get("/infrastructures").text
@@ -143,6 +159,20 @@ def test_deploy_watch_use_and_destroy_from_the_browser(engine_url, browser, shot
         assert answer is not None and answer.status == 200, page.content()[-2000:]
         assert "hello" in page.get_by_test_id("node-log").inner_text().lower()
         page.screenshot(path=shots / "log.png", full_page=True)
+
+        # node actions from the page, followed live: add a node, remove it, stop and start one
+        page.goto(f"{base}/ui/infrastructures/{infra_id}")
+        page.get_by_label("Number of nodes").fill("2")
+        page.get_by_role("button", name="Set", exact=True).click()
+        expect(page.get_by_test_id("node-state")).to_have_text(["configured"] * 2,
+                                                               timeout=120_000)  # fmt: skip
+        page.get_by_role("button", name="Remove VM 1").click()
+        expect(page.get_by_test_id("node-row")).to_have_count(1, timeout=60_000)
+        page.get_by_role("button", name="Stop VM 0").click()
+        expect(page.get_by_test_id("node-state")).to_have_text(["stopped"], timeout=60_000)
+        page.get_by_role("button", name="Start VM 0").click()
+        expect(page.get_by_test_id("node-state")).to_have_text(
+            [re.compile("running|configured")], timeout=60_000)
 
         # a form posted without the CSRF token is refused (and destroys nothing)
         answer = page.request.post(f"{base}/ui/infrastructures/{infra_id}/destroy",
@@ -157,6 +187,21 @@ def test_deploy_watch_use_and_destroy_from_the_browser(engine_url, browser, shot
         assert bob.get_by_test_id("infra-row").count() == 0
         assert bob.goto(f"{base}/ui/infrastructures/{infra_id}").status in (403, 404)
         other.close()
+
+        # credentials: stored, masked, and a test against an unreachable cloud says why
+        page.goto(f"{base}/ui/credentials")
+        page.get_by_label("Name", exact=True).fill("k8s")
+        page.get_by_label("Cloud type").select_option("Kubernetes")
+        page.get_by_label("Endpoint (URL)").fill("https://127.0.0.1:6443")
+        page.get_by_label("Token").fill("token-that-is-never-shown-0123")
+        page.get_by_role("button", name="Save").click()
+        row = page.get_by_test_id("credential-row")
+        assert row.count() == 1 and "token-that-is-never-shown" not in page.content()
+        page.get_by_role("button", name="Test k8s").click()
+        result = page.get_by_test_id("credential-test").inner_text()
+        assert "failed" in result and "loopback" in result, result
+        assert_labelled(page)
+        page.screenshot(path=shots / "credentials.png", full_page=True)
 
         # a template error is shown with its line
         page.goto(f"{base}/ui/custom")
