@@ -59,10 +59,12 @@ class Front:
         return dict(re.findall(r"(\w+)=(\S+)", self.run(f"scontrol -o show job {job}")))
 
     def wait_job(self, job: str, state: str, timeout: float) -> dict[str, str]:
+        """The job once it is in `state` or past it (RUNNING: started, whatever came after)."""
+        states = {"RUNNING", "COMPLETING", "COMPLETED"} if state == "RUNNING" else {state}
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             found = self.job(job)
-            if found.get("JobState") == state:
+            if found.get("JobState") in states:
                 return found
             time.sleep(1)
         raise SystemExit(f"job {job} not {state} after {timeout} s: {found}")

@@ -145,6 +145,23 @@ for unit in "${mask[@]}"; do
     ln -sf /dev/null "$rootfs/etc/systemd/system/$unit"
 done
 
+# Slurm for elastic clusters and the catalogue's Slurm (docs/elastic.md): a worker that joins
+# must not wait for apt. Installed with apt after debootstrap (munge's maintainer scripts fail
+# inside debootstrap's own configuration pass); nothing of it runs until a recipe sets a
+# cluster up, and no munge key is shipped: one key in the image would be every cluster's key.
+slurm_packages=(slurmd slurmctld slurm-client munge)
+mount --bind /proc "$rootfs/proc" 2>/dev/null || true
+# munge's postinst makes a key as the munge user through su, which this build's chroot cannot
+# run: a placeholder makes it skip that (removed below)
+install -d "$rootfs/etc/munge" && : >"$rootfs/etc/munge/munge.key"
+{ in_root apt-get update -q && in_root env DEBIAN_FRONTEND=noninteractive \
+      apt-get install -y -q --no-install-recommends "${slurm_packages[@]}"; } \
+    >"$ORBIS_HOME/build/apt-slurm.log" 2>&1 \
+    || { tail -n 30 "$ORBIS_HOME/build/apt-slurm.log" >&2; log "installing Slurm failed"; exit 1; }
+umount "$rootfs/proc" 2>/dev/null || true
+rm -f "$rootfs/etc/munge/munge.key"
+in_root systemctl disable munge.service slurmd.service slurmctld.service >/dev/null 2>&1 || true
+
 # A fresh machine-id per container: an empty file makes systemd generate one at boot.
 : >"$rootfs/etc/machine-id"
 rm -f "$rootfs/var/lib/dbus/machine-id"

@@ -22,7 +22,7 @@ from orbis.testing.server import RunningServer, orbis_server
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "elastic-slurm.yaml"
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
-IDLE = 10  # idle_time of the test cluster (seconds)
+IDLE = 20  # idle_time of the test cluster (seconds)
 
 
 def wait_for(check: Any, timeout: float, every: float = 1.0) -> Any:
@@ -101,16 +101,16 @@ def test_jobs_power_workers_on_which_run_them_then_idle_ones_go(cluster, engine_
     done = wait_for(lambda: all(cluster.job_state(j).get("JobState") == "COMPLETED"
                                 for j in jobs), timeout=60)  # fmt: skip
     assert done, cluster.on_front("scontrol -o show jobs")
-    idle_from = time.monotonic()
-    # a crash of the server while the workers idle: its monitor resumes from the store (the
-    # workers' idle times, the decisions said) once the dead server's leases expire
-    cluster.server.kill()
-    cluster.server.start()
     ran_on = sorted(cluster.job_state(j)["NodeList"] for j in jobs)
     workers = cluster.workers()
     assert sorted(w["name"] for w in workers) == ["wn_a", "wn_b"], workers
     names = {f"{w['name'].replace('_', '-')}-{w['vm_id']}" for w in workers}  # host names
     assert set(ran_on) <= names, (ran_on, names)  # the first to join may run both
+    idle_from = time.monotonic()
+    # a crash of the server while the workers idle: its monitor resumes from the store (the
+    # workers' idle times, the decisions said) once the dead server's leases expire
+    cluster.server.kill()
+    cluster.server.start()
     view = cluster.elastic()
     ons = [d["reason"] for d in view["decisions"] if d["action"] == "power_on"]
     assert any(
