@@ -16,6 +16,7 @@ from orbis.service.errors import (
     QuotaExceeded,
     ServiceError,
 )
+from orbis.service.functions import FunctionsMixin
 from orbis.service.lifecycle import LifecycleMixin
 from orbis.service.quotas import QuotaMixin
 from orbis.service.sites import SitesMixin
@@ -23,7 +24,8 @@ from orbis.service.transfer import TransferMixin
 
 
 class OrbisService(
-    TransferMixin, AccessMixin, QuotaMixin, LifecycleMixin, AdoptionMixin, SitesMixin, ServiceBase
+    TransferMixin, AccessMixin, QuotaMixin, LifecycleMixin, AdoptionMixin, SitesMixin,
+    FunctionsMixin, ServiceBase,
 ):
     """All operations of the service."""
 
