@@ -79,6 +79,18 @@ class Front:
             nodes = client.get(f"/orbis/infrastructures/{self.id}").json()["nodes"]
         return [n for n in nodes if n["name"] != "front"]
 
+    def timeline(self, since: float) -> list[tuple[float, str]]:
+        """Seconds after `since` of the worker's events and the monitor's decisions."""
+        with self.server.client() as client:
+            events = client.get(f"/orbis/infrastructures/{self.id}/events").json()["events"]
+        out = []
+        for e in events:
+            at = datetime.fromisoformat(e["at"]).timestamp() - since
+            if at >= -1 and (e["subject"] == "elastic" or e["name"] != "front"):
+                out.append((round(at, 1), f"{e['subject']} {e['name']} → {e['to']} "
+                                          f"{e['message'][:60]}"))  # fmt: skip
+        return out
+
     def elastic(self) -> dict[str, Any]:
         with self.server.client() as client:
             view: dict[str, Any] = client.get(f"/orbis/infrastructures/{self.id}/elastic").json()
@@ -114,6 +126,7 @@ def main() -> None:
             cold = front.wait_job(front.submit(20), "RUNNING", 600)
             # warm: the same job while that worker is up and has a free CPU? it has 1 CPU,
             # so wait for the first to end, then send another at once
+            timeline = front.timeline(stamp(cold["SubmitTime"]))
             first_end = front.wait_job(cold["JobId"], "COMPLETED", 120)
             warm = front.wait_job(front.submit(1), "RUNNING", 60)
             last = front.wait_job(warm["JobId"], "COMPLETED", 60)
@@ -145,6 +158,10 @@ def main() -> None:
         "first_job_end": first_end.get("EndTime"),
     })  # fmt: skip
     print(json.dumps(results, indent=1))
+    print("timeline of the first job (s after sbatch; Slurm's clock has 1 s steps):")
+    for at, what in timeline:
+        print(f"  {at:6.1f}  {what}")
+    print(f"  {cold_s:6.1f}  job running")
     print(f"sbatch → running on a new worker: {cold_s:.0f} s (goal ≤ 10 s; with a worker up: "
           f"{warm_s:.0f} s)")
     print(f"idle → off: {off_after:.1f} s after idle_time {IDLE} s")

@@ -82,9 +82,11 @@ def cluster(engine_url: str) -> Iterator[Cluster]:
 def test_jobs_power_workers_on_which_run_them_then_idle_ones_go(cluster, engine_url):
     assert cluster.workers() == []  # an empty cluster: count 0 on both pools
     submitted = time.monotonic()
-    out = cluster.on_front("cd /tmp && sbatch --wrap 'hostname; sleep 3' && "
-                           "sbatch --wrap 'hostname; sleep 3'")  # fmt: skip
-    jobs = re.findall(r"Submitted batch job (\d+)", out)
+    out = cluster.on_front(
+        "cd /tmp && sbatch --wrap 'hostname; sleep 3' && sbatch --wrap 'hostname; sleep 3' && "
+        "sbatch -c 4 --wrap 'echo too big'"  # no worker has 4 CPUs: reported, not looped on
+    )
+    *jobs, big = re.findall(r"Submitted batch job (\d+)", out)
     assert len(jobs) == 2, out
     # both jobs run, each on a worker powered on for it: one per pool, wn_a's max being 1
     running = wait_for(
@@ -99,6 +101,11 @@ def test_jobs_power_workers_on_which_run_them_then_idle_ones_go(cluster, engine_
     done = wait_for(lambda: all(cluster.job_state(j).get("JobState") == "COMPLETED"
                                 for j in jobs), timeout=60)  # fmt: skip
     assert done, cluster.on_front("scontrol -o show jobs")
+    idle_from = time.monotonic()
+    # a crash of the server while the workers idle: its monitor resumes from the store (the
+    # workers' idle times, the decisions said) once the dead server's leases expire
+    cluster.server.kill()
+    cluster.server.start()
     ran_on = sorted(cluster.job_state(j)["NodeList"] for j in jobs)
     workers = cluster.workers()
     assert sorted(w["name"] for w in workers) == ["wn_a", "wn_b"], workers
@@ -110,13 +117,22 @@ def test_jobs_power_workers_on_which_run_them_then_idle_ones_go(cluster, engine_
         r.startswith("2 jobs pending need 2 CPUs; powering on a worker on wn_a") for r in ons
     ), view["decisions"]
     assert any("powering on a worker on wn_b (wn_a at max 1)" in r for r in ons), ons
+    assert len(ons) == 2, ons  # nothing for the job no worker can run:
+    too_big = [d["reason"] for d in view["decisions"] if d["action"] == "unsatisfiable"]
+    assert too_big == [
+        f"job {big} asks for 4 CPUs per node; no worker has more than 1 CPUs: "
+        "it cannot run on this cluster"
+    ], view["decisions"]  # said once
+    assert cluster.job_state(big)["JobState"] == "PENDING"
+    cluster.on_front(f"scancel {big}")
 
     # idle past idle_time: powered off, forgotten by Slurm, containers gone
-    idle_from = time.monotonic()
-    gone = wait_for(lambda: cluster.workers() == [], timeout=IDLE + 90)
+    gone = wait_for(lambda: cluster.workers() == [], timeout=IDLE + 120)
     assert gone, cluster.elastic()
     print(f"jobs done → workers removed: {time.monotonic() - idle_from:.1f} s (idle_time {IDLE} s)")
     offs = [d["reason"] for d in cluster.elastic()["decisions"] if d["action"] == "power_off"]
+    decisions = cluster.elastic()["decisions"]
+    assert [d["action"] for d in decisions].count("power_on") == 2  # remembered across the crash
     assert len(offs) == 2 and all(re.search(rf"idle \d+ s > {IDLE} s: powering off", r)
                                   for r in offs), offs  # fmt: skip
     assert len(containers(engine_url, cluster.id)) == 1  # the front-end only

@@ -201,6 +201,9 @@ class Monitor:
             kind = seen.kind if seen else None
             vm = str(n.vm_id)
             _track(state.idle_since, vm, kind == "idle", now)
+            if kind == "idle" and seen and seen.last_busy:  # a job shorter than a poll
+                busy = min(seen.last_busy, now)
+                state.idle_since[vm] = max(state.idle_since[vm], busy)
             _track(state.down_since, vm, kind in ("down", "drain"), now)
             created = n.created_at if n.created_at.tzinfo else n.created_at.replace(tzinfo=UTC)
             workers.append(Worker(
