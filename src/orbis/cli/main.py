@@ -176,7 +176,14 @@ def destroy(infra_id: str) -> None:
     out.print(f"Infrastructure {infra_id} destroyed", highlight=False)
 
 
-from orbis.cli import functions, lifecycle, plan, remote, sites  # noqa: E402,F401  (register their commands)
+from orbis.cli import (  # noqa: E402,F401  (register their commands)
+    elastic,
+    functions,
+    lifecycle,
+    plan,
+    remote,
+    sites,
+)
 
 __all__ = ["app"]
 

@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 
 # one SSH round trip per cycle: nodes, then jobs, separated by a marker line
 MARKER = "@@orbis-jobs@@"
-COMMAND = f"scontrol -o show nodes 2>&1; echo {MARKER}; scontrol -o show jobs 2>&1"
+# the front-end's UTC offset first: Slurm writes times (LastBusyTime) in its local time
+COMMAND = f"date +%z; scontrol -o show nodes 2>&1; echo {MARKER}; scontrol -o show jobs 2>&1"
+_OFFSET = re.compile(r"^([+-])(\d\d)(\d\d)\s*\n")
 _FIELD = re.compile(r"(?:^|\s)([A-Za-z][A-Za-z0-9_:/]*)=")
 # sinfo-style suffixes: * not responding, ~ powered off, # powering up, % powering down,
 # ! pending power down, $ maintenance, @ pending reboot, ^ rebooting, - planned
@@ -32,6 +35,7 @@ class SlurmNode:
     cpus: int
     cpus_alloc: int
     address: str = ""
+    last_busy: float | None = None  # epoch seconds Slurm last saw a job on it
 
     @property
     def flags(self) -> set[str]:
@@ -114,11 +118,17 @@ def parse(output: str) -> SlurmView:
     """Parse COMMAND's output."""
     if MARKER not in output:
         raise SlurmReadError(_short(output) or "no answer")
+    offset = None
+    found = _OFFSET.match(output)
+    if found:
+        sign = -1 if found.group(1) == "-" else 1
+        offset = sign * (int(found.group(2)) * 3600 + int(found.group(3)) * 60)
+        output = output[found.end() :]
     node_part, _, job_part = output.partition(MARKER)
-    return SlurmView(parse_nodes(node_part), parse_jobs(job_part))
+    return SlurmView(parse_nodes(node_part, offset), parse_jobs(job_part))
 
 
-def parse_nodes(text: str) -> dict[str, SlurmNode]:
+def parse_nodes(text: str, utc_offset: int | None = None) -> dict[str, SlurmNode]:
     nodes: dict[str, SlurmNode] = {}
     for line in text.splitlines():
         line = line.strip()
@@ -129,7 +139,8 @@ def parse_nodes(text: str) -> dict[str, SlurmNode]:
             raise SlurmReadError(_short(line))
         name = f["NodeName"]
         nodes[name] = SlurmNode(name, f.get("State", "UNKNOWN"), _int(f.get("CPUTot")),
-                                _int(f.get("CPUAlloc")), f.get("NodeAddr", ""))  # fmt: skip
+                                _int(f.get("CPUAlloc")), f.get("NodeAddr", ""),
+                                _epoch(f.get("LastBusyTime", ""), utc_offset))  # fmt: skip
     return nodes
 
 
@@ -168,10 +179,26 @@ def drain_command(name: str) -> str:
     )
 
 
+def resume_command(name: str) -> str:
+    """Give a drained node back (it got a job between the reading and the drain)."""
+    return f"scontrol update nodename={_node_name(name)} state=resume"
+
+
 def _node_name(name: str) -> str:
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}", name):
         raise ValueError(f"not a Slurm node name: {name!r}")
     return name
+
+
+def _epoch(text: str, utc_offset: int | None) -> float | None:
+    """Slurm's local `2026-12-06T17:40:11` as epoch seconds (None without the offset)."""
+    if utc_offset is None:
+        return None
+    try:
+        moment = datetime.strptime(text, "%Y-%m-%dT%H:%M:%S")
+    except ValueError:
+        return None
+    return moment.replace(tzinfo=timezone(timedelta(seconds=utc_offset))).timestamp()
 
 
 def _int(text: str | None) -> int:

@@ -297,8 +297,10 @@ class _Composer:
                         impl = op.get("implementation")
                         if isinstance(impl, str):
                             op["implementation"] = self._path(impl, folder)
-                        elif isinstance(impl, dict) and isinstance(impl.get("primary"), str):
-                            impl["primary"] = self._path(impl["primary"], folder)
+                        elif isinstance(impl, dict):  # {primary: ...} or {file: ...}
+                            for key in ("primary", "file"):
+                                if isinstance(impl.get(key), str):
+                                    impl[key] = self._path(impl[key], folder)
             for name, artifact in (node.get("artifacts") or {}).items():
                 if isinstance(artifact, str):
                     node["artifacts"][name] = self._path(artifact, folder)

@@ -7,6 +7,7 @@ Interfaces stay thin: they translate requests to these calls and ServiceErrors t
 from orbis.service.access import AccessMixin
 from orbis.service.adoption import AdoptionMixin, Detached
 from orbis.service.core import ServiceBase, StateView
+from orbis.service.elastic import ElasticMixin
 from orbis.service.errors import (
     Conflict,
     Forbidden,
@@ -25,8 +26,8 @@ from orbis.service.transfer import TransferMixin
 
 class OrbisService(
     TransferMixin, AccessMixin, QuotaMixin, LifecycleMixin, AdoptionMixin, SitesMixin,
-    FunctionsMixin, ServiceBase,
-):
+    FunctionsMixin, ElasticMixin, ServiceBase,
+):  # fmt: skip
     """All operations of the service."""
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from orbis.auth import Identity
 from orbis.configure.ssh import generate_key_pair
+from orbis.elastic.monitor import Monitors
 from orbis.engine.attributes import attribute_resolver
 from orbis.engine.deployer import Deployer
 from orbis.engine.functions import FunctionEngine
@@ -76,6 +77,7 @@ class ServiceBase:
         )
         self.scheduler = Scheduler(store, self.reconciler, provider, self.leases,
                                    sites=self.sites)  # fmt: skip
+        self.monitors = Monitors(self)  # elastic clusters (orbis.elastic)
         # parsed templates by (id, text): an update elsewhere changes the text, so no stale hit
         self._templates: dict[tuple[str, int], Template] = {}
         self.parse_pool: ParsePool | None = None  # set by the API: parse off the event loop
@@ -205,8 +207,10 @@ class ServiceBase:
     async def resume(self) -> None:
         """At start-up: remove orphans, then finish whatever work was under way."""
         await self.scheduler.start()
+        await self.monitors.start()
 
     async def shutdown(self) -> None:
+        await self.monitors.stop()
         await self.scheduler.stop()
         await self.deployer.runners.close()  # runners of configurations the stop cut short
 

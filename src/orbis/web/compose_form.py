@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from orbis.cli.bundle import bundle
 from orbis.cli.templates import load_any
 from orbis.lang.compose import compose
@@ -78,8 +80,6 @@ def form_tabs(choice: Choice) -> list[Tab]:
     """The composed template's form (TemplateError when the templates do not compose)."""
     base, addons = choice.paths
     if not addons:
-        import yaml
-
         doc = yaml.safe_load(base.read_text(encoding="utf-8"))
         return tabs_of(doc if isinstance(doc, dict) else {})
     _, smap = compose(base, addons)
@@ -87,8 +87,10 @@ def form_tabs(choice: Choice) -> list[Tab]:
     return tabs_of(document if isinstance(document, dict) else {})
 
 
-def build(choice: Choice, values: dict[str, Any]) -> tuple[Template, str, str]:
-    """(model, template text to send, file name) of the choice with these input values.
+def build(choice: Choice, values: dict[str, Any], infra_name: str = ""
+          ) -> tuple[Template, str, str]:  # fmt: skip
+    """(model, template text to send, file name) of the choice with these input values (and
+    the name the user gave the infrastructure, as `metadata.infra_name`, the Dashboard's way).
     TemplateError with file:line:col when the result is not valid."""
     base, addons = choice.paths
     template, composed = load_any(base, values, addons)
@@ -96,7 +98,26 @@ def build(choice: Choice, values: dict[str, Any]) -> tuple[Template, str, str]:
         text = bundle(base, template, values)
     else:
         text = bundle(composed[1], template, values, text=composed[0])
+    if infra_name:
+        doc = yaml.safe_load(text)
+        meta = doc.get("metadata") if isinstance(doc.get("metadata"), dict) else {}
+        doc["metadata"] = {**meta, "infra_name": infra_name}
+        template.metadata["infra_name"] = infra_name
+        text = yaml.safe_dump(doc, sort_keys=False, allow_unicode=True, width=100)
     return template, text, base.name
+
+
+MAX_NAME = 128
+
+
+def infra_name_of(form: Any) -> tuple[str, str]:
+    """(the name the user gave, an error or "")."""
+    name = str(form.get("infra_name") or "").strip()
+    if len(name) > MAX_NAME:
+        return name, f"at most {MAX_NAME} characters"
+    if any(ord(c) < 32 for c in name):
+        return name, "one line of text"
+    return name, ""
 
 
 def problems_of(error: TemplateError) -> list[dict[str, Any]]:

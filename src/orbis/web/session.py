@@ -94,6 +94,17 @@ class Sessions:
             secure=request.url.scheme == "https",
         )
 
+    def seal(self, data: dict[str, Any]) -> str:
+        """Any small JSON value, sealed with the session key (the OIDC flow's state)."""
+        return self._fernet.encrypt(json.dumps(data).encode()).decode()
+
+    def open(self, token: str, ttl: int) -> dict[str, Any] | None:
+        try:
+            data = json.loads(self._fernet.decrypt(token.encode(), ttl=ttl))
+        except (InvalidToken, ValueError):
+            return None
+        return data if isinstance(data, dict) else None
+
     @staticmethod
     def clear(response: Response) -> None:
         response.delete_cookie(COOKIE, path=PATH)

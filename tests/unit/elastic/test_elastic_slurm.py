@@ -77,3 +77,27 @@ def test_node_names_are_checked_before_a_shell_sees_them():
     assert delete_command("wn-a-1") == "scontrol delete nodename=wn-a-1"
     with pytest.raises(ValueError):
         delete_command("x; rm -rf /")
+
+
+def test_the_front_ends_answer_is_read_bounded():
+    import asyncio
+
+    from orbis.elastic import monitor
+
+    class Endless:  # a hostile front-end: scontrol replaced by `yes`
+        reads = 0
+
+        async def read(self, n: int) -> str:
+            self.reads += 1
+            return "y" * min(n, 65536)
+
+    stream = Endless()
+    text = asyncio.run(monitor._read_bounded(stream))  # type: ignore[arg-type]
+    assert len(text) == monitor.OUTPUT_LIMIT
+
+
+def test_last_busy_time_is_read_in_the_front_ends_time_zone():
+    line = "NodeName=w CPUAlloc=0 CPUTot=1 State=IDLE LastBusyTime=2026-12-06T18:40:11\n"
+    view = parse("+0100\n" + line + MARKER + "\nNo jobs in the system\n")
+    assert view.nodes["w"].last_busy == 1796578811.0  # 17:40:11 UTC
+    assert parse(line + MARKER + "\n").nodes["w"].last_busy is None  # no offset: not guessed

@@ -165,3 +165,89 @@ def test_a_requirement_naming_nothing_at_all_is_still_an_error() -> None:
     with pytest.raises(TemplateError) as info:
         load("r.yaml", text=text)
     assert "r.yaml:16:13: requirement 'dependency' of node 'web' names no node" in str(info.value)
+
+
+# 6. an operation implementation written as an artifact definition ({file, type, repository})
+
+
+def test_an_implementation_written_as_an_artifact_definition() -> None:
+    template = load(SHAPES / "implementation_as_artifact.yaml")
+    assert counts(template) == {"server": 1}
+    ops = {op.name: op for op in template.computes["server"].operations}
+    mount = ops["pre_configure_source"]
+    assert mount.implementation == "https://recipes.example.org/ansible/mount_space.yml"
+    assert mount.inputs == {"space_token": "a_token", "mount_point": "/mnt/data"}
+    [tool] = template.components["tool"].operations
+    assert tool.implementation == "https://recipes.example.org/ansible/tool.yml"
+
+
+def test_an_implementation_artifact_naming_an_unknown_repository_is_refused() -> None:
+    text = (SHAPES / "implementation_as_artifact.yaml").read_text()
+    with pytest.raises(TemplateError) as info:
+        load("impl.yaml", text=text.replace("repository: recipes", "repository: recipez"))
+    assert "impl.yaml:58:15: artifact names unknown repository 'recipez'" in str(info.value)
+
+
+# 7. relationship operations written under the relationship template's Standard interface ----
+
+
+def test_relationship_operations_under_standard_are_run_as_im_runs_them() -> None:
+    template = load(SHAPES / "relationship_ops_in_standard.yaml")
+    assert counts(template) == {"head": 1, "workers": 2}
+    [head_op] = template.computes["head"].operations
+    assert (head_op.name, head_op.implementation) == (
+        "pre_configure_source",
+        "https://recipes.example.org/shared_volume.yml",
+    )
+    assert head_op.inputs == {"brick_dir": "/bricks", "mount_dir": "/mnt/shared", "replicas": 1}
+    assert [op.name for op in template.computes["workers"].operations] == ["pre_configure_source"]
+
+
+# 8. an operation input that is null: IM refuses the template --------------------------------
+
+
+def test_a_null_operation_input_the_template_writes_is_refused_with_its_position() -> None:
+    path = SHAPES / "required_input_no_value.yaml"
+    text = path.read_text().replace(
+        "  outputs:\n",
+        "    tool:\n"
+        "      type: tosca.nodes.SoftwareComponent\n"
+        "      requirements: [ { host: server } ]\n"
+        "      interfaces:\n"
+        "        Standard:\n"
+        "          configure:\n"
+        "            implementation: https://recipes.example.org/tool.yml\n"
+        "            inputs:\n"
+        "              key: { get_input: access_key }\n"
+        "              note: ''\n"
+        "\n  outputs:\n",
+    )
+    with pytest.raises(TemplateError) as info:
+        load("null.yaml", text=text)
+    assert [str(p) for p in info.value.problems] == [
+        "null.yaml:49:20: operation input 'key' of node 'tool' is null (hint: IM refuses a "
+        "null operation input: give what it names a value)"
+    ]  # an empty string is a value ('note'); the required input warned about is the cause
+    template = load("null.yaml", text=text, inputs={"access_key": "k"})
+    assert template.components["tool"].operations[0].inputs == {"key": "k", "note": ""}
+
+
+def test_a_null_operation_input_a_type_supplies_is_a_warning() -> None:
+    # grycap's Kubernetes front-end type writes `value: ""` (not `default`) for admin_token,
+    # which its own configure operation passes on: the user's template is not at fault
+    text = """tosca_definitions_version: tosca_simple_yaml_1_0
+imports:
+  - grycap: https://raw.githubusercontent.com/grycap/tosca/main/custom_types.yaml
+topology_template:
+  node_templates:
+    fe:
+      type: tosca.nodes.indigo.LRMS.FrontEnd.Kubernetes
+      requirements: [ { host: front } ]
+    front:
+      type: tosca.nodes.indigo.Compute
+"""
+    template = load("k8s.yaml", text=text)
+    assert warning(template, "'kube_admin_token'") == (
+        "k8s.yaml:6:5: operation input 'kube_admin_token' of node 'fe' is null (set by its type; "
+        "IM would refuse it)"
+    )

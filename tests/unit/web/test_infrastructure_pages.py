@@ -74,3 +74,19 @@ def test_an_unknown_action_or_bad_count_is_a_clear_error(client):
     assert answer.status_code == 400 and "whole number" in answer.text
     answer = client.get("/ui/infrastructures/..%2f..%2fetc")
     assert answer.status_code == 404
+
+
+def test_reconfigure_and_power_actions_reach_the_service(client):
+    infra_id = make_infra(client)
+    token = login(client)
+    before = client.get(f"/orbis/infrastructures/{infra_id}", headers=YAML).json()
+    for op in ("reconfigure", "stop", "start"):
+        answer = client.post(f"/ui/infrastructures/{infra_id}/action",
+                             data={"csrf": token, "op": op}, follow_redirects=False)
+        assert answer.status_code == 303, (op, answer.text)
+        assert answer.headers["location"] == f"/ui/infrastructures/{infra_id}"
+    after = client.get(f"/orbis/infrastructures/{infra_id}", headers=YAML).json()
+    assert after["generation"] > before["generation"]  # each asked the engine for a change
+    answer = client.post(f"/ui/infrastructures/{infra_id}/action",
+                         data={"csrf": token, "op": "stop", "vm": "7"})
+    assert answer.status_code == 404 and "Invalid VM ID" in answer.text
