@@ -2,7 +2,8 @@
 # Installs the Debian packages Orbis needs on this machine (run as root). Skips what is there.
 set -euo pipefail
 need=()
-for pair in podman:podman runc:runc debootstrap:debootstrap ssh:openssh-client curl:curl; do
+# chromium: the browser tests drive Debian's build through Playwright (no browser download)
+for pair in podman:podman runc:runc debootstrap:debootstrap ssh:openssh-client curl:curl chromium:chromium; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair#*:}")
 done
 python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)

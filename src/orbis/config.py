@@ -34,6 +34,14 @@ class Settings:
     runner_pids: int = 1024  # ORBIS_RUNNER_PIDS
     # ORBIS_UNSAFE_RECIPES_ON_HOST=1: a single-user install's opt-in to run recipes on the host
     unsafe_recipes_on_host: bool = False
+    # The web dashboard (docs/web.md): the template catalogue it offers (ORBIS_CATALOGUE_DIR;
+    # None: the repository's examples/catalogue when present) and how long a login lasts.
+    catalogue_dir: Path | None = None
+    web_session_seconds: int = 8 * 3600  # ORBIS_WEB_SESSION_SECONDS
+    # OIDC sign-in on the dashboard (authorization code + PKCE) with the trusted issuers
+    oidc_client_id: str | None = None  # ORBIS_OIDC_CLIENT_ID: the dashboard's client at them
+    oidc_client_secret: str | None = field(default=None, repr=False)  # ORBIS_OIDC_CLIENT_SECRET
+    oidc_scopes: str = "openid profile email"  # ORBIS_OIDC_SCOPES
 
     @property
     def run_dir(self) -> Path:
@@ -67,6 +75,12 @@ def load() -> Settings:
         runner_memory_mb=int(os.environ.get("ORBIS_RUNNER_MEMORY_MB", "2048")),
         runner_pids=int(os.environ.get("ORBIS_RUNNER_PIDS", "1024")),
         unsafe_recipes_on_host=os.environ.get("ORBIS_UNSAFE_RECIPES_ON_HOST") == "1",
+        catalogue_dir=Path(os.environ["ORBIS_CATALOGUE_DIR"]).resolve()
+        if os.environ.get("ORBIS_CATALOGUE_DIR") else None,
+        web_session_seconds=int(os.environ.get("ORBIS_WEB_SESSION_SECONDS", str(8 * 3600))),
+        oidc_client_id=os.environ.get("ORBIS_OIDC_CLIENT_ID") or None,
+        oidc_client_secret=os.environ.get("ORBIS_OIDC_CLIENT_SECRET") or None,
+        oidc_scopes=os.environ.get("ORBIS_OIDC_SCOPES") or "openid profile email",
     )
 
 

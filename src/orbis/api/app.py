@@ -16,7 +16,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from orbis import __version__, config, redact
+from orbis import __version__, config, redact, web
 from orbis.api.hot import HotReads
 from orbis.api.negotiation import ApiError, error_response
 from orbis.api.operations import UNAVAILABLE, Observability
@@ -159,8 +159,10 @@ def create_app(
         settings.oidc_issuers, settings.oidc_audience, settings.admin_users,
         secret=sealer.derive("owner-keys"), on_legacy=upgrade_owner_keys,
     )  # fmt: skip
+    app.state.sealer = sealer  # the web dashboard's sessions and stored credentials
     app.include_router(operations_router)
     app.include_router(router)
+    web.mount(app)  # the dashboard under /ui (docs/web.md)
 
     # Plain ASGI middlewares: Starlette's BaseHTTPMiddleware costs a task group per request.
     # The last added is the outermost: CORS headers apply to the hot answers too.

@@ -64,6 +64,14 @@ async def orbis_detail(request: Request, infId: str) -> Response:
     return _json(service(request).detail(who, infId))
 
 
+@router.get("/orbis/infrastructures/{infId}/elastic")
+async def orbis_elastic(request: Request, infId: str) -> Response:
+    """An elastic cluster's pools, knobs, workers (Orbis and Slurm states), pending jobs and
+    the latest power on/off decisions with their reasons (docs/elastic.md)."""
+    who = await caller(request)
+    return _json(service(request).elastic(who, infId))
+
+
 @router.get("/orbis/infrastructures/{infId}/events")
 async def orbis_events(request: Request, infId: str, after: int = Query(0, ge=0)) -> Response:
     """Every recorded state transition, oldest first, after event id `after`."""

@@ -104,8 +104,10 @@ def _inline(op: Any, folder: Path) -> Any:
         impl = op.get("implementation")
         if isinstance(impl, str):
             op["implementation"] = _inline_path(impl, folder)
-        elif isinstance(impl, dict) and isinstance(impl.get("primary"), str):
-            impl["primary"] = _inline_path(impl["primary"], folder)
+        elif isinstance(impl, dict):  # {primary: path} or an artifact definition {file: path}
+            for key in ("primary", "file"):
+                if isinstance(impl.get(key), str):
+                    impl[key] = _inline_path(impl[key], folder)
     return op
 
 

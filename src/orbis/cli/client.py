@@ -93,6 +93,10 @@ class OrbisClient:
         result: dict[str, Any] = self.json(f"/orbis/infrastructures/{infra_id}")
         return result
 
+    def elastic(self, infra_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = self.json(f"/orbis/infrastructures/{infra_id}/elastic")
+        return result
+
     def stream(self, infra_id: str) -> Iterator[dict[str, Any]]:
         """Each `detail` view from the server-sent-events stream, until the server ends it.
 

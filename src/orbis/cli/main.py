@@ -176,7 +176,7 @@ def destroy(infra_id: str) -> None:
     out.print(f"Infrastructure {infra_id} destroyed", highlight=False)
 
 
-from orbis.cli import lifecycle, plan, remote, sites  # noqa: E402,F401  (register their commands)
+from orbis.cli import elastic, lifecycle, plan, remote, sites  # noqa: E402,F401  (register their commands)
 
 __all__ = ["app"]
 

@@ -4,7 +4,7 @@ the contextualization log and Ansible's per-task output (IM's list, tosca-dialec
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from orbis.model.infrastructure import Template
@@ -55,9 +55,11 @@ def attribute_resolver(
     *,
     self_node: str | None = None,
     private_key: str | None = None,
+    functions: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> Callable[[str, str, tuple[Any, ...]], Any]:
     """A callback for `orbis.lang.functions.evaluate` reading the current nodes;
-    `private_key` (the infrastructure's) is what `endpoint.credential` gives its owner."""
+    `private_key` (the infrastructure's) is what `endpoint.credential` gives its owner;
+    `functions` the `endpoint` and `credential` of each live function (engine/functions.py)."""
     by_compute: dict[str, list[NodeRow]] = {}
     for row in nodes:
         if not row.deleted:
@@ -71,6 +73,11 @@ def attribute_resolver(
             node = comp.host if comp else self_node
         if attribute == "tosca_name":
             return node
+        if node in template.functions:  # IM: endpoint and credential (null until it exists)
+            known = (functions or {}).get(node) or {}
+            if attribute in ("endpoint", "credential"):
+                return _dig(known.get(attribute), rest)
+            return None
         if node in template.containers:  # a container app: its endpoints, once deployed
             apps = by_compute.get(node, [])
             endpoints = list(apps[0].endpoints or []) if apps else []

@@ -56,6 +56,8 @@ T = TypeVar("T")
 RETRIES = 3  # transient provider errors: tries after the first
 APP_PREFIX = "app:"  # provider id of a container app's row (it is no machine)
 BACKOFF = 0.5  # seconds before the first retry; doubles each time
+# nodes that lend their inventory entry to a level they are not configured in
+CONFIGURED_OR_UP = {NodeState.CONFIGURED, NodeState.RUNNING, NodeState.UNCONFIGURED}
 
 
 def stamp() -> str:
@@ -72,6 +74,8 @@ def local_image(image: str | None) -> tuple[str | None, str | None]:
         return None, "no image requested: using the local node image"
     if image.startswith("docker://"):
         return image.removeprefix("docker://"), None
+    if image.startswith("local://"):  # local://SITE or local://SITE/NAME (providers/local_sites)
+        return image.removeprefix("local://").partition("/")[2] or None, None
     if "://" in image:
         return None, f"image '{image}' belongs to another cloud: using the local node image"
     return image, None  # IM reads a bare name as a container image
@@ -211,10 +215,11 @@ class Deployer:
                               else (compute.image, None))  # fmt: skip
             if warning:
                 lines.append(f"Warning: {warning}")
-            where = "" if site.local else f" on site {site.id}"
+            where = "" if site.default_backend else f" on site {site.id}"
             lines.append(f"Launching {row.name} (VM {row.vm_id}){where}")
             # the site is recorded before the call: after a crash, it says where to look
-            self.store.update_node(infra.id, row.vm_id, site=None if site.local else site.id)
+            self.store.update_node(infra.id, row.vm_id,
+                                   site=None if site.default_backend else site.id)
             spec = self._spec(infra, row, compute, image, provider, template)
             try:
                 machine = await self._retrying(partial(provider.launch, spec), row)
@@ -635,10 +640,16 @@ class Deployer:
             first = naming.master(n for n in all_nodes if not n.deleted)
             # from a front-end runner, its site's nodes are reached directly at private addresses
             front = runner.login if isinstance(runner, FrontendRunner) else None
-            on_site = {r.vm_id for r in rows if front and r.private_ip and r.site == front.site}
+            # nodes configured before stay in the inventory, aimed at by no play: a new node's
+            # recipe may read from them (delegate_to), e.g. an elastic worker the front-end's key
+            others = [n for n in all_nodes if n.vm_id not in host_of and not n.deleted
+                      and n.desired == "running" and n.state in CONFIGURED_OR_UP
+                      and (n.private_ip or n.public_ip)]  # fmt: skip
+            on_site = {r.vm_id for r in [*rows, *others]
+                       if front and r.private_ip and r.site == front.site}  # fmt: skip
             targets = [
                 Target(
-                    host=host_of[r.vm_id],
+                    host=host_of.get(r.vm_id) or f"{r.name}_{r.vm_id}",
                     address=(r.private_ip if r.vm_id in on_site else r.public_ip or r.private_ip)
                     or "",
                     user=r.ssh_user,
@@ -650,7 +661,7 @@ class Deployer:
                         *clouds.get(r.site or "", ("Local", "localhost")),
                     ),
                 )
-                for r in rows
+                for r in [*rows, *others]
             ]
             try:
                 ran, output = await run_level(

@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 
 from orbis.engine.deployer import Deployer
 from orbis.engine.diff import NodeAction, needs_configuration, node_actions
+from orbis.engine.functions import FunctionEngine
 from orbis.model.infrastructure import Template
 from orbis.store.coordination import ActionLog
 from orbis.store.repository import Store
@@ -26,8 +27,10 @@ TemplateOf = Callable[[InfrastructureRow], Template]
 
 class Reconciler:
     def __init__(self, store: Store, deployer: Deployer, actions: ActionLog,
-                 template_of: TemplateOf, parallel: int = 16) -> None:  # fmt: skip
+                 template_of: TemplateOf, parallel: int = 16,
+                 functions: FunctionEngine | None = None) -> None:  # fmt: skip
         self.store = store
+        self.functions = functions
         self.deployer = deployer
         self.actions = actions
         self.template_of = template_of
@@ -93,6 +96,12 @@ class Reconciler:
             finally:
                 self.actions.end(action, True, f"VMs {','.join(map(str, targets))}")
         await self.deployer.runners.release(infra.id)  # one warmed for launches that all failed
+        if self.functions is not None:  # after configuration: hosted ones need their OSCAR
+            record = self.actions.begin(infra.id, None, "functions")
+            try:
+                await self.functions.converge(infra, template)
+            finally:
+                self.actions.end(record, True)
         if self.store.get(infra.id) is not None:
             self.store.set_phase(infra.id, "done")
 
@@ -117,6 +126,12 @@ class Reconciler:
         record = self.actions.begin(infra.id, None, "destroy")
         ok = False
         try:
+            if self.functions is not None:  # before the machines an OSCAR may run on
+                try:
+                    template: Template | None = self.template_of(infra)
+                except Exception:  # noqa: BLE001 - a template that no longer parses
+                    template = None
+                await self.functions.destroy(infra.id, template)
             await self.deployer.destroy(infra.id)
             ok = True
         finally:

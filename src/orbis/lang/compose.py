@@ -29,7 +29,7 @@ from typing import Any
 import yaml
 
 from orbis.lang.errors import Problem, Problems, TemplateError
-from orbis.lang.yaml_positions import PList, PMap, load_yaml, plain
+from orbis.lang.yaml_positions import PList, PMap, duplicate_warnings, load_yaml, plain
 from orbis.model.infrastructure import Position, Template
 
 MAP_SECTIONS = ("inputs", "node_templates", "outputs", "groups", "relationship_templates")
@@ -234,11 +234,15 @@ class _Composer:
             raise TemplateError(
                 [Problem(Position(str(path), 1, 1), "a TOSCA template must be a YAML mapping")]
             )
+        for repeated in duplicate_warnings(doc):
+            self.problems.warn(repeated.position, repeated.message)
         return doc
 
     def _check_parent(self, addon: Path, doc: PMap) -> None:
         meta = doc.get("metadata")
         parents = meta.get("parents") if isinstance(meta, dict) else None
+        if not parents and self._offered(addon):
+            return  # the base offers it in its childs: the Dashboard composes it, parents or not
         if not parents:
             where = _key_pos(doc, "metadata") if isinstance(meta, dict) else doc.pos
             self.problems.add(
@@ -293,8 +297,10 @@ class _Composer:
                         impl = op.get("implementation")
                         if isinstance(impl, str):
                             op["implementation"] = self._path(impl, folder)
-                        elif isinstance(impl, dict) and isinstance(impl.get("primary"), str):
-                            impl["primary"] = self._path(impl["primary"], folder)
+                        elif isinstance(impl, dict):  # {primary: ...} or {file: ...}
+                            for key in ("primary", "file"):
+                                if isinstance(impl.get(key), str):
+                                    impl[key] = self._path(impl[key], folder)
             for name, artifact in (node.get("artifacts") or {}).items():
                 if isinstance(artifact, str):
                     node["artifacts"][name] = self._path(artifact, folder)

@@ -35,7 +35,10 @@ def _position(file: str, where: Where) -> Position:
 
 
 class PMap(dict[Any, Any]):
-    """A mapping with the position of itself, of each key and of each value."""
+    """A mapping with the position of itself, of each key and of each value. The root mapping
+    of a document also lists its repeated keys in `duplicates` (see `load_yaml`)."""
+
+    duplicates: tuple[Problem, ...] = ()  # set on a document's root only
 
     def __init__(self, pos: Where, file: str = "") -> None:
         super().__init__()
@@ -135,8 +138,12 @@ class _Builder:
                     raise TemplateError(
                         [Problem(self.pos(key_node), "a mapping key must be a scalar")]
                     )
-                if key in mapping:
-                    self.duplicates.append(Problem(self.pos(key_node), f"duplicate key '{key}'"))
+                if key in mapping:  # PyYAML's (and so IM's) rule: the later value wins
+                    first = _position(self.file, mapping.key_positions[key])
+                    message = (f"duplicate key '{key}': the value given here replaces the one at "
+                               f"line {first.line} (as IM's YAML parser does)")  # fmt: skip
+                    self.duplicates.append(Problem(self.pos(key_node), message))
+                    mapping.float_texts.pop(key, None)  # (the key keeps its first place)
                 mapping[key] = self.build(value_node)
                 if isinstance(mapping[key], float) and isinstance(value_node, ScalarNode):
                     mapping.float_texts[key] = value_node.value
@@ -154,7 +161,10 @@ class _Builder:
 
 def load_yaml(text: str, file: str) -> Any:
     """Parse one YAML document keeping positions; YAML errors become a TemplateError, and
-    a document past the limits (size, depth, values with aliases expanded) a LimitError."""
+    a document past the limits (size, depth, values with aliases expanded) a LimitError.
+    A key repeated in a mapping keeps its last value, as PyYAML (IM's parser) does; the
+    repeats are listed in the root mapping's `duplicates` for the loaders to warn about
+    (`duplicate_warnings`)."""
     try:
         node = compose_bounded(text, file)
         if node is None:
@@ -170,6 +180,11 @@ def load_yaml(text: str, file: str) -> Any:
         raise TemplateError([Problem(pos, f"invalid YAML: {what}")]) from None
     except yaml.YAMLError as exc:
         raise TemplateError([Problem(Position(file, 1, 1), f"invalid YAML: {exc}")]) from None
-    if builder.duplicates:
-        raise TemplateError(builder.duplicates)
+    if builder.duplicates and isinstance(value, PMap):
+        value.duplicates = tuple(builder.duplicates)
     return value
+
+
+def duplicate_warnings(doc: Any) -> list[Problem]:
+    """The repeated keys `load_yaml` found in a document (empty for anything else)."""
+    return list(doc.duplicates) if isinstance(doc, PMap) else []

@@ -45,6 +45,8 @@ def meaning(template: Template) -> dict[str, Any]:
     data = canonical(template)
     for key in ("metadata", "description", "inputs"):
         data.pop(key, None)
+    if data.get("elastic") is None:  # most templates: not an elastic cluster
+        data.pop("elastic", None)
     level = levels(template)
     for name, component in data["components"].items():
         component["step"] = level.get(name)

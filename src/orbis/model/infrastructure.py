@@ -8,7 +8,10 @@ nodes exist (addresses, ids) stay as unevaluated `Function` values until then.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+if TYPE_CHECKING:
+    from orbis.model.elastic import ElasticCluster
 
 
 class Position(NamedTuple):
@@ -279,6 +282,7 @@ class Template:
     contextualize: bool | None = None
     ctxt_max_time: int | None = None
     warnings: list[str] = field(default_factory=list)
+    elastic: ElasticCluster | None = None  # workers powered on/off from the job queue
 
     @property
     def name(self) -> str:

@@ -48,6 +48,10 @@ def image_allows(site: Site, image: str | None) -> str | None:
     if not image or "://" not in image:
         return None  # a name or an OS request: any site may have it
     url = urlparse(image)
+    if url.scheme == "local":  # local://SITE[/NAME]: that site of the local back-end only
+        if site.own_network and url.netloc.lower() == site.id.lower():
+            return None
+        return f"image {image} is for local site {url.netloc}"
     wanted = SCHEME_TYPES.get(url.scheme)
     kind = "local" if site.local else site.type.lower()
     if wanted is None or kind in wanted:

@@ -32,6 +32,8 @@ from orbis.providers.base import Flavor, Image, Provider, ProviderError, QuotaUs
 log = logging.getLogger(__name__)
 
 LOCAL_TYPES = {"local", "docker", "orbis"}
+# a site of the local back-end with a private network of its own (providers/local_sites.py)
+LOCAL_SITE_TYPES = {"localsite"}
 # IM auth-line type (lower-case) -> "module:class" of the provider that serves it
 PROVIDER_CLASSES = {
     "openstack": "orbis.providers.openstack:OpenStackProvider",
@@ -56,7 +58,18 @@ class Site:
 
     @property
     def local(self) -> bool:
-        return self.type.lower() in LOCAL_TYPES
+        """On the server's own back-end (containers), as the default or as a local site."""
+        return self.type.lower() in LOCAL_TYPES | LOCAL_SITE_TYPES
+
+    @property
+    def own_network(self) -> bool:
+        """A local site: its nodes get a private network of their own, reached by SSH jump."""
+        return self.type.lower() in LOCAL_SITE_TYPES
+
+    @property
+    def default_backend(self) -> bool:
+        """The server's own back-end itself (no site of its own recorded on nodes)."""
+        return self.local and not self.own_network
 
     @property
     def host(self) -> str:
@@ -162,9 +175,11 @@ class SiteRegistry:
     # -- providers ------------------------------------------------------------------------
     def provider(self, site: Site) -> Provider:
         """The provider for a site (built once per site and credentials)."""
-        if site.local:
+        if site.default_backend:
             return self.default
         key = (site.id, _fingerprint(site.auth))
+        if site.own_network:
+            return self._local_site(site, key)
         with self._lock:
             found = self._providers.get(key)
             if found is not None:
@@ -173,6 +188,23 @@ class SiteRegistry:
             with self._lock:
                 found = self._providers.get(key)
             return found if found is not None else self._build(site, key)
+
+    def _local_site(self, site: Site, key: tuple[str, str]) -> Provider:
+        from orbis.providers.local import LocalProvider
+        from orbis.providers.local_sites import LocalSiteProvider
+
+        if not isinstance(self.default, LocalProvider):
+            raise UnsupportedSite(f"site {site.id}: local sites need the local back-end (the "
+                                  f"server runs '{self.default.name}')")  # fmt: skip
+        with self._lock:
+            found = self._providers.get(key)
+            if found is None:
+                try:
+                    found = LocalSiteProvider(self.default, site.id)
+                except ValueError as exc:
+                    raise UnsupportedSite(str(exc)) from None
+                self._providers[key] = found
+            return found
 
     def _once(self, what: str, key: tuple[str, str]) -> threading.Lock:
         with self._lock:

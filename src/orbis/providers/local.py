@@ -170,7 +170,10 @@ class LocalProvider(Provider):
         self._network(infrastructure_id)
 
     def _network(self, infrastructure_id: str) -> str:
-        name = network_name(infrastructure_id)
+        """The network a new node of this infrastructure is created on (made if missing)."""
+        return self._ensure_network(infrastructure_id, network_name(infrastructure_id))
+
+    def _ensure_network(self, infrastructure_id: str, name: str) -> str:
         with _errors(f"network {name}"):
             client = self.client
             with self._lock:  # Docker accepts duplicate names: never create two in parallel
@@ -278,8 +281,11 @@ class LocalProvider(Provider):
             detach=True,
             **limits,
             **extra,
+            **self._node_options(spec),
         )
         try:
+            for other in self._extra_networks(spec):  # before boot: the node starts with them
+                self.client.networks.get(other).connect(container)
             # The key goes in before boot, so sshd never runs without it and no exec is needed.
             container.put_archive("/", _ssh_key_tar(spec.ssh_public_key))
             container.start()
@@ -287,6 +293,14 @@ class LocalProvider(Provider):
             container.remove(force=True)  # no half-made node for the next launch to find
             raise
         return container
+
+    def _extra_networks(self, spec: NodeSpec) -> list[str]:
+        """Networks a node joins besides the one it is created on (local sites: public)."""
+        return []
+
+    def _node_options(self, spec: NodeSpec) -> dict[str, Any]:
+        """More container options for one node (devices, capabilities, sysctls)."""
+        return {}
 
     def _volumes(self, spec: NodeSpec, what: str) -> tuple[list[Mount], list[str]]:
         """The node's data disks as mounts of named engine volumes (made here when new), and
@@ -609,7 +623,7 @@ class LocalProvider(Provider):
         public node's public address is that same address."""
         labels = container.labels
         infra = labels.get(LABEL_INFRASTRUCTURE)
-        ip = self._ip(container, infra)
+        ip = self._ip(container, network_name(infra) if infra else None)
         vm_id = labels.get(LABEL_VM_ID)
         return Machine(
             provider_id=container.id or "",
@@ -623,9 +637,10 @@ class LocalProvider(Provider):
         )
 
     @staticmethod
-    def _ip(container: Container, infra: str | None) -> str | None:
+    def _ip(container: Container, network: str | None) -> str | None:
+        """The container's address on `network`, else its first address."""
         networks = container.attrs.get("NetworkSettings", {}).get("Networks") or {}
-        preferred = networks.get(network_name(infra)) if infra else None
+        preferred = networks.get(network) if network else None
         for net in [preferred, *networks.values()]:
             if net and net.get("IPAddress"):
                 return str(net["IPAddress"])

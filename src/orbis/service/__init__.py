@@ -7,6 +7,7 @@ Interfaces stay thin: they translate requests to these calls and ServiceErrors t
 from orbis.service.access import AccessMixin
 from orbis.service.adoption import AdoptionMixin, Detached
 from orbis.service.core import ServiceBase, StateView
+from orbis.service.elastic import ElasticMixin
 from orbis.service.errors import (
     Conflict,
     Forbidden,
@@ -23,8 +24,9 @@ from orbis.service.transfer import TransferMixin
 
 
 class OrbisService(
-    TransferMixin, AccessMixin, QuotaMixin, LifecycleMixin, AdoptionMixin, SitesMixin, ServiceBase
-):
+    TransferMixin, AccessMixin, QuotaMixin, LifecycleMixin, AdoptionMixin, SitesMixin,
+    ElasticMixin, ServiceBase,
+):  # fmt: skip
     """All operations of the service."""
 
 

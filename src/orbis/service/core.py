@@ -12,8 +12,10 @@ from typing import Any
 
 from orbis.auth import Identity
 from orbis.configure.ssh import generate_key_pair
+from orbis.elastic.monitor import Monitors
 from orbis.engine.attributes import attribute_resolver
 from orbis.engine.deployer import Deployer
+from orbis.engine.functions import FunctionEngine
 from orbis.engine.reconciler import Reconciler
 from orbis.engine.scheduler import Scheduler
 from orbis.lang import language_of, load_template
@@ -67,11 +69,15 @@ class ServiceBase:
                                  lambda row: self.private_key(row))  # fmt: skip
         self.leases = Leases(store, holder)  # holder: tests run two "processes" in one
         self.actions = ActionLog(store, self.leases.holder)
+        self.functions = FunctionEngine(store, lambda infra_id: self.cloud_credentials(infra_id),
+                                        self.deployer.log)  # fmt: skip
         self.reconciler = Reconciler(
-            store, self.deployer, self.actions, self.template, parallel=parallel
+            store, self.deployer, self.actions, self.template, parallel=parallel,
+            functions=self.functions,
         )
         self.scheduler = Scheduler(store, self.reconciler, provider, self.leases,
                                    sites=self.sites)  # fmt: skip
+        self.monitors = Monitors(self)  # elastic clusters (orbis.elastic)
         # parsed templates by (id, text): an update elsewhere changes the text, so no stale hit
         self._templates: dict[tuple[str, int], Template] = {}
         self.parse_pool: ParsePool | None = None  # set by the API: parse off the event loop
@@ -201,8 +207,10 @@ class ServiceBase:
     async def resume(self) -> None:
         """At start-up: remove orphans, then finish whatever work was under way."""
         await self.scheduler.start()
+        await self.monitors.start()
 
     async def shutdown(self) -> None:
+        await self.monitors.stop()
         await self.scheduler.stop()
         await self.deployer.runners.close()  # runners of configurations the stop cut short
 
@@ -292,7 +300,8 @@ class ServiceBase:
             raise Forbidden("'outputs' infrastructure property is not valid in this infrastructure")
         template = self.template(row)
         resolve = attribute_resolver(template, self.store.nodes(row.id),
-                                     private_key=self.private_key(row))  # fmt: skip
+                                     private_key=self.private_key(row),
+                                     functions=self.functions.attributes(row.id, template))
         return {name: evaluate(out.value, resolve) for name, out in template.outputs.items()}
 
     def detail(self, who: Identity, infra_id: str) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from orbis.store.db import make_engine, migrate, session_factory
 from orbis.store.retries import retry_deadlocks
 from orbis.store.schema import (
     EventRow,
+    FunctionRow,
     InfrastructureRow,
     MetaRow,
     NodeRow,
@@ -358,6 +359,28 @@ class Store:
     def snapshot_deleted(self, snapshot_id: int) -> None:
         with self.session() as s:
             s.execute(update(SnapshotRow).where(SnapshotRow.id == snapshot_id).values(deleted=True))
+
+    # -- functions (engine/functions.py) ---------------------------------------------------
+    def functions(self, infra_id: str, *, include_deleted: bool = False) -> list[FunctionRow]:
+        with self.session() as s:
+            q = select(FunctionRow).where(FunctionRow.infrastructure_id == infra_id)
+            if not include_deleted:
+                q = q.where(FunctionRow.deleted.is_(False))
+            return list(s.scalars(q.order_by(FunctionRow.name)))
+
+    def save_function(self, infra_id: str, name: str, **fields: Any) -> None:
+        """Create or change the record of one function (a deleted one comes back to life)."""
+        with self.session() as s:
+            row = s.scalars(select(FunctionRow).where(
+                FunctionRow.infrastructure_id == infra_id, FunctionRow.name == name)).first()
+            if row is None:
+                s.add(FunctionRow(infrastructure_id=infra_id, name=name, **{
+                    "backend": "oscar", "site": "", "service": "", "endpoint": "",
+                    "digest": "", "state": "pending", "error": "", "deleted": False,
+                    **fields}))
+            else:
+                for key, value in fields.items():
+                    setattr(row, key, value)
 
     # -- owners, credentials, export and import (API, issue 4) -----------------------------
     def add_owners(

@@ -235,3 +235,48 @@ class UserQuotaRow(Base):
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), default=utcnow, onupdate=utcnow
     )
+
+
+class FunctionRow(Base):
+    """A function the infrastructure made on OSCAR or AWS Lambda (engine/functions.py): where
+    it went and the digest of what was sent, so an unchanged function is not sent again."""
+
+    __tablename__ = "functions"
+    __table_args__ = (UniqueConstraint("infrastructure_id", "name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    infrastructure_id: Mapped[str] = mapped_column(
+        ForeignKey("infrastructures.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(255))  # node template name
+    backend: Mapped[str] = mapped_column(String(16), default="oscar")  # oscar | lambda
+    # the auth line id (unhosted) or "node:<OSCAR node>" (hosted) it went to
+    site: Mapped[str] = mapped_column(String(255), default="")
+    service: Mapped[str] = mapped_column(String(255), default="")  # its name there
+    endpoint: Mapped[str] = mapped_column(Text, default="")
+    digest: Mapped[str] = mapped_column(String(64), default="")
+    state: Mapped[str] = mapped_column(String(32), default="pending")  # pending/running/failed
+    error: Mapped[str] = mapped_column(Text, default="")
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, onupdate=utcnow
+    )
+
+
+class UserCredentialRow(Base):
+    """A cloud credential a dashboard user stored (docs/web.md): the whole IM auth line sealed
+    like the API's credentials; `hint` is what the page shows (no secret in it)."""
+
+    __tablename__ = "user_credentials"
+    __table_args__ = (UniqueConstraint("owner_key", "label"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    owner_key: Mapped[str] = mapped_column(String(64), index=True)
+    label: Mapped[str] = mapped_column(String(64))
+    type: Mapped[str] = mapped_column(String(32))
+    sealed: Mapped[str] = mapped_column(Text)
+    hint: Mapped[str] = mapped_column(String(512), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, onupdate=utcnow
+    )

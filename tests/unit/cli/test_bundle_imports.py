@@ -49,3 +49,24 @@ def test_a_local_template_file_base_is_merged_before_sending(tmp_path: Path) -> 
     template = load_template(path, sources=CLIENT)
     served = load_template("t.yaml", text=bundle(path, template, {}))
     assert set(served.components) == {"app"} and set(served.computes) == {"vm"}
+
+
+def test_a_playbook_named_by_an_implementation_artifact_travels_inline(tmp_path: Path) -> None:
+    (tmp_path / "play.yml").write_text("- hosts: all\n  tasks: [{debug: {msg: hi}}]\n")
+    path = tmp_path / "t.yaml"
+    path.write_text("""tosca_definitions_version: tosca_simple_yaml_1_0
+topology_template:
+  node_templates:
+    vm: {type: tosca.nodes.Compute}
+    app:
+      type: tosca.nodes.SoftwareComponent
+      requirements: [{host: vm}]
+      interfaces:
+        Standard:
+          configure:
+            implementation: {file: play.yml, type: tosca.artifacts.Implementation.YAML}
+""")
+    template = load_template(path, sources=CLIENT)
+    served = load_template("t.yaml", text=bundle(path, template, {}))
+    [op] = served.components["app"].operations
+    assert op.inline is not None and "debug" in op.inline  # the playbook's text, not a path

@@ -38,6 +38,8 @@ def test_sections_merge_in_order_and_paths_follow_their_file():
     # the sub-folder add-on's playbook path now starts from the base's folder
     job = topology["node_templates"]["job"]
     assert job["interfaces"]["Standard"]["create"] == "addons/play/web.yml"
+    configure = job["interfaces"]["Standard"]["configure"]["implementation"]
+    assert configure["file"] == "addons/play/web.yml"  # an artifact definition in place
     # the later add-on's input (same type) wins, with a warning naming both places
     assert topology["inputs"]["cpus"]["default"] == 2
     assert any("input 'cpus' redefined by in_folder.yaml" in w for w in smap.warnings)

@@ -8,6 +8,7 @@ from orbis.lang.errors import Problems, TemplateError
 from orbis.lang.limits import check_size
 from orbis.lang.radl.ast import Configure, Document
 from orbis.lang.radl.checks import Checked, check_document
+from orbis.lang.radl.elastic import read_elastic
 from orbis.lang.radl.mapping import (
     REFERENCE_TYPE,
     components,
@@ -96,6 +97,9 @@ def to_model(checked: Checked, problems: Problems) -> Template:
     unused = {c.id: c.recipe for c in doc.configures if c.id not in used and not c.reference}
     if unused:
         meta["radl.configures"] = unused
+    systems = {sid: m for (kind, sid), m in checked.sections.items()
+               if kind == "system" and sid in template.computes}  # fmt: skip
+    read_elastic(doc, systems, template, problems)
     return template
 
 

@@ -84,8 +84,10 @@ def _port_specs(ctx: Context, value: Any, pos: Position | None, what: str) -> li
     out: list[PortSpec] = []
     for spec in value if isinstance(value, list) else []:
         source = spec.get("source") if isinstance(spec, dict) else None
+        if source is None and isinstance(spec, dict):
+            source = spec.get("target")  # only the container's port: published as itself (IM)
         if isinstance(source, bool) or not isinstance(source, int):
-            ctx.problems.add(pos, f"{what}: each port needs a numeric 'source'")
+            ctx.problems.add(pos, f"{what}: each port needs a numeric 'source' or 'target'")
             continue
         target = spec.get("target")
         target = None if target in (None, source) else target

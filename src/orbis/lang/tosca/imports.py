@@ -12,7 +12,7 @@ from urllib.parse import urljoin
 from orbis.lang.errors import Problems, TemplateError
 from orbis.lang.sources import RULE, SERVER, Sources, outside_bundle, read_local
 from orbis.lang.tosca.registry import TypeSet, shipped_for_url, type_set_from
-from orbis.lang.yaml_positions import PMap, child_pos, load_yaml
+from orbis.lang.yaml_positions import PMap, child_pos, duplicate_warnings, load_yaml
 from orbis.model.infrastructure import Position
 
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
@@ -142,5 +142,7 @@ class ImportReader:
         if not isinstance(doc, PMap):
             self.problems.add(pos, f"import '{file}' is not a TOSCA types mapping")
             return
+        for repeated in duplicate_warnings(doc):
+            self.problems.warn(repeated.position, repeated.message)
         self.read(doc, base)  # its own imports first: it may derive from them
         self.local.append(type_set_from(doc))

@@ -58,10 +58,12 @@ def load_inputs(ctx: Context, section: Any, overrides: dict[str, Any]) -> None:
                 value = random_text(ctx, value.strip(), pos)
         else:
             if definition.get("required", True) not in (False, "false", "no"):
-                ctx.problems.add(
+                # IM's parser only logs that a required input was not provided and goes on
+                # with null (a property set from it is left unset): warn, do not refuse
+                ctx.problems.warn(
                     key_pos,
-                    f"missing required input '{name}'",
-                    f"give it a default or pass -i {name}=<value>",
+                    f"required input '{name}' has no value (no default, none given): it is "
+                    f"null; give it a default or pass -i {name}=<value>",
                 )
             ctx.inputs[name] = None
             continue

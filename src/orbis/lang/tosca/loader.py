@@ -20,6 +20,7 @@ from orbis.lang.tosca.context import (
     Context,
     NodeTemplate,
 )
+from orbis.lang.tosca.elastic import read_elastic
 from orbis.lang.tosca.filters import apply_node_filters, warn_ignored
 from orbis.lang.tosca.functions import Resolver
 from orbis.lang.tosca.imports import ImportReader, read_repositories
@@ -33,7 +34,7 @@ from orbis.lang.tosca.registry import build_registry, type_set_from
 from orbis.lang.tosca.relationships import in_order, relationship_operations
 from orbis.lang.tosca.storage import attach_volumes
 from orbis.lang.tosca.template_file import expand_template_file
-from orbis.lang.yaml_positions import PMap, child_pos, load_yaml, plain
+from orbis.lang.yaml_positions import PMap, child_pos, duplicate_warnings, load_yaml, plain
 from orbis.model.infrastructure import (
     Artifact,
     Component,
@@ -111,6 +112,8 @@ def load_document(
             [Problem(Position(file, 1, 1), "a TOSCA template must be a YAML mapping")]
         )
     problems = Problems()
+    for repeated in duplicate_warnings(doc):
+        problems.warn(repeated.position, repeated.message)
     doc = expand_template_file(doc, file, problems, sources)
     _check_header(doc, problems)
     base_dir = Path(file).resolve().parent
@@ -155,6 +158,7 @@ def load_document(
         if node.kind == STORAGE and node.name not in used:
             ctx.problems.warn(node.position, f"block storage '{node.name}' is not attached to "
                               "any Compute or container: ignored")  # fmt: skip
+    read_elastic(ctx, resolver, template)  # before _galaxy: it drops CLUES's roles
     _galaxy(ctx, template)
     read_groups(ctx, topology.get("groups"), template)
     read_policies(ctx, resolver, topology.get("policies"), template)

@@ -125,6 +125,15 @@ def _read_requirements(ctx: Context, node: NodeTemplate) -> list[Requirement]:
             if isinstance(rel_value, dict):
                 properties = rel_value.get("properties")
         target_pos = child_pos(spec, "node", child_pos(item, req_name, pos))
+        if target is None and isinstance(spec, dict) and "node_filter" in spec:
+            # a requirement that only describes the node it wants: IM matches no node by
+            # filter, so it is left out (a Compute's own node_filter is applied: filters.py)
+            ctx.problems.warn(
+                pos,
+                f"requirement '{req_name}' of node '{node.name}' names no node, only a "
+                "node_filter: ignored (IM does not select nodes by filter)",
+            )
+            continue
         if not isinstance(target, str):
             ctx.problems.add(
                 target_pos, f"requirement '{req_name}' of node '{node.name}' names no node"

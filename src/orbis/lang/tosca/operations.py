@@ -100,8 +100,12 @@ def _implementation(
     ctx: Context, node: NodeTemplate, impl: Any, pos: Position | None
 ) -> tuple[str | None, str | None]:
     """(implementation path/URL, inline playbook text) of an operation."""
-    if isinstance(impl, dict):  # {primary: file, dependencies: [...]}
+    if isinstance(impl, dict) and "primary" in impl:  # {primary: file, dependencies: [...]}
         impl = impl.get("primary")
+    if isinstance(impl, dict) and "file" in impl:
+        # an artifact definition in place ({file, type, repository}), as IM reads it (its
+        # test templates write relationship operations this way)
+        impl = _artifact_file(ctx, impl, pos)
     if impl is None:
         return None, None
     if not isinstance(impl, str):
@@ -132,19 +136,41 @@ def _op_parts(definition: Any) -> tuple[Any, Any]:
 
 
 def operation_inputs(
-    resolver: Resolver, self_node: str, pos: Position | None, *levels: list[Any]
+    resolver: Resolver,
+    self_node: str,
+    pos: Position | None,
+    *levels: list[Any],
+    own_from: int = 0,
 ) -> dict[str, Any]:
-    """Inputs of an operation, later levels (interface-wide, then per operation) winning."""
+    """Inputs of an operation, later levels (interface-wide, then per operation) winning.
+    Levels from index `own_from` on are written in the template itself (those before come
+    from types). IM refuses a template whose operation input is null ("input value ... not
+    valid"): one the template writes is a problem; one a type supplies (type sets have such
+    slips, e.g. `value:` written for `default:`) is a warning, so a type cannot make the
+    user's template fail."""
     inputs: dict[str, Any] = {}
+    origins: dict[str, tuple[int, Position | None]] = {}
     resolver.in_operation_inputs = True
     try:
-        for level in levels:
+        for index, level in enumerate(levels):
             for values in level:
                 for key, value in (values or {}).items() if isinstance(values, dict) else ():
                     value_pos = child_pos(values, key, pos)
                     inputs[str(key)] = resolver.resolve(value, value_pos, self_node)
+                    origins[str(key)] = (index, value_pos)
     finally:
         resolver.in_operation_inputs = False
+    for key, value in inputs.items():
+        if value is not None:
+            continue
+        index, where = origins[key]
+        what = f"operation input '{key}' of node '{self_node}' is null"
+        if index >= own_from:
+            resolver.ctx.problems.add(
+                where, what, "IM refuses a null operation input: give what it names a value"
+            )
+        else:
+            resolver.ctx.problems.warn(pos, f"{what} (set by its type; IM would refuse it)")
     return inputs
 
 
@@ -186,7 +212,7 @@ def node_operations(ctx: Context, resolver: Resolver, node: NodeTemplate) -> lis
         )
         inputs = operation_inputs(
             resolver, node.name, pos, [type_std.get("inputs"), type_inputs],
-            [tpl_std.get("inputs"), tpl_inputs],
+            [tpl_std.get("inputs"), tpl_inputs], own_from=1,
         )  # fmt: skip
         if implementation is None and inline is None:
             ctx.problems.add(pos, f"operation '{op}' of node '{node.name}' has no implementation")

@@ -41,10 +41,18 @@ ORDER = (
 CONFIGURE = ("Configure", "tosca.interfaces.relationship.Configure")
 
 
-def _configure(interfaces: Any) -> dict[str, Any]:
+def _configure(interfaces: Any, any_interface: bool = False) -> dict[str, Any]:
+    """The Configure operations of an interfaces map. With `any_interface` (a relationship
+    template's own interfaces) operations of the other interfaces count too, Configure's
+    winning: IM matches a relationship template's operations by name whatever interface
+    holds them (the catalogue's GlusterFS add-on writes pre_configure_source in Standard)."""
     if not isinstance(interfaces, dict):
         return {}
     out: dict[str, Any] = {}
+    if any_interface:
+        for name, ops in interfaces.items():
+            if name not in CONFIGURE and isinstance(ops, dict):
+                out.update({k: v for k, v in ops.items() if k in (*SOURCE_OPS, *TARGET_OPS)})
     for name in reversed(CONFIGURE):  # the short name wins over the full one
         if isinstance(interfaces.get(name), dict):
             out.update(interfaces[name])
@@ -71,7 +79,7 @@ def _candidates(
     """Configure interfaces, best first: the relationship template, the other end's node
     type, the relationship type."""
     template = req.template if isinstance(req.template, dict) else {}
-    own = _configure(template.get("interfaces"))
+    own = _configure(template.get("interfaces"), any_interface=True)
     found = [(own, req.position)]
     found.append((_configure(ctx.registry.merged("node_types", other.type, "interfaces")), None))
     found.append(
@@ -125,7 +133,9 @@ def relationship_operations(
                 _relationship_properties(ctx, resolver, req, node.name),
             )
             try:
-                values = operation_inputs(resolver, node.name, pos, [inputs])
+                values = operation_inputs(
+                    resolver, node.name, pos, [inputs], own_from=1 if inherited else 0
+                )
             finally:
                 resolver.relation = previous
             path, inline = implementation(ctx, node, impl, pos)

@@ -20,7 +20,7 @@ from typing import Any
 
 from orbis.lang.errors import Problems, TemplateError
 from orbis.lang.sources import RULE, SERVER, Sources, outside_bundle, read_local
-from orbis.lang.yaml_positions import PList, PMap, child_pos, load_yaml
+from orbis.lang.yaml_positions import PList, PMap, child_pos, duplicate_warnings, load_yaml
 from orbis.model.infrastructure import Position
 
 SHIPPED_TEMPLATES = Path(__file__).parent / "templates"
@@ -103,6 +103,8 @@ def expand_template_file(
         problems.add(pos, f"template_file '{name}' cannot be read: {exc}")
         raise TemplateError(problems.problems) from None
     base = load_yaml(text, str(path))
+    for repeated in duplicate_warnings(base):
+        problems.warn(repeated.position, repeated.message)
     if not isinstance(base, PMap):
         problems.add(pos, f"template_file '{name}' is not a TOSCA template")
         raise TemplateError(problems.problems)

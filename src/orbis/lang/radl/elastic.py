@@ -1,0 +1,93 @@
+"""Elastic clusters in RADL, EC3's way: systems with `ec3_max_instances` are worker pools the
+monitor powers on and off (none is deployed at first unless a `deploy` line says so);
+`ec3_if_fail` names the system to use when this one is full or fails (the hybrid burst); the
+front-end is the system called `front`, else the first one deployed that is no pool.
+
+A system with no `configure` of its own gets Orbis's Slurm recipe (role `orbis_slurm`), so an
+EC3 template needs no CLUES or Slurm recipe (docs/elastic.md)."""
+
+from __future__ import annotations
+
+from orbis.lang.errors import Problems, suggest
+from orbis.lang.radl.ast import Document
+from orbis.lang.radl.values import Merged
+from orbis.lang.tosca.elastic import FRONT_PLAY, WORKER_PLAY
+from orbis.model.elastic import ElasticCluster, WorkerPool
+from orbis.model.infrastructure import Component, Function, Operation, Template
+
+SLURM_TYPE = "radl.configure.orbis_slurm"
+
+
+def read_elastic(doc: Document, systems: dict[str, Merged], template: Template,
+                 problems: Problems) -> None:  # fmt: skip
+    """Set template.elastic when any system has ec3_max_instances; problems go to `problems`."""
+    pools = {sid: m for sid, m in systems.items() if "ec3_max_instances" in m.values}
+    if not pools:
+        return
+    chain: dict[str, str] = {}
+    for sid, merged in pools.items():
+        value = merged.values.get("ec3_if_fail")
+        if value is None:
+            continue
+        target = str(value.plain())
+        if target not in pools:
+            known = sorted(pools)
+            problems.add(value.pos, f"ec3_if_fail of system '{sid}' names '{target}', which is "
+                         "no system with ec3_max_instances", suggest(target, known))  # fmt: skip
+            continue
+        chain[sid] = target
+    heads = [sid for sid in pools if sid not in chain.values()]
+    order: list[str] = []
+    for head in heads or list(pools)[:1]:
+        step: str | None = head
+        while step is not None and step not in order:
+            order.append(step)
+            step = chain.get(step)
+    order += [p for p in pools if p not in order]  # a cycle: the rest in written order
+    deployed = [c.name for c in template.computes.values() if c.count and c.name not in pools]
+    front = "front" if "front" in template.computes and "front" not in pools else \
+        (deployed[0] if deployed else None)  # fmt: skip
+    if front is None:
+        first = next(iter(pools.values()))
+        problems.add(first.values["ec3_max_instances"].pos, "an elastic cluster "
+                     "(ec3_max_instances) needs a front-end: a system called 'front', or one "
+                     "deployed that has no ec3_max_instances")  # fmt: skip
+        return
+    cluster = ElasticCluster("ec3", "slurm", front)
+    for sid in order:
+        value = pools[sid].values["ec3_max_instances"]
+        number = value.number()
+        if number is None or int(number) < 0:
+            problems.add(value.pos, f"ec3_max_instances of '{sid}' must be a number >= 0")
+            continue
+        compute = template.computes[sid]
+        memory = (compute.mem_size or 0) // 2**20
+        cluster.pools.append(WorkerPool(sid, 0, max(int(number), compute.count),
+                                        max(1, int(compute.num_cpus or 1)),
+                                        memory * 3 // 4 if memory else 400))  # fmt: skip
+    _recipes(template, cluster)
+    template.elastic = cluster
+
+
+def _recipes(template: Template, cluster: ElasticCluster) -> None:
+    hosts = {c.host for c in template.components.values()}
+    front_step = f"{cluster.front}_slurm"
+    if cluster.front not in hosts:
+        template.components[front_step] = Component(
+            front_step, SLURM_TYPE, cluster.front,
+            [Operation("configure", inline=FRONT_PLAY, inputs={"slurm_partition": "debug"},
+                       inherited=True)],
+        )  # fmt: skip
+    for pool in cluster.pools:
+        if pool.compute in hosts:
+            continue
+        name = f"{pool.compute}_slurm"
+        template.components[name] = Component(
+            name, SLURM_TYPE, pool.compute,
+            [Operation("configure", inline=WORKER_PLAY, inherited=True, inputs={
+                "slurm_front_ip": Function("get_attribute", (cluster.front, "private_address", 0)),
+                "slurm_wn_cpus": pool.cpus, "slurm_wn_memory": pool.memory_mb,
+                "slurm_partition": "debug"})],
+            requirements=[("tosca.relationships.DependsOn", front_step)]
+            if front_step in template.components else [],
+        )  # fmt: skip

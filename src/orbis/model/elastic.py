@@ -1,0 +1,64 @@
+"""An elastic cluster as written: which node is the batch system's front-end, which worker
+nodes it may power on and off (in burst order), and the policy knobs.
+
+Loaded from TOSCA (`tosca.nodes.indigo.ElasticCluster` with its `lrms` and `wn` requirements)
+or RADL (systems with `ec3_max_instances`, chained by `ec3_if_fail`); the monitor
+(orbis.elastic) acts on it. Language independent, like the rest of the model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
+
+from orbis.model.infrastructure import Position
+
+
+@dataclass(frozen=True)
+class Knobs:
+    """Policy knobs; the defaults are the issue's (CLUES's own defaults differ: docs/elastic.md)."""
+
+    idle_time: float = 300.0  # seconds a worker is idle before it is powered off
+    max_booting: int = 2  # workers powering on at once
+    cooldown: float = 0.0  # seconds after a power-on or -off before the next decision of that kind
+    warm_spares: int = 0  # idle workers kept on beyond the demand
+    join_retries: int = 3  # times a worker that never joins the LRMS is re-created
+    boot_deadline: float = 600.0  # seconds a worker may take to join before it is judged failed
+    poll: float = 5.0  # seconds between two reads of the LRMS
+
+    def with_values(self, values: dict[str, Any]) -> Knobs:
+        """These knobs with `values` (name → number) applied; unknown names are ignored."""
+        known = {f.name: f.type for f in fields(self)}
+        given: dict[str, Any] = {k: (int(v) if known[k] == "int" else float(v))
+                 for k, v in values.items() if k in known and v is not None}  # fmt: skip
+        return replace(self, **given)
+
+
+KNOB_NAMES = tuple(f.name for f in fields(Knobs))
+
+
+@dataclass(frozen=True)
+class WorkerPool:
+    """A worker node (Compute) the monitor may scale between `min` and `max` instances."""
+
+    compute: str
+    min: int = 0
+    max: int = 1
+    cpus: int = 1
+    memory_mb: int = 0  # the batch system's RealMemory of a worker (0: not said)
+
+
+@dataclass
+class ElasticCluster:
+    """The elastic part of a template."""
+
+    name: str  # the ElasticCluster node (TOSCA) or "ec3" (RADL)
+    lrms: str  # "slurm"
+    front: str  # the Compute the LRMS front-end runs on
+    pools: list[WorkerPool] = field(default_factory=list)  # burst order: first with room wins
+    knobs: Knobs = field(default_factory=Knobs)
+    partition: str = "debug"
+    position: Position | None = None
+
+    def pool(self, compute: str) -> WorkerPool | None:
+        return next((p for p in self.pools if p.compute == compute), None)

@@ -1,0 +1,159 @@
+"""The service definition the OSCAR stand-in accepts: OSCAR's FDL fields with their types.
+
+Stricter than OSCAR in one way, on purpose: an unknown field is refused (OSCAR's JSON binding
+ignores it), so a misspelt field Orbis sends fails a test instead of being dropped silently.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|K|M|G|T|k|m)?$")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class StorageIO(Strict):
+    storage_provider: str
+    path: str = Field(min_length=1)
+    suffix: list[str] | None = None
+    prefix: list[str] | None = None
+
+
+class MinIOProvider(Strict):
+    endpoint: str
+    verify: bool = True
+    access_key: str
+    secret_key: str
+    region: str = "us-east-1"
+
+
+class S3Provider(Strict):
+    access_key: str
+    secret_key: str
+    region: str
+
+
+class OnedataProvider(Strict):
+    oneprovider_host: str
+    token: str
+    space: str
+
+
+class WebDavProvider(Strict):
+    hostname: str
+    login: str
+    password: str
+
+
+class StorageProviders(Strict):
+    minio: dict[str, MinIOProvider] | None = None
+    s3: dict[str, S3Provider] | None = None
+    onedata: dict[str, OnedataProvider] | None = None
+    webdav: dict[str, WebDavProvider] | None = None
+
+
+class Environment(Strict):
+    variables: dict[str, str] | None = None
+    secrets: dict[str, str] | None = None
+
+
+class Expose(Strict):
+    min_scale: int | None = None
+    max_scale: int | None = None
+    api_port: int | None = None
+    cpu_threshold: int | None = None
+
+
+class Replica(Strict):
+    type: Literal["oscar", "endpoint"]
+    cluster_id: str | None = None
+    service_name: str | None = None
+    url: str | None = None
+    ssl_verify: bool | None = None
+    priority: int = 0
+    headers: dict[str, str] | None = None
+
+    @model_validator(mode="after")
+    def _complete(self) -> Replica:
+        if self.type == "oscar" and not (self.cluster_id and self.service_name):
+            raise ValueError("an oscar replica needs cluster_id and service_name")
+        if self.type == "endpoint" and not (self.url or "").startswith(("http://", "https://")):
+            raise ValueError("an endpoint replica needs a url")
+        return self
+
+
+class Cluster(Strict):
+    endpoint: str
+    auth_user: str | None = None
+    auth_password: str | None = None
+    ssl_verify: bool | None = None
+
+
+class Service(Strict):
+    name: str
+    image: str = Field(min_length=1)
+    script: str = Field(min_length=1)
+    memory: str | None = None
+    cpu: str | None = None
+    log_level: Literal["CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG", "NOTSET"] | None = None
+    alpine: bool | None = None
+    enable_gpu: bool | None = None
+    enable_sgx: bool | None = None
+    image_pull_secrets: list[str] | None = None
+    expose: Expose | None = None
+    environment: Environment | None = None
+    input: list[StorageIO] | None = None
+    output: list[StorageIO] | None = None
+    storage_providers: StorageProviders | None = None
+    replicas: list[Replica] | None = None
+    clusters: dict[str, Cluster] | None = None
+    token: str | None = None  # OSCAR sets it; a client may send back what it read
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not NAME.match(value):
+            raise ValueError("must be a Kubernetes name (a-z, 0-9, '-', at most 63)")
+        return value
+
+    @field_validator("memory")
+    @classmethod
+    def _memory(cls, value: str | None) -> str | None:
+        if value is not None and not QUANTITY.match(value):
+            raise ValueError(f"'{value}' is not a Kubernetes quantity")
+        return value
+
+    @field_validator("cpu")
+    @classmethod
+    def _cpu(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                float(value)
+            except ValueError:
+                raise ValueError(f"'{value}' is not a number of CPUs") from None
+        return value
+
+    @model_validator(mode="after")
+    def _references(self) -> Service:
+        defined = self.storage_providers or StorageProviders()
+        for key, items in (("input", self.input), ("output", self.output)):
+            for item in items or []:
+                kind, _, sid = item.storage_provider.partition(".")
+                if kind not in ("minio", "s3", "onedata", "webdav"):
+                    raise ValueError(f"{key}: unknown storage provider kind '{kind}'")
+                if kind == "minio" and sid in ("", "default"):
+                    continue
+                if sid not in (getattr(defined, kind) or {}):
+                    raise ValueError(f"{key}: storage provider '{item.storage_provider}' "
+                                     "is not defined")  # fmt: skip
+        for replica in self.replicas or []:
+            if replica.type == "oscar" and replica.cluster_id not in (self.clusters or {}):
+                raise ValueError(f"replica cluster '{replica.cluster_id}' is not in clusters")
+        return self

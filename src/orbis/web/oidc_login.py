@@ -1,0 +1,155 @@
+"""Sign-in through an OIDC issuer: the authorization-code flow with PKCE (RFC 7636, S256).
+
+Offered for each trusted issuer (ORBIS_OIDC_ISSUERS) once the dashboard has a client id there
+(ORBIS_OIDC_CLIENT_ID; ORBIS_OIDC_CLIENT_SECRET for a confidential client). The flow's state,
+nonce and code verifier travel in a short-lived sealed cookie (path /ui/login, 10 minutes); the
+access token the issuer returns is checked exactly as the API checks a bearer token
+(signature by the issuer's keys, expiry, audience), and the session then carries it: the user
+is the same identity as `Authorization: Bearer <token>` on the API (EGI Check-in, INDIGO IAM).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+import time
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+import httpx
+import jwt
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import RedirectResponse, Response
+
+from orbis.auth import Authenticator, AuthError
+from orbis.web.pages import WebRoute, finish, page, redirect, sessions
+
+router = APIRouter(route_class=WebRoute, include_in_schema=False)
+COOKIE = "orbis_oidc"
+COOKIE_PATH = "/ui/login"
+FLOW_SECONDS = 600
+TIMEOUT = 10.0
+
+
+def issuers_of(request: Request) -> list[str]:
+    """Names (hosts) of the issuers users may sign in with; none without a client id."""
+    settings = request.app.state.settings
+    if not settings.oidc_client_id:
+        return []
+    return [urlsplit(i).netloc or i for i in settings.oidc_issuers]
+
+
+def _discover(issuer: str) -> dict[str, Any]:
+    """The issuer's metadata (the operator's trusted issuer: not a user-supplied address)."""
+    url = issuer.rstrip("/") + "/.well-known/openid-configuration"
+    answer = httpx.get(url, timeout=TIMEOUT)
+    answer.raise_for_status()
+    found: dict[str, Any] = answer.json()
+    if not found.get("authorization_endpoint") or not found.get("token_endpoint"):
+        raise ValueError("the issuer's metadata names no authorization or token endpoint")
+    return found
+
+
+def _callback_url(request: Request) -> str:
+    return str(request.base_url).rstrip("/") + "/ui/login/oidc/callback"
+
+
+def _login_error(request: Request, message: str, status: int = 400) -> Response:
+    return page(request, "login.html", status, title="Sign in", next="/ui/", error=message,
+                issuers=issuers_of(request))  # fmt: skip
+
+
+@router.get("/ui/login/oidc")
+async def start(request: Request, issuer: int = 0, next: str = "/ui/") -> Response:
+    from orbis.web.routes_login import safe_next
+
+    settings = request.app.state.settings
+    names = settings.oidc_issuers
+    if not settings.oidc_client_id or not 0 <= issuer < len(names):
+        return _login_error(request, "Signing in with an OIDC issuer is not configured here.")
+    try:
+        meta = await run_in_threadpool(_discover, names[issuer])
+    except (httpx.HTTPError, ValueError) as exc:
+        return _login_error(request, f"The issuer could not be reached: {exc}", 502)
+    verifier = secrets.token_urlsafe(64)
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest())
+    flow = {"state": secrets.token_urlsafe(24), "nonce": secrets.token_urlsafe(24),
+            "verifier": verifier, "issuer": issuer, "next": safe_next(next),
+            "token_endpoint": meta["token_endpoint"]}  # fmt: skip
+    query = urlencode({
+        "response_type": "code",
+        "client_id": settings.oidc_client_id,
+        "redirect_uri": _callback_url(request),
+        "scope": settings.oidc_scopes,
+        "state": flow["state"],
+        "nonce": flow["nonce"],
+        "code_challenge": challenge.decode().rstrip("="),
+        "code_challenge_method": "S256",
+    })
+    response = RedirectResponse(f"{meta['authorization_endpoint']}?{query}", status_code=303)
+    response.set_cookie(COOKIE, sessions(request).seal(flow), max_age=FLOW_SECONDS,
+                        path=COOKIE_PATH, httponly=True, samesite="lax",
+                        secure=request.url.scheme == "https")  # fmt: skip
+    finish(request, response)
+    return response
+
+
+def _exchange(endpoint: str, form: dict[str, str], secret: str | None, client: str
+              ) -> dict[str, Any]:  # fmt: skip
+    auth = (client, secret) if secret else None
+    answer = httpx.post(endpoint, data=form, auth=auth, timeout=TIMEOUT,
+                        headers={"Accept": "application/json"})  # fmt: skip
+    if answer.status_code != 200:
+        try:
+            reason = answer.json().get("error_description") or answer.json().get("error")
+        except ValueError:
+            reason = f"HTTP {answer.status_code}"
+        raise ValueError(f"the issuer refused the code: {reason}")
+    found: dict[str, Any] = answer.json()
+    return found
+
+
+@router.get("/ui/login/oidc/callback")
+async def callback(request: Request, code: str = "", state: str = "", error: str = "",
+                   error_description: str = "") -> Response:  # fmt: skip
+    settings = request.app.state.settings
+    flow = sessions(request).open(request.cookies.get(COOKIE, ""), FLOW_SECONDS)
+    if error:
+        return _login_error(request, f"The issuer did not sign you in: "
+                            f"{error_description or error}")  # fmt: skip
+    if flow is None or not state or not hmac.compare_digest(str(flow.get("state")), state):
+        return _login_error(request, "The sign-in could not be completed (it expired, or did not "
+                            "start here). Try again.")  # fmt: skip
+    form = {"grant_type": "authorization_code", "code": code,
+            "redirect_uri": _callback_url(request), "client_id": settings.oidc_client_id or "",
+            "code_verifier": str(flow["verifier"])}  # fmt: skip
+    try:
+        tokens = await run_in_threadpool(_exchange, str(flow["token_endpoint"]), form,
+                                         settings.oidc_client_secret,
+                                         settings.oidc_client_id or "")  # fmt: skip
+    except (httpx.HTTPError, ValueError) as exc:
+        return _login_error(request, f"The sign-in could not be completed: {exc}", 502)
+    access = str(tokens.get("access_token") or "")
+    auth: Authenticator = request.app.state.authenticator
+    try:  # the API's own check of a bearer token
+        _key, name, expires = await run_in_threadpool(auth.line_identity, {"token": access})
+    except AuthError as exc:
+        return _login_error(request, f"The issuer's token is not accepted: {exc}", 401)
+    fresh = sessions(request).new({"token": access}, _display_name(access, name))
+    fresh.expires = min(fresh.expires, expires, time.time() + sessions(request).lifetime)
+    request.state.web_session = fresh
+    response = redirect(request, str(flow.get("next") or "/ui/"))
+    response.delete_cookie(COOKIE, path=COOKIE_PATH)
+    return response
+
+
+def _display_name(token: str, fallback: str) -> str:
+    """A name to show (the token was verified just before; this only reads it)."""
+    try:
+        claims = jwt.decode(token, options={"verify_signature": False})
+    except jwt.PyJWTError:
+        return fallback
+    return str(claims.get("preferred_username") or claims.get("name") or fallback)[:80]

@@ -1,0 +1,100 @@
+/* Orbis dashboard: the little the pages need beyond HTML (no framework, no CDN).
+   - live infrastructure page: the server's event stream updates the state, nodes and outputs
+   - catalogue search as you type; enabled_by fields; copy buttons. */
+(function () {
+  "use strict";
+
+  function onReady(fn) {
+    if (document.readyState !== "loading") fn(); else document.addEventListener("DOMContentLoaded", fn);
+  }
+
+  function filterCards(input) {
+    var words = input.value.toLowerCase().split(/\s+/).filter(Boolean);
+    document.querySelectorAll(input.getAttribute("data-filter")).forEach(function (card) {
+      var text = card.getAttribute("data-text") || "";
+      card.hidden = !words.every(function (w) { return text.indexOf(w) >= 0; });
+    });
+  }
+
+  function enabledBy() {
+    document.querySelectorAll("[data-enabled-by]").forEach(function (field) {
+      var sw = document.getElementById(field.getAttribute("data-enabled-by"));
+      if (!sw) return;
+      var update = function () {
+        var on = sw.type === "checkbox" ? sw.checked : ["", "0", "false"].indexOf(sw.value) < 0;
+        field.querySelectorAll("input, select, textarea").forEach(function (c) { c.disabled = !on; });
+        field.classList.toggle("disabled", !on);
+      };
+      sw.addEventListener("change", update);
+      update();
+    });
+  }
+
+  function copyButtons() {
+    document.addEventListener("click", function (ev) {
+      var button = ev.target.closest("[data-copy]");
+      if (!button) return;
+      var text = button.getAttribute("data-copy");
+      var done = function () { button.textContent = "Copied"; setTimeout(function () { button.textContent = "Copy"; }, 1500); };
+      if (navigator.clipboard && window.isSecureContext) {
+        navigator.clipboard.writeText(text).then(done, done);
+      } else {
+        var area = document.createElement("textarea");
+        area.value = text; document.body.appendChild(area); area.select();
+        try { document.execCommand("copy"); } catch (e) { /* the text stays selectable */ }
+        document.body.removeChild(area); done();
+      }
+    });
+  }
+
+  function refresh(el) {
+    return fetch(el.getAttribute("data-src"), {credentials: "same-origin"}).then(function (r) {
+      if (r.redirected || !r.ok) return;
+      return r.text().then(function (html) { el.innerHTML = html; });
+    });
+  }
+
+  function live(box) {
+    if (!window.EventSource) return;
+    var status = document.getElementById("live");
+    var state = document.getElementById("infra-state");
+    var nodes = document.getElementById("nodes");
+    var outputs = document.getElementById("outputs");
+    var pending = null, lastState = state ? state.textContent : "";
+    var schedule = function (withOutputs) {
+      if (pending) return;
+      pending = setTimeout(function () {
+        pending = null;
+        refresh(nodes);
+        if (withOutputs) refresh(outputs);
+      }, 300);
+    };
+    var source = new EventSource(box.getAttribute("data-stream"));
+    source.addEventListener("open", function () { if (status) status.textContent = "live"; });
+    source.addEventListener("detail", function (ev) {
+      var detail = JSON.parse(ev.data);
+      if (state) {
+        state.textContent = detail.state;
+        state.className = "state state-" + detail.state;
+      }
+      schedule(detail.state !== lastState || detail.state === "configured");
+      lastState = detail.state;
+    });
+    source.addEventListener("end", function (ev) {
+      var data = JSON.parse(ev.data);
+      if (data.state === "deleted" && state) { state.textContent = "deleted"; state.className = "state state-deleted"; }
+      if (status) status.textContent = "ended";
+      source.close();
+    });
+    source.addEventListener("error", function () { if (status) status.textContent = "reconnecting…"; });
+  }
+
+  onReady(function () {
+    var search = document.querySelector("[data-filter]");
+    if (search) { search.addEventListener("input", function () { filterCards(search); }); }
+    enabledBy();
+    copyButtons();
+    var box = document.getElementById("infra");
+    if (box) live(box);
+  });
+})();

@@ -1,0 +1,158 @@
+"""Unhosted OSCAR functions through the service: created from the template on the stand-in
+cluster of the user's auth line, not sent again when unchanged, updated, deleted (count 0 and
+destroy), with endpoint/credential outputs, and per-function errors that leave the rest alone.
+The stand-in checks every body against OSCAR's FDL schema and the auth."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from cryptography.fernet import Fernet
+
+from orbis.auth import identify
+from orbis.providers.sim import SimProvider
+from orbis.secrets import Sealer
+from orbis.service import OrbisService
+from orbis.store.repository import Store
+from orbis.testing.standins.oscar import Cluster, oscar_cluster
+
+TEMPLATE = """tosca_definitions_version: tosca_simple_yaml_1_0
+imports:
+  - grycap_custom_types: https://raw.githubusercontent.com/grycap/tosca/main/custom_types.yaml
+topology_template:
+  node_templates:
+    plants:
+      type: tosca.nodes.aisprint.FaaS.Function
+      properties:
+        name: plants
+        memory: 256Mi
+        cpu: CPU
+        image: docker://orbis-node:latest
+        script: "#!/bin/sh\\necho hi"
+        env_variables: {MODE: fast}
+        input: [{storage_provider: minio.default, path: plants-in}]
+        output: [{storage_provider: minio.default, path: plants-out}]
+      capabilities:
+        scalable: {properties: {count: COUNT}}
+    broken:
+      type: tosca.nodes.aisprint.FaaS.Function
+      properties:
+        name: broken
+        memory: 128Mi
+        image: grycap/x
+        script: "echo"
+        input: [{storage_provider: ftp.nowhere, path: in}]
+  outputs:
+    url: {value: {get_attribute: [plants, endpoint]}}
+    cred: {value: {get_attribute: [plants, credential]}}
+  policies:
+    - where:
+        type: tosca.policies.indigo.Placement
+        properties: {cloud_id: oscar_a}
+        targets: [plants, broken]
+"""
+
+
+def template(cpu: str = "0.5", count: int = 1) -> str:
+    return TEMPLATE.replace("CPU", cpu).replace("COUNT", str(count))
+
+
+@pytest.fixture
+def cluster() -> Iterator[Cluster]:
+    with oscar_cluster("oscar-a") as found:
+        yield found
+
+
+@pytest.fixture
+async def service(tmp_path: Path) -> AsyncIterator[OrbisService]:
+    svc = OrbisService(Store(f"sqlite:///{tmp_path / 'orbis.db'}"), SimProvider(tmp_path / "sim"),
+                       tmp_path / "work")  # fmt: skip
+    svc.configure_access(Sealer(Fernet.generate_key()))
+    await svc.resume()
+    yield svc
+    await svc.shutdown()
+
+
+def auth(cluster: Cluster, password: str | None = None) -> str:
+    return ("id = im; type = InfrastructureManager; username = alice; password = a\n"
+            f"id = oscar_a; type = OSCAR; host = {cluster.url}; username = oscar; "
+            f"password = {password or cluster.password}")  # fmt: skip
+
+
+def writes(cluster: Cluster) -> list[tuple[str, str]]:
+    return [(m, p) for m, p, _ in cluster.requests if m in ("POST", "PUT", "DELETE")]
+
+
+async def test_create_unchanged_update_delete(service: OrbisService, cluster: Cluster) -> None:
+    who = identify(auth(cluster))[0]
+    infra = await service.create(who, template())
+    assert await service.wait_reconciled(infra, timeout=60)
+    rows = {r.name: r for r in service.store.functions(infra)}
+    assert rows["plants"].state == "running", rows["plants"].error
+    body = next(b for m, p, b in cluster.requests if m == "POST" and p == "/system/services")
+    assert body["cpu"] == "0.5" and body["memory"] == "256Mi"
+    assert body["environment"] == {"variables": {"MODE": "fast"}}
+    assert set(cluster.services) == {"plants"}
+    # the broken one failed on its own, naming the field; nothing of it reached OSCAR
+    assert rows["broken"].state == "failed"
+    assert "input[0]: storage provider 'ftp.nowhere'" in rows["broken"].error
+    outputs = service.outputs(who, infra)
+    assert outputs["url"] == cluster.url
+    assert outputs["cred"] == {"user": "oscar", "token_type": "password",
+                               "token": cluster.password}  # fmt: skip
+
+    before = len(writes(cluster))
+    await service.reconfigure(who, infra)
+    assert await service.wait_reconciled(infra, timeout=60)
+    assert len(writes(cluster)) == before  # unchanged: not sent again
+
+    await service.add_resources(who, infra, template(cpu="1.5"))
+    assert await service.wait_reconciled(infra, timeout=60)
+    assert writes(cluster)[before:] == [("PUT", "/system/services")]
+    assert cluster.services["plants"].cpu == "1.5"
+
+    await service.add_resources(who, infra, template(count=0))
+    assert await service.wait_reconciled(infra, timeout=60)
+    assert cluster.services == {}
+    assert [r.name for r in service.store.functions(infra)] == ["broken"]
+
+    await service.add_resources(who, infra, template(count=1))
+    assert await service.wait_reconciled(infra, timeout=60)
+    assert set(cluster.services) == {"plants"}
+    await service.destroy(who, infra)
+    assert await service.wait_reconciled(infra, timeout=60)
+    assert cluster.services == {}
+
+
+@pytest.mark.parametrize("status", [401, 500])
+async def test_oscar_refusing_fails_the_function_only(
+    service: OrbisService, cluster: Cluster, status: int
+) -> None:
+    cluster.fail_status = status
+    who = identify(auth(cluster))[0]
+    infra = await service.create(who, template())
+    assert await service.wait_reconciled(infra, timeout=60)
+    row = next(r for r in service.store.functions(infra) if r.name == "plants")
+    assert row.state == "failed"
+    assert f"on oscar_a: POST /system/services: HTTP {status}" in row.error
+    assert service.outputs(who, infra)["url"] is None
+    cluster.fail_status = None
+    await service.destroy(who, infra)
+    assert await service.wait_reconciled(infra, timeout=60)
+
+
+async def test_an_oscar_line_at_the_metadata_service_is_never_contacted(
+    service: OrbisService, cluster: Cluster
+) -> None:
+    lines = auth(cluster).replace(cluster.url, "http://169.254.169.254")
+    who = identify(lines)[0]
+    infra = await service.create(who, template())
+    assert await service.wait_reconciled(infra, timeout=60)
+    row = next(r for r in service.store.functions(infra) if r.name == "plants")
+    assert row.state == "failed" and "OSCAR endpoint" in row.error, row.error
+    assert "169.254.169.254" in row.error
+    assert cluster.requests == []
+    await service.destroy(who, infra)
+    assert await service.wait_reconciled(infra, timeout=60)

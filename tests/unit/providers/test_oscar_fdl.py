@@ -1,0 +1,89 @@
+"""The FDL a function becomes: every field IM maps, in OSCAR's shapes, and clear errors."""
+
+from __future__ import annotations
+
+import pytest
+
+from orbis.model.infrastructure import ServerlessFunction
+from orbis.providers.oscar import FdlError, service_definition, spec_digest
+from orbis.providers.oscar.fdl import image_of
+
+
+def function(**props: object) -> ServerlessFunction:
+    base: dict[str, object] = {"name": "plants"}
+    base.update(props)
+    return ServerlessFunction(
+        name="fn", type="tosca.nodes.aisprint.FaaS.Function",
+        image=str(base.pop("image", "grycap/plants")), script=str(base.pop("script", "echo")),
+        memory=base.pop("memory", 1024 * 2**20), cpu=base.pop("cpu", 0.5),  # type: ignore[arg-type]
+        environment=base.pop("env", {"A": "1"}),  # type: ignore[arg-type]
+        inputs=base.pop("input", []), outputs=base.pop("output", []),  # type: ignore[arg-type]
+        storage_providers=base.pop("storage_providers", {}),  # type: ignore[arg-type]
+        properties=base,
+    )
+
+
+def test_every_field_im_maps() -> None:
+    fn = function(
+        log_level="debug", alpine=True, enable_gpu=True, image_pull_secrets=["regcred"],
+        secrets={"TOKEN": "s3cr3t"}, exposed={"min_scale": 1, "max_scale": 3, "port": 8080},
+        input=[{"storage_provider": "minio.default", "path": "/plants/in/", "suffix": "jpg"}],
+        output=[{"storage_provider": "s3.aws", "path": "bucket/out", "prefix": ["res"]}],
+        storage_providers={"s3": {"aws": {"access_key": "AK", "secret_key": "SK",
+                                          "region": "eu-west-1"}},
+                           "minio": {"other": {"endpoint": "https://m", "access_key": "a",
+                                               "secret_key": "b", "region": "r"}}},
+        replicas=[{"type": "endpoint", "url": "https://r.example/job/x", "priority": 5,
+                   "headers": {"X-Token": "t"}, "ssl_verify": False},
+                  {"type": "oscar", "cluster_id": "b", "service_name": "plants-b"}],
+    )
+    fdl = service_definition(fn, clusters={"b": {"endpoint": "https://b", "auth_user": "u",
+                                                  "auth_password": "p", "ssl_verify": True}})
+    assert fdl == {
+        "name": "plants", "image": "grycap/plants", "script": "echo", "memory": "1024Mi",
+        "cpu": "0.5", "log_level": "DEBUG", "alpine": True, "enable_gpu": True,
+        "image_pull_secrets": ["regcred"],
+        "expose": {"min_scale": 1, "max_scale": 3, "api_port": 8080},
+        "environment": {"variables": {"A": "1"}, "secrets": {"TOKEN": "s3cr3t"}},
+        "input": [{"storage_provider": "minio.default", "path": "plants/in", "suffix": ["jpg"]}],
+        "output": [{"storage_provider": "s3.aws", "path": "bucket/out", "prefix": ["res"]}],
+        "storage_providers": {
+            "s3": {"aws": {"access_key": "AK", "secret_key": "SK", "region": "eu-west-1"}},
+            "minio": {"other": {"endpoint": "https://m", "access_key": "a", "secret_key": "b",
+                                "region": "r", "verify": False}}},
+        "replicas": [
+            {"type": "oscar", "priority": 0, "cluster_id": "b", "service_name": "plants-b"},
+            {"type": "endpoint", "priority": 5, "url": "https://r.example/job/x",
+             "ssl_verify": False, "headers": {"X-Token": "t"}}],
+        "clusters": {"b": {"endpoint": "https://b", "auth_user": "u", "auth_password": "p",
+                           "ssl_verify": True}},
+    }
+    assert spec_digest(fdl) == spec_digest(dict(reversed(list(fdl.items()))))
+
+
+@pytest.mark.parametrize(("image", "expected"), [
+    ("docker://ghcr.io/a/b:1", "ghcr.io/a/b:1"), ("grycap/x", "grycap/x"),
+    ("oscar://cluster.example/grycap/x", "grycap/x"),
+])  # fmt: skip
+def test_images_as_im_reads_them(image: str, expected: str) -> None:
+    assert image_of(image, "fn") == expected
+
+
+@pytest.mark.parametrize(("props", "message"), [
+    ({"image": "ost://site/img"}, "has scheme 'ost'"),
+    ({"name": "Bad_Name"}, "not a valid OSCAR service name"),
+    ({"input": [{"storage_provider": "ftp.x", "path": "a"}]},
+     "input[0]: storage provider 'ftp.x' is not of an OSCAR kind"),
+    ({"output": [{"storage_provider": "s3.missing", "path": "a"}]},
+     "output[0]: storage provider 's3.missing' is not defined"),
+    ({"storage_providers": {"gcs": {"x": {}}}}, "storage_providers.gcs is not an OSCAR storage"),
+    ({"replicas": [{"type": "endpoint"}]}, "replicas[0]: a replica of type endpoint needs a url"),
+    ({"replicas": [{"type": "oscar", "cluster_id": "zz", "service_name": "s"}]},
+     "replicas[0]: cluster 'zz' has no URL"),
+    ({"replicas": [{"type": "queue"}]}, "type must be oscar or endpoint"),
+    ({"log_level": "LOUD"}, "log_level 'LOUD'"),
+])  # fmt: skip
+def test_bad_fields_name_the_function_and_field(props: dict[str, object], message: str) -> None:
+    with pytest.raises(FdlError) as caught:
+        service_definition(function(**props))
+    assert "function 'fn'" in str(caught.value) and message in str(caught.value)
