@@ -33,6 +33,7 @@ from orbis.web.pages import (
     page,
     redirect,
     service,
+    session,
     user_session,
 )
 
@@ -122,7 +123,7 @@ async def _posted(request: Request) -> tuple[Any, Choice, list[Tab], dict[str, A
     form = await form_of(request)
     choice = _choice(request, str(form.get("template") or ""), str(form.get("childs") or ""))
     tabs = await run_in_threadpool(form_tabs, choice)
-    values, errors = read_values(tabs, form)
+    values, errors = read_values(tabs, form, session(request).name)
     _name, problem = infra_name_of(form)
     if problem:
         errors["infra_name"] = problem
