@@ -267,3 +267,49 @@ def test_icons_come_from_the_catalogue_folder_only(make_client, tmp_path):
     assert "default-src 'none'" in answer.headers["content-security-policy"]
     for other in ("out.yaml", "url.yaml", "none.yaml", "../secret.png"):
         assert client.get(f"/ui/icons/{other}").status_code == 404, other
+
+
+TAGGED = """tosca_definitions_version: tosca_simple_yaml_1_0
+metadata:
+  display_name: Tagged
+  tabs:
+    Who:
+      - contact: {tag_type: email}
+      - owner: {tag_type: userid}
+      - cluster_name: {tag_type: random}
+      - notes: {tag_type: textarea}
+topology_template:
+  inputs:
+    contact: {type: string, default: ""}
+    owner: {type: string, default: nobody}
+    cluster_name: {type: string, default: ""}
+    notes: {type: string, default: ""}
+  outputs:
+    who: {value: {get_input: owner}}
+    name: {value: {get_input: cluster_name}}
+"""
+
+
+def test_tag_types_email_userid_random_and_textarea(make_client, tmp_path):
+    cat = tmp_path / "tagged"
+    cat.mkdir()
+    (cat / "tagged.yaml").write_text(TAGGED)
+    client = make_client(catalogue_dir=cat)
+    token = login(client)
+    form = client.get("/ui/configure?template=tagged.yaml").text
+    assert 'type="email"' in form and '<textarea id="f-notes"' in form
+    assert re.search(r'id="f-owner"[^>]*value="alice"[^>]*readonly', form, re.S)
+    random_name = re.search(r'name="cluster_name" value="(orbis-[0-9a-f]{8})"', form).group(1)
+    data = {"csrf": token, "template": "tagged.yaml", "contact": "not-an-address",
+            "owner": "mallory", "cluster_name": random_name, "notes": "a\nb"}  # fmt: skip
+    answer = client.post("/ui/plan", data=data)
+    assert answer.status_code == 400 and 'data-field="contact">must be an e-mail' in answer.text
+    answer = client.post("/ui/plan", data={**data, "cluster_name": "$(boom)",
+                                           "contact": "a@b.org"})  # fmt: skip
+    assert answer.status_code == 400 and 'data-field="cluster_name">must match' in answer.text
+    answer = client.post("/ui/deploy", data={**data, "contact": "a@b.org"},
+                         follow_redirects=False)  # fmt: skip
+    assert answer.status_code == 303, answer.text
+    page = client.get(answer.headers["location"]).text
+    assert "<code>alice</code>" in page and "mallory" not in page  # userid: the signed-in user
+    assert f"<code>{random_name}</code>" in page
