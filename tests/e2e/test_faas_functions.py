@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from pathlib import Path
@@ -162,3 +163,78 @@ async def test_replicated_service_delegates_to_the_other_cluster(
             assert job_containers(engine_url) == []
         finally:
             await svc.shutdown()
+
+
+CLI_TEMPLATE = """tosca_definitions_version: tosca_simple_yaml_1_0
+imports:
+  - grycap_custom_types: https://raw.githubusercontent.com/grycap/tosca/main/custom_types.yaml
+topology_template:
+  node_templates:
+    count_words:
+      type: tosca.nodes.aisprint.FaaS.Function
+      properties:
+        name: count-words
+        memory: 128Mi
+        image: IMAGE
+        script: |
+          #!/bin/sh
+          echo "words: $(wc -w < "$INPUT_FILE_PATH")"
+    bad_replica:
+      type: tosca.nodes.aisprint.FaaS.Function
+      properties:
+        name: bad-replica
+        memory: 128Mi
+        image: IMAGE
+        script: "echo"
+        replicas: [{type: endpoint, priority: 1}]
+"""
+
+
+def test_cli_lists_and_invokes_functions(engine_url: str, tmp_path: Path) -> None:
+    from orbis.testing.server import orbis_server
+
+    image = os.environ["ORBIS_NODE_IMAGE"]
+    template = tmp_path / "words.yaml"
+    template.write_text(CLI_TEMPLATE.replace("IMAGE", image))
+    with oscar_cluster("oscar-cli") as cluster, orbis_server(
+        env={"ORBIS_PROVIDER": "sim"}
+    ) as server:
+        with server.auth_file.open("a") as auth:
+            auth.write(f"id = oscar; type = OSCAR; host = {cluster.url}; username = oscar; "
+                       f"password = {cluster.password}\n")
+        deployed = server.cli("deploy", str(template), "--no-wait")
+        assert deployed.returncode == 0, deployed.stderr
+        infra = deployed.stdout.split("Infrastructure ", 1)[1].split()[0]
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            listing = server.cli("functions", infra, "--json")
+            assert listing.returncode == 0, listing.stderr
+            states = {f["name"]: f for f in json.loads(listing.stdout)}
+            if states["count_words"]["state"] == "running" and states["bad_replica"]["state"]:
+                break
+            time.sleep(0.5)
+        assert states["count_words"]["endpoint"] == cluster.url
+        assert states["count_words"]["service"] == "count-words"
+        assert states["bad_replica"]["state"] == "failed"
+        assert "replicas[0]: a replica of type endpoint needs a url" in (
+            states["bad_replica"]["error"])
+        table = server.cli("functions", infra)
+        assert "count-words" in table.stdout and "running" in table.stdout
+        shown = server.cli("show", infra)
+        assert "Functions" in shown.stdout and "count-words" in shown.stdout, shown.stdout
+
+        words = tmp_path / "input.txt"
+        words.write_text("one two three four\n")
+        run = server.cli("invoke", infra, "count_words", "--file", str(words))
+        assert run.returncode == 0, run.stderr
+        assert run.stdout == "words: 4\n"
+        refused = server.cli("invoke", infra, "bad_replica")
+        assert refused.returncode != 0
+        assert "function 'bad_replica' is failed" in refused.stderr + refused.stdout
+        unknown = server.cli("invoke", infra, "nope")
+        assert unknown.returncode != 0 and "no function 'nope'" in unknown.stderr + unknown.stdout
+
+        gone = server.cli("destroy", infra)
+        assert gone.returncode == 0, gone.stderr
+        assert cluster.services == {}
+        assert job_containers(engine_url) == []
