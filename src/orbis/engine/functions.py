@@ -74,7 +74,9 @@ class FunctionEngine:
             self._failed(infra.id, fn.name, str(exc))
             return
         digest = spec_digest(spec)
-        same_place = row is not None and row.site == where.site and row.backend == where.backend
+        same_place = (row is not None and row.site == where.site and row.backend == where.backend
+                      # a hosted OSCAR whose machine came back at another address: made anew
+                      and (where.oscar is None or row.endpoint == where.oscar.endpoint))
         live = same_place and row is not None and row.state == "running"
         if live and row is not None and row.digest == digest:
             return  # nothing changed: nothing is sent
