@@ -238,3 +238,30 @@ def test_cli_lists_and_invokes_functions(engine_url: str, tmp_path: Path) -> Non
         assert gone.returncode == 0, gone.stderr
         assert cluster.services == {}
         assert job_containers(engine_url) == []
+
+
+def test_stand_in_endpoint_replica_gets_the_job_with_its_headers(engine_url: str) -> None:
+    """The stand-in's other replica kind: A posts the job to a URL with the replica's headers
+    (here B's /job with B's service token), and B writes back into A's bucket."""
+    from orbis.providers.oscar import OscarClient, OscarTarget
+
+    image = os.environ["ORBIS_NODE_IMAGE"]
+    script = '#!/bin/sh\ntr a-z A-Z < "$INPUT_FILE_PATH" > "$TMP_OUTPUT_DIR/r.txt"\n'
+    with oscar_cluster("edge_a", max_jobs=0) as a, oscar_cluster("edge_b") as b:
+        client_b = OscarClient(OscarTarget(b.url, "oscar", b.password))
+        client_b.create_service({
+            "name": "rep", "image": image, "script": script,
+            "storage_providers": {"minio": {"edge_a": a.minio.model_dump()}},
+            "output": [{"storage_provider": "minio.edge_a", "path": "svc/out"}]})
+        token = client_b.get_service("rep")["token"]
+        OscarClient(OscarTarget(a.url, "oscar", a.password)).create_service({
+            "name": "svc", "image": image, "script": script,
+            "input": [{"storage_provider": "minio.default", "path": "svc/in"}],
+            "output": [{"storage_provider": "minio.default", "path": "svc/out"}],
+            "replicas": [{"type": "endpoint", "url": f"{b.url}/job/rep", "priority": 0,
+                          "headers": {"Authorization": f"Bearer {token}"}}]})
+        storage = s3(a)
+        storage.put_object(Bucket="svc", Key="in/x.txt", Body=b"edge\n")
+        assert wait_object(storage, "svc", "out/r.txt") == b"EDGE\n"
+        assert [(j.state, j.where) for j in a.jobs] == [("delegated", f"{b.url}/job/rep")]
+    assert job_containers(engine_url) == []
