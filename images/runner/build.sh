@@ -10,7 +10,10 @@
 # at once.
 #
 # Env: ORBIS_HOME (default <repo>/.orbis), ORBIS_NODE_IMAGE (default orbis-node:latest),
-#      ORBIS_RUNNER_REPO (default orbis-runner), ORBIS_RUNNER_ANSIBLE (e.g. 2.19.14).
+#      ORBIS_RUNNER_REPO (default orbis-runner), ORBIS_RUNNER_ANSIBLE (e.g. 2.19.14),
+#      ORBIS_RUNNER_MITOGEN (Mitogen for Ansible, default 0.3.54; "none" leaves it out).
+# Mitogen's strategy plugins make large levels cheaper (one Python per node instead of one per
+# task, docs/runner.md); the image's label orbis.runner.mitogen names their folder.
 # Usage: images/runner/build.sh [--force]
 set -euo pipefail
 
@@ -30,9 +33,10 @@ python="$repo/.venv/bin/python"
 [[ -x $python ]] || python="$(command -v python3)"
 version="${ORBIS_RUNNER_ANSIBLE:-$("$python" -c 'import importlib.metadata as m; print(m.version("ansible-core"))' 2>/dev/null || true)}"
 [[ -n $version ]] || { log "no ansible-core in $python: set ORBIS_RUNNER_ANSIBLE or run make venv"; exit 1; }
+mitogen="${ORBIS_RUNNER_MITOGEN:-0.3.54}"
 base_id="$(podman image inspect --format '{{.Id}}' "$base")"
 
-recipe_hash="$( (cat "$here/build.sh" "$here/Containerfile" "$here/ansible.cfg"; echo "$version $base_id") \
+recipe_hash="$( (cat "$here/build.sh" "$here/Containerfile" "$here/ansible.cfg"; echo "$version $mitogen $base_id") \
     | sha256sum | cut -c1-12)"
 tag="$image_repo:$recipe_hash"
 
@@ -62,6 +66,17 @@ done
     --python-version 3.11 --implementation cp "${platforms[@]}" --no-compile \
     --target "$context/site" "ansible-core==$version" 2>&1 | grep -v "is ignored" >&2 || true
 [[ -d $context/site/ansible ]] || { log "ansible-core $version could not be installed"; exit 1; }
+strategy=""
+if [[ $mitogen != none ]]; then
+    log "installing mitogen $mitogen"
+    "$python" -m pip download -q --no-deps --only-binary=:all: -d "$wheels" "mitogen==$mitogen" 2>&1 \
+        | grep -v "is ignored" >&2 || true
+    "$python" -m pip install -q --no-deps --no-index --find-links "$wheels" --no-compile \
+        --target "$context/site" "mitogen==$mitogen" 2>&1 | grep -v "is ignored" >&2 || true
+    [[ -d $context/site/ansible_mitogen/plugins/strategy ]] \
+        || { log "mitogen $mitogen could not be installed"; exit 1; }
+    strategy=/usr/local/lib/python3.11/dist-packages/ansible_mitogen/plugins/strategy
+fi
 rm -rf "$context/site/bin"  # their shebangs name the host's Python; ours are below
 # Byte-code now: the runner's root is read-only, so without it every ansible-playbook start
 # would compile ansible from source again (seconds of CPU). unchecked-hash: valid whatever
@@ -81,7 +96,7 @@ done
 cp "$here/Containerfile" "$here/ansible.cfg" "$context/"
 
 podman build --quiet --pull=never --network=none --build-arg "BASE=$base" \
-    --label "orbis.runner.recipe=$recipe_hash" -t "$tag" "$context" >/dev/null
+    --label "orbis.runner.recipe=$recipe_hash" --label "orbis.runner.mitogen=$strategy" -t "$tag" "$context" >/dev/null
 podman tag "$tag" "$image_repo:latest"
 # Drop images of older recipes (podman refuses, harmlessly, while a container still uses one).
 podman images --format '{{.Repository}}:{{.Tag}}' \

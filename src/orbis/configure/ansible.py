@@ -31,6 +31,11 @@ CALLBACK_DIR = Path(__file__).with_name("callback_plugins")
 ROLES_DIR = Path(__file__).with_name("roles")  # roles shipped with Orbis (catalogue templates)
 EVENTS_LIMIT = 64 << 20  # bytes of a level's events file read at most
 PLAY_KEYS = {"hosts", "tasks", "roles", "pre_tasks", "post_tasks", "handlers", "import_playbook"}
+# Mitogen's strategy for levels with at least this many hosts (ORBIS_MITOGEN_MIN_HOSTS; "off"
+# never): one Python per node instead of one per task, less than half the nodes' CPU on 20
+# nodes; small levels keep Ansible's own strategy (Mitogen's start costs more than it saves).
+MITOGEN_MIN_HOSTS = 8
+FORKS_MIN, FORKS_MAX = 5, 50
 
 
 @dataclass(frozen=True)
@@ -151,7 +156,26 @@ def build_inventory(
     return {"all": {"hosts": hostvars, "children": children, "vars": shared}}
 
 
-def ansible_env(paths: RunnerPaths, events_file: PurePath) -> dict[str, str]:
+def mitogen_min_hosts() -> int | None:
+    """Hosts from which a level runs with Mitogen (ORBIS_MITOGEN_MIN_HOSTS); None: never."""
+    value = os.environ.get("ORBIS_MITOGEN_MIN_HOSTS", "").strip().lower()
+    if value in ("off", "never", "no", "false"):
+        return None
+    return int(value) if value.isdigit() else MITOGEN_MIN_HOSTS
+
+
+def strategy(hosts: int, mitogen: str | None) -> dict[str, str]:
+    """How many forks and which strategy a level of `hosts` hosts runs with. `mitogen` is the
+    folder of Mitogen's strategy plugins in the runner (None where it has none)."""
+    env = {"ANSIBLE_FORKS": str(min(max(hosts, FORKS_MIN), FORKS_MAX))}
+    threshold = mitogen_min_hosts()
+    if mitogen and threshold is not None and hosts >= threshold:
+        env |= {"ANSIBLE_STRATEGY_PLUGINS": mitogen, "ANSIBLE_STRATEGY": "mitogen_linear"}
+    return env
+
+
+def ansible_env(paths: RunnerPaths, events_file: PurePath, hosts: int = 1,
+                mitogen: str | None = None) -> dict[str, str]:  # fmt: skip
     """Ansible's whole environment, made from nothing: no variable of the service's (its
     secret key, cloud credentials) reaches a play. SSH state lives in the runner's HOME."""
     return {
@@ -165,7 +189,6 @@ def ansible_env(paths: RunnerPaths, events_file: PurePath) -> dict[str, str]:
         "ANSIBLE_ROLES_PATH": f"{paths.workspace / 'roles'}:{paths.roles_dir}",
         "ANSIBLE_COLLECTIONS_PATH": str(paths.workspace / "collections"),
         "ANSIBLE_CALLBACKS_ENABLED": "orbis_events",
-        "ANSIBLE_FORKS": "25",
         "ANSIBLE_PYTHON_INTERPRETER": "/usr/bin/python3",
         "ANSIBLE_RETRY_FILES_ENABLED": "False",
         "ANSIBLE_NOCOLOR": "1",
@@ -173,6 +196,9 @@ def ansible_env(paths: RunnerPaths, events_file: PurePath) -> dict[str, str]:
         "ANSIBLE_LOCAL_TEMP": f"{paths.tmp}/ansible-local",
         "ANSIBLE_DEPRECATION_WARNINGS": "False",
         "ANSIBLE_SYSTEM_WARNINGS": "False",
+        # SSH connect timeout: many nodes at once on a loaded host answer slower than 10 s
+        "ANSIBLE_TIMEOUT": "30",
+        **strategy(hosts, mitogen),
         "ORBIS_EVENTS_FILE": str(events_file),
     }
 
@@ -209,7 +235,7 @@ async def run_level(
     events_file = folder / f"{label}-events.jsonl"
     write_new(events_file, "")
     argv = ["ansible-playbook", "-i", f"{label}-inventory.yml", f"{label}.yml"]
-    env = ansible_env(paths, paths.workspace / events_file.name)
+    env = ansible_env(paths, paths.workspace / events_file.name, len(targets), runner.mitogen)
     run = asyncio.create_task(runner.run(argv, env, timeout=timeout, tag=label))
     events: list[dict[str, Any]] = []
     offset = 0
@@ -233,6 +259,8 @@ async def run_level(
         run.cancel()  # the deployment was cancelled (e.g. destroyed meanwhile)
         raise
     returncode, output = run.result()
+    how = f"strategy {env.get('ANSIBLE_STRATEGY', 'linear')}, {env['ANSIBLE_FORKS']} forks"
+    output = f"({how})\n{output}"
     return collect(steps, events, output, returncode), output
 
 

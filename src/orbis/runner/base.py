@@ -39,6 +39,8 @@ class Runner(ABC):
     paths: RunnerPaths
     #: what the node log says about where recipes ran
     where: str = "runner"
+    #: the folder of Mitogen's Ansible strategy plugins in the runner; None: it has none
+    mitogen: str | None = None
 
     @abstractmethod
     async def run(self, argv: list[str], env: dict[str, str], *, timeout: float,

@@ -27,6 +27,7 @@ from orbis.runner.host import HostRunner
 from orbis.runner.options import Limits, container_options
 
 log = logging.getLogger(__name__)
+MITOGEN_LABEL = "orbis.runner.mitogen"
 
 Frontend = tuple[FrontLogin, str]  # the front-end node's login and the infrastructure's key
 UNSAFE_WARNING = (
@@ -126,7 +127,7 @@ class RunnerPool:
             raise RunnerUnavailable(f"no container engine for the recipe runner ({exc}); "
                                     f"{NO_HOST}") from None  # fmt: skip
         try:
-            client.images.get(image)
+            labels = client.images.get(image).labels or {}
         except docker.errors.ImageNotFound:
             raise RunnerUnavailable(f"runner image {image} not found: build it with "
                                     "images/runner/build.sh (make image)") from None  # fmt: skip
@@ -140,5 +141,7 @@ class RunnerPool:
             limits=Limits(cpus=s.runner_cpus, memory_mb=s.runner_memory_mb, pids=s.runner_pids),
         )  # fmt: skip
         runner = ContainerRunner(client, options, workspace)
+        # images/runner/build.sh labels where Mitogen's strategy plugins are (none: older image)
+        runner.mitogen = labels.get(MITOGEN_LABEL) or None
         runner.start()
         return runner

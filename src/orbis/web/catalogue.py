@@ -22,6 +22,9 @@ import orbis
 
 MAX_FILE_BYTES = 1 << 20  # a catalogue template larger than this is skipped
 DEFAULT_ORDER = 99999999
+MAX_ICON_BYTES = 512 * 1024
+ICON_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg",
+              ".gif": "image/gif", ".webp": "image/webp", ".svg": "image/svg+xml"}
 
 
 @dataclass(frozen=True)
@@ -43,11 +46,16 @@ class Entry:
     childs: tuple[str, ...] = ()
     link_parent: str | None = None
     link_childs: tuple[str, ...] = ()
+    vos: tuple[str, ...] = ()  # offered only to users of one of these VOs (none: everyone)
     inputs: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def is_card(self) -> bool:
         return not self.parents
+
+    def offered_to(self, vos: list[str]) -> bool:
+        """`metadata.vos`: only users in one of them see the template (the Dashboard's rule)."""
+        return not self.vos or any(vo in self.vos for vo in vos)
 
     @property
     def initials(self) -> str:
@@ -90,6 +98,18 @@ class Catalogue:
 
     def cards(self) -> list[Entry]:
         return [e for e in self.entries() if e.is_card]
+
+    def icon_file(self, entry: Entry) -> Path | None:
+        """The card's icon as a file of the catalogue folder (relative to the template's folder
+        or the catalogue's), or None (an URL, a missing file, not an image, too large)."""
+        if self.folder is None or not entry.icon or "://" in entry.icon:
+            return None
+        for root in (entry.path.parent, self.folder):
+            candidate = (root / entry.icon).resolve()
+            if (candidate.is_relative_to(self.folder) and candidate.suffix.lower() in ICON_TYPES
+                    and candidate.is_file() and candidate.stat().st_size <= MAX_ICON_BYTES):
+                return candidate
+        return None
 
     def get(self, template_id: str) -> Entry | None:
         return next((e for e in self.entries() if e.id == template_id), None)
@@ -163,4 +183,5 @@ def _read(path: Path, folder: Path) -> Entry | None:
         link_parent=ids((str(link["parent"]),))[0] if link and link.get("parent") else None,
         link_childs=ids(_strings(link.get("childs"))) if link else (),
         inputs=inputs,
+        vos=_strings(meta.get("vos")),
     )

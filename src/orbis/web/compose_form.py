@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from orbis.cli.bundle import bundle
 from orbis.cli.templates import load_any
 from orbis.lang.compose import compose
@@ -44,11 +46,13 @@ class Choice:
         return self.base.path, [a.path for a in self.addons]
 
 
-def choose(catalogue: Catalogue, template_id: str, childs: str | None) -> Choice:
+def choose(catalogue: Catalogue, template_id: str, childs: str | None,
+           vos: list[str] | None = None) -> Choice:  # fmt: skip
     """The base named by `template_id` (a link card stands for its parent and add-ons) and the
-    add-ons named in `childs` (comma-separated ids). ChoiceError when one is unknown."""
+    add-ons named in `childs` (comma-separated ids). ChoiceError when one is unknown, or not
+    offered to a user of `vos` (`metadata.vos`)."""
     entry = catalogue.get(template_id)
-    if entry is None:
+    if entry is None or not entry.offered_to(vos or []):
         raise ChoiceError(f"No template {template_id!r} in the catalogue")
     names = [c for c in (childs or "").split(",") if c.strip()]
     if entry.link_parent:
@@ -63,7 +67,7 @@ def choose(catalogue: Catalogue, template_id: str, childs: str | None) -> Choice
     addons: list[Entry] = []
     for name in names:
         addon = catalogue.get(name.strip())
-        if addon is None:
+        if addon is None or not addon.offered_to(vos or []):
             raise ChoiceError(f"No add-on {name!r} in the catalogue")
         if addon.id in [a.id for a in addons]:
             raise ChoiceError(f"The add-on {addon.id} is chosen twice")
@@ -78,8 +82,6 @@ def form_tabs(choice: Choice) -> list[Tab]:
     """The composed template's form (TemplateError when the templates do not compose)."""
     base, addons = choice.paths
     if not addons:
-        import yaml
-
         doc = yaml.safe_load(base.read_text(encoding="utf-8"))
         return tabs_of(doc if isinstance(doc, dict) else {})
     _, smap = compose(base, addons)
@@ -87,8 +89,10 @@ def form_tabs(choice: Choice) -> list[Tab]:
     return tabs_of(document if isinstance(document, dict) else {})
 
 
-def build(choice: Choice, values: dict[str, Any]) -> tuple[Template, str, str]:
-    """(model, template text to send, file name) of the choice with these input values.
+def build(choice: Choice, values: dict[str, Any], infra_name: str = ""
+          ) -> tuple[Template, str, str]:  # fmt: skip
+    """(model, template text to send, file name) of the choice with these input values (and
+    the name the user gave the infrastructure, as `metadata.infra_name`, the Dashboard's way).
     TemplateError with file:line:col when the result is not valid."""
     base, addons = choice.paths
     template, composed = load_any(base, values, addons)
@@ -96,7 +100,26 @@ def build(choice: Choice, values: dict[str, Any]) -> tuple[Template, str, str]:
         text = bundle(base, template, values)
     else:
         text = bundle(composed[1], template, values, text=composed[0])
+    if infra_name:
+        doc = yaml.safe_load(text)
+        meta = doc.get("metadata") if isinstance(doc.get("metadata"), dict) else {}
+        doc["metadata"] = {**meta, "infra_name": infra_name}
+        template.metadata["infra_name"] = infra_name
+        text = yaml.safe_dump(doc, sort_keys=False, allow_unicode=True, width=100)
     return template, text, base.name
+
+
+MAX_NAME = 128
+
+
+def infra_name_of(form: Any) -> tuple[str, str]:
+    """(the name the user gave, an error or "")."""
+    name = str(form.get("infra_name") or "").strip()
+    if len(name) > MAX_NAME:
+        return name, f"at most {MAX_NAME} characters"
+    if any(ord(c) < 32 for c in name):
+        return name, "one line of text"
+    return name, ""
 
 
 def problems_of(error: TemplateError) -> list[dict[str, Any]]:

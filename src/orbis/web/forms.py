@@ -7,13 +7,16 @@ names, a list names inputs, with `{name: {options}}` items), an input in several
 the last, inputs in no tab are not shown and keep their default; no tabs: one tab with all.
 `valid_values` → a select, integer/float → a number with the bounds of the range constraints,
 boolean → a checkbox, a name containing `password` (or `tag_type: password`) → a masked box,
-list/map → a YAML text area. Every posted value is checked here against the input's type and
-constraints (browsers' own checks are only a convenience), so errors show next to the field.
+list/map → a YAML text area; `tag_type` text, textarea, hidden, email, password, userid (the
+signed-in user, read-only) and random (a hidden random name) are honoured. Every posted value
+is checked here against the input's type and constraints (browsers' own checks are only a
+convenience), so errors show next to the field.
 """
 
 from __future__ import annotations
 
 import re
+import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +27,8 @@ from orbis.lang.regex import RegexError, compile_user_regex
 SIZE = re.compile(r"^\s*\d+(\.\d+)?\s*[KMGTP]i?B\s*$", re.I)
 MAX_VALUE_CHARS = 65536
 TRUE = {"true", "yes", "1", "on"}
+EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+RANDOM_NAME = r"[A-Za-z0-9][A-Za-z0-9-]{0,62}"
 
 
 @dataclass
@@ -130,6 +135,14 @@ def make_field(name: str, spec: Any, options: dict[str, Any] | None = None) -> F
             f.kind = "textarea"
         elif tag_type == "hidden":
             f.kind = "hidden"
+        elif tag_type == "email":
+            f.kind = "email"
+        elif tag_type == "userid":
+            f.kind = "userid"  # the signed-in user's name, not editable
+        elif tag_type == "random":
+            f.kind = "hidden"  # a random name the user does not choose (the Dashboard's)
+            f.pattern = RANDOM_NAME
+            f.value = f.value or f"orbis-{secrets.token_hex(4)}"
         f.min_length = _int(_constraint(constraints, "min_length"))
         f.max_length = _int(_constraint(constraints, "max_length"))
         if options.get("pattern"):
@@ -189,9 +202,11 @@ def fields_of(tabs: list[Tab]) -> list[Field]:
     return [f for tab in tabs for f in tab.fields]
 
 
-def read_values(tabs: list[Tab], form: Any) -> tuple[dict[str, Any], dict[str, str]]:
+def read_values(tabs: list[Tab], form: Any, user: str = ""
+                ) -> tuple[dict[str, Any], dict[str, str]]:  # fmt: skip
     """(input values, errors by input name) from a posted form. Fields not posted (disabled by
-    `enabled_by`, or a checkbox left clear) are handled as a browser posts them."""
+    `enabled_by`, or a checkbox left clear) are handled as a browser posts them; a `userid`
+    field is the signed-in `user` whatever was posted."""
     fields = fields_of(tabs)
     by_name = {f.name: f for f in fields}
     values: dict[str, Any] = {}
@@ -205,6 +220,9 @@ def read_values(tabs: list[Tab], form: Any) -> tuple[dict[str, Any], dict[str, s
             if not on:
                 continue  # disabled: keeps the template's default
         raw = form.get(f.name)
+        if f.kind == "userid":
+            values[f.name] = f.value = user
+            continue
         if f.kind == "checkbox":
             values[f.name] = str(raw or "").lower() in TRUE
             f.value = "true" if values[f.name] else "false"
@@ -251,6 +269,8 @@ def check(f: Field, text: str) -> Any:
             raise ValueError(f"must be a YAML {f.type}")
     elif f.type == "scalar-unit.size" and not SIZE.match(text):
         raise ValueError("must be a size such as 20 GB or 512 MiB")
+    if f.kind == "email" and not EMAIL.fullmatch(text.strip()):
+        raise ValueError("must be an e-mail address")
     if f.kind == "select" and text not in f.options:
         raise ValueError(f"must be one of {', '.join(f.options)}")
     if isinstance(value, int | float) and not isinstance(value, bool):

@@ -12,10 +12,18 @@ from fastapi.responses import Response
 from orbis.api import plan_view
 from orbis.lang.errors import TemplateError
 from orbis.model.infrastructure import Template
-from orbis.service import InvalidRequest, ServiceError
+from orbis.service import InvalidRequest, NotFoundError, ServiceError
 from orbis.web import credentials
-from orbis.web.catalogue import Catalogue
-from orbis.web.compose_form import Choice, ChoiceError, build, choose, form_tabs, problems_of
+from orbis.web.catalogue import ICON_TYPES, Catalogue
+from orbis.web.compose_form import (
+    Choice,
+    ChoiceError,
+    build,
+    choose,
+    form_tabs,
+    infra_name_of,
+    problems_of,
+)
 from orbis.web.forms import Tab, fields_of, read_values
 from orbis.web.pages import (
     WebRoute,
@@ -25,6 +33,7 @@ from orbis.web.pages import (
     page,
     redirect,
     service,
+    session,
     user_session,
 )
 
@@ -40,19 +49,37 @@ def catalogue(request: Request) -> Catalogue:
 @router.get("/ui/")
 async def cards(request: Request, q: str = "") -> Response:
     """The catalogue's cards (filtered by `q` without JavaScript; the page filters as you type)."""
-    user_session(request)
-    entries = await run_in_threadpool(catalogue(request).cards)
+    vos = user_session(request).vos
+    entries = [e for e in await run_in_threadpool(catalogue(request).cards) if e.offered_to(vos)]
     words = q.lower().split()
     if words:
         entries = [e for e in entries
                    if all(w in f"{e.display_name} {e.description} {e.tag}".lower() for w in words)]
-    return page(request, "catalogue.html", title="Catalogue", cards=entries, q=q,
-                all_entries={e.id: e for e in catalogue(request).entries()})  # fmt: skip
+    icons = {e.id for e in entries if catalogue(request).icon_file(e) is not None}
+    return page(request, "catalogue.html", title="Catalogue", cards=entries, q=q, icons=icons,
+                all_entries={e.id: e for e in catalogue(request).entries()
+                             if e.offered_to(vos)})  # fmt: skip
+
+
+@router.get("/ui/icons/{template_id:path}")
+async def icon(request: Request, template_id: str) -> Response:
+    """A card's icon from the catalogue folder (never a file outside it)."""
+    user_session(request)
+    entry = catalogue(request).get(template_id)
+    path = catalogue(request).icon_file(entry) if entry is not None else None
+    if path is None:
+        raise NotFoundError("No icon")
+    answer = Response(path.read_bytes(), media_type=ICON_TYPES[path.suffix.lower()])
+    # an SVG opened on its own must not run script in this site's origin
+    answer.headers["Content-Security-Policy"] = "default-src 'none'; style-src 'unsafe-inline'"
+    answer.headers["X-Content-Type-Options"] = "nosniff"
+    answer.headers["Cache-Control"] = "max-age=3600"
+    return answer
 
 
 def _choice(request: Request, template: str, childs: str | None) -> Choice:
     try:
-        return choose(catalogue(request), template, childs)
+        return choose(catalogue(request), template, childs, session(request).vos)
     except ChoiceError as exc:
         raise InvalidRequest(str(exc)) from None
 
@@ -70,7 +97,9 @@ async def configure(request: Request, template: str, childs: str | None = None,
     choice = _choice(request, template, childs)
     entry = catalogue(request).get(template)
     if childs is None and choice.base.childs and entry is not None and not entry.link_parent:
-        offered = [a for a in (catalogue(request).get(c) for c in choice.base.childs) if a]
+        vos = session(request).vos
+        offered = [a for a in (catalogue(request).get(c) for c in choice.base.childs)
+                   if a and a.offered_to(vos)]
         return page(request, "addons.html", title=choice.base.display_name, choice=choice,
                     offered=offered)  # fmt: skip
     return await _form(request, choice, {}, [])
@@ -78,7 +107,7 @@ async def configure(request: Request, template: str, childs: str | None = None,
 
 async def _form(request: Request, choice: Choice, errors: dict[str, str],
                 problems: list[dict[str, Any]], tabs: list[Tab] | None = None,
-                status: int = 200) -> Response:  # fmt: skip
+                status: int = 200, form: Any = None) -> Response:  # fmt: skip
     if tabs is None:
         try:
             tabs = await run_in_threadpool(form_tabs, choice)
@@ -87,7 +116,9 @@ async def _form(request: Request, choice: Choice, errors: dict[str, str],
             tabs = []
     creds = await credentials.listing(request)
     return page(request, "configure.html", status, title=choice.title, choice=choice, tabs=tabs,
-                errors=errors, problems=problems, credentials=creds)  # fmt: skip
+                errors=errors, problems=problems, credentials=creds,
+                infra_name=str(form.get("infra_name") or "") if form is not None else "",
+                credential=str(form.get("credential") or "") if form is not None else "")
 
 
 async def _posted(request: Request) -> tuple[Any, Choice, list[Tab], dict[str, Any],
@@ -95,7 +126,10 @@ async def _posted(request: Request) -> tuple[Any, Choice, list[Tab], dict[str, A
     form = await form_of(request)
     choice = _choice(request, str(form.get("template") or ""), str(form.get("childs") or ""))
     tabs = await run_in_threadpool(form_tabs, choice)
-    values, errors = read_values(tabs, form)
+    values, errors = read_values(tabs, form, session(request).name)
+    _name, problem = infra_name_of(form)
+    if problem:
+        errors["infra_name"] = problem
     return form, choice, tabs, values, errors
 
 
@@ -106,16 +140,17 @@ async def plan(request: Request) -> Response:
     user_session(request)
     form, choice, tabs, values, errors = await _posted(request)
     if errors:
-        return await _form(request, choice, errors, [], tabs, status=400)
+        return await _form(request, choice, errors, [], tabs, status=400, form=form)
+    infra_name = infra_name_of(form)[0]
     try:
-        template, _text, _name = await run_in_threadpool(build, choice, values)
+        template, _text, _name = await run_in_threadpool(build, choice, values, infra_name)
     except TemplateError as exc:
-        return await _form(request, choice, {}, problems_of(exc), tabs, status=400)
+        return await _form(request, choice, {}, problems_of(exc), tabs, status=400, form=form)
     cred = str(form.get("credential") or "")
     who = await identity(request, await credentials.lines(request, cred))
     summary = await _plan_summary(request, who, template)
     return page(request, "plan.html", title=f"Plan: {choice.title}", choice=choice,
-                fields=fields_of(tabs), plan=summary, credential=cred,
+                fields=fields_of(tabs), plan=summary, credential=cred, infra_name=infra_name,
                 action="/ui/deploy")  # fmt: skip
 
 
@@ -144,11 +179,12 @@ async def deploy(request: Request) -> Response:
     user_session(request)
     form, choice, tabs, values, errors = await _posted(request)
     if errors:
-        return await _form(request, choice, errors, [], tabs, status=400)
+        return await _form(request, choice, errors, [], tabs, status=400, form=form)
     try:
-        _template, text, name = await run_in_threadpool(build, choice, values)
+        _template, text, name = await run_in_threadpool(build, choice, values,
+                                                        infra_name_of(form)[0])  # fmt: skip
     except TemplateError as exc:
-        return await _form(request, choice, {}, problems_of(exc), tabs, status=400)
+        return await _form(request, choice, {}, problems_of(exc), tabs, status=400, form=form)
     cloud = await credentials.lines(request, str(form.get("credential") or ""))
     who = await identity(request, cloud)
     infra_id = await service(request).create(who, text, name)

@@ -143,3 +143,22 @@ def test_files_in_the_runner_folder_are_never_followed(tmp_path):
     assert read_new(tmp_path / "fifo", 0) == ("", 0)  # and does not block
     (tmp_path / "ok.jsonl").write_text('{"a": 1}\n{"b"')
     assert read_new(tmp_path / "ok.jsonl", 0) == ('{"a": 1}', 9)
+
+
+def test_forks_follow_the_hosts_and_mitogen_only_for_large_levels(monkeypatch):
+    plugins = "/usr/lib/ansible_mitogen/plugins/strategy"
+    monkeypatch.delenv("ORBIS_MITOGEN_MIN_HOSTS", raising=False)
+    small = ansible_env(PATHS, PATHS.workspace / "e.jsonl", hosts=3, mitogen=plugins)
+    assert small["ANSIBLE_FORKS"] == "5" and "ANSIBLE_STRATEGY" not in small
+    large = ansible_env(PATHS, PATHS.workspace / "e.jsonl", hosts=20, mitogen=plugins)
+    assert large["ANSIBLE_FORKS"] == "20"
+    assert large["ANSIBLE_STRATEGY"] == "mitogen_linear"
+    assert large["ANSIBLE_STRATEGY_PLUGINS"] == plugins
+    assert ansible_env(PATHS, PATHS.workspace / "e.jsonl", hosts=500)["ANSIBLE_FORKS"] == "50"
+    # a runner without Mitogen (the front-end node, an older image) keeps Ansible's strategy
+    assert "ANSIBLE_STRATEGY" not in ansible_env(PATHS, PATHS.workspace / "e.jsonl", hosts=20)
+    monkeypatch.setenv("ORBIS_MITOGEN_MIN_HOSTS", "off")
+    assert "ANSIBLE_STRATEGY" not in ansible_env(PATHS, PATHS.workspace / "e.jsonl", 20, plugins)
+    monkeypatch.setenv("ORBIS_MITOGEN_MIN_HOSTS", "1")
+    one = ansible_env(PATHS, PATHS.workspace / "e.jsonl", hosts=1, mitogen=plugins)
+    assert one["ANSIBLE_STRATEGY"] == "mitogen_linear"

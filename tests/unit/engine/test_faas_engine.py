@@ -156,3 +156,30 @@ async def test_an_oscar_line_at_the_metadata_service_is_never_contacted(
     assert cluster.requests == []
     await service.destroy(who, infra)
     assert await service.wait_reconciled(infra, timeout=60)
+
+
+async def test_a_bearer_token_line_and_a_service_left_by_a_crash(
+    service: OrbisService
+) -> None:
+    with oscar_cluster("oscar-t", tokens=("oidc-token-1",)) as cluster:
+        # a run that crashed after its POST left the service there: the next one PUTs it
+        leftover = {"name": "plants", "image": "x", "script": "old"}
+        cluster.requests.clear()
+        import httpx
+
+        httpx.post(f"{cluster.url}/system/services", json=leftover,
+                   headers={"Authorization": "Bearer oidc-token-1"}).raise_for_status()
+        lines = ("id = im; type = InfrastructureManager; username = alice; password = a\n"
+                 f"id = oscar_a; type = OSCAR; host = {cluster.url}; token = oidc-token-1")
+        who = identify(lines)[0]
+        infra = await service.create(who, template())
+        assert await service.wait_reconciled(infra, timeout=60)
+        row = next(r for r in service.store.functions(infra) if r.name == "plants")
+        assert row.state == "running", row.error
+        assert cluster.services["plants"].script == "#!/bin/sh\necho hi"
+        assert ("PUT", "/system/services") in writes(cluster)
+        assert service.outputs(who, infra)["cred"] == {"token_type": "bearer",
+                                                       "token": "oidc-token-1"}  # fmt: skip
+        await service.destroy(who, infra)
+        assert await service.wait_reconciled(infra, timeout=60)
+        assert cluster.services == {}

@@ -201,7 +201,9 @@ def test_the_plan_shows_nodes_sizes_and_sites(web):
 
 def test_deploy_from_the_plan(web):
     client, token = web
-    answer = plan(client, token, workers="3")
+    answer = plan(client, token, infra_name="x" * 129)
+    assert answer.status_code == 400 and 'data-field="infra_name">at most 128' in answer.text
+    answer = plan(client, token, workers="3", infra_name="My lab")
     assert answer.status_code == 200, answer.text
     assert 'data-testid="deploy"' in answer.text
     assert 'name="workers" value="3"' in answer.text  # carried to the deploy
@@ -212,6 +214,7 @@ def test_deploy_from_the_plan(web):
     infra_id = deployed.headers["location"].rsplit("/", 1)[-1]
     listing = client.get("/ui/infrastructures").text
     assert re.findall(r'data-testid="infra-row" data-id="([^"]+)"', listing) == [infra_id]
+    assert ">My lab</a>" in listing  # the name given in the form
     page = client.get(f"/ui/infrastructures/{infra_id}").text
     assert 'data-name="said"' in page and "<code>small</code>" in page
     stored = client.get(f"/infrastructures/{infra_id}/tosca", headers={
@@ -243,3 +246,70 @@ def test_unknown_templates_and_add_ons_are_a_clear_error(web):
         answer = client.get(f"/ui/configure?{query}")
         assert answer.status_code == 400, query
         assert 'data-testid="error"' in answer.text
+
+
+def test_icons_come_from_the_catalogue_folder_only(make_client, tmp_path):
+    cat = tmp_path / "icons-cat"
+    (cat / "images").mkdir(parents=True)
+    png = b"\x89PNG\r\n\x1a\n" + b"\x00" * 16
+    (cat / "images" / "vm.png").write_bytes(png)
+    (tmp_path / "secret.png").write_bytes(b"outside")
+    for name, icon in [("ok.yaml", "images/vm.png"), ("out.yaml", "../secret.png"),
+                       ("url.yaml", "https://example.org/x.png"), ("none.yaml", "images/no.png")]:
+        (cat / name).write_text(FIRST.replace("order: 1", f"order: 1, icon: '{icon}'"))
+    client = make_client(catalogue_dir=cat)
+    login(client)
+    page = client.get("/ui/").text
+    assert re.findall(r'<img class="icon" src="/ui/icons/([^"]+)"', page) == ["ok.yaml"]
+    answer = client.get("/ui/icons/ok.yaml")
+    assert answer.status_code == 200 and answer.content == png
+    assert answer.headers["content-type"] == "image/png"
+    assert "default-src 'none'" in answer.headers["content-security-policy"]
+    for other in ("out.yaml", "url.yaml", "none.yaml", "../secret.png"):
+        assert client.get(f"/ui/icons/{other}").status_code == 404, other
+
+
+TAGGED = """tosca_definitions_version: tosca_simple_yaml_1_0
+metadata:
+  display_name: Tagged
+  tabs:
+    Who:
+      - contact: {tag_type: email}
+      - owner: {tag_type: userid}
+      - cluster_name: {tag_type: random}
+      - notes: {tag_type: textarea}
+topology_template:
+  inputs:
+    contact: {type: string, default: ""}
+    owner: {type: string, default: nobody}
+    cluster_name: {type: string, default: ""}
+    notes: {type: string, default: ""}
+  outputs:
+    who: {value: {get_input: owner}}
+    name: {value: {get_input: cluster_name}}
+"""
+
+
+def test_tag_types_email_userid_random_and_textarea(make_client, tmp_path):
+    cat = tmp_path / "tagged"
+    cat.mkdir()
+    (cat / "tagged.yaml").write_text(TAGGED)
+    client = make_client(catalogue_dir=cat)
+    token = login(client)
+    form = client.get("/ui/configure?template=tagged.yaml").text
+    assert 'type="email"' in form and '<textarea id="f-notes"' in form
+    assert re.search(r'id="f-owner"[^>]*value="alice"[^>]*readonly', form, re.S)
+    random_name = re.search(r'name="cluster_name" value="(orbis-[0-9a-f]{8})"', form).group(1)
+    data = {"csrf": token, "template": "tagged.yaml", "contact": "not-an-address",
+            "owner": "mallory", "cluster_name": random_name, "notes": "a\nb"}  # fmt: skip
+    answer = client.post("/ui/plan", data=data)
+    assert answer.status_code == 400 and 'data-field="contact">must be an e-mail' in answer.text
+    answer = client.post("/ui/plan", data={**data, "cluster_name": "$(boom)",
+                                           "contact": "a@b.org"})  # fmt: skip
+    assert answer.status_code == 400 and 'data-field="cluster_name">must match' in answer.text
+    answer = client.post("/ui/deploy", data={**data, "contact": "a@b.org"},
+                         follow_redirects=False)  # fmt: skip
+    assert answer.status_code == 303, answer.text
+    page = client.get(answer.headers["location"]).text
+    assert "<code>alice</code>" in page and "mallory" not in page  # userid: the signed-in user
+    assert f"<code>{random_name}</code>" in page
