@@ -6,6 +6,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends
 
 from orbis.api import (
+    routes_functions,
     routes_infra,
     routes_login,
     routes_orbis,
@@ -24,6 +25,7 @@ router.include_router(routes_infra.router)
 router.include_router(routes_vms.router)  # before the property route: /vms/{id} is longer
 router.include_router(routes_props.router)
 router.include_router(routes_orbis.router)
+router.include_router(routes_functions.router)
 router.include_router(routes_login.router)
 router.include_router(routes_sites.router)
 router.include_router(routes_quotas.router)

@@ -130,9 +130,18 @@ def list_() -> None:
 def show(infra_id: str) -> None:
     """Show an infrastructure's nodes, addresses and configuration steps."""
     try:
-        out.print(nodes_table(client().detail(infra_id)))
+        detail = client().detail(infra_id)
     except ClientError as exc:
         fail(str(exc))
+    out.print(nodes_table(detail))
+    if detail.get("functions"):
+        table = Table(title="Functions")
+        for column in ("function", "service", "endpoint", "state"):
+            table.add_column(column)
+        for f in detail["functions"]:
+            state = f["state"] + (f" ({f['error']})" if f["error"] else "")
+            table.add_row(f["name"], f["service"], f["endpoint"], state)
+        out.print(table)
 
 
 @app.command()
@@ -176,7 +185,14 @@ def destroy(infra_id: str) -> None:
     out.print(f"Infrastructure {infra_id} destroyed", highlight=False)
 
 
-from orbis.cli import elastic, lifecycle, plan, remote, sites  # noqa: E402,F401  (register their commands)
+from orbis.cli import (  # noqa: E402,F401  (register their commands)
+    elastic,
+    functions,
+    lifecycle,
+    plan,
+    remote,
+    sites,
+)
 
 __all__ = ["app"]
 

@@ -15,6 +15,7 @@ from orbis.lang import CLIENT, load_template
 from orbis.lang.compose import link_of, load_composed
 from orbis.lang.errors import Problem, TemplateError
 from orbis.model.infrastructure import Template
+from orbis.providers.aws_lambda.functions import ecr_region
 
 # a composed template: (merged text, base file its relative playbook paths start from)
 Composed = tuple[str, Path] | None
@@ -96,6 +97,12 @@ def validation_report(path: Path, inputs: dict[str, str], addons: list[Path]) ->
             "computes": {c.name: c.count for c in template.computes.values()},
             # functions are deployed units too (IM counts them with the VMs)
             "functions": {f.name: f.count for f in template.functions.values()},
+            # where each function would go (engine/function_places.py decides at deploy time)
+            "function_targets": {f.name: {
+                "service": str(f.properties.get("name") or ""), "host": f.host,
+                "cloud_id": f.cloud_id, "image": f.image,
+                "backend": "lambda" if ecr_region(f.image) and not f.host else "oscar",
+            } for f in template.functions.values()},
             "components": sorted(template.components),
             "inputs": {k: v for k, v in template.inputs.items() if _jsonable(v)},
             "outputs": sorted(template.outputs),

@@ -1,26 +1,22 @@
-"""Functions of an infrastructure on OSCAR (and AWS Lambda): created, updated and deleted to
-follow the template, each one on its own (a failure is that function's, with the reason).
+"""Functions of an infrastructure on OSCAR and AWS Lambda: created, updated and deleted to
+follow the template, each on its own (a failure is that function's, with the reason).
 
-Where a function goes: hosted on an OSCAR node of the template (created once that node's
-machine is configured; endpoint `https://<dns_host>`, else `http://<its public address>`, user
-`oscar` with the node's `password`, certificates not verified, as IM's recipe does), or on an
-OSCAR cluster of the user's auth lines (`type = OSCAR; host = …; username/password` or
-`token`), the one its placement policy's `cloud_id` names, else the first. What was sent is
-kept as a digest in the store (`functions` table), so a reconcile with an unchanged function
-sends nothing; a changed one is PUT, a moved one is deleted where it was and created anew.
+Where each goes is function_places.py's. What was sent is kept as a digest in the store
+(`functions` table), so a reconcile with an unchanged function sends nothing; a changed one is
+updated (OSCAR: PUT; Lambda: configuration and code), a moved one is deleted where it was and
+created anew. For Lambda the record's `service` is `<region>:<function name>`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any
 
+from orbis.engine.function_places import Place, Waiting, clusters_of, place, site_place
 from orbis.model.infrastructure import ServerlessFunction, Template
-from orbis.model.states import NodeState
+from orbis.providers.aws_lambda import LambdaClient, LambdaError, lambda_definition
 from orbis.providers.oscar import (
     FdlError,
     OscarClient,
@@ -34,89 +30,9 @@ from orbis.store.schema import FunctionRow, InfrastructureRow, NodeRow
 
 log = logging.getLogger(__name__)
 
-OSCAR_TYPES = {"oscar"}
-HOSTED_PREFIX = "node:"
-DEFAULT_OSCAR_PASSWORD = "oscar123"  # tosca.nodes.indigo.OSCAR's default
-
-
-class Waiting(Exception):
-    """The function's place is not ready yet (its OSCAR node is still being configured)."""
-
-
-@dataclass(frozen=True)
-class Placement:
-    site: str  # auth line id, or "node:<OSCAR node>"
-    target: OscarTarget
-
-
 CloudLines = Callable[[str], list[dict[str, str]]]
 LogLine = Callable[[str, str], None]
-
-
-def _line_target(line: Mapping[str, str]) -> OscarTarget:
-    host = (line.get("host") or "").strip()
-    endpoint = host if "://" in host else f"https://{host}"
-    verify = str(line.get("verify", line.get("ssl_verify", "true"))).lower() not in (
-        "false", "0", "no")  # fmt: skip
-    return OscarTarget(endpoint=endpoint.rstrip("/"), user=line.get("username"),
-                       password=line.get("password"), token=line.get("token"),
-                       verify=verify, cluster_id=line.get("id") or "oscar")  # fmt: skip
-
-
-def oscar_lines(lines: list[dict[str, str]]) -> list[dict[str, str]]:
-    return [x for x in lines if (x.get("type") or "").lower() in OSCAR_TYPES]
-
-
-def hosted_target(template: Template, host: str, nodes: list[NodeRow]) -> OscarTarget:
-    """Where the OSCAR node `host` answers; Waiting until its machine is configured."""
-    component = template.components.get(host)
-    if component is None:
-        raise FdlError(f"host '{host}' is not a software node of the template")
-    machines = sorted((n for n in nodes if n.name == component.host and not n.deleted),
-                      key=lambda n: n.vm_id)  # fmt: skip
-    if not machines or machines[0].state != NodeState.CONFIGURED:
-        raise Waiting(f"waiting for {component.host} (OSCAR node {host}) to be configured")
-    dns = str(component.properties.get("dns_host") or "").strip().strip("'\"")
-    if dns:
-        endpoint = dns if "://" in dns else f"https://{dns}"
-    else:
-        address = machines[0].public_ip or machines[0].private_ip
-        if not address:
-            raise FdlError(f"OSCAR node {host} has no address")
-        endpoint = f"http://{address}"
-    password = str(component.properties.get("password") or DEFAULT_OSCAR_PASSWORD)
-    return OscarTarget(endpoint=endpoint, user="oscar", password=password, verify=False,
-                       cluster_id=host)  # fmt: skip
-
-
-def place(fn: ServerlessFunction, template: Template, nodes: list[NodeRow],
-          lines: list[dict[str, str]]) -> Placement:  # fmt: skip
-    if fn.host:
-        return Placement(f"{HOSTED_PREFIX}{fn.host}", hosted_target(template, fn.host, nodes))
-    candidates = oscar_lines(lines)
-    if fn.cloud_id:
-        candidates = [x for x in candidates if x.get("id") == fn.cloud_id]
-        if not candidates:
-            raise FdlError(f"function '{fn.name}': no OSCAR auth line with id = {fn.cloud_id}")
-    if not candidates:
-        raise FdlError(f"function '{fn.name}' is on no OSCAR node and the auth data has no "
-                       "line of type OSCAR")  # fmt: skip
-    line = candidates[0]
-    if not line.get("host"):
-        raise FdlError(f"OSCAR auth line '{line.get('id', '')}' has no host")
-    return Placement(line.get("id") or "oscar", _line_target(line))
-
-
-def clusters_of(template: Template, nodes: list[NodeRow],
-                lines: list[dict[str, str]]) -> dict[str, OscarTarget]:  # fmt: skip
-    """The OSCAR clusters replicas may name: the user's OSCAR lines (by id) and the OSCAR nodes
-    of the template that are up (by node name)."""
-    found = {x.get("id") or "oscar": _line_target(x) for x in oscar_lines(lines) if x.get("host")}
-    for fn in template.functions.values():
-        if fn.host and fn.host not in found:
-            with contextlib.suppress(Waiting, FdlError):
-                found[fn.host] = hosted_target(template, fn.host, nodes)
-    return found
+ERRORS = (FdlError, OscarError, LambdaError)
 
 
 class FunctionEngine:
@@ -139,7 +55,7 @@ class FunctionEngine:
         wanted = {n: f for n, f in template.functions.items() if f.count > 0}
         for name, row in rows.items():
             if name not in wanted:
-                await self._remove(infra.id, row, lines, template, nodes)
+                await self._remove(infra.id, row, lines, template)
         clusters = clusters_of(template, nodes, lines)
         await asyncio.gather(*(self._apply(infra, fn, rows.get(name), template, nodes, lines,
                                            clusters) for name, fn in wanted.items()))
@@ -149,40 +65,41 @@ class FunctionEngine:
                      lines: list[dict[str, str]],
                      clusters: dict[str, OscarTarget]) -> None:  # fmt: skip
         try:
-            placement = place(fn, template, nodes, lines)
-            service = await asyncio.to_thread(self._definition, fn, clusters)
+            where = place(fn, template, nodes, lines)
+            spec = await asyncio.to_thread(self._spec, where, fn, infra.id, clusters)
         except Waiting as exc:
             self.store.save_function(infra.id, fn.name, state="pending", error=str(exc))
             return
-        except (FdlError, OscarError) as exc:
+        except ERRORS as exc:
             self._failed(infra.id, fn.name, str(exc))
             return
-        digest = spec_digest(service)
-        same_place = row is not None and row.site == placement.site
-        if same_place and row is not None and row.digest == digest and row.state == "running":
+        digest = spec_digest(spec)
+        same_place = row is not None and row.site == where.site and row.backend == where.backend
+        live = same_place and row is not None and row.state == "running"
+        if live and row is not None and row.digest == digest:
             return  # nothing changed: nothing is sent
         try:
             if row is not None and row.service and not same_place:
-                await self._remove(infra.id, row, lines, template, nodes, keep_row=True)
-            client = self.client(placement.target)
-            if same_place and row is not None and row.state == "running":
-                await asyncio.to_thread(client.update_service, service)
-                verb = "updated"
-            else:
-                verb = await asyncio.to_thread(self._create, client, service)
-        except OscarError as exc:
-            self._failed(infra.id, fn.name, f"on {placement.site}: {exc}", site=placement.site)
+                await self._remove(infra.id, row, lines, template, keep_row=True)
+            verb, service, endpoint = await asyncio.to_thread(self._send, where, spec, live)
+        except ERRORS as exc:
+            self._failed(infra.id, fn.name, f"on {where.site}: {exc}", site=where.site,
+                         backend=where.backend)  # fmt: skip
             return
         self.store.save_function(
-            infra.id, fn.name, backend="oscar", site=placement.site, service=service["name"],
-            endpoint=placement.target.endpoint, digest=digest, state="running", error="",
-            deleted=False,
+            infra.id, fn.name, backend=where.backend, site=where.site, service=service,
+            endpoint=endpoint, digest=digest, state="running", error="", deleted=False,
         )  # fmt: skip
-        self.log_line(infra.id, f"Function {fn.name}: OSCAR service {service['name']} {verb} "
-                                f"at {placement.target.endpoint}")  # fmt: skip
+        what = "OSCAR service" if where.backend == "oscar" else "Lambda function"
+        self.log_line(infra.id, f"Function {fn.name}: {what} {service} {verb} at {endpoint}")
 
-    def _definition(self, fn: ServerlessFunction,
-                    clusters: dict[str, OscarTarget]) -> dict[str, Any]:  # fmt: skip
+    def _spec(self, where: Place, fn: ServerlessFunction, infra_id: str,
+              clusters: dict[str, OscarTarget]) -> dict[str, Any]:  # fmt: skip
+        if where.backend == "lambda":
+            return lambda_definition(fn, infra_id)
+        return self._fdl(fn, clusters)
+
+    def _fdl(self, fn: ServerlessFunction, clusters: dict[str, OscarTarget]) -> dict[str, Any]:
         """The FDL, with the clusters its replicas name and the MinIO of any cluster its
         storage names as `minio.<cluster>` without defining it (a replica writing back)."""
         conf = {cid: {"endpoint": t.endpoint, "auth_user": t.user or "oscar",
@@ -199,16 +116,30 @@ class FunctionEngine:
                                           "region") if k in minio}  # fmt: skip
         return service_definition(fn, clusters=conf, extra_storage=extra)
 
-    @staticmethod
-    def _create(client: OscarClient, service: dict[str, Any]) -> str:
+    def _send(self, where: Place, spec: dict[str, Any], live: bool) -> tuple[str, str, str]:
+        """(verb, service, endpoint) once the function is made or changed."""
+        if where.aws is not None:
+            region = spec["Region"]
+            aws = LambdaClient(where.aws, region)
+            if live:
+                endpoint = aws.update(spec, image_changed=True)
+                verb = "updated"
+            else:
+                endpoint, verb = aws.create(spec), "created"
+            return verb, f"{region}:{spec['FunctionName']}", endpoint
+        assert where.oscar is not None
+        client = self.client(where.oscar)
+        if live:
+            client.update_service(spec)
+            return "updated", spec["name"], where.oscar.endpoint
         try:
-            client.create_service(service)
-            return "created"
+            client.create_service(spec)
+            return "created", spec["name"], where.oscar.endpoint
         except OscarError as exc:
             if exc.status != 409:
                 raise
-        client.update_service(service)  # made by a run a crash interrupted: brought up to date
-        return "updated"
+        client.update_service(spec)  # made by a run a crash interrupted: brought up to date
+        return "updated", spec["name"], where.oscar.endpoint
 
     def _failed(self, infra_id: str, name: str, message: str, **fields: Any) -> None:
         self.store.save_function(infra_id, name, state="failed", error=message, **fields)
@@ -216,35 +147,27 @@ class FunctionEngine:
 
     # -- removal ---------------------------------------------------------------------------
     async def _remove(self, infra_id: str, row: FunctionRow, lines: list[dict[str, str]],
-                      template: Template, nodes: list[NodeRow],
-                      keep_row: bool = False) -> bool:  # fmt: skip
-        if row.service and row.state in ("running", "failed") and row.site:
+                      template: Template, keep_row: bool = False) -> bool:  # fmt: skip
+        if row.service and row.site:
             try:
-                target = self._target_of(row, lines, template, nodes)
-                gone = await asyncio.to_thread(self.client(target).delete_service, row.service)
-            except (OscarError, FdlError, Waiting) as exc:
+                where = site_place(row.site, row.endpoint, template, lines)
+                gone = await asyncio.to_thread(self._delete, where, row.service)
+            except ERRORS as exc:
                 self._failed(infra_id, row.name, f"removal failed: {exc}")
                 return False
             if gone:
-                self.log_line(infra_id, f"Function {row.name}: OSCAR service {row.service} "
-                                        f"deleted from {row.endpoint}")  # fmt: skip
+                self.log_line(infra_id, f"Function {row.name}: {row.service} deleted from "
+                                        f"{row.site}")  # fmt: skip
         if not keep_row:
             self.store.save_function(infra_id, row.name, state="deleted", deleted=True, error="")
         return True
 
-    def _target_of(self, row: FunctionRow, lines: list[dict[str, str]], template: Template,
-                   nodes: list[NodeRow]) -> OscarTarget:  # fmt: skip
-        if row.site.startswith(HOSTED_PREFIX):
-            host = row.site.removeprefix(HOSTED_PREFIX)
-            component = template.components.get(host)
-            password = str((component.properties.get("password") if component else None)
-                           or DEFAULT_OSCAR_PASSWORD)  # fmt: skip
-            return OscarTarget(endpoint=row.endpoint, user="oscar", password=password,
-                               verify=False, cluster_id=host)  # fmt: skip
-        for line in oscar_lines(lines):
-            if (line.get("id") or "oscar") == row.site:
-                return _line_target(line)
-        raise FdlError(f"no OSCAR auth line with id = {row.site} any more")
+    def _delete(self, where: Place, service: str) -> bool:
+        if where.aws is not None:
+            region, _, name = service.partition(":")
+            return LambdaClient(where.aws, region).delete(name)
+        assert where.oscar is not None
+        return self.client(where.oscar).delete_service(service)
 
     async def destroy(self, infra_id: str, template: Template | None) -> None:
         """Delete every function of the infrastructure (before its machines go)."""
@@ -252,33 +175,37 @@ class FunctionEngine:
         if not rows:
             return
         lines = self.clouds(infra_id)
-        nodes = self.store.nodes(infra_id)
-        empty = Template(source_file="", version="")
         for row in rows:
-            await self._remove(infra_id, row, lines, template or empty, nodes)
+            await self._remove(infra_id, row, lines, template or Template("", ""))
 
-    # -- reading ---------------------------------------------------------------------------
+    # -- reading and running ---------------------------------------------------------------
     def attributes(self, infra_id: str, template: Template) -> dict[str, dict[str, Any]]:
-        """IM's `endpoint` and `credential` of each live function."""
+        """IM's `endpoint` and `credential` of each live function (credential: null for
+        Lambda)."""
         found: dict[str, dict[str, Any]] = {}
         rows = [r for r in self.store.functions(infra_id) if r.state == "running"]
         if not rows:
             return found
         lines = self.clouds(infra_id)
-        nodes = self.store.nodes(infra_id)
         for row in rows:
             try:
-                target = self._target_of(row, lines, template, nodes)
+                where = site_place(row.site, row.endpoint, template, lines)
             except FdlError:
                 continue
-            found[row.name] = {"endpoint": row.endpoint, "credential": target.credential()}
+            credential = where.oscar.credential() if where.oscar is not None else None
+            found[row.name] = {"endpoint": row.endpoint, "credential": credential}
         return found
 
-    def target(self, infra_id: str, name: str, template: Template) -> tuple[FunctionRow,
-                                                                          OscarTarget]:
-        """A live function's record and how to reach it (for invoke and attributes)."""
-        for row in self.store.functions(infra_id):
-            if row.name == name and row.state == "running":
-                return row, self._target_of(row, self.clouds(infra_id), template,
-                                            self.store.nodes(infra_id))  # fmt: skip
-        raise FdlError(f"function '{name}' is not running")
+    def invoke(self, infra_id: str, name: str, template: Template, data: bytes) -> bytes:
+        """Run a live function synchronously on `data` (OSCAR `/run/<service>`, Lambda
+        Invoke); its answer. Blocking: call it in a thread."""
+        row = next((r for r in self.store.functions(infra_id) if r.name == name), None)
+        if row is None or row.state != "running":
+            state = "not deployed" if row is None else f"{row.state}: {row.error}".rstrip(": ")
+            raise FdlError(f"function '{name}' is {state}")
+        where = site_place(row.site, row.endpoint, template, self.clouds(infra_id))
+        if where.aws is not None:
+            region, _, function = row.service.partition(":")
+            return LambdaClient(where.aws, region).invoke(function, data)
+        assert where.oscar is not None
+        return self.client(where.oscar).run(row.service, data)

@@ -17,6 +17,7 @@ from orbis.service.errors import (
     QuotaExceeded,
     ServiceError,
 )
+from orbis.service.functions import FunctionsMixin
 from orbis.service.lifecycle import LifecycleMixin
 from orbis.service.quotas import QuotaMixin
 from orbis.service.sites import SitesMixin
@@ -25,7 +26,7 @@ from orbis.service.transfer import TransferMixin
 
 class OrbisService(
     TransferMixin, AccessMixin, QuotaMixin, LifecycleMixin, AdoptionMixin, SitesMixin,
-    ElasticMixin, ServiceBase,
+    FunctionsMixin, ElasticMixin, ServiceBase,
 ):  # fmt: skip
     """All operations of the service."""
 

@@ -336,4 +336,8 @@ class ServiceBase:
             "reconciled": row.reconciled,
             "created_at": row.created_at.isoformat(),
             "nodes": nodes,
+            # OSCAR services and Lambda functions (engine/functions.py)
+            "functions": [{"name": f.name, "backend": f.backend, "site": f.site,
+                           "service": f.service, "endpoint": f.endpoint, "state": f.state,
+                           "error": f.error} for f in self.store.functions(row.id)],
         }

@@ -46,11 +46,16 @@ class Entry:
     childs: tuple[str, ...] = ()
     link_parent: str | None = None
     link_childs: tuple[str, ...] = ()
+    vos: tuple[str, ...] = ()  # offered only to users of one of these VOs (none: everyone)
     inputs: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def is_card(self) -> bool:
         return not self.parents
+
+    def offered_to(self, vos: list[str]) -> bool:
+        """`metadata.vos`: only users in one of them see the template (the Dashboard's rule)."""
+        return not self.vos or any(vo in self.vos for vo in vos)
 
     @property
     def initials(self) -> str:
@@ -178,4 +183,5 @@ def _read(path: Path, folder: Path) -> Entry | None:
         link_parent=ids((str(link["parent"]),))[0] if link and link.get("parent") else None,
         link_childs=ids(_strings(link.get("childs"))) if link else (),
         inputs=inputs,
+        vos=_strings(meta.get("vos")),
     )

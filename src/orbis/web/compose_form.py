@@ -46,11 +46,13 @@ class Choice:
         return self.base.path, [a.path for a in self.addons]
 
 
-def choose(catalogue: Catalogue, template_id: str, childs: str | None) -> Choice:
+def choose(catalogue: Catalogue, template_id: str, childs: str | None,
+           vos: list[str] | None = None) -> Choice:  # fmt: skip
     """The base named by `template_id` (a link card stands for its parent and add-ons) and the
-    add-ons named in `childs` (comma-separated ids). ChoiceError when one is unknown."""
+    add-ons named in `childs` (comma-separated ids). ChoiceError when one is unknown, or not
+    offered to a user of `vos` (`metadata.vos`)."""
     entry = catalogue.get(template_id)
-    if entry is None:
+    if entry is None or not entry.offered_to(vos or []):
         raise ChoiceError(f"No template {template_id!r} in the catalogue")
     names = [c for c in (childs or "").split(",") if c.strip()]
     if entry.link_parent:
@@ -65,7 +67,7 @@ def choose(catalogue: Catalogue, template_id: str, childs: str | None) -> Choice
     addons: list[Entry] = []
     for name in names:
         addon = catalogue.get(name.strip())
-        if addon is None:
+        if addon is None or not addon.offered_to(vos or []):
             raise ChoiceError(f"No add-on {name!r} in the catalogue")
         if addon.id in [a.id for a in addons]:
             raise ChoiceError(f"The add-on {addon.id} is chosen twice")

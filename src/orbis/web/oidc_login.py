@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 import secrets
 import time
 from typing import Any
@@ -139,11 +140,36 @@ async def callback(request: Request, code: str = "", state: str = "", error: str
     except AuthError as exc:
         return _login_error(request, f"The issuer's token is not accepted: {exc}", 401)
     fresh = sessions(request).new({"token": access}, _display_name(access, name))
+    fresh.vos = vos_of(access)
     fresh.expires = min(fresh.expires, expires, time.time() + sessions(request).lifetime)
     request.state.web_session = fresh
     response = redirect(request, str(flow.get("next") or "/ui/"))
     response.delete_cookie(COOKIE, path=COOKIE_PATH)
     return response
+
+
+ENTITLEMENT = re.compile(r"^urn:mace:egi\.eu:group:([^:#]+)")
+MAX_VOS = 64
+
+
+def vos_of(token: str) -> list[str]:
+    """The user's virtual organisations, from the (verified) token's claims: EGI Check-in's
+    `eduperson_entitlement` (`urn:mace:egi.eu:group:<vo>:…`) and INDIGO IAM's `groups`."""
+    try:
+        claims = jwt.decode(token, options={"verify_signature": False})
+    except jwt.PyJWTError:
+        return []
+    found: list[str] = []
+    entitlements = claims.get("eduperson_entitlement") or []
+    for item in entitlements if isinstance(entitlements, list) else [entitlements]:
+        match = ENTITLEMENT.match(str(item))
+        if match and match.group(1) not in found:
+            found.append(match.group(1))
+    groups = claims.get("groups") or []
+    for item in groups if isinstance(groups, list) else []:
+        if str(item) not in found:
+            found.append(str(item))
+    return found[:MAX_VOS]
 
 
 def _display_name(token: str, fallback: str) -> str:

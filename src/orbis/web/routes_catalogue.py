@@ -49,15 +49,16 @@ def catalogue(request: Request) -> Catalogue:
 @router.get("/ui/")
 async def cards(request: Request, q: str = "") -> Response:
     """The catalogue's cards (filtered by `q` without JavaScript; the page filters as you type)."""
-    user_session(request)
-    entries = await run_in_threadpool(catalogue(request).cards)
+    vos = user_session(request).vos
+    entries = [e for e in await run_in_threadpool(catalogue(request).cards) if e.offered_to(vos)]
     words = q.lower().split()
     if words:
         entries = [e for e in entries
                    if all(w in f"{e.display_name} {e.description} {e.tag}".lower() for w in words)]
     icons = {e.id for e in entries if catalogue(request).icon_file(e) is not None}
     return page(request, "catalogue.html", title="Catalogue", cards=entries, q=q, icons=icons,
-                all_entries={e.id: e for e in catalogue(request).entries()})  # fmt: skip
+                all_entries={e.id: e for e in catalogue(request).entries()
+                             if e.offered_to(vos)})  # fmt: skip
 
 
 @router.get("/ui/icons/{template_id:path}")
@@ -78,7 +79,7 @@ async def icon(request: Request, template_id: str) -> Response:
 
 def _choice(request: Request, template: str, childs: str | None) -> Choice:
     try:
-        return choose(catalogue(request), template, childs)
+        return choose(catalogue(request), template, childs, session(request).vos)
     except ChoiceError as exc:
         raise InvalidRequest(str(exc)) from None
 
@@ -96,7 +97,9 @@ async def configure(request: Request, template: str, childs: str | None = None,
     choice = _choice(request, template, childs)
     entry = catalogue(request).get(template)
     if childs is None and choice.base.childs and entry is not None and not entry.link_parent:
-        offered = [a for a in (catalogue(request).get(c) for c in choice.base.childs) if a]
+        vos = session(request).vos
+        offered = [a for a in (catalogue(request).get(c) for c in choice.base.childs)
+                   if a and a.offered_to(vos)]
         return page(request, "addons.html", title=choice.base.display_name, choice=choice,
                     offered=offered)  # fmt: skip
     return await _form(request, choice, {}, [])

@@ -38,6 +38,7 @@ class Session:
     expires: float
     line: dict[str, str] = field(default_factory=dict, repr=False)
     name: str = ""  # shown in the header
+    vos: list[str] = field(default_factory=list)  # virtual organisations (OIDC entitlements)
     expired: bool = False  # the cookie held a session that has ended (said on the login page)
     flash: str = ""  # not stored: a message for the page being rendered
 
@@ -71,6 +72,7 @@ class Sessions:
             session = Session(
                 str(data["csrf"]), float(data["expires"]),
                 dict(data.get("line") or {}), str(data.get("name") or ""),
+                vos=[str(v) for v in data.get("vos") or []],
             )  # fmt: skip
         except (InvalidToken, ValueError, KeyError, TypeError):
             return self.new()
@@ -82,7 +84,7 @@ class Sessions:
 
     def write(self, request: Request, response: Response, session: Session) -> None:
         data = {"csrf": session.csrf, "expires": session.expires, "line": session.line,
-                "name": session.name}  # fmt: skip
+                "name": session.name, "vos": session.vos}  # fmt: skip
         response.set_cookie(
             COOKIE,
             self._fernet.encrypt(json.dumps(data).encode()).decode(),

@@ -17,7 +17,7 @@ from .conftest import ALICE, BOB, create
 # what each is once Starlette has decoded the path: "..", "/", NUL, an absolute path, too long
 HOSTILE = ["%2e%2e", "%2E%2E", "..%2f..", "%2fetc%2fpasswd", "%00", "a%00b", "a" * 300, "%2e",
            "-rf", "%20"]  # fmt: skip
-OTHERS = {"prop": "state", "op": "stop", "diskNum": "0", "vmId": "0"}
+OTHERS = {"prop": "state", "op": "stop", "diskNum": "0", "vmId": "0", "name": "fn"}
 UUID4 = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
 
 

@@ -87,3 +87,22 @@ def test_bad_fields_name_the_function_and_field(props: dict[str, object], messag
     with pytest.raises(FdlError) as caught:
         service_definition(function(**props))
     assert "function 'fn'" in str(caught.value) and message in str(caught.value)
+
+
+def test_ims_hosted_faas_template_becomes_the_fdl_im_sends() -> None:
+    from pathlib import Path
+
+    from orbis.lang import load_template
+
+    corpus = Path(__file__).resolve().parents[2] / "fixtures/tosca/corpus"
+    template = load_template(corpus / "c14_faas_on_oscar.yaml")
+    fn = template.functions["detect"]
+    assert fn.host == "oscar"
+    assert service_definition(fn) == {
+        "name": "detect-faces", "image": "grycap/detector", "script": "#!/bin/sh\necho hi",
+        "memory": "1024Mi", "cpu": "0.5",
+        "environment": {"variables": {"THRESHOLD": "0.8"}},
+        "input": [{"storage_provider": "minio.default", "path": "detect/in"}],
+        "output": [{"storage_provider": "minio.default", "path": "detect/out",
+                    "suffix": ["png"]}],
+    }  # fmt: skip

@@ -26,6 +26,7 @@ class Provider:
         self.subject = subject
         self.codes: dict[str, dict[str, str]] = {}  # code → the authorization request
         self.authorize_requests: list[dict[str, str]] = []
+        self.extra: dict[str, Any] = {}  # more claims in the tokens it issues
         self.token_requests: list[dict[str, str]] = []
         provider = self
 
@@ -86,7 +87,7 @@ class Provider:
     def token(self, ttl: int = 300) -> str:
         now = int(time.time())
         claims = {"iss": self.url, "sub": self.subject, "iat": now, "exp": now + ttl,
-                  "preferred_username": "alice.oidc"}
+                  "preferred_username": "alice.oidc", **self.extra}
         return jwt.encode(claims, self.key, algorithm="RS256", headers={"kid": "k1"})
 
     def __enter__(self) -> Provider:

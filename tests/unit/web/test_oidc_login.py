@@ -80,3 +80,28 @@ def test_no_oidc_button_without_a_client_id(make_client, provider):
     client = make_client(oidc_issuers=(provider.url,))
     assert "Sign in with" not in client.get("/ui/login").text.replace("Sign in</", "")
     assert client.get("/ui/login/oidc?issuer=0").status_code == 400
+
+
+def test_templates_for_a_vo_are_offered_only_to_its_members(make_client, provider, tmp_path):
+    cat = tmp_path / "vo-cat"
+    cat.mkdir()
+    card = "tosca_definitions_version: tosca_simple_yaml_1_0\nmetadata: {display_name: %s%s}\n" \
+        "topology_template: {}\n"  # fmt: skip
+    (cat / "open.yaml").write_text(card % ("Open", ""))
+    (cat / "vo.yaml").write_text(card % ("Members only", ", vos: [vo.example.eu]"))
+    (cat / "other.yaml").write_text(card % ("Others only", ", vos: [vo.other.eu]"))
+    provider.extra = {"eduperson_entitlement": [
+        "urn:mace:egi.eu:group:vo.example.eu:role=member#aai.egi.eu"]}
+    client = make_client(oidc_issuers=(provider.url,), oidc_client_id="orbis-dashboard",
+                         catalogue_dir=cat)  # fmt: skip
+    client.get(start(client))
+    ids = re.findall(r'data-testid="catalogue-card" data-id="([^"]+)"', client.get("/ui/").text)
+    assert sorted(ids) == ["open.yaml", "vo.yaml"]
+    assert client.get("/ui/configure?template=other.yaml").status_code == 400
+    # a user name and password carry no VO
+    local = make_client(catalogue_dir=cat)
+    from .conftest import login
+
+    login(local)
+    ids = re.findall(r'data-testid="catalogue-card" data-id="([^"]+)"', local.get("/ui/").text)
+    assert ids == ["open.yaml"]

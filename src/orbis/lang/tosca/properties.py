@@ -84,8 +84,21 @@ def _check_type(ctx: Context, value: Any, definition: dict[str, Any], pos: Any, 
         ctx.problems.add(pos, f"{what}: {error}")
 
 
+# OSCAR FDL fields (and Lambda settings) a FaaS.Function may carry that the shipped type sets
+# lack: accepted on every function node (docs/functions.md, docs/compatibility.md)
+FUNCTION_EXTRAS: dict[str, Any] = {
+    "replicas": {"type": "list", "required": False},
+    "log_level": {"type": "string", "required": False},
+    "secrets": {"type": "map", "required": False},
+    "timeout": {"type": "integer", "required": False},
+    "api_gateway": {"type": "boolean", "required": False},
+}
+
+
 def node_properties(ctx: Context, resolver: Resolver, node: NodeTemplate) -> dict[str, Any]:
     defs = ctx.registry.merged("node_types", node.type, "properties")
+    if node.kind == "function":
+        defs = {**FUNCTION_EXTRAS, **defs}
     if node.kind == "storage" and isinstance(defs.get("size"), dict):
         # IM attaches an existing volume_id without a size, and ignores a disk with neither
         defs = {**defs, "size": {**defs["size"], "required": False}}

@@ -30,7 +30,7 @@ def _free_port() -> int:
 
 
 @contextmanager
-def oscar_cluster(cluster_id: str = "oscar-a", *, max_jobs: int = 2,
+def oscar_cluster(cluster_id: str = "oscar-a", *, max_jobs: int = 2, password: str | None = None,
                   tokens: tuple[str, ...] = ()) -> Iterator[Cluster]:  # fmt: skip
     import uvicorn
 
@@ -40,7 +40,8 @@ def oscar_cluster(cluster_id: str = "oscar-a", *, max_jobs: int = 2,
     with ExitStack() as stack:
         minio_url = stack.enter_context(moto_server())
         stack.enter_context(allowed(minio_url.removeprefix("http://")))
-        cluster = Cluster(cluster_id, minio_url, max_jobs=max_jobs, tokens=tokens)
+        cluster = Cluster(cluster_id, minio_url, max_jobs=max_jobs, password=password,
+                          tokens=tokens)  # fmt: skip
         stack.callback(cluster.close)
         port = _free_port()
         server = uvicorn.Server(uvicorn.Config(build_app(cluster), host="127.0.0.1", port=port,

@@ -142,6 +142,8 @@ class Cluster:
                 services = list(self.services.values())
             for service in services:
                 for item in service.input or []:
+                    if item.storage_provider not in ("minio", "minio.default"):
+                        continue  # OSCAR is notified by its own MinIO only
                     try:
                         self._poll(service, item.storage_provider, item.path)
                     except Exception as exc:  # noqa: BLE001 - a bucket being removed
