@@ -6,6 +6,8 @@ SSH ready (all nodes answering) and Ansible (configuration, in the recipe runner
 plus the destroy time, and failed deployments (the bench stops at the first).
 With --compare-host it measures again with recipes run on the host
 (ORBIS_UNSAFE_RECIPES_ON_HOST=1, the baseline without the runner) and prints the runner's cost.
+With --compare-strategy it measures again with ORBIS_MITOGEN_MIN_HOSTS=off (Ansible's own
+strategy at every size, the baseline before Mitogen) and prints the ratios.
 Needs the container engine and the node and runner images: run it with `make bench`.
 """
 
@@ -93,16 +95,18 @@ SIZES = ((1, 3), (5, 3), (20, 2))  # (nodes, runs)
 TARGETS = {1: 3.0, 5: 6.0, 20: 10.0}  # seconds to configured; 20 nodes also destroy <= 2 s
 
 
-def measure(on_host: bool) -> dict[int, dict[str, float]]:
+def measure(on_host: bool = False, env: dict[str, str] | None = None,
+            title: str = "recipes in the runner") -> dict[int, dict[str, float]]:  # fmt: skip
     with orbis_server(os.environ.get("DOCKER_HOST"), user="bench") as server:
-        if on_host:
-            server.env["ORBIS_UNSAFE_RECIPES_ON_HOST"] = "1"
+        if on_host or env:
+            if on_host:
+                server.env["ORBIS_UNSAFE_RECIPES_ON_HOST"] = "1"
+            server.env.update(env or {})
             server.stop()
             server.start()
         client = server.client()
         one_run(client, 1)  # warm-up: first container start and Ansible start are slower
-        where = "on the host (baseline)" if on_host else "in the runner"
-        print(f"recipes {where}")
+        print(title)
         print(f"{'nodes':>5} {'total s':>8} {'launch':>7} {'ssh':>6} {'ansible':>8} {'destroy':>8}"
               f" {'target':>7}")  # fmt: skip
         medians = {}
@@ -118,10 +122,21 @@ def measure(on_host: bool) -> dict[int, dict[str, float]]:
 
 def main() -> None:
     print(f"machine: {platform.node()}, {os.cpu_count()} cores, {platform.platform()}")
-    runner = measure(on_host=False)
+    print(f"load average at start: {os.getloadavg()[0]:.1f} (other work on the machine)")
+    runner = measure()
     print("median of 3 runs (2 for 20 nodes); 0 failed deployments (a failure stops the bench)")
+    if "--compare-strategy" in sys.argv:
+        plain = measure(env={"ORBIS_MITOGEN_MIN_HOSTS": "off"},
+                        title="Ansible's own strategy at every size (baseline before Mitogen)")
+        for nodes, _ in SIZES:
+            ours, base = runner[nodes], plain[nodes]
+            print(f"Mitogen from 8 hosts, {nodes:>2} node(s): {ours['total']:.2f} s against "
+                  f"{base['total']:.2f} s ({ours['total'] / base['total']:.2f}x), Ansible "
+                  f"{ours['ansible']:.2f} s against {base['ansible']:.2f} s "
+                  f"({ours['ansible'] / base['ansible']:.2f}x)")
+        print(f"load average at end: {os.getloadavg()[0]:.1f}")
     if "--compare-host" in sys.argv:
-        host = measure(on_host=True)
+        host = measure(on_host=True, title="recipes on the host (baseline)")
         for nodes, _ in SIZES:
             ours, base = runner[nodes]["total"], host[nodes]["total"]
             print(f"runner's cost, {nodes:>2} node(s): {ours - base:+.2f} s "

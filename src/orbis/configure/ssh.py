@@ -15,6 +15,20 @@ class SSHNotReady(Exception):
     """The node did not accept an SSH login in time; the message says what last failed."""
 
 
+REFUSED_INTERVAL = 0.2  # seconds between tries while the port refuses (sshd not up yet)
+MAX_INTERVAL = 2.0  # ... and at most, for other failures (the machine not answering at all)
+
+
+def next_delay(delay: float, error: BaseException) -> float:
+    """The wait before the next try. A refused connection costs nothing and says the machine
+    is up and sshd about to be: try again soon, or the wait adds up to 2 s to every node's
+    readiness (most of the SSH phase of a 20-node local deployment). Other failures (timeouts,
+    no route, a login refused) back off by half each time up to MAX_INTERVAL."""
+    if isinstance(error, ConnectionRefusedError):
+        return REFUSED_INTERVAL
+    return min(delay * 1.5, MAX_INTERVAL)
+
+
 async def wait_ssh(
     host: str,
     *,
@@ -48,8 +62,9 @@ async def wait_ssh(
                 return time.monotonic() - start
         except (TimeoutError, OSError, asyncssh.Error) as exc:
             last_error = str(exc) or exc.__class__.__name__
+            error: BaseException = exc
         await asyncio.sleep(delay)
-        delay = min(delay * 1.5, 2.0)
+        delay = next_delay(delay, error)
     via = f" through {jump}" if jump else ""
     raise SSHNotReady(
         f"SSH on {host}:{port}{via} not ready after {timeout:.0f} s: {last_error}"

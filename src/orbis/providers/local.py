@@ -133,6 +133,9 @@ class LocalProvider(Provider):
         self._client: docker.DockerClient | None = None
         self._lock = threading.Lock()  # guards client creation and network creation
         self._is_podman = False
+        # networks this provider made or saw: a launch does not list them again (20 launches
+        # at once queued on the lock for one list call each); forgotten by cleanup
+        self._networks: set[str] = set()
 
     # -- connection -------------------------------------------------------------------------
 
@@ -174,9 +177,13 @@ class LocalProvider(Provider):
         return self._ensure_network(infrastructure_id, network_name(infrastructure_id))
 
     def _ensure_network(self, infrastructure_id: str, name: str) -> str:
+        if name in self._networks:
+            return name
         with _errors(f"network {name}"):
             client = self.client
             with self._lock:  # Docker accepts duplicate names: never create two in parallel
+                if name in self._networks:  # made by the launch that held the lock before
+                    return name
                 label = self._infra_label(infrastructure_id)
                 found = client.networks.list(filters={"label": label})
                 if not any(n.name == name for n in found):
@@ -191,6 +198,7 @@ class LocalProvider(Provider):
                     except docker.errors.APIError as err:
                         if not _conflict(err):  # else another process made it just now
                             raise
+                self._networks.add(name)
         return name
 
     def launch(self, spec: NodeSpec) -> Machine:
@@ -229,6 +237,13 @@ class LocalProvider(Provider):
             mounts, warnings = self._volumes(spec, what)
             try:
                 container = self._create_and_start(spec, image, name, net, labels, limits, mounts)
+            except docker.errors.NotFound as err:
+                if "network" not in _explain(err).lower():
+                    raise
+                # a network remembered as made was removed meanwhile (another server's sweep):
+                # forget it; the deployer's retry makes it again
+                self._networks.clear()
+                raise Transient(f"local: {what}: {_explain(err)}") from None
             except docker.errors.APIError as err:
                 if _conflict(err):  # a parallel launch of the same node won the race
                     again = self._find(spec.infrastructure_id, node)
@@ -417,6 +432,8 @@ class LocalProvider(Provider):
 
     def cleanup(self, infrastructure_id: str) -> None:
         label = self._infra_label(infrastructure_id)
+        prefix = network_name(infrastructure_id)
+        self._networks = {n for n in self._networks if not n.startswith(prefix)}
         with _errors(f"cleanup of {infrastructure_id}"):
             found = self.client.containers.list(all=True, filters={"label": label})
             # one removal waits for its container to die (~0.25 s): all at once, not in turn

@@ -127,3 +127,18 @@ def test_each_network_gets_a_bridge_name_no_earlier_network_had() -> None:
     names = {libpod_network_body("n", {})["network_interface"] for _ in range(50)}
     assert len(names) == 50
     assert all(len(n) <= 15 and not n.startswith("cni-podman") for n in names)
+
+
+@pytest.mark.parametrize("engine", [(PODMAN_COMPONENTS,)], indirect=True)
+def test_the_network_is_listed_once_not_once_per_launch(engine: RecordingEngine) -> None:
+    """Every launch asks for its infrastructure's network under one lock: 20 launches at once
+    used to queue for 20 list calls. Made (or seen) once, it is remembered."""
+    provider = LocalProvider(base_url=engine.url)
+    threads = [threading.Thread(target=provider.prepare, args=(INFRA,)) for _ in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    lists = [path for method, path, _ in engine.requests
+             if method == "GET" and path.endswith("/networks")]  # fmt: skip
+    assert len(lists) == 1 and len(engine.creates()) == 1
