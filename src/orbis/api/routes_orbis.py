@@ -23,14 +23,13 @@ from orbis.api.deps import (
 )
 from orbis.api.negotiation import flag
 from orbis.auth import Identity
+from orbis.model.states import settled
 from orbis.service import OrbisService, ServiceError
 from orbis.store.schema import EventRow
 
 router = APIRouter(dependencies=[Depends(AUTH_HEADER)], tags=["orbis"])
 POLL = 0.2  # seconds between looks at the events table
 KEEP_ALIVE = 15.0
-SETTLED_STATES = {"configured", "unconfigured", "failed", "off", "stopped"}
-BUSY_PHASES = {"creating", "launching", "configuring", "deleting"}
 
 
 def _json(body: Any) -> Response:
@@ -79,16 +78,6 @@ async def orbis_events(request: Request, infId: str, after: int = Query(0, ge=0)
     svc = service(request)
     svc.infrastructure(who, infId)
     return _json({"events": [event_dict(e) for e in svc.store.events(infId, after)]})
-
-
-def settled(detail: dict[str, Any]) -> bool:
-    """Nothing more will happen without a new request."""
-    if detail["phase"] in BUSY_PHASES:
-        return False
-    if detail.get("reconciled", 0) < detail.get("generation", 0):
-        return False  # a change was asked for and the engine has not brought it about yet
-    done = detail.get("reconciled", 0) >= detail.get("generation", 1)
-    return detail["state"] in SETTLED_STATES or not detail["nodes"] or done
 
 
 def sse(kind: str, data: Any, event_id: int | None = None) -> str:
@@ -156,9 +145,12 @@ async def orbis_plan(
     request: Request,
     infId: str | None = Query(None, description="plan an update of this infrastructure"),
     merge: str | None = Query(None, description="merge with the stored TOSCA (as add resources)"),
-    sites: str | None = Query(None, description="also say where each node would go: candidate "
-                              "sites best first, and why not the others (reads the sites' "
-                              "catalogues, cached 10 min)"),
+    sites: str | None = Query(
+        None,
+        description="also say where each node would go: candidate "
+        "sites best first, and why not the others (reads the sites' "
+        "catalogues, cached 10 min)",
+    ),
 ) -> Response:
     """What a create (or an update of `infId`) would create, change or remove; computed from
     the templates and the stored nodes, without touching any cloud (unless `sites`, which only
@@ -187,4 +179,3 @@ async def orbis_plan(
     if placement:
         result["placement"] = await svc.placement_preview(who, template)
     return _json(result)
-

@@ -20,7 +20,6 @@ app = typer.Typer(
 out = Console()
 err = Console(stderr=True, soft_wrap=True)  # messages stay whole lines (grep, copy)
 
-FINAL = {"configured", "unconfigured", "failed", "off", "stopped"}
 STATE_STYLE = {
     "configured": "green",
     "running": "cyan",

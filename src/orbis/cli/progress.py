@@ -9,7 +9,8 @@ from typing import Any
 from rich.live import Live
 
 from orbis.cli.client import ClientError, OrbisClient
-from orbis.cli.console import FINAL, err, fail, nodes_table, out, styled
+from orbis.cli.console import err, fail, nodes_table, out, styled
+from orbis.model.states import settled
 
 
 def follow(api: OrbisClient, infra_id: str) -> dict[str, Any]:
@@ -48,7 +49,7 @@ def follow(api: OrbisClient, infra_id: str) -> dict[str, Any]:
         for view in views():
             detail = view
             show(live, view)
-            if view["phase"] == "done" and (view["state"] in FINAL or not view["nodes"]):
+            if settled(view):
                 break
     assert detail is not None
     if not out.is_terminal:

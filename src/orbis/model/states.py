@@ -50,3 +50,25 @@ def aggregate_state(
     if settled is not None:
         return settled
     return NodeState.PENDING if (configuring or not any_state) else NodeState.UNKNOWN
+
+
+# The views of an infrastructure (the API's detail document) that the CLI, the dashboard and
+# the event stream all read the same way: one rule for "nothing more will happen".
+SETTLED_STATES = frozenset({"configured", "unconfigured", "failed", "off", "stopped"})
+BUSY_PHASES = frozenset({"creating", "launching", "configuring", "deleting"})
+
+
+def settled(detail: dict[str, object]) -> bool:
+    """Nothing more will happen to the infrastructure without a new request.
+
+    The phase alone is not enough: right after a request (a reconfigure, a removal) the phase
+    still reads `done` from the previous run until the engine picks the work up, so the
+    generation asked for must have been reconciled too.
+    """
+    if detail["phase"] in BUSY_PHASES:
+        return False
+    reconciled = int(detail.get("reconciled", 0) or 0)  # type: ignore[call-overload]
+    generation = detail.get("generation")
+    if generation is not None and reconciled < int(generation):  # type: ignore[call-overload]
+        return False  # a change was asked for and the engine has not brought it about yet
+    return detail["state"] in SETTLED_STATES or not detail["nodes"] or generation is not None

@@ -1,5 +1,5 @@
 from orbis.model.states import NodeState as S
-from orbis.model.states import aggregate_state
+from orbis.model.states import aggregate_state, settled
 
 
 def test_all_configured_is_configured():
@@ -30,3 +30,24 @@ def test_deleting_wins_and_empty_infrastructures():
     assert aggregate_state([S.CONFIGURED], deleting=True) == S.DELETING
     assert aggregate_state([], configuring=True) == S.PENDING
     assert aggregate_state([]) == S.PENDING
+
+
+def detail(**fields: object) -> dict[str, object]:
+    view: dict[str, object] = {"phase": "done", "state": "configured", "nodes": [{"vm_id": 0}],
+                               "generation": 3, "reconciled": 3}  # fmt: skip
+    view.update(fields)
+    return view
+
+
+def test_a_view_is_settled_only_once_the_asked_generation_is_reconciled():
+    # right after a reconfigure the phase still reads `done` from the previous run
+    assert not settled(detail(reconciled=2))
+    assert settled(detail())
+    assert not settled(detail(phase="configuring"))
+
+
+def test_a_settled_generation_ends_even_a_transient_state():
+    assert settled(detail(state="running"))  # nothing more will happen without a request
+    assert not settled({"phase": "done", "state": "running", "nodes": [{"vm_id": 0}]})
+    assert settled({"phase": "done", "state": "configured", "nodes": [{"vm_id": 0}]})
+    assert settled(detail(nodes=[], state="unknown"))
