@@ -23,6 +23,7 @@ from orbis.configure.workfiles import WorkFileError, make_folder
 from orbis.net.addresses import allow_list_from_env
 from orbis.net.proxy import GuardedProxy, relayed
 from orbis.runner.base import Runner
+from orbis.runner.quota import run_within_quota
 
 MAX_BYTES_SETTING = "ORBIS_GALAXY_MAX_BYTES"
 MAX_BYTES = 256 * 2**20
@@ -68,10 +69,12 @@ async def _install(runner: Runner, roles: list[str], collections: list[str], tim
     socket_path = str(runner.paths.workspace / PROXY_SOCKET)
     for number, argv in enumerate(commands(str(runner.paths.workspace), roles, collections)):
         command = relayed(argv, socket_path) if proxy is not None else argv
-        code, text = await runner.run(command, env, timeout=timeout, tag=f"galaxy-{number}")
+        code, text, over_quota = await run_within_quota(runner, command, env, timeout=timeout,
+                                                        tag=f"galaxy-{number}")  # fmt: skip
         output.append(text)
         missed = [line.strip() for line in text.splitlines() if "NOT installed" in line]
         refused = list(dict.fromkeys(proxy.refusals)) if proxy is not None else []
+        refused += [over_quota] if over_quota else []
         if code != 0 or missed or refused:
             tail = "\n".join(refused + (missed or text.strip().splitlines()[-5:]))
             raise GalaxyError(f"ansible-galaxy {argv[1]} install failed: {tail}")
