@@ -145,3 +145,32 @@ async def test_lambda_without_a_role_fails_that_function(service: OrbisService,
     assert row.state == "failed" and "needs role" in row.error
     await service.destroy(who, infra)
     assert await service.wait_reconciled(infra, timeout=60)
+
+
+async def test_an_imported_lambda_function_is_adopted_only_with_a_line_that_reads_it(
+    service: OrbisService, moto: str
+) -> None:
+    role = aws("iam", moto).create_role(  # type: ignore[attr-defined]
+        RoleName="lambda-import", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    line = f"id = aws; type = Lambda; username = AKUSER; password = SKUSER; role = {role}"
+    alice = identify("id = im; type = InfrastructureManager; username = alice; password = a\n"
+                     + line)[0]  # fmt: skip
+    infra = await service.create(alice, template())
+    assert await service.wait_reconciled(infra, timeout=60)
+    text = await service.export(alice, infra, delete=True)
+    # Bob has no Lambda line: the record names a function he cannot be shown to own
+    bob = identify("id = im; type = InfrastructureManager; username = bob; password = b")[0]
+    theirs = await service.import_(bob, text)
+    row = next(r for r in service.store.functions(theirs) if r.name == "resize")
+    assert row.state == "detached" and "no lambda auth line with id = aws" in row.error
+    await service.destroy(bob, theirs)
+    assert await service.wait_reconciled(theirs, timeout=60)
+    lam = aws("lambda", moto)
+    assert len(lam.list_functions()["Functions"]) == 1  # type: ignore[attr-defined]
+    # Alice's keys read it: adopted, and deleted with her infrastructure
+    mine = await service.import_(alice, text)
+    row = next(r for r in service.store.functions(mine) if r.name == "resize")
+    assert row.state == "running", row.error
+    await service.destroy(alice, mine)
+    assert await service.wait_reconciled(mine, timeout=60)
+    assert lam.list_functions()["Functions"] == []  # type: ignore[attr-defined]
