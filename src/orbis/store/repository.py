@@ -454,14 +454,16 @@ class Store:
 
     def export_rows(
         self, infra_id: str
-    ) -> tuple[InfrastructureRow, list[NodeRow], list[StepRow]] | None:
+    ) -> tuple[InfrastructureRow, list[NodeRow], list[StepRow], list[FunctionRow]] | None:
         with self.session() as s:
             row = s.get(InfrastructureRow, infra_id)
             if row is None:
                 return None
             nodes = s.scalars(select(NodeRow).where(NodeRow.infrastructure_id == infra_id))
             steps = s.scalars(select(StepRow).where(StepRow.infrastructure_id == infra_id))
-            return row, list(nodes), list(steps)
+            functions = s.scalars(select(FunctionRow).where(
+                FunctionRow.infrastructure_id == infra_id, FunctionRow.deleted.is_(False)))
+            return row, list(nodes), list(steps), list(functions)
 
     def import_rows(
         self,
@@ -469,6 +471,7 @@ class Store:
         nodes: list[dict[str, Any]],
         steps: list[dict[str, Any]],
         owners: list[tuple[str, str]],
+        functions: list[dict[str, Any]] | None = None,
     ) -> None:
         """Insert an exported infrastructure under its own id; a deleted record with that id
         (an export with delete) is replaced."""
@@ -481,6 +484,7 @@ class Store:
             s.flush()
             s.add_all(NodeRow(infrastructure_id=infra["id"], **n) for n in nodes)
             s.add_all(StepRow(infrastructure_id=infra["id"], **st) for st in steps)
+            s.add_all(FunctionRow(infrastructure_id=infra["id"], **f) for f in functions or [])
             s.add_all(OwnerRow(infrastructure_id=infra["id"], key=k, name=n) for k, n in owners)
             s.add(
                 EventRow(

@@ -116,11 +116,26 @@ async def form_of(request: Request) -> Any:
     return form
 
 
+def seal_value(request: Request, name: str, value: str) -> str:
+    """A masked or uploaded form value sealed for the next page of this session's form (bound
+    to the input's name and the session's CSRF token, so it opens nowhere else)."""
+    return sessions(request).seal({"n": name, "c": session(request).csrf, "v": value})
+
+
+def unseal_value(request: Request, name: str, sealed: str) -> str | None:
+    current = session(request)
+    data = sessions(request).open(sealed, sessions(request).lifetime)
+    if data is None or data.get("n") != name or data.get("c") != current.csrf:
+        return None
+    return str(data.get("v") or "")
+
+
 def page(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
     """Template `name` rendered for this request, with the session cookie (re)written."""
     current = session(request)
     html = env.get_template(name).render(
-        request=request, session=current, csrf=current.csrf, **context
+        request=request, session=current, csrf=current.csrf,
+        seal=lambda field_name, value: seal_value(request, field_name, value), **context
     )
     response = HTMLResponse(html, status_code=status)
     finish(request, response)

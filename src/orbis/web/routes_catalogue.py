@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
+from starlette.datastructures import UploadFile
 
 from orbis.api import plan_view
 from orbis.lang.errors import TemplateError
@@ -24,7 +25,7 @@ from orbis.web.compose_form import (
     infra_name_of,
     problems_of,
 )
-from orbis.web.forms import Tab, fields_of, read_values
+from orbis.web.forms import MAX_VALUE_CHARS, Tab, Viewer, fields_of, read_values
 from orbis.web.pages import (
     WebRoute,
     error_page,
@@ -34,6 +35,7 @@ from orbis.web.pages import (
     redirect,
     service,
     session,
+    unseal_value,
     user_session,
 )
 
@@ -56,9 +58,14 @@ async def cards(request: Request, q: str = "") -> Response:
         entries = [e for e in entries
                    if all(w in f"{e.display_name} {e.description} {e.tag}".lower() for w in words)]
     icons = {e.id for e in entries if catalogue(request).icon_file(e) is not None}
-    return page(request, "catalogue.html", title="Catalogue", cards=entries, q=q, icons=icons,
-                all_entries={e.id: e for e in catalogue(request).entries()
-                             if e.offered_to(vos)})  # fmt: skip
+    answer = page(request, "catalogue.html", title="Catalogue", cards=entries, q=q, icons=icons,
+                  all_entries={e.id: e for e in catalogue(request).entries()
+                               if e.offered_to(vos)})  # fmt: skip
+    if any(e.icon_url for e in entries):  # icons given as URLs: images (only) from anywhere
+        policy = answer.headers["Content-Security-Policy"]
+        answer.headers["Content-Security-Policy"] = policy.replace(
+            "img-src 'self' data:", "img-src 'self' data: https: http:")
+    return answer
 
 
 @router.get("/ui/icons/{template_id:path}")
@@ -126,7 +133,15 @@ async def _posted(request: Request) -> tuple[Any, Choice, list[Tab], dict[str, A
     form = await form_of(request)
     choice = _choice(request, str(form.get("template") or ""), str(form.get("childs") or ""))
     tabs = await run_in_threadpool(form_tabs, choice)
-    values, errors = read_values(tabs, form, session(request).name)
+    current = session(request)
+    uploads = {}
+    for f in fields_of(tabs):
+        item = form.get(f.name)
+        if f.kind == "file" and isinstance(item, UploadFile):
+            uploads[f.name] = await item.read(MAX_VALUE_CHARS + 1)  # larger: refused
+    viewer = Viewer(current.name, current.vos, current.line.get("token", ""), uploads,
+                    lambda name, sealed: unseal_value(request, name, sealed))  # fmt: skip
+    values, errors = read_values(tabs, form, viewer)
     _name, problem = infra_name_of(form)
     if problem:
         errors["infra_name"] = problem
