@@ -15,6 +15,7 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 
@@ -58,9 +59,29 @@ class Entry:
         return not self.vos or any(vo in self.vos for vo in vos)
 
     @property
+    def icon_url(self) -> str:
+        """`metadata.icon` when it is an http(s) address (the Dashboard's rule: a URL when it
+        starts with http), else "" (a file of the catalogue, or something unsafe to show)."""
+        return icon_url(self.icon)
+
+    @property
     def initials(self) -> str:
         words = [w for w in self.display_name.replace("-", " ").split() if w[:1].isalnum()]
         return "".join(w[0] for w in words[:2]).upper() or "T"
+
+
+MAX_ICON_URL = 2048
+
+
+def icon_url(text: str) -> str:
+    """`text` if it is an absolute http(s) URL with a host and no white space, else ""."""
+    if len(text) > MAX_ICON_URL or any(c.isspace() or ord(c) < 32 for c in text):
+        return ""
+    try:
+        parts = urlsplit(text)
+    except ValueError:
+        return ""
+    return text if parts.scheme in ("http", "https") and parts.hostname else ""
 
 
 def default_folder() -> Path | None:

@@ -58,9 +58,14 @@ async def cards(request: Request, q: str = "") -> Response:
         entries = [e for e in entries
                    if all(w in f"{e.display_name} {e.description} {e.tag}".lower() for w in words)]
     icons = {e.id for e in entries if catalogue(request).icon_file(e) is not None}
-    return page(request, "catalogue.html", title="Catalogue", cards=entries, q=q, icons=icons,
-                all_entries={e.id: e for e in catalogue(request).entries()
-                             if e.offered_to(vos)})  # fmt: skip
+    answer = page(request, "catalogue.html", title="Catalogue", cards=entries, q=q, icons=icons,
+                  all_entries={e.id: e for e in catalogue(request).entries()
+                               if e.offered_to(vos)})  # fmt: skip
+    if any(e.icon_url for e in entries):  # icons given as URLs: images (only) from anywhere
+        policy = answer.headers["Content-Security-Policy"]
+        answer.headers["Content-Security-Policy"] = policy.replace(
+            "img-src 'self' data:", "img-src 'self' data: https: http:")
+    return answer
 
 
 @router.get("/ui/icons/{template_id:path}")
