@@ -56,10 +56,24 @@ def elastic(
 
 
 def _summary(view: dict[str, Any]) -> str:
-    pools = ", ".join(f"{p['compute']} {p['min']}..{p['max']} × {p['cpus']} CPU"
+    pools = ", ".join(f"{p['compute']} {p['min']}..{p['max']} × {p['cpus']} CPU{_ec3(p)}"
                       for p in view["pools"])  # fmt: skip
     k = view["knobs"]
     return (f"{view['lrms']} on {view['front']} (partition {view['partition']}); pools in "
             f"order: {pools}; idle {k['idle_time']:g} s, max booting {k['max_booting']}, "
             f"cooldown {k['cooldown']:g} s, spares {k['warm_spares']}, join retries "
             f"{k['join_retries']}; monitor: {view.get('monitor') or 'none yet'}")
+
+
+def _ec3(pool: dict[str, Any]) -> str:
+    """A pool's EC3 features, if it has any (names, reuse, paid period)."""
+    said = []
+    if pool.get("names"):
+        names = pool["names"]
+        said.append(f"names {names[0]}..{names[-1]}" if len(names) > 2 else
+                    f"names {', '.join(names)}")  # fmt: skip
+    if pool.get("reuse"):
+        said.append("stopped when idle")
+    if pool.get("destroy_interval"):
+        said.append(f"paid by {pool['destroy_interval']:g} s")
+    return f" ({'; '.join(said)})" if said else ""
