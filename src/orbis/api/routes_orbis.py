@@ -22,6 +22,7 @@ from orbis.api.deps import (
     service,
 )
 from orbis.api.negotiation import flag
+from orbis.api.stream_slots import StreamSlots
 from orbis.auth import Identity
 from orbis.model.states import settled
 from orbis.service import OrbisService, ServiceError
@@ -110,8 +111,9 @@ async def orbis_stream(
     svc = service(request)
     svc.infrastructure(who, infId)
     keep_going = flag(request, "follow")
+    slots: StreamSlots = request.app.state.stream_slots
     return StreamingResponse(
-        _events(request, svc, who, infId, after, keep_going),
+        slots.open(who.key, _events(request, svc, who, infId, after, keep_going)),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
