@@ -132,6 +132,7 @@ class Limits:
     max_nodes_per_user: int  # ORBIS_MAX_NODES_PER_USER (idem)
     parse_cpu_seconds: float  # ORBIS_PARSE_CPU_SECONDS: CPU time to parse one template
     parse_workers: int  # ORBIS_PARSE_WORKERS: processes that parse templates
+    max_streams_per_user: int  # ORBIS_MAX_STREAMS_PER_USER: open event streams (SSE) at once
 
 
 LIMIT_DEFAULTS = {
@@ -144,6 +145,7 @@ LIMIT_DEFAULTS = {
     "ORBIS_MAX_NODES_PER_USER": 200,
     "ORBIS_PARSE_CPU_SECONDS": 5,
     "ORBIS_PARSE_WORKERS": 2,
+    "ORBIS_MAX_STREAMS_PER_USER": 10,
 }
 
 
@@ -162,6 +164,7 @@ def limits() -> Limits:
         max_nodes_per_user=int(number("ORBIS_MAX_NODES_PER_USER")),
         parse_cpu_seconds=number("ORBIS_PARSE_CPU_SECONDS"),
         parse_workers=max(1, int(number("ORBIS_PARSE_WORKERS"))),
+        max_streams_per_user=int(number("ORBIS_MAX_STREAMS_PER_USER")),
     )
 
 

@@ -29,8 +29,8 @@ from orbis.elastic import slurm
 from orbis.elastic import state as saved
 from orbis.elastic.policy import Decision, History, Worker, decide
 from orbis.engine.scheduler import Scheduler
-from orbis.model.elastic import ElasticCluster
-from orbis.model.hostnames import host_name
+from orbis.model.elastic import ElasticCluster, WorkerPool
+from orbis.model.hostnames import given_name, host_name
 from orbis.model.infrastructure import Template
 from orbis.model.states import NodeState
 from orbis.store.coordination import Leases
@@ -192,7 +192,7 @@ class Monitor:
             pool = cluster.pool(n.name)
             if pool is None:
                 continue
-            name = host_name(template.computes.get(n.name), n.name, n.vm_id)[0]
+            name = host_name(template.computes.get(n.name), n.name, n.vm_id, given_name(n))[0]
             if n.desired != "running":
                 leaving.add(name)
                 continue
@@ -238,16 +238,26 @@ class Monitor:
                    ) -> Decision | None:  # fmt: skip
         """Carry a decision out; the decision as it turned out (None: nothing to say)."""
         if d.action == "power_on" and d.pool:
+            pool = cluster.pool(d.pool)
+            stopped = sorted(n.vm_id for n in self.store.nodes(row.id) if n.name == d.pool
+                             and n.desired == "stopped" and not n.deleted)  # fmt: skip
+            if pool is not None and pool.reuse and stopped:  # ec3_reuse_nodes: started again
+                self.store.update_nodes(row.id, [stopped[0]], desired="running")
+                self._kick(row.id)
+                state.last_power_on = now
+                return Decision(d.action, f"{d.reason} (VM {stopped[0]}, stopped before: "
+                                "starting it again)", d.pool, stopped[0])  # fmt: skip
             try:
                 with self.host.quota_lock(row.owner_key):
                     live = [n for n in self.store.nodes(row.id) if n.desired != "absent"]
                     self.host.check_quota(row.owner_key, len(live) + 1, row.id)
                     vm_ids = self.store.add_nodes(row.id, [d.pool])
+                    named = self._name(row.id, pool, vm_ids[0])
             except Exception as exc:  # QuotaExceeded, Conflict: said, tried again next cycle
                 return Decision("wait", f"not powering on: {exc}")
             self._kick(row.id)
             state.last_power_on = now
-            return Decision(d.action, f"{d.reason} (VM {vm_ids[0]})", d.pool, vm_ids[0])
+            return Decision(d.action, f"{d.reason} (VM {vm_ids[0]}{named})", d.pool, vm_ids[0])
         if d.action in ("power_off", "retry", "give_up") and d.vm_id is not None:
             if d.action == "power_off" and d.name and not d.reason.startswith("Slurm lost"):
                 still_idle = await self._drain(row, front, d.name)
@@ -255,7 +265,10 @@ class Monitor:
                     return Decision("wait", f"{d.name} got a job meanwhile: kept")
             if d.action in ("retry", "give_up") and d.pool:
                 state.join_failures[d.pool] = state.join_failures.get(d.pool, 0) + 1
-            self.store.update_nodes(row.id, [d.vm_id], desired="absent")
+            pool = cluster.pool(d.pool or "")
+            reuse = (d.action == "power_off" and pool is not None and pool.reuse
+                     and not d.reason.startswith("Slurm lost"))  # fmt: skip
+            self.store.update_nodes(row.id, [d.vm_id], desired="stopped" if reuse else "absent")
             self._kick(row.id)
             state.last_power_off = now
             return d
@@ -264,6 +277,19 @@ class Monitor:
                 await self._on_front(row, front, slurm.delete_command(d.name))
             return d
         return d
+
+    def _name(self, infra_id: str, pool: WorkerPool | None, vm_id: int) -> str:
+        """Give a new worker the first free name of its pool's ec3_node_pattern (before the
+        reconciler launches it); ", <name>" for the reason, "" when the pool has no pattern."""
+        if pool is None or not pool.names:
+            return ""
+        taken = {given_name(n) for n in self.store.nodes(infra_id)
+                 if n.name == pool.compute and not n.deleted and n.vm_id != vm_id}  # fmt: skip
+        free = next((x for x in pool.names if x not in taken), None)
+        if free is None:
+            return ""
+        self.store.update_node(infra_id, vm_id, spec={"host_name": free})
+        return f", {free}"
 
     async def _drain(self, row: InfrastructureRow, front: NodeRow, name: str) -> bool:
         """Drain a worker before it goes; True if it is still without a job (a job may have

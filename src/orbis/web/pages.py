@@ -30,13 +30,14 @@ from orbis.service import (
     OrbisService,
     QuotaExceeded,
     ServiceError,
+    TooManyRequests,
 )
 from orbis.web.session import Session, Sessions, csrf_ok
 
 log = logging.getLogger(__name__)
 HERE = Path(__file__).parent
 STATUS = {NotFoundError: 404, Forbidden: 403, Conflict: 409, Detached: 409, InvalidRequest: 400,
-          QuotaExceeded: 403}  # fmt: skip
+          QuotaExceeded: 403, TooManyRequests: 429}  # fmt: skip
 # Only this site's own files: no inline script, no framing, forms post back here only.
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self'; "

@@ -110,7 +110,11 @@
       if (status) status.textContent = "ended";
       source.close();
     });
-    source.addEventListener("error", function () { if (status) status.textContent = "reconnecting…"; });
+    source.addEventListener("error", function () {
+      if (!status) return;
+      // closed for good: refused (too many live pages open: ORBIS_MAX_STREAMS_PER_USER) or gone
+      status.textContent = source.readyState === EventSource.CLOSED ? "not live (reload the page)" : "reconnecting…";
+    });
   }
 
   onReady(function () {
