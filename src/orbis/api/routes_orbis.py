@@ -50,6 +50,12 @@ def event_dict(e: EventRow) -> dict[str, Any]:
     }
 
 
+def elastic_dict(e: EventRow) -> dict[str, Any]:
+    """An elastic decision as the stream's `elastic` event carries it (docs/elastic.md)."""
+    return {"id": e.id, "at": e.at.isoformat(), "action": e.to_state, "reason": e.message,
+            "pool": e.name or None, "vm_id": e.vm_id}  # fmt: skip
+
+
 @router.post("/orbis/infrastructures/{infId}/retry")
 async def orbis_retry(request: Request, infId: str) -> Response:
     """Launch failed nodes again and reconfigure unconfigured ones; answers their VM ids."""
@@ -98,7 +104,8 @@ async def orbis_stream(
     after: int = Query(0, ge=0, description="replay events after this id"),
 ) -> StreamingResponse:
     """Server-sent events: `detail` (the whole view) first and after every change, `event`
-    for each state change of the infrastructure, a node or a step, and `end` once the
+    for each state change of the infrastructure, a node or a step, `elastic` for each decision
+    of an elastic cluster's monitor (action, reason, pool, VM), and `end` once the
     infrastructure settles (never, with `follow`)."""
     who = await caller(request)
     svc = service(request)
@@ -126,7 +133,10 @@ async def _events(
         events = svc.store.events(infra_id, last)
         for e in events:
             last = e.id
-            yield sse("event", event_dict(e), e.id)
+            if e.subject == "elastic":  # an elastic monitor's decision, with its reason
+                yield sse("elastic", elastic_dict(e), e.id)
+            else:
+                yield sse("event", event_dict(e), e.id)
         try:
             latest = svc.detail(who, infra_id)
         except ServiceError as exc:  # destroyed (or access withdrawn) meanwhile

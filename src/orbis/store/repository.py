@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, bindparam, delete, insert, literal, select, update
+from sqlalchemy import Engine, bindparam, delete, func, insert, literal, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -321,6 +321,13 @@ class Store:
                 .order_by(EventRow.id)
             )
             return list(s.scalars(q))
+
+    def last_event_id(self, infra_id: str) -> int:
+        """The id of the infrastructure's newest event (0: none), to follow from."""
+        with self.session() as s:
+            found = s.scalar(select(func.max(EventRow.id)).where(
+                EventRow.infrastructure_id == infra_id))  # fmt: skip
+            return int(found or 0)
 
     # -- sites an infrastructure was prepared at ------------------------------------------
     def add_site_use(self, infra_id: str, site: str) -> None:
