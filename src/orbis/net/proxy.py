@@ -56,8 +56,8 @@ class GuardedProxy:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.name, dir_fd=self._dir_fd)  # a leftover or planted entry
         path = f"/proc/self/fd/{self._dir_fd}/{self.name}"
+        # no chmod (it would follow a link put in its place): the folder itself is 0700
         self._server = await asyncio.start_unix_server(self._serve, path=path)
-        os.chmod(path, 0o600)
         return self
 
     async def __aexit__(self, *exc: object) -> None:

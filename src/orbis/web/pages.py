@@ -4,6 +4,7 @@ identity, the CSRF check, and errors turned into a page (never a stack trace).""
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,7 @@ from orbis.service import (
     ServiceError,
     TooManyRequests,
 )
+from orbis.web import oidc_tokens
 from orbis.web.session import Session, Sessions, csrf_ok
 
 log = logging.getLogger(__name__)
@@ -109,6 +111,24 @@ async def identity(request: Request, clouds: list[dict[str, str]] | None = None)
         raise LoginRequired(expired=True) from None
 
 
+async def renew_token(request: Request) -> None:
+    """Renew the session's OIDC access token shortly before it expires (refresh_token grant);
+    when the issuer refuses and the token has expired, the session ends (the login page says
+    so). A refusal while the token is still good is left for the next request: two pages
+    renewing at once both hold the one refresh token the issuer may have rotated."""
+    current = session(request)
+    if not oidc_tokens.due(current):
+        return
+    renewed = await run_in_threadpool(oidc_tokens.refresh, request.app.state.settings,
+                                      request.app.state.authenticator, current)  # fmt: skip
+    if renewed is not None:
+        request.state.web_session = renewed  # the same CSRF token: open forms still post
+    elif current.token_expires <= time.time():
+        ended = sessions(request).new()
+        ended.expired = True
+        request.state.web_session = ended
+
+
 async def form_of(request: Request) -> Any:
     """The posted form, once its CSRF token is checked (CsrfRefused otherwise)."""
     form = await request.form()
@@ -169,6 +189,7 @@ class WebRoute(APIRoute):
 
         async def handler(request: Request) -> Response:
             try:
+                await renew_token(request)
                 return await original(request)
             except LoginRequired as exc:
                 target = request.url.path if request.method == "GET" else "/ui/"
