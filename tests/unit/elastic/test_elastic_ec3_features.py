@@ -14,11 +14,13 @@ import pytest
 from orbis.elastic.monitor import Monitor
 from orbis.elastic.policy import Decision, History, Worker, decide
 from orbis.elastic.state import MonitorState
+from orbis.engine.naming import im_variables
 from orbis.lang import load_template
 from orbis.lang.errors import TemplateError
 from orbis.model.elastic import ElasticCluster, Knobs, WorkerPool
 from orbis.model.hostnames import host_name
 from orbis.store.repository import Store
+from orbis.store.schema import NodeRow
 
 HYBRID = Path(__file__).resolve().parents[2] / "fixtures" / "elastic" / "ec3_hybrid.radl"
 
@@ -68,6 +70,12 @@ def test_bad_features_are_errors_at_their_line() -> None:
 def test_a_given_name_is_the_host_name() -> None:
     assert host_name(None, "wn", 7, "wn3") == ("wn3", "localdomain")
     assert host_name(None, "wn", 7) == ("wn-7", "localdomain")
+    # what a worker's recipes read (IM_NODE_HOSTNAME) comes from its record's spec
+    template = load_template(HYBRID)
+    node = NodeRow(name="wn", vm_id=7, private_ip="10.0.0.7", public_ip=None, site=None,
+                   spec={"host_name": "wn2"})  # fmt: skip
+    facts = im_variables(template, node, node, "inf", "local", "")
+    assert (facts["IM_NODE_HOSTNAME"], facts["IM_MASTER_HOSTNAME"]) == ("wn2", "wn2")
 
 
 # -- the policy ---------------------------------------------------------------------------
