@@ -16,6 +16,7 @@ import contextlib
 import logging
 import re
 import time
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from datetime import UTC
 from typing import Any, Protocol
@@ -110,13 +111,12 @@ class Monitors:
         if not await asyncio.to_thread(leases.try_acquire, name):
             return  # another server watches it
         try:
-            monitor = Monitor(self.host, infra_id)
+            monitor = Monitor(self.host, infra_id, lambda: leases.renew(name))
             while True:
                 pause = await monitor.cycle()
                 if pause is None:
                     return
-                await asyncio.sleep(pause)
-                if not await asyncio.to_thread(leases.renew, name):
+                if not await self._pause(name, pause):
                     log.warning("lost the lease %s to another server", name)
                     return
         except asyncio.CancelledError:
@@ -128,11 +128,31 @@ class Monitors:
                 await asyncio.to_thread(leases.release, name)
 
 
+    async def _pause(self, name: str, seconds: float) -> bool:
+        """Sleep between two cycles, renewing the lease at least every third of its life (a
+        `poll` longer than the lease must not let another server take it meanwhile); False
+        once it is not ours any more."""
+        leases = self.host.leases
+        step = max(0.1, leases.ttl / 3)
+        left = seconds
+        while True:
+            await asyncio.sleep(min(step, left))
+            left -= step
+            if not await asyncio.to_thread(leases.renew, name):
+                return False
+            if left <= 0:
+                return True
+
+
 class Monitor:
-    def __init__(self, host: Host, infra_id: str) -> None:
+    def __init__(self, host: Host, infra_id: str,
+                 still_ours: Callable[[], bool] | None = None) -> None:  # fmt: skip
         self.host = host
         self.store = host.store
         self.infra_id = infra_id
+        # renews the lease and says whether it is still ours: asked after the (slow) reading
+        # of Slurm, so a server whose lease ran out meanwhile acts on nothing
+        self.still_ours = still_ours
 
     async def cycle(self) -> float | None:
         """One look and the actions it calls for; seconds until the next (None: stop)."""
@@ -173,6 +193,10 @@ class Monitor:
             join_failures=dict(state.join_failures),
         )
         decisions = decide(cluster, workers, view.pending, unknown, history)
+        if self.still_ours is not None and not await asyncio.to_thread(self.still_ours):
+            log.warning("elastic monitor of %s: lease lost while reading Slurm; not acting",
+                        self.infra_id)  # fmt: skip
+            return None
         done = [d for d in [await self._act(row, front, cluster, d, state, now)
                             for d in decisions] if d is not None]  # fmt: skip
         self._say(state, done)
