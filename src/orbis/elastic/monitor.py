@@ -230,15 +230,20 @@ class Monitor:
                 state.idle_since[vm] = max(state.idle_since[vm], busy)
             _track(state.down_since, vm, kind in ("down", "drain"), now)
             created = n.created_at if n.created_at.tzinfo else n.created_at.replace(tzinfo=UTC)
+            # a worker started again (ec3_reuse_nodes) is as old as that start: its boot and
+            # its paid period (ec3_destroy_interval) begin anew
+            age = (now - state.started[vm] if vm in state.started
+                   else (utcnow() - created).total_seconds())  # fmt: skip
             workers.append(Worker(
-                n.vm_id, n.name, name, n.state, (utcnow() - created).total_seconds(), kind,
+                n.vm_id, n.name, name, n.state, age, kind,
                 max(0, seen.cpus - seen.cpus_alloc) if seen else 0,
                 now - state.idle_since.get(vm, now), now - state.down_since.get(vm, now),
             ))  # fmt: skip
-        for gone in set(state.idle_since) | set(state.down_since):
+        for gone in set(state.idle_since) | set(state.down_since) | set(state.started):
             if int(gone) not in names.values():
                 state.idle_since.pop(gone, None)
                 state.down_since.pop(gone, None)
+                state.started.pop(gone, None)
         return workers, names, leaving
 
     async def _on_front(self, row: InfrastructureRow, front: NodeRow, command: str) -> str:
@@ -269,6 +274,7 @@ class Monitor:
                 self.store.update_nodes(row.id, [stopped[0]], desired="running")
                 self._kick(row.id)
                 state.last_power_on = now
+                state.started[str(stopped[0])] = now
                 return Decision(d.action, f"{d.reason} (VM {stopped[0]}, stopped before: "
                                 "starting it again)", d.pool, stopped[0])  # fmt: skip
             try:

@@ -13,6 +13,7 @@ import pytest
 
 from orbis.elastic.monitor import Monitor
 from orbis.elastic.policy import Decision, History, Worker, decide
+from orbis.elastic.slurm import MARKER, parse
 from orbis.elastic.state import MonitorState
 from orbis.engine.naming import im_variables
 from orbis.lang import load_template
@@ -165,6 +166,12 @@ async def test_power_on_names_from_the_pattern_and_restarts_a_stopped_worker_fir
     assert again is not None and again.vm_id == 0 and "starting it again" in again.reason
     assert store.node(row.id, 0).desired == "running"  # type: ignore[union-attr]
     assert len(store.nodes(row.id)) == 2
+    # as old as its new start: its boot deadline and paid period begin again
+    view = parse("+0000\n" + MARKER + "\n")
+    workers, _, _ = monitor._workers(elastic, load_template(HYBRID), store.nodes(row.id), view,
+                                     state, 10.0)  # fmt: skip
+    ages = {w.vm_id: w.age for w in workers}
+    assert ages[0] == 6.0 and 0 <= ages[1] < 60  # wn2: from its record, made moments ago
     third = await monitor._act(row, None, elastic, on, state, 5.0)  # type: ignore[arg-type]
     assert third is not None and third.reason.endswith("(VM 2, wn3)")
     # a pool that does not reuse removes its idle workers
