@@ -26,6 +26,7 @@ from orbis.web.compose_form import (
     problems_of,
 )
 from orbis.web.forms import MAX_VALUE_CHARS, Tab, Viewer, fields_of, read_values
+from orbis.web.image_picker import check_image, sites_with_images, with_image
 from orbis.web.pages import (
     WebRoute,
     error_page,
@@ -122,10 +123,13 @@ async def _form(request: Request, choice: Choice, errors: dict[str, str],
             problems = [*problems, *problems_of(exc)]
             tabs = []
     creds = await credentials.listing(request)
+    credential = str(form.get("credential") or "") if form is not None else ""
     return page(request, "configure.html", status, title=choice.title, choice=choice, tabs=tabs,
                 errors=errors, problems=problems, credentials=creds,
                 infra_name=str(form.get("infra_name") or "") if form is not None else "",
-                credential=str(form.get("credential") or "") if form is not None else "")
+                credential=credential,
+                image=str(form.get("image") or "") if form is not None else "",
+                image_sites=await sites_with_images(request, credential))  # fmt: skip
 
 
 async def _posted(request: Request) -> tuple[Any, Choice, list[Tab], dict[str, Any],
@@ -145,6 +149,10 @@ async def _posted(request: Request) -> tuple[Any, Choice, list[Tab], dict[str, A
     _name, problem = infra_name_of(form)
     if problem:
         errors["infra_name"] = problem
+    problem = await check_image(request, str(form.get("credential") or ""),
+                                str(form.get("image") or ""))  # fmt: skip
+    if problem:
+        errors["image"] = problem
     return form, choice, tabs, values, errors
 
 
@@ -158,15 +166,18 @@ async def plan(request: Request) -> Response:
         return await _form(request, choice, errors, [], tabs, status=400, form=form)
     infra_name = infra_name_of(form)[0]
     try:
-        template, _text, _name = await run_in_threadpool(build, choice, values, infra_name)
+        template, text, name = await run_in_threadpool(build, choice, values, infra_name)
     except TemplateError as exc:
         return await _form(request, choice, {}, problems_of(exc), tabs, status=400, form=form)
+    image = str(form.get("image") or "")
+    if image:  # the plan's sites follow the image (an image URL names its site)
+        template, _ = await service(request).parse_async(with_image(text, image), name)
     cred = str(form.get("credential") or "")
     who = await identity(request, await credentials.lines(request, cred))
     summary = await _plan_summary(request, who, template)
     return page(request, "plan.html", title=f"Plan: {choice.title}", choice=choice,
                 fields=fields_of(tabs), plan=summary, credential=cred, infra_name=infra_name,
-                action="/ui/deploy")  # fmt: skip
+                image=image, action="/ui/deploy")  # fmt: skip
 
 
 async def _plan_summary(request: Request, who: Any, template: Template) -> dict[str, Any]:
@@ -200,6 +211,8 @@ async def deploy(request: Request) -> Response:
                                                         infra_name_of(form)[0])  # fmt: skip
     except TemplateError as exc:
         return await _form(request, choice, {}, problems_of(exc), tabs, status=400, form=form)
+    if form.get("image"):
+        text = with_image(text, str(form.get("image")))
     cloud = await credentials.lines(request, str(form.get("credential") or ""))
     who = await identity(request, cloud)
     infra_id = await service(request).create(who, text, name)

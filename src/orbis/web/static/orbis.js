@@ -54,6 +54,23 @@
     });
   }
 
+  // The image picker follows the chosen credentials: their sites' images, rendered by the server.
+  function imagePicker() {
+    var picker = document.getElementById("image");
+    var cred = document.getElementById("credential");
+    if (!picker || !cred) return;
+    cred.addEventListener("change", function () {
+      var url = picker.getAttribute("data-images") + "?credential=" + encodeURIComponent(cred.value) +
+        "&image=" + encodeURIComponent(picker.value);
+      picker.disabled = true;
+      fetch(url, {credentials: "same-origin"}).then(function (r) {
+        return r.ok && !r.redirected ? r.text() : null;
+      }).then(function (html) {
+        if (html !== null) picker.innerHTML = html;
+      }).finally(function () { picker.disabled = false; });
+    });
+  }
+
   function copyButtons() {
     document.addEventListener("click", function (ev) {
       var button = ev.target.closest("[data-copy]");
@@ -123,6 +140,7 @@
     enabledBy();
     copyButtons();
     rowEditors();
+    imagePicker();
     var box = document.getElementById("infra");
     if (box) live(box);
   });
