@@ -230,15 +230,20 @@ class Monitor:
                 state.idle_since[vm] = max(state.idle_since[vm], busy)
             _track(state.down_since, vm, kind in ("down", "drain"), now)
             created = n.created_at if n.created_at.tzinfo else n.created_at.replace(tzinfo=UTC)
+            # a worker started again (ec3_reuse_nodes) is as old as that start: its boot and
+            # its paid period (ec3_destroy_interval) begin anew
+            age = (now - state.started[vm] if vm in state.started
+                   else (utcnow() - created).total_seconds())  # fmt: skip
             workers.append(Worker(
-                n.vm_id, n.name, name, n.state, (utcnow() - created).total_seconds(), kind,
+                n.vm_id, n.name, name, n.state, age, kind,
                 max(0, seen.cpus - seen.cpus_alloc) if seen else 0,
                 now - state.idle_since.get(vm, now), now - state.down_since.get(vm, now),
             ))  # fmt: skip
-        for gone in set(state.idle_since) | set(state.down_since):
+        for gone in set(state.idle_since) | set(state.down_since) | set(state.started):
             if int(gone) not in names.values():
                 state.idle_since.pop(gone, None)
                 state.down_since.pop(gone, None)
+                state.started.pop(gone, None)
         return workers, names, leaving
 
     async def _on_front(self, row: InfrastructureRow, front: NodeRow, command: str) -> str:
@@ -269,18 +274,21 @@ class Monitor:
                 self.store.update_nodes(row.id, [stopped[0]], desired="running")
                 self._kick(row.id)
                 state.last_power_on = now
+                state.started[str(stopped[0])] = now
                 return Decision(d.action, f"{d.reason} (VM {stopped[0]}, stopped before: "
                                 "starting it again)", d.pool, stopped[0])  # fmt: skip
             try:
                 with self.host.quota_lock(row.owner_key):
                     live = [n for n in self.store.nodes(row.id) if n.desired != "absent"]
                     self.host.check_quota(row.owner_key, len(live) + 1, row.id)
-                    vm_ids = self.store.add_nodes(row.id, [d.pool])
-                    named = self._name(row.id, pool, vm_ids[0])
+                    given = self._free_name(row.id, pool)
+                    vm_ids = self.store.add_nodes(row.id, [d.pool],
+                                                  [{"host_name": given} if given else None])
             except Exception as exc:  # QuotaExceeded, Conflict: said, tried again next cycle
                 return Decision("wait", f"not powering on: {exc}")
             self._kick(row.id)
             state.last_power_on = now
+            named = f", {given}" if given else ""
             return Decision(d.action, f"{d.reason} (VM {vm_ids[0]}{named})", d.pool, vm_ids[0])
         if d.action in ("power_off", "retry", "give_up") and d.vm_id is not None:
             if d.action == "power_off" and d.name and not d.reason.startswith("Slurm lost"):
@@ -302,18 +310,14 @@ class Monitor:
             return d
         return d
 
-    def _name(self, infra_id: str, pool: WorkerPool | None, vm_id: int) -> str:
-        """Give a new worker the first free name of its pool's ec3_node_pattern (before the
-        reconciler launches it); ", <name>" for the reason, "" when the pool has no pattern."""
+    def _free_name(self, infra_id: str, pool: WorkerPool | None) -> str | None:
+        """The first name of the pool's ec3_node_pattern no worker has (None: no pattern, or
+        all taken), given to the new worker's record before the reconciler can launch it."""
         if pool is None or not pool.names:
-            return ""
+            return None
         taken = {given_name(n) for n in self.store.nodes(infra_id)
-                 if n.name == pool.compute and not n.deleted and n.vm_id != vm_id}  # fmt: skip
-        free = next((x for x in pool.names if x not in taken), None)
-        if free is None:
-            return ""
-        self.store.update_node(infra_id, vm_id, spec={"host_name": free})
-        return f", {free}"
+                 if n.name == pool.compute and not n.deleted}  # fmt: skip
+        return next((x for x in pool.names if x not in taken), None)
 
     async def _drain(self, row: InfrastructureRow, front: NodeRow, name: str) -> bool:
         """Drain a worker before it goes; True if it is still without a job (a job may have

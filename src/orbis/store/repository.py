@@ -177,8 +177,10 @@ class Store:
             s.execute(q.values(**fields))
 
     # -- nodes -----------------------------------------------------------------------------
-    def add_nodes(self, infra_id: str, names: list[str]) -> list[int]:
-        """Create node records in one transaction; their VM ids, in order."""
+    def add_nodes(self, infra_id: str, names: list[str],
+                  specs: list[dict[str, Any] | None] | None = None) -> list[int]:  # fmt: skip
+        """Create node records in one transaction (with their `spec`, if given); their VM ids,
+        in order."""
         if not names:
             return []
         with self.engine.begin() as conn:
@@ -199,8 +201,9 @@ class Store:
                 {"infrastructure_id": infra_id, "vm_id": vm, "name": name, "state": "pending",
                  "created_at": now, "updated_at": now, "log": "", "error": "",
                  "ssh_user": "root", "deleted": False, "desired": "running",
-                 "needs_config": True, "reboot_pending": False}
-                for vm, name in zip(ids, names, strict=True)
+                 "needs_config": True, "reboot_pending": False,
+                 **({"spec": specs[i]} if specs else {})}
+                for i, (vm, name) in enumerate(zip(ids, names, strict=True))
             ])  # fmt: skip
             conn.execute(insert(EventRow), [
                 {"infrastructure_id": infra_id, "vm_id": vm, "subject": "node", "name": name,

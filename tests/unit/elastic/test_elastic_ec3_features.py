@@ -13,12 +13,15 @@ import pytest
 
 from orbis.elastic.monitor import Monitor
 from orbis.elastic.policy import Decision, History, Worker, decide
+from orbis.elastic.slurm import MARKER, parse
 from orbis.elastic.state import MonitorState
+from orbis.engine.naming import im_variables
 from orbis.lang import load_template
 from orbis.lang.errors import TemplateError
 from orbis.model.elastic import ElasticCluster, Knobs, WorkerPool
 from orbis.model.hostnames import host_name
 from orbis.store.repository import Store
+from orbis.store.schema import NodeRow
 
 HYBRID = Path(__file__).resolve().parents[2] / "fixtures" / "elastic" / "ec3_hybrid.radl"
 
@@ -68,6 +71,12 @@ def test_bad_features_are_errors_at_their_line() -> None:
 def test_a_given_name_is_the_host_name() -> None:
     assert host_name(None, "wn", 7, "wn3") == ("wn3", "localdomain")
     assert host_name(None, "wn", 7) == ("wn-7", "localdomain")
+    # what a worker's recipes read (IM_NODE_HOSTNAME) comes from its record's spec
+    template = load_template(HYBRID)
+    node = NodeRow(name="wn", vm_id=7, private_ip="10.0.0.7", public_ip=None, site=None,
+                   spec={"host_name": "wn2"})  # fmt: skip
+    facts = im_variables(template, node, node, "inf", "local", "")
+    assert (facts["IM_NODE_HOSTNAME"], facts["IM_MASTER_HOSTNAME"]) == ("wn2", "wn2")
 
 
 # -- the policy ---------------------------------------------------------------------------
@@ -157,6 +166,12 @@ async def test_power_on_names_from_the_pattern_and_restarts_a_stopped_worker_fir
     assert again is not None and again.vm_id == 0 and "starting it again" in again.reason
     assert store.node(row.id, 0).desired == "running"  # type: ignore[union-attr]
     assert len(store.nodes(row.id)) == 2
+    # as old as its new start: its boot deadline and paid period begin again
+    view = parse("+0000\n" + MARKER + "\n")
+    workers, _, _ = monitor._workers(elastic, load_template(HYBRID), store.nodes(row.id), view,
+                                     state, 10.0)  # fmt: skip
+    ages = {w.vm_id: w.age for w in workers}
+    assert ages[0] == 6.0 and 0 <= ages[1] < 60  # wn2: from its record, made moments ago
     third = await monitor._act(row, None, elastic, on, state, 5.0)  # type: ignore[arg-type]
     assert third is not None and third.reason.endswith("(VM 2, wn3)")
     # a pool that does not reuse removes its idle workers
