@@ -28,7 +28,8 @@ def mount(app: FastAPI) -> None:
 
     settings = app.state.settings
     app.state.web_sessions = Sessions(app.state.sealer, settings.web_session_seconds)
-    app.state.web_catalogue = Catalogue(settings.catalogue_dir or default_folder())
+    app.state.web_catalogue = Catalogue(settings.catalogue_dir or default_folder(),
+                                        settings.catalogue_hide_tags)  # fmt: skip
     app.state.web_tasks = set()
     app.include_router(routes_login.router)
     app.include_router(routes_catalogue.router)

@@ -18,6 +18,7 @@ they travel between the form, the plan and the deploy sealed (`Viewer.unseal`).
 
 from __future__ import annotations
 
+import json
 import re
 import secrets
 from collections.abc import Callable
@@ -234,6 +235,24 @@ def tabs_of(document: dict[str, Any]) -> list[Tab]:
 
 def fields_of(tabs: list[Tab]) -> list[Field]:
     return [f for tab in tabs for f in tab.fields]
+
+
+def prefill(tabs: list[Tab], params: Any) -> None:
+    """The Dashboard's links that fill a form: a query parameter named like an input sets its
+    field (lists, maps and ports as JSON); never a masked, uploaded or server-filled one. Only
+    what is shown changes: the posted form is checked as any other."""
+    for f in fields_of(tabs):
+        raw = params.get(f.name)
+        if not isinstance(raw, str) or len(raw) > MAX_VALUE_CHARS or f.kind in (
+                *NOT_SHOWN, "userid", "access_token"):  # fmt: skip
+            continue
+        if f.kind == "rows":
+            try:
+                f.rows = form_rows.rows_of(f.row_kind, json.loads(raw))
+            except ValueError:
+                continue
+        else:
+            f.value = raw
 
 
 def read_values(tabs: list[Tab], form: Any, viewer: Viewer | None = None

@@ -123,7 +123,10 @@ async def renew_token(request: Request) -> None:
                                       request.app.state.authenticator, current)  # fmt: skip
     if renewed is not None:
         request.state.web_session = renewed  # the same CSRF token: open forms still post
-    elif current.token_expires <= time.time():
+    elif current.token_expires > time.time():
+        # not written back: another page's renewal may have set a newer cookie meanwhile
+        request.state.web_stale = current
+    else:
         ended = sessions(request).new()
         ended.expired = True
         request.state.web_session = ended
@@ -172,7 +175,9 @@ def redirect(request: Request, url: str) -> Response:
 def finish(request: Request, response: Response) -> None:
     response.headers.update(SECURITY_HEADERS)
     current: Session | None = getattr(request.state, "web_session", None)
-    if current is not None and not getattr(request.state, "web_logged_out", False):
+    if current is None or getattr(request.state, "web_logged_out", False):
+        return
+    if current is not getattr(request.state, "web_stale", None):
         sessions(request).write(request, response, current)
 
 

@@ -25,7 +25,7 @@ from orbis.web.compose_form import (
     infra_name_of,
     problems_of,
 )
-from orbis.web.forms import MAX_VALUE_CHARS, Tab, Viewer, fields_of, read_values
+from orbis.web.forms import MAX_VALUE_CHARS, Tab, Viewer, fields_of, prefill, read_values
 from orbis.web.image_picker import check_image, sites_with_images, with_image
 from orbis.web.pages import (
     WebRoute,
@@ -42,6 +42,11 @@ from orbis.web.pages import (
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
 MAX_TEMPLATE_CHARS = 512 * 1024
+
+
+def containers_only(choice: Choice) -> bool:
+    """The Dashboard's `tag: Container`: the template deploys on Kubernetes credentials only."""
+    return choice.base.tag == "Container"
 
 
 def catalogue(request: Request) -> Catalogue:
@@ -110,19 +115,22 @@ async def configure(request: Request, template: str, childs: str | None = None,
                    if a and a.offered_to(vos)]
         return page(request, "addons.html", title=choice.base.display_name, choice=choice,
                     offered=offered)  # fmt: skip
-    return await _form(request, choice, {}, [])
+    return await _form(request, choice, {}, [], params=request.query_params)
 
 
 async def _form(request: Request, choice: Choice, errors: dict[str, str],
                 problems: list[dict[str, Any]], tabs: list[Tab] | None = None,
-                status: int = 200, form: Any = None) -> Response:  # fmt: skip
+                status: int = 200, form: Any = None, params: Any = None) -> Response:  # fmt: skip
     if tabs is None:
         try:
             tabs = await run_in_threadpool(form_tabs, choice)
         except TemplateError as exc:
             problems = [*problems, *problems_of(exc)]
             tabs = []
-    creds = await credentials.listing(request)
+    if params is not None:  # a link that fills fields (`?input=value`)
+        prefill(tabs, params)
+    creds = [c for c in await credentials.listing(request)
+             if not containers_only(choice) or c["type"] == "Kubernetes"]  # fmt: skip
     credential = str(form.get("credential") or "") if form is not None else ""
     return page(request, "configure.html", status, title=choice.title, choice=choice, tabs=tabs,
                 errors=errors, problems=problems, credentials=creds,
@@ -149,10 +157,13 @@ async def _posted(request: Request) -> tuple[Any, Choice, list[Tab], dict[str, A
     _name, problem = infra_name_of(form)
     if problem:
         errors["infra_name"] = problem
-    problem = await check_image(request, str(form.get("credential") or ""),
-                                str(form.get("image") or ""))  # fmt: skip
+    cred = str(form.get("credential") or "")
+    problem = await check_image(request, cred, str(form.get("image") or ""))
     if problem:
         errors["image"] = problem
+    if containers_only(choice) and any(line.get("type") != "Kubernetes"
+                                       for line in await credentials.lines(request, cred)):
+        errors["credential"] = "this template runs containers: choose Kubernetes credentials"
     return form, choice, tabs, values, errors
 
 

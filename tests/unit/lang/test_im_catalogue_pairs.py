@@ -42,11 +42,13 @@ SYSTEMS = {
     ("slurm_cluster.yml", "slurm_elastic.yaml"): {"lrms_server": 1, "lrms_wn": 1},
     ("simple-node-disk.yml", "proxy_host.yaml"): {"simple_node": 1},
     ("oscar.yaml", "oscar_function.yaml"): {"front": 1, "wn": 1},  # a hosted function
+    ("kubernetes.yaml", "k8s_galaxy.yaml"): {"front": 1, "wn": 3},  # wn_num replaced: 3
+    ("kubernetes.yaml", "k8s_new_wn_type.yaml"): {"front": 1, "wn": 1, "wng": 0},
 }
 
 
 def test_the_copy_holds_the_pairs_the_merge_rules_concern() -> None:
-    assert len(PAIRS) == 17
+    assert len(PAIRS) == 51
     assert set(SYSTEMS) | set(IM_REFUSES) <= set(PAIRS)
 
 
@@ -91,3 +93,24 @@ def test_a_non_slurm_elastic_cluster_deploys_without_elasticity_with_a_warning()
     )
     # its CLUES recipes are not run (they would call back an IM)
     assert template.components["elastic_cluster_front_end"].operations == []
+
+
+def test_a_size_given_without_unit_through_an_input_is_megabytes_as_in_im() -> None:
+    # slurm_galaxy redefines wn_mem as an integer "in MiB"; IM reads a bare size as MB
+    template, _, _ = load_composed(
+        CATALOGUE / "slurm_cluster.yml", [CATALOGUE / "slurm_galaxy.yml"]
+    )
+    assert template.computes["lrms_wn"].mem_size == 4096 * 10**6
+    assert any("4096 has no unit: read as 4096 MB, as IM does" in w for w in template.warnings)
+
+
+def test_a_size_written_without_unit_is_still_refused(tmp_path: Path) -> None:
+    # tosca-parser checks a value written in place (not through a function): IM refuses it
+    path = tmp_path / "t.yaml"
+    path.write_text(
+        "tosca_definitions_version: tosca_simple_yaml_1_0\n"
+        "topology_template:\n  node_templates:\n    vm:\n      type: tosca.nodes.Compute\n"
+        "      capabilities:\n        host:\n          properties: {mem_size: 4096}\n"
+    )
+    with pytest.raises(TemplateError, match="4096 is not a scalar-unit.size"):
+        load_composed(path)

@@ -201,3 +201,15 @@ def test_an_upload_must_be_text_within_the_limit(web):
     answer = client.post("/ui/plan", data=data, files={"key_file": ("k", b"\xff\xfe\x00", "x")})
     assert answer.status_code == 400
     assert 'data-field="key_file">the file must be text (UTF-8)' in answer.text
+
+
+def test_a_link_fills_fields_but_never_masked_or_server_filled_ones(web):
+    client, _ = web
+    query = ("template=widgets.yaml&tags=%5B%22x%22%2C%22y%22%5D"
+             "&ports=%7B%22p%22%3A%7B%22source%22%3A443%2C%22protocol%22%3A%22udp%22%7D%7D"
+             "&counts=not-json&db_secret=from-a-link&token=from-a-link")  # fmt: skip
+    page = client.get(f"/ui/configure?{query}").text
+    assert 'name="tags[0].value" value="x"' in page and 'name="tags[1].value" value="y"' in page
+    assert 'name="ports[0].port" value="443"' in page and 'name="ports[1].port" value=""' in page
+    assert 'name="counts[0].value" value="1"' in page  # not JSON: the default stays
+    assert "from-a-link" not in page
