@@ -145,7 +145,9 @@ class TransferMixin(ImImportMixin, AccessMixin):
                 node.update(needs_config=False, reboot_pending=False)
                 node["log"] = f"{node.get('log') or ''}{detached_reason(node.get('vm_id', '?'))}\n"
         # a function is the client's text too: adopted by the same rule (function_adoption.py)
-        await adopt_functions(who, functions, nodes, self._import_template(infra))
+        hosted = any(str(f.get("site") or "").startswith("node:") for f in functions)
+        await adopt_functions(who, functions, nodes,
+                              await self._import_template(infra) if hosted else None)
         infra.update(deleted=False, owner_key=who.key, owner_name=who.name)
         if isinstance(infra.get("ssh_private_key"), str):
             infra["ssh_private_key"] = self.seal_private_key(infra["ssh_private_key"])
@@ -163,10 +165,12 @@ class TransferMixin(ImImportMixin, AccessMixin):
         self.forget_template(infra_id)
         return infra_id
 
-    def _import_template(self, infra: dict[str, Any]) -> Template | None:
+    async def _import_template(self, infra: dict[str, Any]) -> Template | None:
         """The imported template, parsed (None if it does not parse: no hosted function can
         then be shown to be the importer's)."""
         try:
-            return self.parse(infra["template"], str(infra.get("template_file") or "template"))
+            template, _ = await self.parse_async(infra["template"],
+                                                 str(infra.get("template_file") or "template"))
         except InvalidRequest:
             return None
+        return template

@@ -138,3 +138,37 @@ def test_a_hosted_function_is_adopted_only_with_its_oscar_machine_and_address() 
     assert "its endpoint is not where" in _hosted_refusal(
         {"endpoint": "http://203.0.113.9"}, "oscar", [machine], template)
     assert "no OSCAR node" in _hosted_refusal(row, "elsewhere", [machine], template)
+
+
+@pytest.mark.parametrize("machine", ["adopted", "detached"])
+async def test_a_hosted_function_follows_its_oscar_machine(
+    service: OrbisService, monkeypatch: pytest.MonkeyPatch, machine: str
+) -> None:
+    """examples/functions.yaml (the OSCAR node's dns_host pointing at a stand-in cluster): on
+    import, the function goes with the OSCAR node's machine. The machine's own adoption (the
+    owner mark) is tested with real containers in e2e/test_import_adoption.py; here it is
+    given, to follow the function through the import."""
+    text = Path("examples/functions.yaml").read_text()
+    with oscar_cluster("oscar-h", password="oscar-example-pw") as hosted:
+        text = text.replace('      default: ""\n', f"      default: {hosted.url}\n", 1)
+        alice = who("alice")
+        infra = await service.create(alice, text)
+        assert await service.wait_reconciled(infra, timeout=60)
+        assert [(f.site, f.state) for f in service.store.functions(infra)] == [
+            ("node:oscar", "running")], service.store.functions(infra)[0].error
+        exported = await service.export(alice, infra, delete=True)
+
+        async def adoption(self: OrbisService, who: object, node: dict) -> str:  # type: ignore[type-arg]
+            return machine if node.get("provider_id") else ""
+
+        monkeypatch.setattr(OrbisService, "adoption", adoption)
+        mine = await service.import_(alice, exported)
+        row = service.store.functions(mine)[0]
+        if machine == "adopted":
+            assert row.state == "running" and row.endpoint == hosted.url
+        else:
+            assert row.state == "detached"
+            assert "its OSCAR node's machine oscar_front is not yours" in row.error
+        await service.destroy(alice, mine)
+        assert await service.wait_reconciled(mine, timeout=60)
+        assert set(hosted.services) == (set() if machine == "adopted" else {"upper"})
