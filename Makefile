@@ -11,7 +11,7 @@ demo: venv image server
 	./scripts/demo.sh
 
 test: venv lint image engine
-	DOCKER_HOST=$$(./scripts/engine.sh start | tail -n 1) ORBIS_E2E_REQUIRED=1 $(VENV)/bin/pytest -q
+	DOCKER_HOST=$$(./scripts/engine.sh start | tail -n 1) ORBIS_E2E_REQUIRED=1 $(VENV)/bin/pytest -q --durations=30
 
 test-unit: venv
 	$(VENV)/bin/pytest -q -m "not e2e"

@@ -5,9 +5,16 @@
 #                              else run `podman system service` on $ORBIS_HOME/run/podman.sock
 #   scripts/engine.sh stop     stop the podman service started here (never a Docker daemon)
 #   scripts/engine.sh status   exit 0 if an engine answers
+#   scripts/engine.sh guard    only (re)install the host firewall table below
 #
 # start and status print the DOCKER_HOST URL to use on the last line of stdout.
 # Idempotent: a second start reuses the running service; a stale pid file is detected.
+#
+# start first installs scripts/linklocal-guard.nft (nftables table inet orbis_guard): no
+# container on an Orbis bridge reaches a link-local address (the cloud metadata service)
+# through this host. It fails if the table cannot be installed (needs root and nft, from
+# scripts/setup-host.sh); ORBIS_ENGINE_UNGUARDED=1 skips it, with a warning. stop leaves the
+# table: it matches only Orbis bridges, which other services on this host may still have.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -18,6 +25,7 @@ sock="$run_dir/podman.sock"
 pid_file="$run_dir/podman.pid"
 log_file="$run_dir/podman.log"
 docker_sock=/var/run/docker.sock
+guard_file="$here/linklocal-guard.nft"
 wait_seconds="${ORBIS_ENGINE_WAIT:-30}"
 
 log() { echo "engine.sh: $*" >&2; }
@@ -46,7 +54,26 @@ show_log() {
     tail -n 20 "$log_file" >&2 || true
 }
 
+# Install the link-local guard (one atomic nft transaction: idempotent, safe to run while
+# other services of this host use it). Before any engine is used, so no node runs unguarded.
+guard() {
+    if [[ ${ORBIS_ENGINE_UNGUARDED:-} == 1 ]]; then
+        log "WARNING: ORBIS_ENGINE_UNGUARDED=1: containers may reach the cloud metadata" \
+            "service (169.254.169.254) and its instance credentials through this host"
+        return 0
+    fi
+    local nft
+    nft="$(command -v nft || command -v /usr/sbin/nft || true)"  # sbin: not on every PATH
+    [[ -n $nft ]] \
+        || { log "nft is missing (Debian package nftables: run scripts/setup-host.sh)"; exit 1; }
+    if ! "$nft" -f "$guard_file"; then
+        log "could not install $guard_file (needs root); ORBIS_ENGINE_UNGUARDED=1 skips it"
+        exit 1
+    fi
+}
+
 start() {
+    guard
     if pings "$docker_sock" && ! pings "$sock"; then
         log "using the Docker daemon at $docker_sock"
         echo "unix://$docker_sock"
@@ -123,5 +150,6 @@ case "${1:-}" in
     start) start ;;
     stop) stop ;;
     status) status ;;
-    *) echo "usage: $0 start|stop|status" >&2; exit 2 ;;
+    guard) guard ;;
+    *) echo "usage: $0 start|stop|status|guard" >&2; exit 2 ;;
 esac

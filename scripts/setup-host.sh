@@ -3,8 +3,10 @@
 set -euo pipefail
 need=()
 # chromium: the browser tests drive Debian's build through Playwright (no browser download)
-for pair in podman:podman runc:runc debootstrap:debootstrap ssh:openssh-client curl:curl chromium:chromium; do
-  command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair#*:}")
+# nftables: scripts/engine.sh installs the link-local guard with nft (iptables-nft has no nft)
+for pair in podman:podman runc:runc debootstrap:debootstrap ssh:openssh-client curl:curl chromium:chromium \
+            nft:nftables; do
+  command -v "${pair%%:*}" >/dev/null 2>&1 || [ -x "/usr/sbin/${pair%%:*}" ] || need+=("${pair#*:}")
 done
 python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
 if [ ${#need[@]} -gt 0 ]; then

@@ -38,6 +38,7 @@ class Settings:
     # None: the repository's examples/catalogue when present) and how long a login lasts.
     catalogue_dir: Path | None = None
     web_session_seconds: int = 8 * 3600  # ORBIS_WEB_SESSION_SECONDS
+    catalogue_hide_tags: tuple[str, ...] = ()  # ORBIS_CATALOGUE_HIDE_TAGS (IM's HIDE_TOSCA_TAGS)
     # OIDC sign-in on the dashboard (authorization code + PKCE) with the trusted issuers
     oidc_client_id: str | None = None  # ORBIS_OIDC_CLIENT_ID: the dashboard's client at them
     oidc_client_secret: str | None = field(default=None, repr=False)  # ORBIS_OIDC_CLIENT_SECRET
@@ -78,6 +79,7 @@ def load() -> Settings:
         catalogue_dir=Path(os.environ["ORBIS_CATALOGUE_DIR"]).resolve()
         if os.environ.get("ORBIS_CATALOGUE_DIR") else None,
         web_session_seconds=int(os.environ.get("ORBIS_WEB_SESSION_SECONDS", str(8 * 3600))),
+        catalogue_hide_tags=_csv("ORBIS_CATALOGUE_HIDE_TAGS"),
         oidc_client_id=os.environ.get("ORBIS_OIDC_CLIENT_ID") or None,
         oidc_client_secret=os.environ.get("ORBIS_OIDC_CLIENT_SECRET") or None,
         oidc_scopes=os.environ.get("ORBIS_OIDC_SCOPES") or "openid profile email",
@@ -132,6 +134,7 @@ class Limits:
     max_nodes_per_user: int  # ORBIS_MAX_NODES_PER_USER (idem)
     parse_cpu_seconds: float  # ORBIS_PARSE_CPU_SECONDS: CPU time to parse one template
     parse_workers: int  # ORBIS_PARSE_WORKERS: processes that parse templates
+    max_streams_per_user: int  # ORBIS_MAX_STREAMS_PER_USER: open event streams (SSE) at once
 
 
 LIMIT_DEFAULTS = {
@@ -144,6 +147,7 @@ LIMIT_DEFAULTS = {
     "ORBIS_MAX_NODES_PER_USER": 200,
     "ORBIS_PARSE_CPU_SECONDS": 5,
     "ORBIS_PARSE_WORKERS": 2,
+    "ORBIS_MAX_STREAMS_PER_USER": 10,
 }
 
 
@@ -162,6 +166,7 @@ def limits() -> Limits:
         max_nodes_per_user=int(number("ORBIS_MAX_NODES_PER_USER")),
         parse_cpu_seconds=number("ORBIS_PARSE_CPU_SECONDS"),
         parse_workers=max(1, int(number("ORBIS_PARSE_WORKERS"))),
+        max_streams_per_user=int(number("ORBIS_MAX_STREAMS_PER_USER")),
     )
 
 

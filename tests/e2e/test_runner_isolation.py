@@ -7,6 +7,7 @@ nodes: attacks that make a node fail get a node of their own)."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import tarfile
 import uuid
@@ -16,10 +17,13 @@ import docker
 import pytest
 
 from orbis.auth import identify
+from orbis.configure import galaxy
 from orbis.providers.base import LABEL_INFRASTRUCTURE, LABEL_RUNNER
 from orbis.providers.local import LocalProvider, network_name
 from orbis.runner.options import PATHS
 from orbis.runner.pool import RunnerPool
+from orbis.runner.quota import WorkQuota, run_within_quota
+from orbis.testing.hostile_http import hostile_server
 
 pytestmark = [pytest.mark.e2e]
 ALICE = "id = im; type = InfrastructureManager; username = alice; password = a"
@@ -301,6 +305,59 @@ async def test_the_real_runner_container_is_confined(engine_url, tmp_path, monke
         assert infra in provider.owned_infrastructures()  # the orphan sweep finds it
         provider.cleanup(infra)
         assert not engine.containers.list(all=True, filters={"name": f"orbis-{infra}-runner"})
+    finally:
+        await pool.close()
+        provider.cleanup(infra)
+
+
+async def test_galaxy_in_the_real_runner_goes_through_the_address_rule(engine_url, tmp_path,
+                                                                       monkeypatch):  # fmt: skip
+    """In the real container: a role served on the service host's 127.0.0.1 (which the
+    container cannot reach itself) installs only through the service's proxy once the operator
+    lists it; a role at the metadata service is refused naming the rule."""
+    provider = LocalProvider(base_url=engine_url)
+    provider.installation = f"test-{uuid.uuid4().hex[:8]}"
+    pool = RunnerPool(provider)
+    infra = str(uuid.uuid4())
+    key = tmp_path / "id_ed25519"
+    key.write_text("key")
+    galaxy_role_archive(tmp_path / "role.tar.gz", "/nowhere")
+    try:
+        with hostile_server() as server:
+            server.files["role.tar.gz"] = (tmp_path / "role.tar.gz").read_bytes()
+            monkeypatch.setenv("ORBIS_FETCH_ALLOW", f"127.0.0.1:{server.port}")
+            runner = await pool.get(infra, tmp_path / "runner", key)
+            await galaxy.install(runner, [f"{server.url}/files/role.tar.gz,,galaxyevil"], [])
+            assert (tmp_path / "runner" / "roles" / "galaxyevil" / "meta").is_dir()
+            assert [p for p, _ in server.hits] == ["/files/role.tar.gz"]
+            with pytest.raises(galaxy.GalaxyError, match=r"169\.254\.169\.254 is the cloud"):
+                await galaxy.install(runner, ["http://169.254.169.254/latest/x.tar.gz,,m"], [])
+    finally:
+        await pool.close()
+        provider.cleanup(infra)
+
+
+async def test_the_real_runner_is_stopped_past_its_folder_quota(engine_url, tmp_path):
+    """A command in the real container fills the runner folder: past the quota it is stopped
+    (the container removed, so nothing goes on writing) and the refusal names the limit."""
+    provider = LocalProvider(base_url=engine_url)
+    provider.installation = f"test-{uuid.uuid4().hex[:8]}"
+    pool = RunnerPool(provider)
+    infra = str(uuid.uuid4())
+    key = tmp_path / "id_ed25519"
+    key.write_text("key")
+    fill = ("for i in $(seq 400); do dd if=/dev/zero of=f$i bs=1M count=1 conv=fsync "
+            "2>/dev/null; sleep 0.02; done")  # fmt: skip
+    try:
+        runner = await pool.get(infra, tmp_path / "runner", key)
+        code, output, refusal = await run_within_quota(
+            runner, ["sh", "-c", fill], {}, timeout=120, tag="fill",
+            quota=WorkQuota(max_bytes=16 * 2**20, interval=0.2),
+        )  # fmt: skip
+        assert code != 0 and refusal is not None and "ORBIS_RUNNER_WORK_MB" in output
+        assert not await asyncio.to_thread(runner.alive)  # type: ignore[attr-defined]
+        files = len(list((tmp_path / "runner").glob("f*")))
+        assert 16 <= files < 400
     finally:
         await pool.close()
         provider.cleanup(infra)

@@ -118,6 +118,9 @@ def test_deploy_watch_use_and_destroy_from_the_browser(engine_url, browser, shot
         assert port.is_enabled()
         port.fill("70000")
         page.get_by_label("Text of the page").fill("Hello from the browser test")
+        # ports (a PortSpec map) are rows: ssh, http, a blank one; "Add a row" adds another
+        page.get_by_role("button", name="Add a row").click()
+        page.get_by_label("Port or range (a:b), ports row 4").fill("8000:8010")
         assert_labelled(page)
         page.screenshot(path=shots / "form.png", full_page=True)
         page.get_by_test_id("plan").click()
@@ -132,6 +135,7 @@ def test_deploy_watch_use_and_destroy_from_the_browser(engine_url, browser, shot
         # the plan: nodes and sizes before anything is created
         row = page.get_by_test_id("plan-node")
         assert row.count() == 1 and "simple_node" in row.inner_text()
+        assert page.locator('input[name="ports[2].port"]').get_attribute("value") == "8000:8010"
         page.screenshot(path=shots / "plan.png", full_page=True)
         page.get_by_test_id("deploy").click()
         page.wait_for_url(re.compile(r".*/ui/infrastructures/[0-9a-f-]+$"))

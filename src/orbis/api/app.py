@@ -22,6 +22,7 @@ from orbis.api.negotiation import ApiError, error_response
 from orbis.api.operations import UNAVAILABLE, Observability
 from orbis.api.operations import router as operations_router
 from orbis.api.routes import router
+from orbis.api.stream_slots import StreamSlots
 from orbis.auth import Authenticator
 from orbis.providers.base import Provider
 from orbis.secrets import Sealer, SecretError
@@ -34,6 +35,7 @@ from orbis.service import (
     OrbisService,
     QuotaExceeded,
     ServiceError,
+    TooManyRequests,
 )
 from orbis.service.parse_pool import ParsePool
 from orbis.store.repository import Store
@@ -41,7 +43,7 @@ from orbis.store.repository import Store
 log = logging.getLogger(__name__)
 
 STATUS = {NotFoundError: 404, Forbidden: 403, Conflict: 409, Detached: 409, InvalidRequest: 400,
-          QuotaExceeded: 403}  # fmt: skip
+          QuotaExceeded: 403, TooManyRequests: 429}  # fmt: skip
 CORS_HEADERS = {
     "Access-Control-Allow-Methods": "PUT, GET, POST, DELETE, OPTIONS",
     "Access-Control-Allow-Headers": "Origin, Accept, Content-Type, Authorization",
@@ -148,6 +150,7 @@ def create_app(
         description="Infrastructure Manager compatible deployment service. See docs/api.md.",
     )
     app.state.settings = settings
+    app.state.stream_slots = StreamSlots()  # open event streams per user (bounded)
     sealer = Sealer.for_home(settings.home, settings.secret_key)
 
     def upgrade_owner_keys(legacy_to_new: Mapping[str, str]) -> None:

@@ -22,6 +22,7 @@ from orbis.api.deps import (
     service,
 )
 from orbis.api.negotiation import flag
+from orbis.api.stream_slots import StreamSlots
 from orbis.auth import Identity
 from orbis.model.states import settled
 from orbis.service import OrbisService, ServiceError
@@ -47,6 +48,12 @@ def event_dict(e: EventRow) -> dict[str, Any]:
         "to": e.to_state,
         "message": e.message,
     }
+
+
+def elastic_dict(e: EventRow) -> dict[str, Any]:
+    """An elastic decision as the stream's `elastic` event carries it (docs/elastic.md)."""
+    return {"id": e.id, "at": e.at.isoformat(), "action": e.to_state, "reason": e.message,
+            "pool": e.name or None, "vm_id": e.vm_id}  # fmt: skip
 
 
 @router.post("/orbis/infrastructures/{infId}/retry")
@@ -97,14 +104,16 @@ async def orbis_stream(
     after: int = Query(0, ge=0, description="replay events after this id"),
 ) -> StreamingResponse:
     """Server-sent events: `detail` (the whole view) first and after every change, `event`
-    for each state change of the infrastructure, a node or a step, and `end` once the
+    for each state change of the infrastructure, a node or a step, `elastic` for each decision
+    of an elastic cluster's monitor (action, reason, pool, VM), and `end` once the
     infrastructure settles (never, with `follow`)."""
     who = await caller(request)
     svc = service(request)
     svc.infrastructure(who, infId)
     keep_going = flag(request, "follow")
+    slots: StreamSlots = request.app.state.stream_slots
     return StreamingResponse(
-        _events(request, svc, who, infId, after, keep_going),
+        slots.open(who.key, _events(request, svc, who, infId, after, keep_going)),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
@@ -124,7 +133,10 @@ async def _events(
         events = svc.store.events(infra_id, last)
         for e in events:
             last = e.id
-            yield sse("event", event_dict(e), e.id)
+            if e.subject == "elastic":  # an elastic monitor's decision, with its reason
+                yield sse("elastic", elastic_dict(e), e.id)
+            else:
+                yield sse("event", event_dict(e), e.id)
         try:
             latest = svc.detail(who, infra_id)
         except ServiceError as exc:  # destroyed (or access withdrawn) meanwhile

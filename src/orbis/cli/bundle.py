@@ -2,7 +2,8 @@
 
 The server cannot see the user's files, and IM's API carries only the template. So `-i` values
 become the inputs' defaults (how IM reads input values), playbooks referenced by a relative
-path are inlined as text (an Orbis extension: a multi-line implementation is the playbook), and
+path are inlined as text (an Orbis extension: a multi-line implementation is the playbook) in
+node, relationship and type operations alike (orbis.lang.recipe_paths), and
 local type imports are merged into the template's own type sections (the server refuses local
 names: orbis.lang.sources); their URL imports are kept.
 """
@@ -15,6 +16,7 @@ from typing import Any
 import yaml
 
 from orbis.lang.errors import Problems
+from orbis.lang.recipe_paths import rewrite_paths
 from orbis.lang.sources import CLIENT, read_local
 from orbis.lang.tosca.template_file import expand_template_file
 from orbis.lang.yaml_positions import load_yaml, plain
@@ -83,32 +85,9 @@ def bundle(
     for name in overrides:
         if name in inputs and isinstance(inputs[name], dict):
             inputs[name]["default"] = template.inputs.get(name)
-    nodes = (doc.get("topology_template") or {}).get("node_templates") or {}
-    for node in nodes.values():
-        if not isinstance(node, dict):
-            continue
-        for interface in (node.get("interfaces") or {}).values():
-            if isinstance(interface, dict):
-                for op_name, op in list(interface.items()):
-                    interface[op_name] = _inline(op, folder)
-        for artifact in (node.get("artifacts") or {}).values():
-            if isinstance(artifact, dict) and isinstance(artifact.get("file"), str):
-                artifact["file"] = _inline_path(artifact["file"], folder)
+    # relative to the template, imported types' too: where the loader looked for them
+    rewrite_paths(doc, lambda value: _inline_path(value, folder))
     return yaml.safe_dump(doc, sort_keys=False, allow_unicode=True, width=100)
-
-
-def _inline(op: Any, folder: Path) -> Any:
-    if isinstance(op, str):
-        return _inline_path(op, folder)
-    if isinstance(op, dict):
-        impl = op.get("implementation")
-        if isinstance(impl, str):
-            op["implementation"] = _inline_path(impl, folder)
-        elif isinstance(impl, dict):  # {primary: path} or an artifact definition {file: path}
-            for key in ("primary", "file"):
-                if isinstance(impl.get(key), str):
-                    impl[key] = _inline_path(impl[key], folder)
-    return op
 
 
 def _inline_path(value: str, folder: Path) -> str:

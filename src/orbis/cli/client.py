@@ -120,6 +120,27 @@ class OrbisClient:
         except httpx.HTTPError as exc:
             raise ClientError(f"event stream interrupted: {exc}") from None
 
+    def decisions(self, infra_id: str, after: int = 0) -> Iterator[dict[str, Any]]:
+        """Each elastic decision (`elastic` event) of the stream after event `after`, as the
+        monitor makes them, until the server ends the stream (the infrastructure is gone)."""
+        path = f"/orbis/infrastructures/{infra_id}/stream"
+        params = {"follow": "1", "after": str(after)}
+        try:
+            with self.http.stream("GET", path, params=params, timeout=None,
+                                  headers={"Accept": "text/event-stream"}) as response:  # fmt: skip
+                if response.status_code != 200:
+                    raise ClientError(f"no event stream (HTTP {response.status_code})")
+                kind = ""
+                for line in response.iter_lines():
+                    if line.startswith("event:"):
+                        kind = line[6:].strip()
+                    elif line.startswith("data:") and kind == "elastic":
+                        yield json.loads(line[5:])
+                    elif line.startswith("data:") and kind == "end":
+                        return
+        except httpx.HTTPError as exc:
+            raise ClientError(f"event stream interrupted: {exc}") from None
+
     def outputs(self, infra_id: str) -> dict[str, Any]:
         result: dict[str, Any] = self.json(f"/infrastructures/{infra_id}/outputs")["outputs"]
         return result

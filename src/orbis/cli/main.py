@@ -63,6 +63,7 @@ def validate(
     out.print(
         f"[green]{names} is valid[/]: {len(template.computes)} compute node(s) ({counts}), "
         f"{len(template.components)} software component(s), "
+        f"{len(template.containers)} container app(s), "
         f"{len(template.functions)} function(s), "
         f"{len(template.outputs)} output(s)",
         highlight=False,

@@ -94,7 +94,11 @@ def validation_report(path: Path, inputs: dict[str, str], addons: list[Path]) ->
         "summary": {
             "files": files,
             "name": template.name,
+            # IM's translation: one system per machine node, container app and standalone
+            # function, deployed `count` times
+            "systems": template.systems(),
             "computes": {c.name: c.count for c in template.computes.values()},
+            "containers": {a.name: a.count for a in template.containers.values()},
             # functions are deployed units too (IM counts them with the VMs)
             "functions": {f.name: f.count for f in template.functions.values()},
             # where each function would go (engine/function_places.py decides at deploy time)

@@ -23,6 +23,7 @@ import yaml
 
 from orbis.lang.errors import TemplateError
 from orbis.lang.limits import safe_load_bounded
+from orbis.runner.quota import run_within_quota
 
 if TYPE_CHECKING:
     from orbis.runner.base import Runner, RunnerPaths
@@ -236,7 +237,7 @@ async def run_level(
     write_new(events_file, "")
     argv = ["ansible-playbook", "-i", f"{label}-inventory.yml", f"{label}.yml"]
     env = ansible_env(paths, paths.workspace / events_file.name, len(targets), runner.mitogen)
-    run = asyncio.create_task(runner.run(argv, env, timeout=timeout, tag=label))
+    run = asyncio.create_task(run_within_quota(runner, argv, env, timeout=timeout, tag=label))
     events: list[dict[str, Any]] = []
     offset = 0
     try:
@@ -258,10 +259,14 @@ async def run_level(
     except asyncio.CancelledError:
         run.cancel()  # the deployment was cancelled (e.g. destroyed meanwhile)
         raise
-    returncode, output = run.result()
+    returncode, output, over_quota = run.result()
     how = f"strategy {env.get('ANSIBLE_STRATEGY', 'linear')}, {env['ANSIBLE_FORKS']} forks"
     output = f"({how})\n{output}"
-    return collect(steps, events, output, returncode), output
+    results = collect(steps, events, output, returncode)
+    if over_quota is not None:  # stopped mid-play: no host finished its steps
+        results = {key: HostResult(ok=False, output=f"{r.output}{over_quota}\n")
+                   for key, r in results.items()}  # fmt: skip
+    return results, output
 
 
 def write_new(path: Path, text: str) -> None:

@@ -6,12 +6,28 @@ infrastructure's runner (a role's plugins are the template author's code), and t
 after `--`: a name is never read as an option. Roles shipped with Orbis need no download; only
 what a template names is fetched. What cannot be installed is reported (the rest is still
 installed), never a crash.
+
+A runner on the service's machine (its container, or the host opt-in) stands where the service
+stands on the network, so ansible-galaxy's every connection goes through a proxy that applies
+the address rule of server-side fetches (net/proxy.py): the names, Galaxy's download links and
+their redirects, and the URLs of a role's dependencies alike. What all connections of one
+install bring back is capped (ORBIS_GALAXY_MAX_BYTES, default 256 MiB). A front-end node
+runner fetches from the user's own machine and needs no proxy.
 """
 
 from __future__ import annotations
 
+import os
+
 from orbis.configure.workfiles import WorkFileError, make_folder
+from orbis.net.addresses import allow_list_from_env
+from orbis.net.proxy import GuardedProxy, relayed
 from orbis.runner.base import Runner
+from orbis.runner.quota import run_within_quota
+
+MAX_BYTES_SETTING = "ORBIS_GALAXY_MAX_BYTES"
+MAX_BYTES = 256 * 2**20
+PROXY_SOCKET = ".galaxy-proxy.sock"  # in the runner folder, which the runner mounts
 
 
 class GalaxyError(Exception):
@@ -38,13 +54,28 @@ async def install(runner: Runner, roles: list[str], collections: list[str],
             make_folder(runner.workspace / folder)
         except WorkFileError as exc:
             raise GalaxyError(str(exc)) from None
+    if not runner.on_service_host:
+        return await _install(runner, roles, collections, timeout, None)
+    limit = int(os.environ.get(MAX_BYTES_SETTING) or MAX_BYTES)
+    async with GuardedProxy(runner.workspace, PROXY_SOCKET, allow_list_from_env(), limit,
+                            MAX_BYTES_SETTING) as proxy:  # fmt: skip
+        return await _install(runner, roles, collections, timeout, proxy)
+
+
+async def _install(runner: Runner, roles: list[str], collections: list[str], timeout: float,
+                   proxy: GuardedProxy | None) -> str:  # fmt: skip
     output = []
     env = {"ANSIBLE_NOCOLOR": "1", "ANSIBLE_LOCAL_TEMP": f"{runner.paths.tmp}/ansible-local"}
+    socket_path = str(runner.paths.workspace / PROXY_SOCKET)
     for number, argv in enumerate(commands(str(runner.paths.workspace), roles, collections)):
-        code, text = await runner.run(argv, env, timeout=timeout, tag=f"galaxy-{number}")
+        command = relayed(argv, socket_path) if proxy is not None else argv
+        code, text, over_quota = await run_within_quota(runner, command, env, timeout=timeout,
+                                                        tag=f"galaxy-{number}")  # fmt: skip
         output.append(text)
         missed = [line.strip() for line in text.splitlines() if "NOT installed" in line]
-        if code != 0 or missed:
-            tail = "\n".join(missed or text.strip().splitlines()[-5:])
+        refused = list(dict.fromkeys(proxy.refusals)) if proxy is not None else []
+        refused += [over_quota] if over_quota else []
+        if code != 0 or missed or refused:
+            tail = "\n".join(refused + (missed or text.strip().splitlines()[-5:]))
             raise GalaxyError(f"ansible-galaxy {argv[1]} install failed: {tail}")
     return "".join(output)

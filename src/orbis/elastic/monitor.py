@@ -16,6 +16,7 @@ import contextlib
 import logging
 import re
 import time
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from datetime import UTC
 from typing import Any, Protocol
@@ -29,8 +30,8 @@ from orbis.elastic import slurm
 from orbis.elastic import state as saved
 from orbis.elastic.policy import Decision, History, Worker, decide
 from orbis.engine.scheduler import Scheduler
-from orbis.model.elastic import ElasticCluster
-from orbis.model.hostnames import host_name
+from orbis.model.elastic import ElasticCluster, WorkerPool
+from orbis.model.hostnames import given_name, host_name
 from orbis.model.infrastructure import Template
 from orbis.model.states import NodeState
 from orbis.store.coordination import Leases
@@ -110,13 +111,12 @@ class Monitors:
         if not await asyncio.to_thread(leases.try_acquire, name):
             return  # another server watches it
         try:
-            monitor = Monitor(self.host, infra_id)
+            monitor = Monitor(self.host, infra_id, lambda: leases.renew(name))
             while True:
                 pause = await monitor.cycle()
                 if pause is None:
                     return
-                await asyncio.sleep(pause)
-                if not await asyncio.to_thread(leases.renew, name):
+                if not await self._pause(name, pause):
                     log.warning("lost the lease %s to another server", name)
                     return
         except asyncio.CancelledError:
@@ -128,11 +128,31 @@ class Monitors:
                 await asyncio.to_thread(leases.release, name)
 
 
+    async def _pause(self, name: str, seconds: float) -> bool:
+        """Sleep between two cycles, renewing the lease at least every third of its life (a
+        `poll` longer than the lease must not let another server take it meanwhile); False
+        once it is not ours any more."""
+        leases = self.host.leases
+        step = max(0.1, leases.ttl / 3)
+        left = seconds
+        while True:
+            await asyncio.sleep(min(step, left))
+            left -= step
+            if not await asyncio.to_thread(leases.renew, name):
+                return False
+            if left <= 0:
+                return True
+
+
 class Monitor:
-    def __init__(self, host: Host, infra_id: str) -> None:
+    def __init__(self, host: Host, infra_id: str,
+                 still_ours: Callable[[], bool] | None = None) -> None:  # fmt: skip
         self.host = host
         self.store = host.store
         self.infra_id = infra_id
+        # renews the lease and says whether it is still ours: asked after the (slow) reading
+        # of Slurm, so a server whose lease ran out meanwhile acts on nothing
+        self.still_ours = still_ours
 
     async def cycle(self) -> float | None:
         """One look and the actions it calls for; seconds until the next (None: stop)."""
@@ -173,6 +193,10 @@ class Monitor:
             join_failures=dict(state.join_failures),
         )
         decisions = decide(cluster, workers, view.pending, unknown, history)
+        if self.still_ours is not None and not await asyncio.to_thread(self.still_ours):
+            log.warning("elastic monitor of %s: lease lost while reading Slurm; not acting",
+                        self.infra_id)  # fmt: skip
+            return None
         done = [d for d in [await self._act(row, front, cluster, d, state, now)
                             for d in decisions] if d is not None]  # fmt: skip
         self._say(state, done)
@@ -192,7 +216,7 @@ class Monitor:
             pool = cluster.pool(n.name)
             if pool is None:
                 continue
-            name = host_name(template.computes.get(n.name), n.name, n.vm_id)[0]
+            name = host_name(template.computes.get(n.name), n.name, n.vm_id, given_name(n))[0]
             if n.desired != "running":
                 leaving.add(name)
                 continue
@@ -206,15 +230,20 @@ class Monitor:
                 state.idle_since[vm] = max(state.idle_since[vm], busy)
             _track(state.down_since, vm, kind in ("down", "drain"), now)
             created = n.created_at if n.created_at.tzinfo else n.created_at.replace(tzinfo=UTC)
+            # a worker started again (ec3_reuse_nodes) is as old as that start: its boot and
+            # its paid period (ec3_destroy_interval) begin anew
+            age = (now - state.started[vm] if vm in state.started
+                   else (utcnow() - created).total_seconds())  # fmt: skip
             workers.append(Worker(
-                n.vm_id, n.name, name, n.state, (utcnow() - created).total_seconds(), kind,
+                n.vm_id, n.name, name, n.state, age, kind,
                 max(0, seen.cpus - seen.cpus_alloc) if seen else 0,
                 now - state.idle_since.get(vm, now), now - state.down_since.get(vm, now),
             ))  # fmt: skip
-        for gone in set(state.idle_since) | set(state.down_since):
+        for gone in set(state.idle_since) | set(state.down_since) | set(state.started):
             if int(gone) not in names.values():
                 state.idle_since.pop(gone, None)
                 state.down_since.pop(gone, None)
+                state.started.pop(gone, None)
         return workers, names, leaving
 
     async def _on_front(self, row: InfrastructureRow, front: NodeRow, command: str) -> str:
@@ -238,16 +267,29 @@ class Monitor:
                    ) -> Decision | None:  # fmt: skip
         """Carry a decision out; the decision as it turned out (None: nothing to say)."""
         if d.action == "power_on" and d.pool:
+            pool = cluster.pool(d.pool)
+            stopped = sorted(n.vm_id for n in self.store.nodes(row.id) if n.name == d.pool
+                             and n.desired == "stopped" and not n.deleted)  # fmt: skip
+            if pool is not None and pool.reuse and stopped:  # ec3_reuse_nodes: started again
+                self.store.update_nodes(row.id, [stopped[0]], desired="running")
+                self._kick(row.id)
+                state.last_power_on = now
+                state.started[str(stopped[0])] = now
+                return Decision(d.action, f"{d.reason} (VM {stopped[0]}, stopped before: "
+                                "starting it again)", d.pool, stopped[0])  # fmt: skip
             try:
                 with self.host.quota_lock(row.owner_key):
                     live = [n for n in self.store.nodes(row.id) if n.desired != "absent"]
                     self.host.check_quota(row.owner_key, len(live) + 1, row.id)
-                    vm_ids = self.store.add_nodes(row.id, [d.pool])
+                    given = self._free_name(row.id, pool)
+                    vm_ids = self.store.add_nodes(row.id, [d.pool],
+                                                  [{"host_name": given} if given else None])
             except Exception as exc:  # QuotaExceeded, Conflict: said, tried again next cycle
                 return Decision("wait", f"not powering on: {exc}")
             self._kick(row.id)
             state.last_power_on = now
-            return Decision(d.action, f"{d.reason} (VM {vm_ids[0]})", d.pool, vm_ids[0])
+            named = f", {given}" if given else ""
+            return Decision(d.action, f"{d.reason} (VM {vm_ids[0]}{named})", d.pool, vm_ids[0])
         if d.action in ("power_off", "retry", "give_up") and d.vm_id is not None:
             if d.action == "power_off" and d.name and not d.reason.startswith("Slurm lost"):
                 still_idle = await self._drain(row, front, d.name)
@@ -255,7 +297,10 @@ class Monitor:
                     return Decision("wait", f"{d.name} got a job meanwhile: kept")
             if d.action in ("retry", "give_up") and d.pool:
                 state.join_failures[d.pool] = state.join_failures.get(d.pool, 0) + 1
-            self.store.update_nodes(row.id, [d.vm_id], desired="absent")
+            pool = cluster.pool(d.pool or "")
+            reuse = (d.action == "power_off" and pool is not None and pool.reuse
+                     and not d.reason.startswith("Slurm lost"))  # fmt: skip
+            self.store.update_nodes(row.id, [d.vm_id], desired="stopped" if reuse else "absent")
             self._kick(row.id)
             state.last_power_off = now
             return d
@@ -264,6 +309,15 @@ class Monitor:
                 await self._on_front(row, front, slurm.delete_command(d.name))
             return d
         return d
+
+    def _free_name(self, infra_id: str, pool: WorkerPool | None) -> str | None:
+        """The first name of the pool's ec3_node_pattern no worker has (None: no pattern, or
+        all taken), given to the new worker's record before the reconciler can launch it."""
+        if pool is None or not pool.names:
+            return None
+        taken = {given_name(n) for n in self.store.nodes(infra_id)
+                 if n.name == pool.compute and not n.deleted}  # fmt: skip
+        return next((x for x in pool.names if x not in taken), None)
 
     async def _drain(self, row: InfrastructureRow, front: NodeRow, name: str) -> bool:
         """Drain a worker before it goes; True if it is still without a job (a job may have

@@ -233,16 +233,26 @@ def _power_off(cluster: ElasticCluster, staying: list[Worker], used: set[int],
             continue
         if counts[w.pool] <= _pool(cluster, w.pool).min:
             continue
+        pool = _pool(cluster, w.pool)
+        if pool.destroy_interval > 0:  # paid by the period: kept until the end of this one
+            left = pool.destroy_interval - w.age % pool.destroy_interval
+            if left > max(pool.destroy_safe, knobs.poll):
+                out.append(Decision("wait", f"{w.name} idle {w.idle_for:.0f} s > "
+                                    f"{knobs.idle_time:.0f} s; kept until the end of its paid "
+                                    f"{pool.destroy_interval:.0f} s (ec3_destroy_interval): "
+                                    f"{left:.0f} s left", w.pool, w.vm_id, w.name))  # fmt: skip
+                continue
         off_ago = history.since_power_off
         if off_ago is not None and off_ago < knobs.cooldown:
             out.append(Decision("wait", f"{w.name} idle {w.idle_for:.0f} s; not powering off: "
                                 f"cooldown {knobs.cooldown:.0f} s"))  # fmt: skip
             break
         counts[w.pool] -= 1
+        how = "stopping it (ec3_reuse_nodes)" if pool.reuse else "powering off"
         out.append(
             Decision(
                 "power_off",
-                f"{w.name} idle {w.idle_for:.0f} s > {knobs.idle_time:.0f} s: powering off",
+                f"{w.name} idle {w.idle_for:.0f} s > {knobs.idle_time:.0f} s: {how}",
                 w.pool,
                 w.vm_id,
                 w.name,

@@ -22,6 +22,7 @@ class MonitorState:
     idle_since: dict[str, float] = field(default_factory=dict)  # vm id → epoch seconds
     down_since: dict[str, float] = field(default_factory=dict)
     join_failures: dict[str, int] = field(default_factory=dict)  # pool → failures
+    started: dict[str, float] = field(default_factory=dict)  # vm id → when it was restarted
     last_power_on: float | None = None
     last_power_off: float | None = None
     reported: list[str] = field(default_factory=list)  # reasons said last cycle (said once)

@@ -36,6 +36,7 @@ from orbis.engine import naming
 from orbis.engine.attributes import attribute_resolver
 from orbis.engine.plan import PlannedStep, group_by_level, plan_configuration
 from orbis.lang.functions import evaluate
+from orbis.model.hostnames import given_name
 from orbis.model.infrastructure import Compute, ContainerApp, Operation, Template
 from orbis.model.states import NodeState
 from orbis.overlay import state as overlay_state
@@ -452,7 +453,7 @@ class Deployer:
             public=compute.public,
             ports=tuple(compute.ports),
             ssh_public_key=infra.ssh_public_key,
-            hostname=naming.host_name(compute, row.name, row.vm_id)[0],
+            hostname=naming.host_name(compute, row.name, row.vm_id, given_name(row))[0],
             compute=compute,
             networks=tuple(template.networks.values()) if template else (),
             user_data=user_data(infra.ssh_public_key, user=user, recipe=recipe) if cloud else "",
@@ -524,7 +525,8 @@ class Deployer:
                           targets: list[NodeRow], all_nodes: list[NodeRow]) -> None:  # fmt: skip
         """Give each target its host name and an /etc/hosts block with every node (IM's
         contextualization does the same); a node that cannot be named only gets a warning."""
-        names = {n.vm_id: naming.host_name(template.computes.get(n.name), n.name, n.vm_id)
+        names = {n.vm_id: naming.host_name(template.computes.get(n.name), n.name, n.vm_id,
+                                           given_name(n))
                  for n in all_nodes if not n.deleted and (n.private_ip or n.public_ip)
                  and not (n.provider_id or "").startswith(APP_PREFIX)}  # fmt: skip
         by_id = {n.vm_id: n for n in all_nodes}

@@ -30,6 +30,8 @@ from orbis.store.schema import FunctionRow, InfrastructureRow, NodeRow
 
 log = logging.getLogger(__name__)
 
+DETACHED_STATE = "detached"  # imported, not shown to be the importer's: never acted on
+
 CloudLines = Callable[[str], list[dict[str, str]]]
 LogLine = Callable[[str, str], None]
 ERRORS = (FdlError, OscarError, LambdaError)
@@ -56,6 +58,9 @@ class FunctionEngine:
         for name, row in rows.items():
             if name not in wanted:
                 await self._remove(infra.id, row, lines, template)
+        # imported detached (service/function_adoption.py): not ours, never sent to
+        wanted = {n: f for n, f in wanted.items()
+                  if n not in rows or rows[n].state != DETACHED_STATE}  # fmt: skip
         clusters = clusters_of(template, nodes, lines)
         await asyncio.gather(*(self._apply(infra, fn, rows.get(name), template, nodes, lines,
                                            clusters) for name, fn in wanted.items()))
@@ -150,7 +155,7 @@ class FunctionEngine:
     # -- removal ---------------------------------------------------------------------------
     async def _remove(self, infra_id: str, row: FunctionRow, lines: list[dict[str, str]],
                       template: Template, keep_row: bool = False) -> bool:  # fmt: skip
-        if row.service and row.site:
+        if row.service and row.site and row.state != DETACHED_STATE:  # detached: forgotten
             try:
                 where = site_place(row.site, row.endpoint, template, lines)
                 gone = await asyncio.to_thread(self._delete, where, row.service)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, Protocol
 
-from orbis.model.hostnames import host_name
+from orbis.model.hostnames import given_name, host_name
 from orbis.model.infrastructure import Compute, Template
 
 
@@ -56,7 +56,7 @@ def im_variables(
 ) -> dict[str, Any]:  # fmt: skip
     """The variables IM gives a node's recipes."""
     compute = template.computes.get(node.name)
-    host, domain = host_name(compute, node.name, node.vm_id)
+    host, domain = host_name(compute, node.name, node.vm_id, given_name(node))
     facts: dict[str, Any] = {
         "IM_NODE_HOSTNAME": host,
         "IM_NODE_DOMAIN": domain,
@@ -71,7 +71,8 @@ def im_variables(
         **network_ips(template, node),
     }
     if first is not None:
-        m_host, m_domain = host_name(template.computes.get(first.name), first.name, first.vm_id)
+        m_host, m_domain = host_name(template.computes.get(first.name), first.name, first.vm_id,
+                                     given_name(first))
         facts |= {"IM_MASTER_HOSTNAME": m_host, "IM_MASTER_DOMAIN": m_domain,
                   "IM_MASTER_FQDN": f"{m_host}.{m_domain}"}  # fmt: skip
     return facts

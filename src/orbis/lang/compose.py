@@ -29,6 +29,7 @@ from typing import Any
 import yaml
 
 from orbis.lang.errors import Problem, Problems, TemplateError
+from orbis.lang.recipe_paths import rewrite_paths
 from orbis.lang.yaml_positions import PList, PMap, duplicate_warnings, load_yaml, plain
 from orbis.model.infrastructure import Position, Template
 
@@ -283,29 +284,7 @@ class _Composer:
     def _rebase(self, doc: PMap, folder: Path) -> None:
         """Relative playbook/artifact/import paths of an add-on, made relative to the base's
         folder (where the loader and `orbis deploy`'s bundling resolve them)."""
-        nodes = _section(doc, "topology_template", "node_templates")
-        for node in nodes.values() if isinstance(nodes, dict) else ():
-            if not isinstance(node, dict):
-                continue
-            for interface in (node.get("interfaces") or {}).values():
-                if not isinstance(interface, dict):
-                    continue
-                for op_name, op in interface.items():
-                    if isinstance(op, str):
-                        interface[op_name] = self._path(op, folder)
-                    elif isinstance(op, dict):
-                        impl = op.get("implementation")
-                        if isinstance(impl, str):
-                            op["implementation"] = self._path(impl, folder)
-                        elif isinstance(impl, dict):  # {primary: ...} or {file: ...}
-                            for key in ("primary", "file"):
-                                if isinstance(impl.get(key), str):
-                                    impl[key] = self._path(impl[key], folder)
-            for name, artifact in (node.get("artifacts") or {}).items():
-                if isinstance(artifact, str):
-                    node["artifacts"][name] = self._path(artifact, folder)
-                elif isinstance(artifact, dict) and isinstance(artifact.get("file"), str):
-                    artifact["file"] = self._path(artifact["file"], folder)
+        rewrite_paths(doc, lambda value: self._path(value, folder))
         imports = doc.get("imports")
         if not isinstance(imports, list):
             return

@@ -46,6 +46,11 @@ class WorkerPool:
     max: int = 1
     cpus: int = 1
     memory_mb: int = 0  # the batch system's RealMemory of a worker (0: not said)
+    # EC3's RADL features (docs/elastic.md):
+    names: tuple[str, ...] = ()  # ec3_node_pattern: the host names its workers take, in order
+    reuse: bool = False  # ec3_reuse_nodes: powered off = stopped, and started again first
+    destroy_interval: float = 0.0  # ec3_destroy_interval: seconds paid at a time (0: none)
+    destroy_safe: float = 0.0  # ec3_destroy_safe: power off this long before a period ends
 
 
 @dataclass

@@ -297,5 +297,13 @@ class Template:
         counts.update({a.name: a.count for a in self.containers.values()})
         return counts
 
+    def systems(self) -> dict[str, int]:
+        """IM's systems (its translation's `deploy` entries) with their counts: machines,
+        container apps and standalone functions; a hosted function is a step of its OSCAR
+        node's machine in IM, not a system."""
+        counts = self.counts()
+        counts.update({f.name: f.count for f in self.functions.values() if f.host is None})
+        return counts
+
     def node(self, name: str) -> Compute | Component | None:
         return self.computes.get(name) or self.components.get(name)

@@ -6,8 +6,8 @@ ORBIS_FETCH_ALLOW lists them. Checked on every address the host name resolves to
 provider for the line is built (so before any connection). The operator's own sites
 (ORBIS_SITES) are trusted and not checked. The endpoints a user's cloud hands back (an
 OpenStack Keystone catalogue) get the same rule (`url_refusal`) before the SDK uses them. The
-cloud SDKs resolve the name again when they connect (their connections are not pinned to the
-checked addresses, unlike net/fetch.py's).
+cloud SDKs resolve the name again when they connect, so for a user's site their connections are
+checked again when made (net/guarded.py): a DNS answer rebound in between is refused.
 """
 
 from __future__ import annotations

@@ -164,11 +164,7 @@ async def _pin(url: str, policy: FetchPolicy) -> list[_Pinned]:
         port = parts.port or (443 if scheme == "https" else 80)
     except ValueError:
         raise FetchRefused(url, "refused: bad port") from None
-    addresses = await _resolve(host, port, url)
-    for ip in addresses:  # all of them: a mixed DNS answer must not slip one through
-        refusal = check_address(host, ip, port, policy.allow)
-        if refusal is not None:
-            raise FetchRefused(url, refusal)
+    addresses = await checked_addresses(host, port, policy.allow, url)
     userinfo = parts.netloc.rpartition("@")[0]
     shown_host = f"[{host}]" if ":" in host else host
     host_header = shown_host if parts.port is None else f"{shown_host}:{port}"
@@ -180,6 +176,19 @@ async def _pin(url: str, policy: FetchPolicy) -> list[_Pinned]:
         sni = host if scheme == "https" and host != str(ip) else None
         out.append(_Pinned(pinned_url, host_header, sni))
     return out
+
+
+async def checked_addresses(host: str, port: int, allow: tuple[AllowEntry, ...],
+                            url: str) -> list[IPAddress]:  # fmt: skip
+    """Every address `host` resolves to, each passing the address rule; FetchRefused naming
+    the rule if one does not (a mixed DNS answer must not slip one through), FetchFailed if
+    the name does not resolve. Connect to these, never to the name."""
+    addresses = await _resolve(host, port, url)
+    for ip in addresses:
+        refusal = check_address(host, ip, port, allow)
+        if refusal is not None:
+            raise FetchRefused(url, refusal)
+    return addresses
 
 
 async def _resolve(host: str, port: int, url: str) -> list[IPAddress]:

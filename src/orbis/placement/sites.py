@@ -227,6 +227,7 @@ class SiteRegistry:
                 raise EndpointRefused(f"site {site.id}: {refusal}")
         options = dict(self.options.get(kind) or {})
         options["check_catalogue"] = not site.shared  # what a user's Keystone hands back
+        options["guard_connections"] = not site.shared  # checked at connect too (rebinding)
         provider: Provider = cls(site.auth, options=options)
         provider.site = site.id
         if "ssh_timeout" in options:  # how long nodes of this kind may take to answer SSH

@@ -8,6 +8,11 @@ The option is podman's own, so it goes through podman's libpod API (its Docker-c
 endpoint answers "not a recognized option"). A Docker daemon isolates user-defined bridge
 networks from each other by default (its DOCKER-ISOLATION chains), so there the Docker API is
 used as it is.
+
+Every bridge is named `orbis` + 10 hex digits on both engines: besides avoiding stale CNI
+rules (below), that name is what the host's link-local guard (scripts/linklocal-guard.nft,
+installed by scripts/engine.sh) matches, so no container on an Orbis network reaches the cloud
+metadata service through the host.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import requests.exceptions
 # The oldest libpod API that podman 4.x serves (its MinAPIVersion); the same socket serves both.
 LIBPOD_NETWORK_CREATE = "/v4.0.0/libpod/networks/create"
 ISOLATE = {"isolate": "true"}
+DOCKER_BRIDGE_NAME = "com.docker.network.bridge.name"
 
 
 def bridge_name() -> str:
@@ -45,7 +51,9 @@ def create_isolated_network(
     """Create bridge network `name` with `labels`, isolated from other infrastructures'.
     Raises docker.errors.APIError as the Docker SDK would (a taken name: 409 or "already")."""
     if not podman:
-        client.networks.create(name, driver="bridge", labels=labels)
+        # an orbis* bridge, as on podman: the host's link-local guard matches that name
+        client.networks.create(name, driver="bridge", labels=labels,
+                               options={DOCKER_BRIDGE_NAME: bridge_name()})  # fmt: skip
         return
     api = client.api  # a requests.Session bound to the engine's socket (unix, tcp or ssh)
     response = api.post(

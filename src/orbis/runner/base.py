@@ -41,6 +41,8 @@ class Runner(ABC):
     where: str = "runner"
     #: the folder of Mitogen's Ansible strategy plugins in the runner; None: it has none
     mitogen: str | None = None
+    #: on the service's machine (so at its network position): downloads need the address rule
+    on_service_host: bool = True
 
     @abstractmethod
     async def run(self, argv: list[str], env: dict[str, str], *, timeout: float,

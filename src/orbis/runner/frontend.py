@@ -52,6 +52,7 @@ class FrontLogin:
 
 class FrontendRunner(Runner):
     where = "the infrastructure's front-end node"
+    on_service_host = False  # the user's own machine: its network position is the user's
 
     def __init__(self, workspace: Path, login: FrontLogin, private_key: str,
                  infra_id: str) -> None:  # fmt: skip

@@ -62,6 +62,7 @@ class HostRunner(Runner):
             return 124, b"".join(chunks).decode(errors="replace")
         except asyncio.CancelledError:
             _kill_group(proc.pid)  # the deployment was cancelled: Ansible must not go on
+            await asyncio.shield(proc.wait())  # reaped now, not by a loop that may be gone
             raise
         code = proc.returncode if proc.returncode is not None else 255
         return code, b"".join(chunks).decode(errors="replace")

@@ -16,6 +16,7 @@ from orbis.service.errors import (
     NotSupported,
     QuotaExceeded,
     ServiceError,
+    TooManyRequests,
 )
 from orbis.service.functions import FunctionsMixin
 from orbis.service.lifecycle import LifecycleMixin
@@ -42,4 +43,5 @@ __all__ = [
     "QuotaExceeded",
     "ServiceError",
     "StateView",
+    "TooManyRequests",
 ]

@@ -31,4 +31,6 @@ class ElasticMixin(ServiceBase):
             **({"view": state.view} if state.view else {}),
             "join_failures": state.join_failures,
             "decisions": state.decisions,
+            # the stream's `after` for decisions to come (orbis elastic --follow)
+            "last_event": self.store.last_event_id(row.id),
         }

@@ -27,3 +27,7 @@ class NotSupported(ServiceError):
 
 class QuotaExceeded(ServiceError):
     """More nodes than the caller's quota allows; refused before anything is created."""
+
+
+class TooManyRequests(ServiceError):
+    """More of something open at once than a limit allows (answered 429, naming the limit)."""

@@ -18,14 +18,16 @@ from sqlalchemy import DateTime
 from sqlalchemy.orm import DeclarativeBase
 
 from orbis.auth import Identity
+from orbis.model.infrastructure import Template
 from orbis.paths import new_id
 from orbis.service.access import AccessMixin
 from orbis.service.adoption import DETACHED, detached_reason
 from orbis.service.errors import InvalidRequest
+from orbis.service.function_adoption import adopt_functions
 from orbis.service.im_import import ImImportMixin
 from orbis.service.im_read import is_im_export
 from orbis.service.im_write import im_document
-from orbis.store.schema import InfrastructureRow, NodeRow, StepRow
+from orbis.store.schema import FunctionRow, InfrastructureRow, NodeRow, StepRow
 
 FORMAT = "orbis-export/1"
 FORMATS = ("orbis", "im")  # of an export: Orbis's own (the default) or IM's
@@ -73,9 +75,9 @@ class TransferMixin(ImImportMixin, AccessMixin):
                                  f"(one of: {', '.join(FORMATS)})")  # fmt: skip
         found = self.store.export_rows(row.id)
         assert found is not None
-        infra, nodes, steps = found
+        infra, nodes, steps, functions = found
         text = (self._im_form(infra, nodes) if form == "im"
-                else self._orbis_form(infra, nodes, steps))  # fmt: skip
+                else self._orbis_form(infra, nodes, steps, functions))  # fmt: skip
         if delete:
             # IM: forget the infrastructure without touching its cloud resources
             scheduler = getattr(self, "scheduler", None)
@@ -92,8 +94,8 @@ class TransferMixin(ImImportMixin, AccessMixin):
         # the key travels unsealed inside each VM's RADL, as in IM's export
         return im_document(infra, nodes, self.template(infra), self.private_key(infra), clouds)
 
-    def _orbis_form(self, infra: InfrastructureRow, nodes: list[NodeRow],
-                    steps: list[StepRow]) -> str:  # fmt: skip
+    def _orbis_form(self, infra: InfrastructureRow, nodes: list[NodeRow], steps: list[StepRow],
+                    functions: list[FunctionRow]) -> str:  # fmt: skip
         data = {
             "format": FORMAT,
             "id": infra.id,
@@ -102,6 +104,8 @@ class TransferMixin(ImImportMixin, AccessMixin):
                                "ssh_private_key": self.private_key(infra)},
             "nodes": [_dump(n, NodeRow) for n in nodes],
             "steps": [_dump(s, StepRow) for s in steps],
+            # where each function went and what was sent: an adopted one is not sent again
+            "functions": [_dump(f, FunctionRow) for f in functions],
         }
         return json.dumps(data)
 
@@ -129,6 +133,7 @@ class TransferMixin(ImImportMixin, AccessMixin):
         try:
             nodes = [_load(n, NodeRow) for n in data.get("nodes") or []]
             steps = [_load(s, StepRow) for s in data.get("steps") or []]
+            functions = [_load(f, FunctionRow) for f in data.get("functions") or []]
         except TypeError:
             raise InvalidRequest("Error Importing Inf.: malformed data") from None
         wanted = [n for n in nodes if not n.get("deleted") and n.get("desired") != "absent"]
@@ -139,6 +144,10 @@ class TransferMixin(ImImportMixin, AccessMixin):
             if node["adoption"] == DETACHED:
                 node.update(needs_config=False, reboot_pending=False)
                 node["log"] = f"{node.get('log') or ''}{detached_reason(node.get('vm_id', '?'))}\n"
+        # a function is the client's text too: adopted by the same rule (function_adoption.py)
+        hosted = any(str(f.get("site") or "").startswith("node:") for f in functions)
+        await adopt_functions(who, functions, nodes,
+                              await self._import_template(infra) if hosted else None)
         infra.update(deleted=False, owner_key=who.key, owner_name=who.name)
         if isinstance(infra.get("ssh_private_key"), str):
             infra["ssh_private_key"] = self.seal_private_key(infra["ssh_private_key"])
@@ -147,7 +156,7 @@ class TransferMixin(ImImportMixin, AccessMixin):
         with self.quota_lock(who.key):  # again, with the rows: one step for the user's quota
             self.check_quota(who.key, len(wanted))
             try:
-                self.store.import_rows(infra, nodes, steps, who.owners())
+                self.store.import_rows(infra, nodes, steps, who.owners(), functions)
             except Exception as exc:  # bad field types end here; the store rolled back
                 raise InvalidRequest(
                     f"Error Importing Inf.: malformed data ({type(exc).__name__})"
@@ -155,3 +164,13 @@ class TransferMixin(ImImportMixin, AccessMixin):
         self.record_access(infra_id, who)
         self.forget_template(infra_id)
         return infra_id
+
+    async def _import_template(self, infra: dict[str, Any]) -> Template | None:
+        """The imported template, parsed (None if it does not parse: no hosted function can
+        then be shown to be the importer's)."""
+        try:
+            template, _ = await self.parse_async(infra["template"],
+                                                 str(infra.get("template_file") or "template"))
+        except InvalidRequest:
+            return None
+        return template

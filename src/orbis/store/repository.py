@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, bindparam, delete, insert, literal, select, update
+from sqlalchemy import Engine, bindparam, delete, func, insert, literal, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -177,8 +177,10 @@ class Store:
             s.execute(q.values(**fields))
 
     # -- nodes -----------------------------------------------------------------------------
-    def add_nodes(self, infra_id: str, names: list[str]) -> list[int]:
-        """Create node records in one transaction; their VM ids, in order."""
+    def add_nodes(self, infra_id: str, names: list[str],
+                  specs: list[dict[str, Any] | None] | None = None) -> list[int]:  # fmt: skip
+        """Create node records in one transaction (with their `spec`, if given); their VM ids,
+        in order."""
         if not names:
             return []
         with self.engine.begin() as conn:
@@ -199,8 +201,9 @@ class Store:
                 {"infrastructure_id": infra_id, "vm_id": vm, "name": name, "state": "pending",
                  "created_at": now, "updated_at": now, "log": "", "error": "",
                  "ssh_user": "root", "deleted": False, "desired": "running",
-                 "needs_config": True, "reboot_pending": False}
-                for vm, name in zip(ids, names, strict=True)
+                 "needs_config": True, "reboot_pending": False,
+                 **({"spec": specs[i]} if specs else {})}
+                for i, (vm, name) in enumerate(zip(ids, names, strict=True))
             ])  # fmt: skip
             conn.execute(insert(EventRow), [
                 {"infrastructure_id": infra_id, "vm_id": vm, "subject": "node", "name": name,
@@ -321,6 +324,13 @@ class Store:
                 .order_by(EventRow.id)
             )
             return list(s.scalars(q))
+
+    def last_event_id(self, infra_id: str) -> int:
+        """The id of the infrastructure's newest event (0: none), to follow from."""
+        with self.session() as s:
+            found = s.scalar(select(func.max(EventRow.id)).where(
+                EventRow.infrastructure_id == infra_id))  # fmt: skip
+            return int(found or 0)
 
     # -- sites an infrastructure was prepared at ------------------------------------------
     def add_site_use(self, infra_id: str, site: str) -> None:
@@ -454,14 +464,16 @@ class Store:
 
     def export_rows(
         self, infra_id: str
-    ) -> tuple[InfrastructureRow, list[NodeRow], list[StepRow]] | None:
+    ) -> tuple[InfrastructureRow, list[NodeRow], list[StepRow], list[FunctionRow]] | None:
         with self.session() as s:
             row = s.get(InfrastructureRow, infra_id)
             if row is None:
                 return None
             nodes = s.scalars(select(NodeRow).where(NodeRow.infrastructure_id == infra_id))
             steps = s.scalars(select(StepRow).where(StepRow.infrastructure_id == infra_id))
-            return row, list(nodes), list(steps)
+            functions = s.scalars(select(FunctionRow).where(
+                FunctionRow.infrastructure_id == infra_id, FunctionRow.deleted.is_(False)))
+            return row, list(nodes), list(steps), list(functions)
 
     def import_rows(
         self,
@@ -469,6 +481,7 @@ class Store:
         nodes: list[dict[str, Any]],
         steps: list[dict[str, Any]],
         owners: list[tuple[str, str]],
+        functions: list[dict[str, Any]] | None = None,
     ) -> None:
         """Insert an exported infrastructure under its own id; a deleted record with that id
         (an export with delete) is replaced."""
@@ -481,6 +494,7 @@ class Store:
             s.flush()
             s.add_all(NodeRow(infrastructure_id=infra["id"], **n) for n in nodes)
             s.add_all(StepRow(infrastructure_id=infra["id"], **st) for st in steps)
+            s.add_all(FunctionRow(infrastructure_id=infra["id"], **f) for f in functions or [])
             s.add_all(OwnerRow(infrastructure_id=infra["id"], key=k, name=n) for k, n in owners)
             s.add(
                 EventRow(

@@ -1,7 +1,7 @@
 """A hostile HTTP server on 127.0.0.1 for download tests: redirects, huge and slow bodies.
 
 `hostile_server()` yields a `HostileServer` whose `url` answers:
-- `/files/<name>`: the text registered in `server.files[name]` (404 otherwise);
+- `/files/<name>`: the text (or bytes) registered in `server.files[name]` (404 otherwise);
 - `/redirect?to=<url>`: 302 to that URL;
 - `/big?bytes=N`: N bytes of 'x' with no Content-Length (the end is the connection's close),
   generated 64 KiB at a time, so a 1 GB answer never exists in memory; `bytes_sent` counts
@@ -29,7 +29,7 @@ _CHUNK = b"x" * 65536
 class HostileServer:
     url: str = ""
     port: int = 0
-    files: dict[str, str] = field(default_factory=dict)
+    files: dict[str, str | bytes] = field(default_factory=dict)
     hits: list[tuple[str, str]] = field(default_factory=list)
     bytes_sent: int = 0
     stopping: threading.Event = field(default_factory=threading.Event)
@@ -42,7 +42,8 @@ def _handler(state: HostileServer) -> type[BaseHTTPRequestHandler]:
             state.hits.append((parts.path, self.headers.get("Host", "")))
             query = parse_qs(parts.query)
             if parts.path.startswith("/files/") and parts.path[7:] in state.files:
-                self._answer(200, state.files[parts.path[7:]].encode())
+                body = state.files[parts.path[7:]]
+                self._answer(200, body if isinstance(body, bytes) else body.encode())
             elif parts.path == "/redirect":
                 self.send_response(302)
                 self.send_header("Location", query["to"][0])

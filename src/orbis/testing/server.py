@@ -49,7 +49,9 @@ class RunningServer:
         self.args = args  # extra `orbis server` options, e.g. ("--workers", "2")
         self.proc: subprocess.Popen[bytes] | None = None
 
-    def start(self, timeout: float = 30) -> None:
+    def start(self, timeout: float = 180) -> None:
+        # readiness is the answer of /version; the cap only catches a server that hangs (a
+        # loaded 2-core CI machine has taken more than 30 s to import and migrate)
         log = (self.home / "server.log").open("a")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "orbis.cli.main", "server", *self.args],

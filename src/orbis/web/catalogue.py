@@ -2,10 +2,11 @@
 
 The IM Dashboard's rules (../shared/reference/catalogue-format.md §0-§2.1): every `*.yml|yaml`
 under the folder (not `.`-prefixed, not `*.parameters.*`) that is a TOSCA document is a template
-whose id is its relative path; templates with `metadata.parents` are add-ons (not cards);
-cards are sorted by `metadata.order` (stable). A card of a base with `childs` offers those
-add-ons; a `link` card stands for its parent with add-ons chosen. Files are re-read when they
-change (by modification time), so an operator's edit shows without a restart.
+whose id is its relative path, unless its `metadata.tag` is one the operator hides (IM's
+HIDE_TOSCA_TAGS: ORBIS_CATALOGUE_HIDE_TAGS); templates with `metadata.parents` are add-ons (not
+cards); cards are sorted by `metadata.order` (stable). A card of a base with `childs` offers
+those add-ons; a `link` card stands for its parent with add-ons chosen. Files are re-read when
+they change (by modification time), so an operator's edit shows without a restart.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 
@@ -58,9 +60,29 @@ class Entry:
         return not self.vos or any(vo in self.vos for vo in vos)
 
     @property
+    def icon_url(self) -> str:
+        """`metadata.icon` when it is an http(s) address (the Dashboard's rule: a URL when it
+        starts with http), else "" (a file of the catalogue, or something unsafe to show)."""
+        return icon_url(self.icon)
+
+    @property
     def initials(self) -> str:
         words = [w for w in self.display_name.replace("-", " ").split() if w[:1].isalnum()]
         return "".join(w[0] for w in words[:2]).upper() or "T"
+
+
+MAX_ICON_URL = 2048
+
+
+def icon_url(text: str) -> str:
+    """`text` if it is an absolute http(s) URL with a host and no white space, else ""."""
+    if len(text) > MAX_ICON_URL or any(c.isspace() or ord(c) < 32 for c in text):
+        return ""
+    try:
+        parts = urlsplit(text)
+    except ValueError:
+        return ""
+    return text if parts.scheme in ("http", "https") and parts.hostname else ""
 
 
 def default_folder() -> Path | None:
@@ -72,8 +94,9 @@ def default_folder() -> Path | None:
 class Catalogue:
     """The templates of one folder, re-read when a file changes."""
 
-    def __init__(self, folder: Path | None) -> None:
+    def __init__(self, folder: Path | None, hide_tags: tuple[str, ...] = ()) -> None:
         self.folder = folder.resolve() if folder else None
+        self.hide_tags = hide_tags  # templates with one of these `metadata.tag`s are not loaded
         self._lock = threading.Lock()
         self._seen: dict[Path, tuple[float, Entry | None]] = {}
 
@@ -91,7 +114,7 @@ class Catalogue:
                 if cached is None or cached[0] != mtime:
                     cached = (mtime, _read(path, self.folder))
                     self._seen[path] = cached
-                if cached[1] is not None:
+                if cached[1] is not None and cached[1].tag not in self.hide_tags:
                     found.append(cached[1])
             self._seen = {p: v for p, v in self._seen.items() if p in present}
         return sorted(found, key=lambda e: e.order)

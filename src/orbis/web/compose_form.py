@@ -75,7 +75,15 @@ def choose(catalogue: Catalogue, template_id: str, childs: str | None,
     if not entry.is_card:
         raise ChoiceError(f"{entry.id} is an add-on: choose one of its bases "
                           f"({', '.join(entry.parents)})")  # fmt: skip
-    return Choice(entry, addons)
+    return Choice(entry, in_catalogue_order(entry, addons))
+
+
+def in_catalogue_order(base: Entry, addons: list[Entry]) -> list[Entry]:
+    """The add-ons in the order of the base's `childs` (its author's order, so the same choice
+    always composes the same way, whatever order they were clicked in: a later add-on replaces
+    a same-named input or node of an earlier one); any not listed there follow, as given."""
+    listed = {child: index for index, child in enumerate(base.childs)}
+    return sorted(addons, key=lambda a: listed.get(a.id, len(listed)))
 
 
 def form_tabs(choice: Choice) -> list[Tab]:

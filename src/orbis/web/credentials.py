@@ -70,7 +70,7 @@ async def _owner(request: Request) -> str:
 async def listing(request: Request) -> list[dict[str, Any]]:
     """The user's credentials for a select: id, label and hint (no secret)."""
     owner = await _owner(request)
-    return [{"id": str(r.id), "label": f"{r.label} ({r.type})", "hint": r.hint}
+    return [{"id": str(r.id), "label": f"{r.label} ({r.type})", "hint": r.hint, "type": r.type}
             for r in rows.list_for(service(request).store, owner)]  # fmt: skip
 
 

@@ -6,29 +6,38 @@ tabs in `metadata.tabs` order (a string selector is a regex matched at the start
 names, a list names inputs, with `{name: {options}}` items), an input in several tabs goes to
 the last, inputs in no tab are not shown and keep their default; no tabs: one tab with all.
 `valid_values` → a select, integer/float → a number with the bounds of the range constraints,
-boolean → a checkbox, a name containing `password` (or `tag_type: password`) → a masked box,
-list/map → a YAML text area; `tag_type` text, textarea, hidden, email, password, userid (the
-signed-in user, read-only) and random (a hidden random name) are honoured. Every posted value
-is checked here against the input's type and constraints (browsers' own checks are only a
-convenience), so errors show next to the field.
+boolean → a checkbox, a name containing `password` (or `tag_type: password`/`secret`) → a masked
+box, list/map → a row editor (form_rows.py; ports for PortSpec entries); `tag_type` text,
+textarea, hidden, email, file (an upload whose content is the value), userid (the signed-in
+user, read-only), vo_list (one of the user's VOs), access_token (the user's OIDC token, filled
+on the server) and random (a hidden random name) are honoured. Every posted value is checked
+here against the input's type and constraints (browsers' own checks are only a convenience), so
+errors show next to the field. Masked and uploaded values are never written back into a page:
+they travel between the form, the plan and the deploy sealed (`Viewer.unseal`).
 """
 
 from __future__ import annotations
 
+import json
 import re
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
 
 from orbis.lang.regex import RegexError, compile_user_regex
+from orbis.web import form_rows
 
 SIZE = re.compile(r"^\s*\d+(\.\d+)?\s*[KMGTP]i?B\s*$", re.I)
 MAX_VALUE_CHARS = 65536
 TRUE = {"true", "yes", "1", "on"}
 EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 RANDOM_NAME = r"[A-Za-z0-9][A-Za-z0-9-]{0,62}"
+SEALED = "sealed:"  # form field carrying a masked or uploaded value: sealed:<input name>
+NOT_SHOWN = ("password", "file")  # kinds whose value never goes back into a page
+NO_VO = "None"
 
 
 @dataclass
@@ -37,7 +46,8 @@ class Field:
 
     name: str
     label: str
-    kind: str  # checkbox, select, number, text, password, textarea, hidden
+    kind: str  # checkbox, select, number, text, password, textarea, hidden, email, file,
+    # rows, userid, vo_list, access_token
     type: str  # the input's TOSCA type
     value: str = ""
     options: list[str] = field(default_factory=list)
@@ -50,10 +60,30 @@ class Field:
     required: bool = False
     enabled_by: str | None = None
     error: str = ""
+    rows: list[dict[str, str]] = field(default_factory=list)  # kind rows: the row editor's
+    row_kind: str = ""  # list, map or ports
+    entry: str = "string"  # the entry_schema type of a list or map
+    provided: bool = False  # a masked or uploaded value was given (carried sealed)
 
     @property
     def checked(self) -> bool:
         return self.value.lower() in TRUE
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return form_rows.COLUMNS.get(self.row_kind, ())
+
+
+@dataclass
+class Viewer:
+    """Who fills the form, for the fields the server fills (userid, vo_list, access_token), the
+    files uploaded with it, and how sealed values (masked, uploaded) are opened."""
+
+    user: str = ""
+    vos: list[str] = field(default_factory=list)
+    token: str = ""
+    uploads: dict[str, bytes] = field(default_factory=dict)
+    unseal: Callable[[str, str], str | None] = lambda _name, _sealed: None
 
 
 @dataclass
@@ -121,7 +151,10 @@ def make_field(name: str, spec: Any, options: dict[str, Any] | None = None) -> F
         f.kind = "select"
         f.options = [_text(v) for v in valid]
     elif kind_type in ("list", "map"):
-        f.kind = "textarea"
+        f.row_kind = form_rows.row_kind(spec) or ""
+        f.kind = "rows" if f.row_kind else "textarea"
+        f.entry = form_rows.entry_type(spec)
+        f.rows = form_rows.rows_of(f.row_kind, spec.get("default")) if f.row_kind else []
     elif kind_type in ("integer", "float"):
         f.kind = "number"
         f.min, f.max = _bounds(constraints, kind_type == "integer")
@@ -129,8 +162,10 @@ def make_field(name: str, spec: Any, options: dict[str, Any] | None = None) -> F
     elif kind_type == "scalar-unit.size":
         f.pattern = r"\d+(\.\d+)?\s*[KMGTPkmgtp]i?[Bb]"
     if f.kind == "text":
-        if "password" in name or tag_type == "password":
+        if "password" in name or tag_type in ("password", "secret"):
             f.kind = "password"
+        elif tag_type in ("file", "vo_list", "access_token"):
+            f.kind = tag_type
         elif tag_type == "textarea":
             f.kind = "textarea"
         elif tag_type == "hidden":
@@ -202,11 +237,30 @@ def fields_of(tabs: list[Tab]) -> list[Field]:
     return [f for tab in tabs for f in tab.fields]
 
 
-def read_values(tabs: list[Tab], form: Any, user: str = ""
+def prefill(tabs: list[Tab], params: Any) -> None:
+    """The Dashboard's links that fill a form: a query parameter named like an input sets its
+    field (lists, maps and ports as JSON); never a masked, uploaded or server-filled one. Only
+    what is shown changes: the posted form is checked as any other."""
+    for f in fields_of(tabs):
+        raw = params.get(f.name)
+        if not isinstance(raw, str) or len(raw) > MAX_VALUE_CHARS or f.kind in (
+                *NOT_SHOWN, "userid", "access_token"):  # fmt: skip
+            continue
+        if f.kind == "rows":
+            try:
+                f.rows = form_rows.rows_of(f.row_kind, json.loads(raw))
+            except ValueError:
+                continue
+        else:
+            f.value = raw
+
+
+def read_values(tabs: list[Tab], form: Any, viewer: Viewer | None = None
                 ) -> tuple[dict[str, Any], dict[str, str]]:  # fmt: skip
     """(input values, errors by input name) from a posted form. Fields not posted (disabled by
-    `enabled_by`, or a checkbox left clear) are handled as a browser posts them; a `userid`
-    field is the signed-in `user` whatever was posted."""
+    `enabled_by`, or a checkbox left clear) are handled as a browser posts them; `userid`,
+    `access_token` and the choices of `vo_list` come from the `viewer`, whatever was posted."""
+    viewer = viewer or Viewer()
     fields = fields_of(tabs)
     by_name = {f.name: f for f in fields}
     values: dict[str, Any] = {}
@@ -219,24 +273,81 @@ def read_values(tabs: list[Tab], form: Any, user: str = ""
                 str(raw_switch or "").strip() not in ("", "0", "false")  # fmt: skip
             if not on:
                 continue  # disabled: keeps the template's default
-        raw = form.get(f.name)
-        if f.kind == "userid":
-            values[f.name] = f.value = user
-            continue
-        if f.kind == "checkbox":
-            values[f.name] = str(raw or "").lower() in TRUE
-            f.value = "true" if values[f.name] else "false"
-            continue
-        if raw is None:
-            continue
-        text = str(raw)
-        f.value = text
         try:
-            values[f.name] = check(f, text)
+            found = _read_one(f, form, viewer)
         except ValueError as exc:
-            errors[f.name] = str(exc)
-            f.error = str(exc)
+            errors[f.name] = f.error = str(exc)
+            continue
+        if found is not _KEEP:
+            values[f.name] = found
     return values, errors
+
+
+_KEEP = object()  # nothing posted: the input keeps its default
+
+
+def _read_one(f: Field, form: Any, viewer: Viewer) -> Any:
+    """The value of one field in the posted form, _KEEP, or ValueError."""
+    if f.kind == "userid":
+        f.value = viewer.user
+        return viewer.user
+    if f.kind == "access_token":
+        return viewer.token  # never kept in the field: the page must not show it
+    if f.kind == "checkbox":
+        f.value = "true" if str(form.get(f.name) or "").lower() in TRUE else "false"
+        return f.value == "true"
+    if f.kind == "rows":
+        f.rows = form_rows.posted_rows(form, f.name, f.row_kind)
+        value = form_rows.value_of(f.row_kind, f.rows, f.entry)
+        if f.row_kind == "ports":
+            value = form_rows.ports_value(f.type, value)
+        if f.required and not value:
+            raise ValueError("a value is required")
+        return value
+    if f.kind in NOT_SHOWN:
+        text = _not_shown(f, form, viewer)
+        if text is None:  # nothing typed or uploaded: the default stays
+            if f.required:
+                raise ValueError("a value is required")
+            return _KEEP
+        f.value, f.provided = text, True
+        return check(f, text)
+    raw = form.get(f.name)
+    if raw is None or not isinstance(raw, str):
+        return _KEEP
+    f.value = raw
+    if f.kind == "vo_list":
+        if raw not in (*viewer.vos, NO_VO, ""):
+            raise ValueError("must be one of your VOs: " + (", ".join(viewer.vos) or "you have "
+                             "none (sign in with your VO's issuer)"))  # fmt: skip
+        return "" if raw == NO_VO else raw
+    return check(f, raw)
+
+
+def _not_shown(f: Field, form: Any, viewer: Viewer) -> str | None:
+    """A masked or uploaded value: typed (or uploaded) now, else the sealed one carried from the
+    previous page, else None."""
+    if f.kind == "file":
+        data = viewer.uploads.get(f.name)
+        if data:
+            if len(data) > MAX_VALUE_CHARS:
+                raise ValueError(f"the file is larger than {MAX_VALUE_CHARS} bytes")
+            try:
+                return data.decode("utf-8")
+            except UnicodeDecodeError:
+                raise ValueError("the file must be text (UTF-8)") from None
+    else:
+        typed = form.get(f.name)
+        if isinstance(typed, str) and typed:
+            return typed
+    sealed = form.get(SEALED + f.name)
+    if isinstance(sealed, str) and sealed:
+        opened = viewer.unseal(f.name, sealed)
+        if opened is None:
+            raise ValueError("the value given before could not be read back (the page is too "
+                             "old): give it again")  # fmt: skip
+        return opened
+    return None
 
 
 def check(f: Field, text: str) -> Any:

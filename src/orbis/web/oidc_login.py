@@ -15,8 +15,6 @@ import hashlib
 import hmac
 import re
 import secrets
-import time
-from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 import httpx
@@ -26,13 +24,13 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import RedirectResponse, Response
 
 from orbis.auth import Authenticator, AuthError
+from orbis.web.oidc_tokens import discover, exchange
 from orbis.web.pages import WebRoute, finish, page, redirect, sessions
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
 COOKIE = "orbis_oidc"
 COOKIE_PATH = "/ui/login"
 FLOW_SECONDS = 600
-TIMEOUT = 10.0
 
 
 def issuers_of(request: Request) -> list[str]:
@@ -41,17 +39,6 @@ def issuers_of(request: Request) -> list[str]:
     if not settings.oidc_client_id:
         return []
     return [urlsplit(i).netloc or i for i in settings.oidc_issuers]
-
-
-def _discover(issuer: str) -> dict[str, Any]:
-    """The issuer's metadata (the operator's trusted issuer: not a user-supplied address)."""
-    url = issuer.rstrip("/") + "/.well-known/openid-configuration"
-    answer = httpx.get(url, timeout=TIMEOUT)
-    answer.raise_for_status()
-    found: dict[str, Any] = answer.json()
-    if not found.get("authorization_endpoint") or not found.get("token_endpoint"):
-        raise ValueError("the issuer's metadata names no authorization or token endpoint")
-    return found
 
 
 def _callback_url(request: Request) -> str:
@@ -72,7 +59,7 @@ async def start(request: Request, issuer: int = 0, next: str = "/ui/") -> Respon
     if not settings.oidc_client_id or not 0 <= issuer < len(names):
         return _login_error(request, "Signing in with an OIDC issuer is not configured here.")
     try:
-        meta = await run_in_threadpool(_discover, names[issuer])
+        meta = await run_in_threadpool(discover, names[issuer])
     except (httpx.HTTPError, ValueError) as exc:
         return _login_error(request, f"The issuer could not be reached: {exc}", 502)
     verifier = secrets.token_urlsafe(64)
@@ -98,21 +85,6 @@ async def start(request: Request, issuer: int = 0, next: str = "/ui/") -> Respon
     return response
 
 
-def _exchange(endpoint: str, form: dict[str, str], secret: str | None, client: str
-              ) -> dict[str, Any]:  # fmt: skip
-    auth = (client, secret) if secret else None
-    answer = httpx.post(endpoint, data=form, auth=auth, timeout=TIMEOUT,
-                        headers={"Accept": "application/json"})  # fmt: skip
-    if answer.status_code != 200:
-        try:
-            reason = answer.json().get("error_description") or answer.json().get("error")
-        except ValueError:
-            reason = f"HTTP {answer.status_code}"
-        raise ValueError(f"the issuer refused the code: {reason}")
-    found: dict[str, Any] = answer.json()
-    return found
-
-
 @router.get("/ui/login/oidc/callback")
 async def callback(request: Request, code: str = "", state: str = "", error: str = "",
                    error_description: str = "") -> Response:  # fmt: skip
@@ -128,7 +100,7 @@ async def callback(request: Request, code: str = "", state: str = "", error: str
             "redirect_uri": _callback_url(request), "client_id": settings.oidc_client_id or "",
             "code_verifier": str(flow["verifier"])}  # fmt: skip
     try:
-        tokens = await run_in_threadpool(_exchange, str(flow["token_endpoint"]), form,
+        tokens = await run_in_threadpool(exchange, str(flow["token_endpoint"]), form,
                                          settings.oidc_client_secret,
                                          settings.oidc_client_id or "")  # fmt: skip
     except (httpx.HTTPError, ValueError) as exc:
@@ -141,7 +113,10 @@ async def callback(request: Request, code: str = "", state: str = "", error: str
         return _login_error(request, f"The issuer's token is not accepted: {exc}", 401)
     fresh = sessions(request).new({"token": access}, _display_name(access, name))
     fresh.vos = vos_of(access)
-    fresh.expires = min(fresh.expires, expires, time.time() + sessions(request).lifetime)
+    fresh.token_expires = expires
+    fresh.refresh = str(tokens.get("refresh_token") or "")
+    if not fresh.refresh:  # nothing to renew the token with: the session ends with it
+        fresh.expires = min(fresh.expires, expires)
     request.state.web_session = fresh
     response = redirect(request, str(flow.get("next") or "/ui/"))
     response.delete_cookie(COOKIE, path=COOKIE_PATH)

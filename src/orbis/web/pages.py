@@ -4,6 +4,7 @@ identity, the CSRF check, and errors turned into a page (never a stack trace).""
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
@@ -30,13 +31,15 @@ from orbis.service import (
     OrbisService,
     QuotaExceeded,
     ServiceError,
+    TooManyRequests,
 )
+from orbis.web import oidc_tokens
 from orbis.web.session import Session, Sessions, csrf_ok
 
 log = logging.getLogger(__name__)
 HERE = Path(__file__).parent
 STATUS = {NotFoundError: 404, Forbidden: 403, Conflict: 409, Detached: 409, InvalidRequest: 400,
-          QuotaExceeded: 403}  # fmt: skip
+          QuotaExceeded: 403, TooManyRequests: 429}  # fmt: skip
 # Only this site's own files: no inline script, no framing, forms post back here only.
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self'; "
@@ -108,6 +111,27 @@ async def identity(request: Request, clouds: list[dict[str, str]] | None = None)
         raise LoginRequired(expired=True) from None
 
 
+async def renew_token(request: Request) -> None:
+    """Renew the session's OIDC access token shortly before it expires (refresh_token grant);
+    when the issuer refuses and the token has expired, the session ends (the login page says
+    so). A refusal while the token is still good is left for the next request: two pages
+    renewing at once both hold the one refresh token the issuer may have rotated."""
+    current = session(request)
+    if not oidc_tokens.due(current):
+        return
+    renewed = await run_in_threadpool(oidc_tokens.refresh, request.app.state.settings,
+                                      request.app.state.authenticator, current)  # fmt: skip
+    if renewed is not None:
+        request.state.web_session = renewed  # the same CSRF token: open forms still post
+    elif current.token_expires > time.time():
+        # not written back: another page's renewal may have set a newer cookie meanwhile
+        request.state.web_stale = current
+    else:
+        ended = sessions(request).new()
+        ended.expired = True
+        request.state.web_session = ended
+
+
 async def form_of(request: Request) -> Any:
     """The posted form, once its CSRF token is checked (CsrfRefused otherwise)."""
     form = await request.form()
@@ -116,11 +140,26 @@ async def form_of(request: Request) -> Any:
     return form
 
 
+def seal_value(request: Request, name: str, value: str) -> str:
+    """A masked or uploaded form value sealed for the next page of this session's form (bound
+    to the input's name and the session's CSRF token, so it opens nowhere else)."""
+    return sessions(request).seal({"n": name, "c": session(request).csrf, "v": value})
+
+
+def unseal_value(request: Request, name: str, sealed: str) -> str | None:
+    current = session(request)
+    data = sessions(request).open(sealed, sessions(request).lifetime)
+    if data is None or data.get("n") != name or data.get("c") != current.csrf:
+        return None
+    return str(data.get("v") or "")
+
+
 def page(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
     """Template `name` rendered for this request, with the session cookie (re)written."""
     current = session(request)
     html = env.get_template(name).render(
-        request=request, session=current, csrf=current.csrf, **context
+        request=request, session=current, csrf=current.csrf,
+        seal=lambda field_name, value: seal_value(request, field_name, value), **context
     )
     response = HTMLResponse(html, status_code=status)
     finish(request, response)
@@ -136,7 +175,9 @@ def redirect(request: Request, url: str) -> Response:
 def finish(request: Request, response: Response) -> None:
     response.headers.update(SECURITY_HEADERS)
     current: Session | None = getattr(request.state, "web_session", None)
-    if current is not None and not getattr(request.state, "web_logged_out", False):
+    if current is None or getattr(request.state, "web_logged_out", False):
+        return
+    if current is not getattr(request.state, "web_stale", None):
         sessions(request).write(request, response, current)
 
 
@@ -153,6 +194,7 @@ class WebRoute(APIRoute):
 
         async def handler(request: Request) -> Response:
             try:
+                await renew_token(request)
                 return await original(request)
             except LoginRequired as exc:
                 target = request.url.path if request.method == "GET" else "/ui/"

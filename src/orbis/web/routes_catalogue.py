@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
+from starlette.datastructures import UploadFile
 
 from orbis.api import plan_view
 from orbis.lang.errors import TemplateError
@@ -24,7 +25,8 @@ from orbis.web.compose_form import (
     infra_name_of,
     problems_of,
 )
-from orbis.web.forms import Tab, fields_of, read_values
+from orbis.web.forms import MAX_VALUE_CHARS, Tab, Viewer, fields_of, prefill, read_values
+from orbis.web.image_picker import check_image, sites_with_images, with_image
 from orbis.web.pages import (
     WebRoute,
     error_page,
@@ -34,11 +36,17 @@ from orbis.web.pages import (
     redirect,
     service,
     session,
+    unseal_value,
     user_session,
 )
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
 MAX_TEMPLATE_CHARS = 512 * 1024
+
+
+def containers_only(choice: Choice) -> bool:
+    """The Dashboard's `tag: Container`: the template deploys on Kubernetes credentials only."""
+    return choice.base.tag == "Container"
 
 
 def catalogue(request: Request) -> Catalogue:
@@ -56,9 +64,14 @@ async def cards(request: Request, q: str = "") -> Response:
         entries = [e for e in entries
                    if all(w in f"{e.display_name} {e.description} {e.tag}".lower() for w in words)]
     icons = {e.id for e in entries if catalogue(request).icon_file(e) is not None}
-    return page(request, "catalogue.html", title="Catalogue", cards=entries, q=q, icons=icons,
-                all_entries={e.id: e for e in catalogue(request).entries()
-                             if e.offered_to(vos)})  # fmt: skip
+    answer = page(request, "catalogue.html", title="Catalogue", cards=entries, q=q, icons=icons,
+                  all_entries={e.id: e for e in catalogue(request).entries()
+                               if e.offered_to(vos)})  # fmt: skip
+    if any(e.icon_url for e in entries):  # icons given as URLs: images (only) from anywhere
+        policy = answer.headers["Content-Security-Policy"]
+        answer.headers["Content-Security-Policy"] = policy.replace(
+            "img-src 'self' data:", "img-src 'self' data: https: http:")
+    return answer
 
 
 @router.get("/ui/icons/{template_id:path}")
@@ -102,23 +115,29 @@ async def configure(request: Request, template: str, childs: str | None = None,
                    if a and a.offered_to(vos)]
         return page(request, "addons.html", title=choice.base.display_name, choice=choice,
                     offered=offered)  # fmt: skip
-    return await _form(request, choice, {}, [])
+    return await _form(request, choice, {}, [], params=request.query_params)
 
 
 async def _form(request: Request, choice: Choice, errors: dict[str, str],
                 problems: list[dict[str, Any]], tabs: list[Tab] | None = None,
-                status: int = 200, form: Any = None) -> Response:  # fmt: skip
+                status: int = 200, form: Any = None, params: Any = None) -> Response:  # fmt: skip
     if tabs is None:
         try:
             tabs = await run_in_threadpool(form_tabs, choice)
         except TemplateError as exc:
             problems = [*problems, *problems_of(exc)]
             tabs = []
-    creds = await credentials.listing(request)
+    if params is not None:  # a link that fills fields (`?input=value`)
+        prefill(tabs, params)
+    creds = [c for c in await credentials.listing(request)
+             if not containers_only(choice) or c["type"] == "Kubernetes"]  # fmt: skip
+    credential = str(form.get("credential") or "") if form is not None else ""
     return page(request, "configure.html", status, title=choice.title, choice=choice, tabs=tabs,
                 errors=errors, problems=problems, credentials=creds,
                 infra_name=str(form.get("infra_name") or "") if form is not None else "",
-                credential=str(form.get("credential") or "") if form is not None else "")
+                credential=credential,
+                image=str(form.get("image") or "") if form is not None else "",
+                image_sites=await sites_with_images(request, credential))  # fmt: skip
 
 
 async def _posted(request: Request) -> tuple[Any, Choice, list[Tab], dict[str, Any],
@@ -126,10 +145,25 @@ async def _posted(request: Request) -> tuple[Any, Choice, list[Tab], dict[str, A
     form = await form_of(request)
     choice = _choice(request, str(form.get("template") or ""), str(form.get("childs") or ""))
     tabs = await run_in_threadpool(form_tabs, choice)
-    values, errors = read_values(tabs, form, session(request).name)
+    current = session(request)
+    uploads = {}
+    for f in fields_of(tabs):
+        item = form.get(f.name)
+        if f.kind == "file" and isinstance(item, UploadFile):
+            uploads[f.name] = await item.read(MAX_VALUE_CHARS + 1)  # larger: refused
+    viewer = Viewer(current.name, current.vos, current.line.get("token", ""), uploads,
+                    lambda name, sealed: unseal_value(request, name, sealed))  # fmt: skip
+    values, errors = read_values(tabs, form, viewer)
     _name, problem = infra_name_of(form)
     if problem:
         errors["infra_name"] = problem
+    cred = str(form.get("credential") or "")
+    problem = await check_image(request, cred, str(form.get("image") or ""))
+    if problem:
+        errors["image"] = problem
+    if containers_only(choice) and any(line.get("type") != "Kubernetes"
+                                       for line in await credentials.lines(request, cred)):
+        errors["credential"] = "this template runs containers: choose Kubernetes credentials"
     return form, choice, tabs, values, errors
 
 
@@ -143,15 +177,18 @@ async def plan(request: Request) -> Response:
         return await _form(request, choice, errors, [], tabs, status=400, form=form)
     infra_name = infra_name_of(form)[0]
     try:
-        template, _text, _name = await run_in_threadpool(build, choice, values, infra_name)
+        template, text, name = await run_in_threadpool(build, choice, values, infra_name)
     except TemplateError as exc:
         return await _form(request, choice, {}, problems_of(exc), tabs, status=400, form=form)
+    image = str(form.get("image") or "")
+    if image:  # the plan's sites follow the image (an image URL names its site)
+        template, _ = await service(request).parse_async(with_image(text, image), name)
     cred = str(form.get("credential") or "")
     who = await identity(request, await credentials.lines(request, cred))
     summary = await _plan_summary(request, who, template)
     return page(request, "plan.html", title=f"Plan: {choice.title}", choice=choice,
                 fields=fields_of(tabs), plan=summary, credential=cred, infra_name=infra_name,
-                action="/ui/deploy")  # fmt: skip
+                image=image, action="/ui/deploy")  # fmt: skip
 
 
 async def _plan_summary(request: Request, who: Any, template: Template) -> dict[str, Any]:
@@ -185,6 +222,8 @@ async def deploy(request: Request) -> Response:
                                                         infra_name_of(form)[0])  # fmt: skip
     except TemplateError as exc:
         return await _form(request, choice, {}, problems_of(exc), tabs, status=400, form=form)
+    if form.get("image"):
+        text = with_image(text, str(form.get("image")))
     cloud = await credentials.lines(request, str(form.get("credential") or ""))
     who = await identity(request, cloud)
     infra_id = await service(request).create(who, text, name)

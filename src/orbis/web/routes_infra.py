@@ -14,6 +14,7 @@ from fastapi.responses import Response, StreamingResponse
 
 from orbis.api.routes_login import parse_jump
 from orbis.api.routes_orbis import _events as event_stream
+from orbis.api.stream_slots import StreamSlots
 from orbis.paths import is_safe_id
 from orbis.service import InvalidRequest, NotFoundError, OrbisService, ServiceError
 from orbis.web.pages import (
@@ -125,8 +126,9 @@ async def stream(request: Request, infra_id: str) -> Response:
     who = await identity(request)
     svc = service(request)
     svc.infrastructure(who, _checked(infra_id))
+    slots: StreamSlots = request.app.state.stream_slots
     return StreamingResponse(
-        event_stream(request, svc, who, infra_id, 0, True),
+        slots.open(who.key, event_stream(request, svc, who, infra_id, 0, True)),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )

@@ -6,9 +6,11 @@ the identity. OIDC sign-in is in routes_oidc.py."""
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
 from orbis.auth import OPENID_PREFIX, Authenticator, AuthError
+from orbis.web import oidc_tokens
 from orbis.web.oidc_login import issuers_of
 from orbis.web.pages import WebRoute, form_of, page, redirect, session, sessions
 
@@ -65,8 +67,19 @@ async def login(request: Request) -> Response:
 
 @router.post("/ui/logout")
 async def logout(request: Request) -> Response:
+    """Drop the session; after an OIDC sign-in, send the browser on to the issuer's end-session
+    endpoint too (through a page: a form's redirect to another site breaks `form-action`)."""
     await form_of(request)
+    token = session(request).line.get("token", "")
     request.state.web_logged_out = True
-    response = redirect(request, "/ui/login")
+    back = str(request.base_url).rstrip("/") + "/ui/login"
+    issuer_url = await run_in_threadpool(oidc_tokens.end_session_url,
+                                         request.app.state.settings, token, back) \
+        if token else None  # fmt: skip
+    if issuer_url is None:
+        response = redirect(request, "/ui/login")
+    else:
+        request.state.web_session = sessions(request).new()  # the page shows no one signed in
+        response = page(request, "logged_out.html", title="Signed out", issuer_url=issuer_url)
     sessions(request).clear(response)
     return response

@@ -2,8 +2,10 @@
 
 The cookie holds, encrypted and authenticated (Fernet, with a key derived from the server
 secret), the user's IM identity line (user name and password, or an OIDC access token), a
-random CSRF token and the time the session ends. Nothing is kept on the server, so any server
-sharing the secret (several behind one address) reads it, and logging out only drops the cookie.
+random CSRF token and the time the session ends (and, after an OIDC sign-in, the issuer's
+refresh token and when the access token expires, so it is renewed before that). Nothing is
+kept on the server, so any server sharing the secret (several behind one address) reads it, and
+logging out drops the cookie (and, after an OIDC sign-in, ends the session at the issuer).
 A visitor who has not logged in gets a session too (no identity), so the login form has a CSRF
 token of its own; logging in starts a new session with a new token (no fixation).
 """
@@ -39,6 +41,8 @@ class Session:
     line: dict[str, str] = field(default_factory=dict, repr=False)
     name: str = ""  # shown in the header
     vos: list[str] = field(default_factory=list)  # virtual organisations (OIDC entitlements)
+    refresh: str = field(default="", repr=False)  # the issuer's refresh token (OIDC), if any
+    token_expires: float = 0.0  # when the OIDC access token expires (renewed before that)
     expired: bool = False  # the cookie held a session that has ended (said on the login page)
     flash: str = ""  # not stored: a message for the page being rendered
 
@@ -73,6 +77,8 @@ class Sessions:
                 str(data["csrf"]), float(data["expires"]),
                 dict(data.get("line") or {}), str(data.get("name") or ""),
                 vos=[str(v) for v in data.get("vos") or []],
+                refresh=str(data.get("refresh") or ""),
+                token_expires=float(data.get("token_expires") or 0),
             )  # fmt: skip
         except (InvalidToken, ValueError, KeyError, TypeError):
             return self.new()
@@ -84,7 +90,8 @@ class Sessions:
 
     def write(self, request: Request, response: Response, session: Session) -> None:
         data = {"csrf": session.csrf, "expires": session.expires, "line": session.line,
-                "name": session.name, "vos": session.vos}  # fmt: skip
+                "name": session.name, "vos": session.vos, "refresh": session.refresh,
+                "token_expires": session.token_expires}  # fmt: skip
         response.set_cookie(
             COOKIE,
             self._fernet.encrypt(json.dumps(data).encode()).decode(),

@@ -1,5 +1,6 @@
 """GET /orbis/infrastructures/{id}/elastic: the pools, knobs and the monitor's decisions."""
 
+import json
 import time
 from pathlib import Path
 
@@ -45,3 +46,32 @@ def test_a_plain_infrastructure_has_no_elastic_view(make_client):
                         headers={"Authorization": ALICE, **YAML})
     assert answer.status_code == 404
     assert "not an elastic cluster" in answer.text
+
+
+def test_the_stream_carries_the_monitors_decisions_as_elastic_events(make_client):
+    client = make_client()
+    infra = create(client, body=elastic_without_machines())
+    view = client.get(f"/orbis/infrastructures/{infra}/elastic",
+                      headers={"Authorization": ALICE}).json()  # fmt: skip
+    deadline = time.monotonic() + 20
+    while not view["decisions"] and time.monotonic() < deadline:
+        time.sleep(0.2)
+        view = client.get(f"/orbis/infrastructures/{infra}/elastic",
+                          headers={"Authorization": ALICE}).json()  # fmt: skip
+    assert view["last_event"] > 0
+    kinds, found = [], None
+    with client.stream("GET", f"/orbis/infrastructures/{infra}/stream",
+                       params={"follow": "1"}, headers={"Authorization": ALICE}) as stream:
+        kind = ""
+        for line in stream.iter_lines():
+            if line.startswith("event: "):
+                kind = line[7:]
+                kinds.append(kind)
+            elif line.startswith("data: ") and kind == "elastic":
+                found = json.loads(line[6:])
+                break
+    assert found is not None, kinds
+    assert found["action"] == "wait"
+    assert found["reason"] == "waiting for the front-end 'front' to be configured"
+    assert found["id"] <= view["last_event"] and found["at"]
+    assert kinds[0] == "detail" and "elastic" in kinds

@@ -6,8 +6,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from orbis.auth import OPENID_PREFIX, Authenticator, AuthError
-
-from .oidc_issuer import LocalIssuer
+from orbis.testing.standins.oidc import LocalIssuer
 
 
 @pytest.fixture(scope="module")

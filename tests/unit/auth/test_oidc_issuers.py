@@ -12,8 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from orbis.auth import OPENID_PREFIX, AuthConfigError, Authenticator, AuthError
-
-from .oidc_issuer import LocalIssuer
+from orbis.testing.standins.oidc import LocalIssuer
 
 SLOW = 3.0
 

@@ -115,6 +115,10 @@ def test_deploy_with_addon_sends_one_template_with_the_addons_playbooks(monkeypa
     assert set(nodes) == {"node", "job"}
     # the add-on's playbook (relative to its own folder) travels inline
     assert "ansible.builtin.debug" in nodes["job"]["interfaces"]["Standard"]["create"]
+    relationship = nodes["job"]["requirements"][1]["dependency"]["relationship"]
+    assert (
+        "ansible.builtin.debug" in relationship["interfaces"]["Configure"]["pre_configure_source"]
+    )
     assert sent["topology_template"]["inputs"]["cpus"]["default"] == 1  # -i beats the add-on
     assert sent["metadata"]["childs"] == ["addons/in_folder.yaml"]
 

@@ -3,6 +3,7 @@
 import json
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from orbis.cli.main import app
@@ -83,3 +84,24 @@ def test_validate_counts_functions_like_nodes():
     assert summary["functions"] == {"lambda_fn": 1}, summary
     plain = run("validate", str(faas))
     assert "1 function(s)" in plain.output
+
+
+@pytest.mark.parametrize(
+    ("fixture", "systems", "containers", "functions"),
+    [
+        # IM's translation: a container app is a system (count 0 or 1)
+        ("c12_k8s_app", {"web-app": 1}, {"web-app": 1}, {}),
+        # a function hosted on an OSCAR node is a step of that node's machine, not a system
+        ("c14_faas_on_oscar", {"oscar_vm": 1}, {}, {"detect": 1}),
+        # a standalone function is its own system
+        ("c15_faas_standalone", {"lambda_fn": 1}, {}, {"lambda_fn": 1}),
+    ],
+)
+def test_validate_json_summarises_im_systems(fixture, systems, containers, functions):
+    path = REPO / f"tests/fixtures/tosca/corpus/{fixture}.yaml"
+    result = run("validate", str(path), "--json")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)["summary"]
+    assert summary["systems"] == systems
+    assert summary["containers"] == containers
+    assert summary["functions"] == functions

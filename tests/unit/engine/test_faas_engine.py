@@ -183,3 +183,75 @@ async def test_a_bearer_token_line_and_a_service_left_by_a_crash(
         await service.destroy(who, infra)
         assert await service.wait_reconciled(infra, timeout=60)
         assert cluster.services == {}
+
+
+OTHER_STORAGE = """tosca_definitions_version: tosca_simple_yaml_1_0
+imports:
+  - grycap_custom_types: https://raw.githubusercontent.com/grycap/tosca/main/custom_types.yaml
+topology_template:
+  node_templates:
+    archive:
+      type: tosca.nodes.aisprint.FaaS.Function
+      properties:
+        name: archive
+        memory: 128Mi
+        image: docker://orbis-node:latest
+        script: "cp $INPUT_FILE_PATH $TMP_OUTPUT_DIR"
+        input: [{storage_provider: minio.default, path: archive-in}]
+        output:
+          - {storage_provider: onedata.space1, path: results}
+          - {storage_provider: webdav.dcache, path: archive/res}
+          - {storage_provider: rucio.lhc, path: scope/archive}
+        storage_providers:
+          onedata: {space1: {oneprovider_host: op.example.org, token: od-token, space: s1}}
+          webdav: {dcache: {hostname: HOSTNAME, login: u, password: webdav-pw}}
+          rucio:
+            lhc: {host: rucio.example.org, auth_host: rucio-auth.example.org, account: alice,
+                  rse: CERN-PROD, refresh_token: rt, oidc_audience: rucio,
+                  token_endpoint: https://iam.example.org/token}
+  policies:
+    - where:
+        type: tosca.policies.indigo.Placement
+        properties: {cloud_id: oscar_a}
+        targets: [archive]
+"""
+
+
+async def test_onedata_webdav_and_rucio_providers_are_sent_and_stored(
+    service: OrbisService, cluster: Cluster
+) -> None:
+    """The storage kinds OSCAR takes besides MinIO/S3 are checked and stored by the stand-in
+    (not exercised: its jobs use MinIO), and come back as they were sent."""
+    who = identify(auth(cluster))[0]
+    infra = await service.create(who, OTHER_STORAGE.replace("HOSTNAME", "dcache.example.org"))
+    assert await service.wait_reconciled(infra, timeout=60)
+    row = service.store.functions(infra)[0]
+    assert row.state == "running", row.error
+    import httpx
+
+    shown = httpx.get(f"{cluster.url}/system/services/archive",
+                      auth=("oscar", cluster.password)).json()  # fmt: skip
+    assert [o["storage_provider"] for o in shown["output"]] == [
+        "onedata.space1", "webdav.dcache", "rucio.lhc"]
+    assert shown["storage_providers"]["onedata"] == {
+        "space1": {"oneprovider_host": "op.example.org", "token": "od-token", "space": "s1"}}
+    assert shown["storage_providers"]["webdav"]["dcache"]["hostname"] == "dcache.example.org"
+    assert shown["storage_providers"]["rucio"]["lhc"]["rse"] == "CERN-PROD"
+    # a host given with its scheme fails that function, and nothing reaches OSCAR
+    before = len(writes(cluster))
+    await service.add_resources(who, infra,
+                                OTHER_STORAGE.replace("HOSTNAME", "https://dcache.example.org"))
+    assert await service.wait_reconciled(infra, timeout=60)
+    row = service.store.functions(infra)[0]
+    assert row.state == "failed" and "webdav.dcache.hostname: give the host name alone" in row.error
+    assert writes(cluster)[before:] == []
+    # the stand-in is as strict as OSCAR's docs: a scheme in a WebDAV host name is refused
+    body = {"name": "raw", "image": "x", "script": "y",
+            "output": [{"storage_provider": "webdav.d", "path": "p"}],
+            "storage_providers": {"webdav": {"d": {"hostname": "https://h", "login": "u",
+                                                   "password": "p"}}}}  # fmt: skip
+    answer = httpx.post(f"{cluster.url}/system/services", json=body,
+                        auth=("oscar", cluster.password))  # fmt: skip
+    assert answer.status_code == 400 and "hostname" in answer.text
+    await service.destroy(who, infra)
+    assert await service.wait_reconciled(infra, timeout=60)

@@ -1,10 +1,13 @@
 """Lambda functions from ECR images, on moto's server with the user's own credentials:
 created (package type Image, memory, timeout, environment, tags), updated when the template
 changes, given an API Gateway when asked, deleted with count 0 and destroy. A non-ECR image
-fails that function only. moto cannot run image functions: invoke answers moto's error."""
+fails that function only. moto cannot run image functions (its Invoke answers 500): invoke
+reports that error, and with moto's runtime stood in for (image_runtime) the event reaches the
+function and its answer or failure comes back."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -17,7 +20,7 @@ from orbis.providers.sim import SimProvider
 from orbis.secrets import Sealer
 from orbis.service import Conflict, OrbisService
 from orbis.store.repository import Store
-from orbis.testing.standins.moto import moto_server
+from orbis.testing.standins.moto import image_runtime, moto_server
 
 IMAGE = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/resize:1"
 TEMPLATE = """tosca_definitions_version: tosca_simple_yaml_1_0
@@ -113,9 +116,21 @@ async def test_lambda_create_update_delete(service: OrbisService, moto: str) -> 
     listing = service.functions_of(who, infra)
     assert {f["name"]: f["state"] for f in listing} == {"resize": "running", "not_ecr": "failed"}
 
-    with pytest.raises(Conflict) as caught:  # moto cannot run image functions
+    with pytest.raises(Conflict) as caught:  # moto itself cannot run image functions
         await service.invoke(who, infra, "resize", b'{"x": 1}')
     assert "function 'resize': Invoke:" in str(caught.value)
+    # everything up to the container: moto routes the Invoke to the function, which gets the
+    # event as sent (JSON as it is, other bytes as IM/SCAR's {"body": ...}); its answer and
+    # its failure come back to `orbis invoke`
+    with image_runtime() as runtime:
+        assert json.loads(await service.invoke(who, infra, "resize", b'{"x": 1}')) == {
+            "statusCode": 200, "body": {"x": 1}}
+        await service.invoke(who, infra, "resize", b"photo bytes")
+        runtime.answer = lambda event: 1 / 0
+        with pytest.raises(Conflict, match="Invoke: the function failed: .*ZeroDivisionError"):
+            await service.invoke(who, infra, "resize", b"{}")
+    assert runtime.calls == [("resize", {"x": 1}), ("resize", {"body": "photo bytes"}),
+                             ("resize", {})]  # fmt: skip
 
     await service.add_resources(who, infra, template(memory="1GiB"))
     assert await service.wait_reconciled(infra, timeout=60)
@@ -145,3 +160,32 @@ async def test_lambda_without_a_role_fails_that_function(service: OrbisService,
     assert row.state == "failed" and "needs role" in row.error
     await service.destroy(who, infra)
     assert await service.wait_reconciled(infra, timeout=60)
+
+
+async def test_an_imported_lambda_function_is_adopted_only_with_a_line_that_reads_it(
+    service: OrbisService, moto: str
+) -> None:
+    role = aws("iam", moto).create_role(  # type: ignore[attr-defined]
+        RoleName="lambda-import", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    line = f"id = aws; type = Lambda; username = AKUSER; password = SKUSER; role = {role}"
+    alice = identify("id = im; type = InfrastructureManager; username = alice; password = a\n"
+                     + line)[0]  # fmt: skip
+    infra = await service.create(alice, template())
+    assert await service.wait_reconciled(infra, timeout=60)
+    text = await service.export(alice, infra, delete=True)
+    # Bob has no Lambda line: the record names a function he cannot be shown to own
+    bob = identify("id = im; type = InfrastructureManager; username = bob; password = b")[0]
+    theirs = await service.import_(bob, text)
+    row = next(r for r in service.store.functions(theirs) if r.name == "resize")
+    assert row.state == "detached" and "no lambda auth line with id = aws" in row.error
+    await service.destroy(bob, theirs)
+    assert await service.wait_reconciled(theirs, timeout=60)
+    lam = aws("lambda", moto)
+    assert len(lam.list_functions()["Functions"]) == 1  # type: ignore[attr-defined]
+    # Alice's keys read it: adopted, and deleted with her infrastructure
+    mine = await service.import_(alice, text)
+    row = next(r for r in service.store.functions(mine) if r.name == "resize")
+    assert row.state == "running", row.error
+    await service.destroy(alice, mine)
+    assert await service.wait_reconciled(mine, timeout=60)
+    assert lam.list_functions()["Functions"] == []  # type: ignore[attr-defined]

@@ -40,6 +40,9 @@ def test_sections_merge_in_order_and_paths_follow_their_file():
     assert job["interfaces"]["Standard"]["create"] == "addons/play/web.yml"
     configure = job["interfaces"]["Standard"]["configure"]["implementation"]
     assert configure["file"] == "addons/play/web.yml"  # an artifact definition in place
+    # and so does a relationship operation's
+    relationship = job["requirements"][1]["dependency"]["relationship"]
+    assert relationship["interfaces"]["Configure"]["pre_configure_source"] == "addons/play/web.yml"
     # the later add-on's input (same type) wins, with a warning naming both places
     assert topology["inputs"]["cpus"]["default"] == 2
     assert any("input 'cpus' redefined by in_folder.yaml" in w for w in smap.warnings)

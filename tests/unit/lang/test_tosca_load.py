@@ -126,7 +126,7 @@ topology_template:
     assert any("block storage 'disk' is not attached" in w for w in t.warnings)
 
 
-def test_missing_playbook_is_a_warning_not_an_error() -> None:
+def test_missing_playbook_is_a_warning_and_im_fallback() -> None:
     text = """tosca_definitions_version: tosca_simple_yaml_1_0
 topology_template:
   node_templates:
@@ -138,8 +138,12 @@ topology_template:
 """
     t = load(FIXTURES / "virtual.yaml", text=text, sources=CLIENT)
     [op] = t.computes["vm"].operations
-    assert op.implementation == str(FIXTURES / "missing.yml")
-    assert any("implementation 'missing.yml' not found" in w for w in t.warnings)
+    # not next to the template: IM's relative rule (grycap's tosca repository), with a warning
+    assert (
+        op.implementation
+        == "https://raw.githubusercontent.com/grycap/tosca/main/artifacts/missing.yml"
+    )
+    assert any("'missing.yml' is not next to the template" in w for w in t.warnings)
 
 
 def test_inline_playbook_and_grycap_and_ec3_imports() -> None:
@@ -187,6 +191,7 @@ topology_template:
     app: {type: my.nodes.App, requirements: [{host: vm}]}
 """
     )
+    (tmp_path / "start.yml").write_text("- hosts: all\n  tasks: []\n")
     t = load(tmp_path / "t.yaml", sources=CLIENT)  # the CLI, on the user's machine
     app = t.components["app"]
     assert app.properties == {"port": 8080}

@@ -7,6 +7,7 @@ socket audit hook (every connect the process attempts), not by patching our code
 
 from __future__ import annotations
 
+import socket
 import sys
 import time
 from collections.abc import Iterator
@@ -200,3 +201,54 @@ def test_allow_list_entries_match_by_network_name_and_port() -> None:
     assert check_address("mirror.example", ipaddress.ip_address("10.9.9.9"), 80, allow)
     assert check_address("h", ipaddress.ip_address("fd00::1"), 8080, allow) is None
     assert check_address("h", ipaddress.ip_address("fd00::1"), 443, allow) is not None
+
+
+class RebindingResolver:
+    """A DNS answer that changes between lookups: `first` for the first lookup of `name`, then
+    `later` (the rebinding attack). Other names resolve as usual."""
+
+    def __init__(self, name: str, first: str, later: str) -> None:
+        self.name, self.first, self.later = name, first, later
+        self.lookups = 0
+        self.real = socket.getaddrinfo
+
+    def __call__(self, host, port, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if host != self.name:
+            return self.real(host, port, *args, **kwargs)
+        self.lookups += 1
+        ip = self.first if self.lookups == 1 else self.later
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (ip, int(port or 0)))]
+
+
+def test_a_rebinding_answer_after_the_check_is_never_connected_to(
+    server: HostileServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The name answers an allowed address (127.0.0.1, listed) at the check, then a refused
+    one (127.0.0.2): the connection goes to the checked address, never to the second one,
+    whoever resolves the name again (the stub replaces the system resolver for everyone)."""
+    resolver = RebindingResolver("rebind.example", "127.0.0.1", "127.0.0.2")
+    monkeypatch.setattr(socket, "getaddrinfo", resolver)
+    CONNECTS.clear()
+    policy = FetchPolicy(allow=parse_allow_list("127.0.0.1/32"))
+    url = f"http://rebind.example:{server.port}/files/play.yml"
+    assert fetch(url, policy) == b"- hosts: all\n"
+    assert server.hits == [("/files/play.yml", f"rebind.example:{server.port}")]
+    assert "127.0.0.2" not in CONNECTS and "127.0.0.1" in CONNECTS
+    assert resolver.lookups == 1  # resolved once, by the check; the connect used its answer
+
+
+def test_each_redirect_hop_is_resolved_and_checked_again(
+    server: HostileServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A redirect back to the same name is a new lookup and a new check: the rebound answer
+    (127.0.0.2, not listed) is refused at that hop, unconnected."""
+    resolver = RebindingResolver("rebind.example", "127.0.0.1", "127.0.0.2")
+    monkeypatch.setattr(socket, "getaddrinfo", resolver)
+    CONNECTS.clear()
+    policy = FetchPolicy(allow=parse_allow_list("127.0.0.1/32"))
+    again = f"http://rebind.example:{server.port}/files/play.yml"
+    with pytest.raises(FetchRefused, match=r"rebind\.example \(127\.0\.0\.2\) is a loopback"):
+        fetch(f"http://rebind.example:{server.port}/redirect?to={again}", policy)
+    assert [p for p, _ in server.hits] == ["/redirect"]
+    assert "127.0.0.2" not in CONNECTS
+    assert resolver.lookups == 2

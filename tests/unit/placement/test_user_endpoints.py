@@ -144,3 +144,72 @@ def test_a_users_keystone_listing_public_endpoints_is_used(tmp_path, monkeypatch
         provider = registry.provider(site)
         assert provider.check_catalogue is True  # type: ignore[attr-defined]
         assert provider.flavors()  # the catalogue passed the rule and the SDK used it
+
+
+# --- DNS rebinding: the SDKs' connections are checked when made (net/guarded.py) -------------
+
+
+class RebindingResolver:
+    """`name` answers `first` at its first lookup (the endpoint check), `later` afterwards
+    (when the SDK connects): a rebinding attack. Other names resolve as usual."""
+
+    def __init__(self, name: str, first: str = "127.0.0.1", later: str = "127.0.0.2") -> None:
+        self.name, self.first, self.later = name, first, later
+        self.lookups = 0
+        self.real = socket.getaddrinfo
+
+    def __call__(self, host, port, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if host != self.name:
+            return self.real(host, port, *args, **kwargs)
+        self.lookups += 1
+        ip = self.first if self.lookups == 1 else self.later
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (ip, int(port or 0)))]
+
+
+@pytest.fixture
+def rebinding(monkeypatch: pytest.MonkeyPatch) -> RebindingResolver:
+    """127.0.0.1 is allowed (the operator's list), 127.0.0.2 is not."""
+    resolver = RebindingResolver("cloud.rebind.example")
+    monkeypatch.setattr(socket, "getaddrinfo", resolver)
+    monkeypatch.setenv("ORBIS_FETCH_ALLOW", "127.0.0.1/32")
+    CONNECTS.clear()
+    return resolver
+
+
+def test_an_openstack_endpoint_rebound_after_the_check_is_never_connected_to(
+    tmp_path, rebinding
+) -> None:
+    with OpenStackStandin() as cloud:
+        registry = SiteRegistry(
+            SimProvider(tmp_path / "sim.db"), options={"openstack": cloud.fast_options}
+        )
+        line = cloud.auth_line("3.x_password")
+        line["host"] = line["host"].replace("127.0.0.1", rebinding.name)
+        [site] = registry.sites_for([line])
+        provider = registry.provider(site)  # the check saw 127.0.0.1: allowed
+        with pytest.raises(ProviderError, match=r"\(127\.0\.0\.2\) is a loopback address"):
+            provider.flavors()
+    assert rebinding.lookups >= 2
+    assert "127.0.0.2" not in CONNECTS
+
+
+def test_a_kubernetes_endpoint_rebound_after_the_check_is_never_connected_to(
+    tmp_path, listener, rebinding
+) -> None:
+    registry = SiteRegistry(SimProvider(tmp_path / "sim.db"))
+    line = {"id": "k8s", "type": "Kubernetes", "token": "t",
+            "host": f"http://{rebinding.name}:{listener.port}"}  # fmt: skip
+    [site] = registry.sites_for([line])
+    provider = registry.provider(site)
+    with pytest.raises(ProviderError, match=r"\(127\.0\.0\.2\) is a loopback address"):
+        provider.list_owned()
+    assert "127.0.0.2" not in CONNECTS
+
+
+def test_an_oscar_endpoint_rebound_after_the_check_is_never_connected_to(rebinding) -> None:
+    from orbis.providers.oscar.client import OscarClient, OscarError, OscarTarget
+
+    client = OscarClient(OscarTarget(f"http://{rebinding.name}:8080", token="t"))
+    with pytest.raises(OscarError, match=r"\(127\.0\.0\.2\) is a loopback address"):
+        client.list_services()
+    assert rebinding.lookups == 2 and "127.0.0.2" not in CONNECTS

@@ -16,7 +16,11 @@ import pytest
 
 from orbis.providers.base import LABEL_INFRASTRUCTURE
 from orbis.providers.local import LocalProvider, network_name
-from orbis.providers.local_network import LIBPOD_NETWORK_CREATE, libpod_network_body
+from orbis.providers.local_network import (
+    DOCKER_BRIDGE_NAME,
+    LIBPOD_NETWORK_CREATE,
+    libpod_network_body,
+)
 
 INFRA = "0b9c3c1e-5d2a-4f4e-9a57-2b1f6b1c0d11"
 PODMAN_COMPONENTS = [{"Name": "Podman Engine", "Version": "4.3.1"}]
@@ -98,6 +102,7 @@ def test_podman_network_is_created_isolated_through_libpod(engine: RecordingEngi
     ((path, body),) = engine.creates()
     assert path == LIBPOD_NETWORK_CREATE
     assert body["options"] == {"isolate": "true"}
+    assert body["network_interface"].startswith("orbis")  # what the link-local guard matches
     assert body["name"] == network_name(INFRA)
     assert body["driver"] == "bridge"
     assert body["labels"][LABEL_INFRASTRUCTURE] == INFRA  # cleanup and the sweep find it
@@ -111,6 +116,8 @@ def test_docker_network_is_created_through_the_docker_api(engine: RecordingEngin
     assert body["Name"] == network_name(INFRA)
     assert body["Driver"] == "bridge"
     assert body["Labels"][LABEL_INFRASTRUCTURE] == INFRA
+    # an orbis* bridge, which the host's link-local guard matches (test_engine_guard.py)
+    assert body["Options"][DOCKER_BRIDGE_NAME].startswith("orbis")
 
 
 @pytest.mark.parametrize("engine", [(PODMAN_COMPONENTS, 409)], indirect=True)

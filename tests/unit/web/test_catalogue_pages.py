@@ -136,6 +136,16 @@ def test_a_base_with_add_ons_offers_them_first(web):
     assert "Empty base + Extra" in form
 
 
+def test_add_ons_are_applied_in_the_order_of_the_base_childs(folder):
+    from orbis.web.compose_form import choose
+
+    catalogue = Catalogue(folder)
+    clicked = choose(catalogue, "base.yaml", "broken.yaml,extra.yaml")  # childs: extra, broken
+    assert [a.id for a in clicked.addons] == ["extra.yaml", "broken.yaml"]
+    assert clicked.childs_param == "extra.yaml,broken.yaml"
+    assert clicked.title == "Empty base + Extra + Broken"
+
+
 def test_form_widgets_follow_types_constraints_and_tabs(folder):
     import yaml
 
@@ -255,12 +265,20 @@ def test_icons_come_from_the_catalogue_folder_only(make_client, tmp_path):
     (cat / "images" / "vm.png").write_bytes(png)
     (tmp_path / "secret.png").write_bytes(b"outside")
     for name, icon in [("ok.yaml", "images/vm.png"), ("out.yaml", "../secret.png"),
-                       ("url.yaml", "https://example.org/x.png"), ("none.yaml", "images/no.png")]:
+                       ("url.yaml", "https://example.org/x.png"), ("none.yaml", "images/no.png"),
+                       ("js.yaml", "javascript:alert(1)//http"),
+                       ("quote.yaml", 'http://e.org/"onerror="x')]:
         (cat / name).write_text(FIRST.replace("order: 1", f"order: 1, icon: '{icon}'"))
     client = make_client(catalogue_dir=cat)
     login(client)
     page = client.get("/ui/").text
     assert re.findall(r'<img class="icon" src="/ui/icons/([^"]+)"', page) == ["ok.yaml"]
+    # an icon given as a URL is shown from there (http(s) only, attribute escaped)
+    remote = re.findall(r'<img class="icon" src="(http[^"]*)"', page)
+    assert remote == ["http://e.org/&#34;onerror=&#34;x", "https://example.org/x.png"]
+    assert "javascript:" not in page
+    assert "img-src 'self' data: https: http:" in client.get("/ui/").headers[
+        "content-security-policy"]  # fmt: skip
     answer = client.get("/ui/icons/ok.yaml")
     assert answer.status_code == 200 and answer.content == png
     assert answer.headers["content-type"] == "image/png"

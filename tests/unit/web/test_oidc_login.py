@@ -9,13 +9,14 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
+from orbis.testing.standins.oidc import LocalIssuer
+
 from .conftest import EMPTY
-from .oidc_provider import Provider
 
 
 @pytest.fixture
 def provider():
-    with Provider() as found:
+    with LocalIssuer() as found:
         yield found
 
 
@@ -105,3 +106,59 @@ def test_templates_for_a_vo_are_offered_only_to_its_members(make_client, provide
     login(local)
     ids = re.findall(r'data-testid="catalogue-card" data-id="([^"]+)"', local.get("/ui/").text)
     assert ids == ["open.yaml"]
+
+
+def signed_in(client, provider, ttl: int):
+    """Signed in with access tokens of `ttl` seconds: the CSRF token of the session."""
+    from .conftest import csrf_of
+
+    provider.access_ttl = ttl
+    assert client.get(start(client), follow_redirects=False).status_code == 303
+    return csrf_of(client.get("/ui/infrastructures").text)
+
+
+def test_the_access_token_is_renewed_before_it_expires(client, provider):
+    signed_in(client, provider, ttl=3600)  # far from expiring: nothing renewed
+    assert [r["grant_type"] for r in provider.token_requests] == ["authorization_code"]
+    client.cookies.clear()
+    token = signed_in(client, provider, ttl=60)  # within the margin: renewed on the next page
+    grants = [r for r in provider.token_requests if r["grant_type"] == "refresh_token"]
+    assert len(grants) == 1 and grants[0]["client_id"] == "orbis-dashboard"
+    page = client.get("/ui/infrastructures")
+    assert page.status_code == 200 and "alice.oidc" in page.text
+    again = [r["refresh_token"] for r in provider.token_requests
+             if r["grant_type"] == "refresh_token"]  # fmt: skip
+    assert len(again) == 2 and again[0] != again[1]  # the rotated one was kept
+    assert f'value="{token}"' in page.text  # the same CSRF token: open forms still post
+
+
+def test_a_refused_renewal_ends_the_session_only_once_the_token_expired(client, provider,
+                                                                      monkeypatch):  # fmt: skip
+    from types import SimpleNamespace
+
+    from orbis.web import pages
+
+    signed_in(client, provider, ttl=60)
+    provider.refresh_tokens.clear()  # the issuer no longer renews
+    answer = client.get("/ui/infrastructures", follow_redirects=False)
+    assert answer.status_code == 200
+    # the cookie is left as it is: another page's renewal may have just set a newer one
+    assert "orbis_session" not in answer.headers.get("set-cookie", "")
+    real = pages.time.time
+    monkeypatch.setattr(pages, "time", SimpleNamespace(time=lambda: real() + 61))
+    answer = client.get("/ui/infrastructures", follow_redirects=False)
+    assert answer.status_code == 303 and "expired=1" in answer.headers["location"]
+
+
+def test_logout_ends_the_session_at_the_issuer_too(client, provider):
+    token = signed_in(client, provider, ttl=3600)
+    answer = client.post("/ui/logout", data={"csrf": token}, follow_redirects=False)
+    assert answer.status_code == 200 and 'data-testid="signed-out"' in answer.text
+    url = re.search(r'href="([^"]+)" data-testid="issuer-logout"', answer.text).group(1)
+    url = url.replace("&amp;", "&")
+    assert url.startswith(provider.url + "/logout?") and 'http-equiv="refresh"' in answer.text
+    back = httpx.get(url, follow_redirects=False)
+    assert provider.logouts == [{"client_id": "orbis-dashboard",
+                                 "post_logout_redirect_uri": "http://testserver/ui/login"}]
+    assert back.headers["location"] == "http://testserver/ui/login"
+    assert client.get("/ui/", follow_redirects=False).status_code == 303  # signed out here

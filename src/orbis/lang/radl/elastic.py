@@ -8,6 +8,8 @@ EC3 template needs no CLUES or Slurm recipe (docs/elastic.md)."""
 
 from __future__ import annotations
 
+import re
+
 from orbis.lang.errors import Problems, suggest
 from orbis.lang.radl.ast import Document
 from orbis.lang.radl.values import Merged
@@ -16,6 +18,7 @@ from orbis.model.elastic import ElasticCluster, WorkerPool
 from orbis.model.infrastructure import Component, Function, Operation, Template
 
 SLURM_TYPE = "radl.configure.orbis_slurm"
+MAX_PATTERN = 10_000  # names one bracket span may give (a typo must not make millions)
 
 
 def read_elastic(doc: Document, systems: dict[str, Merged], template: Template,
@@ -55,18 +58,76 @@ def read_elastic(doc: Document, systems: dict[str, Merged], template: Template,
         return
     cluster = ElasticCluster("ec3", "slurm", front)
     for sid in order:
-        value = pools[sid].values["ec3_max_instances"]
+        merged = pools[sid]
+        value = merged.values["ec3_max_instances"]
         number = value.number()
+        names = _pattern(merged, sid, problems)
         if number is None or int(number) < 0:
             problems.add(value.pos, f"ec3_max_instances of '{sid}' must be a number >= 0")
             continue
         compute = template.computes[sid]
         memory = (compute.mem_size or 0) // 2**20
-        cluster.pools.append(WorkerPool(sid, 0, max(int(number), compute.count),
-                                        max(1, int(compute.num_cpus or 1)),
-                                        memory * 3 // 4 if memory else 400))  # fmt: skip
+        top = max(int(number), compute.count)
+        cluster.pools.append(WorkerPool(
+            sid, 0, min(top, len(names)) if names else top, max(1, int(compute.num_cpus or 1)),
+            memory * 3 // 4 if memory else 400, names=names,
+            reuse=_flag(merged, "ec3_reuse_nodes", sid, problems),
+            destroy_interval=_seconds(merged, "ec3_destroy_interval", sid, problems),
+            destroy_safe=_seconds(merged, "ec3_destroy_safe", sid, problems),
+        ))  # fmt: skip
     _recipes(template, cluster)
     template.elastic = cluster
+
+
+def _pattern(merged: Merged, sid: str, problems: Problems) -> tuple[str, ...]:
+    """The host names of ec3_node_pattern: `wn[1-3]`, `wn[1,2,5]`, `wn[1-2,7]x`, or a name."""
+    value = merged.values.get("ec3_node_pattern")
+    if value is None:
+        return ()
+    text = str(value.plain()).strip()
+    found = re.fullmatch(r"([a-z0-9-]*)(?:\[([0-9,\- ]+)\])?([a-z0-9-]*)", text.lower())
+    names: list[str] = []
+    if found is not None and (found.group(1) or found.group(2)):
+        head, spans, tail = found.groups()
+        for span in (spans or "").split(","):
+            low, _, high = span.strip().partition("-")
+            if not low.isdigit() or (high and not high.strip().isdigit()):
+                names = []
+                break
+            last = int(high) if high else int(low)
+            if last - int(low) > MAX_PATTERN:
+                names = []
+                break
+            names += [f"{head}{n}{tail}" for n in range(int(low), last + 1)]
+        if not spans:
+            names = [f"{head}{tail}"]
+    if not names:
+        problems.add(value.pos, f"ec3_node_pattern of '{sid}' must be a host name with numbers "
+                     "in brackets, as 'wn[1-5]' or 'wn[1,2,3]'")  # fmt: skip
+        return ()
+    return tuple(dict.fromkeys(names))
+
+
+def _flag(merged: Merged, name: str, sid: str, problems: Problems) -> bool:
+    value = merged.values.get(name)
+    if value is None:
+        return False
+    text = str(value.plain()).strip().lower()
+    if text not in ("yes", "no", "true", "false", "1", "0"):
+        problems.add(value.pos, f"{name} of '{sid}' must be 'yes' or 'no'")
+        return False
+    return text in ("yes", "true", "1")
+
+
+def _seconds(merged: Merged, name: str, sid: str, problems: Problems) -> float:
+    value = merged.values.get(name)
+    if value is None:
+        return 0.0
+    number = value.number()
+    if number is None or number < 0:
+        problems.add(value.pos, f"{name} of '{sid}' must be a number of seconds >= 0")
+        return 0.0
+    return float(number)
 
 
 def _recipes(template: Template, cluster: ElasticCluster) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from orbis.lang.tosca.context import Context, NodeTemplate
-from orbis.lang.tosca.datatypes import size_to_bytes
+from orbis.lang.tosca.datatypes import im_size_to_bytes, size_to_bytes
 from orbis.lang.yaml_positions import PMap, child_pos
 from orbis.model.infrastructure import Compute, Credentials, Function, PortSpec, Position
 
@@ -39,7 +39,7 @@ class ComputeMapper:
         value = self.value(cap, prop)
         if value is None:
             return None
-        return size_to_bytes(value)  # a bad size was reported by the property type check
+        return im_size_to_bytes(value)  # a bad size was reported by the property type check
 
     def text(self, cap: str, prop: str) -> str | None:
         value = self.value(cap, prop)

@@ -43,6 +43,24 @@ def size_to_bytes(value: Any) -> int | None:
     return int(float(match.group(1)) * SIZE_UNITS[match.group(2).lower()])
 
 
+def bare_megabytes(value: Any) -> int | None:
+    """IM reads a size written without a unit (a number, or its text) as megabytes (10^6 B):
+    the bytes of such a value, None for anything else."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return int(value * 10**6)
+    if isinstance(value, str) and re.fullmatch(r"\s*[0-9]*\.?[0-9]+\s*", value):
+        return int(float(value) * 10**6)
+    return None
+
+
+def im_size_to_bytes(value: Any) -> int | None:
+    """A size property's bytes as IM computes them: a scalar-unit.size, or a bare number in MB."""
+    found = size_to_bytes(value)
+    return found if found is not None else bare_megabytes(value)
+
+
 def coerce(value: Any, type_name: str, from_text: bool) -> tuple[Any, str | None]:
     """Check (and, for command-line text, convert) a value of a declared TOSCA type.
 

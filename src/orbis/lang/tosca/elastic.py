@@ -78,8 +78,11 @@ def read_elastic(ctx: Context, resolver: Resolver, template: Template) -> None:
                          f"{FRONTEND} node, not '{lrms[0].target}'")  # fmt: skip
         return
     if not ctx.registry.derives("node_types", front_node.type, SLURM_FRONTEND):
-        ctx.problems.add(lrms[0].position, f"only Slurm front-ends are managed yet, not "
-                         f"{front_node.type}", f"use {SLURM_FRONTEND}")  # fmt: skip
+        # IM accepts it (CLUES manages other batch systems): deploy it, without elasticity
+        ctx.problems.warn(lrms[0].position, f"ElasticCluster '{node.name}': workers are "
+                          f"powered on and off for Slurm front-ends only, not {front_node.type}: "
+                          "the cluster is deployed with its workers' count and does not grow "
+                          "or shrink")  # fmt: skip
         return
     front = ctx.hosts.get(front_node.name)
     if front is None or front not in template.computes:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
+from urllib.parse import quote
 
 from orbis.lang.errors import suggest
 from orbis.lang.sources import FILE_RULE, outside_bundle
@@ -18,6 +19,9 @@ STANDARD = ("Standard", "tosca.interfaces.node.lifecycle.Standard")
 _KNOWN_OPS = (*LIFECYCLE, "stop", "delete")
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 _KEEP_AS_IS = ("tosca.artifacts.AnsibleGalaxy.", "tosca.artifacts.Deployment.Image")
+# IM resolves a relative recipe it does not hold against grycap's tosca repository
+# (tosca-dialect.md §2.6): the same fallback, fetched at deploy time by the guarded download.
+IM_ARTIFACTS_URL = "https://raw.githubusercontent.com/grycap/tosca/main/artifacts/"
 
 
 def _standard(interfaces: Any) -> Any:
@@ -38,18 +42,38 @@ def _artifact_map(ctx: Context, node: NodeTemplate) -> dict[str, Any]:
     return artifacts
 
 
+def im_artifact_url(name: str) -> str:
+    """The URL IM fetches a relative recipe or artifact name from when it does not hold it."""
+    return IM_ARTIFACTS_URL + quote(PurePosixPath(name.replace("\\", "/")).as_posix())
+
+
+def _fallback(ctx: Context, file: str, pos: Position | None, where: str) -> str:
+    url = im_artifact_url(file)
+    ctx.problems.warn(pos, f"'{file}' is not {where}: fetched from {url} at deploy time (as IM)")
+    return url
+
+
 def _locate(ctx: Context, file: str, pos: Position | None) -> str:
     """A URL stays a URL. On the user's machine (CLI) file:// becomes a path and a relative
-    path is resolved from the template; on the server a name is kept as written (a file sent
-    with the template) and one naming the server's own files is a problem."""
+    path is resolved from the template; on the server a name of the server's own files is a
+    problem. A relative name that is neither next to the template (CLI; its playbooks are
+    then sent inline) nor inline (server) is IM's: a file of grycap's tosca repository."""
     if ctx.sources.local_files:
         if file.startswith("file://"):
             return file[len("file://") :]
-        return file if _URL.match(file) else str((ctx.base_dir / file).resolve())
+        if _URL.match(file):
+            return file
+        local = (ctx.base_dir / file).resolve()
+        if local.exists() or outside_bundle(file):
+            return str(local)
+        return _fallback(ctx, file, pos, f"next to the template ({local})")
     if file.lower().startswith("file:"):
         ctx.problems.add(pos, f"'{file}' refused: file URLs name files of the server", FILE_RULE)
-    elif not _URL.match(file) and (why := outside_bundle(file)):
-        ctx.problems.add(pos, f"'{file}' refused: {why}", FILE_RULE)
+    elif not _URL.match(file):
+        if why := outside_bundle(file):
+            ctx.problems.add(pos, f"'{file}' refused: {why}", FILE_RULE)
+        else:
+            return _fallback(ctx, file, pos, "sent with the template")
     return file
 
 

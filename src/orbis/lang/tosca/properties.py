@@ -6,7 +6,7 @@ from typing import Any
 
 from orbis.lang.errors import suggest
 from orbis.lang.tosca.context import Context, NodeTemplate
-from orbis.lang.tosca.datatypes import coerce
+from orbis.lang.tosca.datatypes import bare_megabytes, coerce
 from orbis.lang.tosca.functions import Resolver
 from orbis.lang.tosca.registry import shipped_registry
 from orbis.lang.yaml_positions import PMap, child_pos
@@ -14,6 +14,7 @@ from orbis.model.infrastructure import Function
 
 _CHECKED_TYPES = {"integer", "float", "boolean", "scalar-unit.size", "list", "map", "string"}
 _OPERATORS = {"equal", "greater_than", "greater_or_equal", "less_than", "less_or_equal"}
+_CALLS = {"get_input", "get_property", "get_attribute", "concat", "token", "join"}
 
 
 def _has_function(value: Any) -> bool:
@@ -38,7 +39,8 @@ def resolve_values(
         if name in given:
             pos = child_pos(given, name)
             value = resolver.resolve(given[name], pos, node.name)
-            _check_type(ctx, value, definition, pos, f"property '{name}' of {what}")
+            _check_type(ctx, value, definition, pos, f"property '{name}' of {what}",
+                        by_function=_is_call(given[name]))  # fmt: skip
             out[name] = value
         elif "default" in definition:
             out[name] = resolver.resolve(definition["default"], node.position, node.name)
@@ -73,12 +75,23 @@ def _indigo_hint(ctx: Context, node: NodeTemplate, cap: str | None, name: str) -
     return "use type tosca.nodes.indigo.Compute (INDIGO custom types), which defines it"
 
 
-def _check_type(ctx: Context, value: Any, definition: dict[str, Any], pos: Any, what: str) -> None:
+def _is_call(written: Any) -> bool:
+    return isinstance(written, dict) and len(written) == 1 and next(iter(written)) in _CALLS
+
+
+def _check_type(
+    ctx: Context, value: Any, definition: dict[str, Any], pos: Any, what: str,
+    by_function: bool = False,
+) -> None:  # fmt: skip
     type_name = definition.get("type")
     if type_name not in _CHECKED_TYPES or value is None or _has_function(value):
         return
     if isinstance(value, dict) and len(value) == 1 and next(iter(value)) in _OPERATORS:
         value = next(iter(value.values()))  # IM's {greater_or_equal: 4} style requirements
+    if by_function and type_name == "scalar-unit.size" and bare_megabytes(value) is not None:
+        # tosca-parser does not check a value given by a function; IM then reads it as MB
+        ctx.problems.warn(pos, f"{what}: {value!r} has no unit: read as {value} MB, as IM does")
+        return
     _, error = coerce(value, str(type_name), False)
     if error:
         ctx.problems.add(pos, f"{what}: {error}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from orbis.lang.tosca.context import STORAGE, Context
-from orbis.lang.tosca.datatypes import size_to_bytes
+from orbis.lang.tosca.datatypes import im_size_to_bytes
 from orbis.lang.tosca.functions import Resolver
 from orbis.lang.tosca.properties import node_properties
 from orbis.lang.yaml_positions import child_pos
@@ -50,7 +50,7 @@ def attach_volumes(ctx: Context, resolver: Resolver, template: Template) -> set[
                 Volume(
                     name=target.name,
                     index=index,
-                    size=size_to_bytes(size) if isinstance(size, str) else None,
+                    size=im_size_to_bytes(size),
                     volume_id=volume_id,
                     type=_text(props.get("type")),
                     mount_path=location,

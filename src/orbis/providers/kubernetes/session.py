@@ -21,6 +21,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from orbis.model.infrastructure import PortSpec
+from orbis.net.guarded import guard_pool_manager
 from orbis.providers.base import (
     LABEL_INFRASTRUCTURE,
     LABEL_INSTALLATION,
@@ -147,6 +148,8 @@ class KubernetesSession(Provider):
         else:
             raise ProviderAuthError("kubernetes: the auth line needs token or username+password")
         api = client.ApiClient(config)
+        if options.get("guard_connections"):  # a user's cluster: checked at each connect
+            guard_pool_manager(api.rest_client.pool_manager)
         self._core, self._apps = client.CoreV1Api(api), client.AppsV1Api(api)
         self._networking = client.NetworkingV1Api(api)
         self._fixed_namespace = auth.get("namespace") or options.get("namespace")

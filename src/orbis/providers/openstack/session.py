@@ -26,6 +26,7 @@ from keystoneauth1 import session as ks_session
 from keystoneauth1.identity import v2, v3
 
 from orbis.net.endpoints import url_refusal
+from orbis.net.guarded import guarded_requests_session, refusal_in
 from orbis.providers.base import (
     LABEL_INFRASTRUCTURE,
     LABEL_INSTALLATION,
@@ -116,6 +117,8 @@ class OpenStackSession(Provider):
         # a user's own cloud (not the operator's): the endpoints its Keystone hands back get
         # the address rule of the auth URL, set by placement/sites.py
         self.check_catalogue = bool(opts.get("check_catalogue", False))
+        # and every connection is checked when made (net/guarded.py: no DNS rebinding)
+        self.guard_connections = bool(opts.get("guard_connections", False))
         self.reservation = ReservationSettings.read(auth, opts)
         self._conn: openstack.connection.Connection | None = None
         self._lock = threading.Lock()
@@ -169,7 +172,7 @@ class OpenStackSession(Provider):
         """IM's OIDC scoping: an unscoped federated token, then the project named in `domain`
         (by id or name) among the user's projects, else the first one."""
         unscoped = v3.OidcAccessToken(**oidc)
-        sess = ks_session.Session(auth=unscoped, timeout=self.request_timeout)
+        sess = self._session(unscoped)
         response = sess.get(f"{oidc['auth_url']}/auth/projects", raise_exc=True)
         projects = [p for p in response.json().get("projects", []) if p.get("enabled", True)]
         wanted = self._auth.get("domain")
@@ -179,8 +182,12 @@ class OpenStackSession(Provider):
                            "identity's projects")  # fmt: skip
         return str(chosen[0]["id"])
 
+    def _session(self, plugin: Any) -> ks_session.Session:
+        http = guarded_requests_session() if self.guard_connections else None
+        return ks_session.Session(auth=plugin, timeout=self.request_timeout, session=http)
+
     def _connect(self) -> openstack.connection.Connection:
-        sess = ks_session.Session(auth=self._plugin(), timeout=self.request_timeout)
+        sess = self._session(self._plugin())
         sess.get_token()  # bad credentials fail here, with a clear error
         if self.check_catalogue:
             self._check_catalogue(sess)
@@ -216,6 +223,9 @@ class OpenStackSession(Provider):
         except ks_exc.Unauthorized:
             raise ProviderAuthError(f"{self.site}: {what}: credentials refused") from None
         except (ks_exc.ConnectFailure, ks_exc.ConnectTimeout, ks_exc.RequestTimeout) as err:
+            refusal = refusal_in(str(err))  # the address rule (net/guarded.py): not transient
+            if refusal is not None:
+                raise ProviderError(f"{self.site}: {what}: {refusal}") from None
             raise Transient(f"{self.site}: {what}: {type(err).__name__}") from None
         except ks_exc.HttpError as err:
             raise _typed(err.http_status, f"{self.site}: {what}: {_message(err)}") from None

@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 
 from orbis.net.endpoints import url_refusal
+from orbis.net.guarded import guarded_httpx_transport
 
 TIMEOUT = 30.0
 RUN_TIMEOUT = 300.0
@@ -61,6 +62,7 @@ class OscarClient:
     def __init__(self, target: OscarTarget, *, check_address: bool = True) -> None:
         self.target = target
         self.base = target.endpoint.rstrip("/")
+        self.check_address = check_address
         if check_address:
             refusal = url_refusal(self.base, "OSCAR endpoint")
             if refusal is not None:
@@ -78,8 +80,10 @@ class OscarClient:
                  ok: tuple[int, ...] = (200,)) -> httpx.Response:  # fmt: skip
         url = f"{self.base}{path}"
         try:
+            # checked again at each connect (net/guarded.py): a rebound name is refused
+            transport = guarded_httpx_transport(self.target.verify) if self.check_address else None
             with httpx.Client(verify=self.target.verify, follow_redirects=False,
-                              timeout=timeout) as http:  # fmt: skip
+                              timeout=timeout, transport=transport) as http:  # fmt: skip
                 response = http.request(method, url, json=json, content=content,
                                         headers={**self.auth, **(headers or {})})  # fmt: skip
         except httpx.HTTPError as exc:

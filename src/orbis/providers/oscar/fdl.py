@@ -26,7 +26,12 @@ STORAGE_FIELDS: dict[str, tuple[str, ...]] = {
     "s3": ("access_key", "secret_key", "region"),
     "onedata": ("oneprovider_host", "token", "space"),
     "webdav": ("hostname", "login", "password"),
+    # newer OSCAR (docs/fdl.md); no TOSCA type names it yet
+    "rucio": ("host", "auth_host", "account", "rse", "refresh_token", "oidc_audience",
+              "token_endpoint"),
 }
+# host names OSCAR prefixes with https:// itself (its FDL says: skip the protocol)
+HOST_ONLY = frozenset({"oneprovider_host", "hostname", "host", "auth_host"})
 REPLICA_TYPES = ("oscar", "endpoint")
 REPLICA_FIELDS = ("type", "cluster_id", "service_name", "url", "ssl_verify", "priority", "headers")
 LOG_LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG", "NOTSET")
@@ -153,6 +158,12 @@ def _storage(fn: str, providers: Mapping[str, Any]) -> dict[str, dict[str, dict[
                                f"{unknown[0]} ({kind} takes "
                                f"{', '.join(STORAGE_FIELDS[kind])})")  # fmt: skip
             entry = {k: (bool(v) if k == "verify" else str(v)) for k, v in conf.items()}
+            for key in sorted(HOST_ONLY.intersection(entry)):
+                host = str(entry[key])
+                if "://" in host or "/" in host.strip("/"):
+                    raise FdlError(f"function '{fn}': storage_providers.{kind}.{sid}.{key}: "
+                                   f"give the host name alone, without a scheme or path "
+                                   f"('{host}'): OSCAR adds https://")  # fmt: skip
             if kind == "minio":
                 entry.setdefault("verify", False)  # IM sends verify false when not given
             out.setdefault(kind, {})[str(sid)] = entry

@@ -26,6 +26,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -81,6 +82,49 @@ def _teach_moto() -> None:
 
     create_image._orbis_snapshot_tags = True  # type: ignore[attr-defined]
     AmiBackend.create_image = create_image  # type: ignore[method-assign]
+
+
+@dataclass
+class ImageRuntime:
+    """What moto's server cannot do: run a `PackageType=Image` function (its Invoke answers 500:
+    it looks for a zip's code digest; running a zip needs a Docker engine with `busybox` and a
+    docker-lambda runtime image pulled from a registry). `image_runtime()` stands in for the
+    container only: moto still routes, authorises and answers the Invoke; `calls` records
+    (function name, event) as the function received them; `answer(event)` is its output, and
+    an exception it raises is the function's error (moto's `X-Amz-Function-Error`)."""
+
+    answer: Callable[[Any], Any] = lambda event: {"statusCode": 200, "body": event}  # noqa: E731
+    calls: list[tuple[str, Any]] = field(default_factory=list)
+
+
+@contextmanager
+def image_runtime(answer: Callable[[Any], Any] | None = None) -> Iterator[ImageRuntime]:
+    """While open, Invoke of an image function on this process's moto servers runs `answer`
+    (see ImageRuntime); zip functions are left to moto."""
+    from moto.awslambda.models import LambdaFunction
+
+    runtime = ImageRuntime()
+    if answer is not None:
+        runtime.answer = answer
+    original = LambdaFunction.invoke
+
+    def invoke(self: Any, body: str, request_headers: Any, response_headers: Any) -> Any:
+        if self.package_type != "Image":
+            return original(self, body, request_headers, response_headers)
+        event = json.loads(body) if body else {}
+        runtime.calls.append((self.function_name, event))
+        try:
+            result = runtime.answer(event)
+        except Exception as exc:  # the function's own failure, as Lambda reports it
+            response_headers["x-amz-function-error"] = "Unhandled"
+            result = {"errorMessage": str(exc), "errorType": type(exc).__name__}
+        return json.dumps(result).encode()
+
+    LambdaFunction.invoke = invoke  # type: ignore[method-assign]
+    try:
+        yield runtime
+    finally:
+        LambdaFunction.invoke = original  # type: ignore[method-assign]
 
 
 def error_answers() -> dict[str, Any]:

@@ -1,6 +1,6 @@
 /* Orbis dashboard: the little the pages need beyond HTML (no framework, no CDN).
    - live infrastructure page: the server's event stream updates the state, nodes and outputs
-   - catalogue search as you type; enabled_by fields; copy buttons. */
+   - catalogue search as you type; enabled_by fields; copy buttons; list/map row editors. */
 (function () {
   "use strict";
 
@@ -27,6 +27,47 @@
       };
       sw.addEventListener("change", update);
       update();
+    });
+  }
+
+  // Row editors: "Add a row" copies the <template> row with a fresh index; "Remove" drops one.
+  // The server reads whatever rows arrive, in index order, and checks each.
+  function rowEditors() {
+    document.addEventListener("click", function (ev) {
+      var remove = ev.target.closest("[data-remove-row]");
+      if (remove) { remove.closest(".entry-row").remove(); return; }
+      var add = ev.target.closest("[data-add-row]");
+      if (!add) return;
+      var box = add.closest("[data-rows]");
+      var index = parseInt(box.getAttribute("data-next"), 10) || 0;
+      box.setAttribute("data-next", String(index + 1));
+      var row = box.querySelector("template").content.firstElementChild.cloneNode(true);
+      row.querySelectorAll("[name], [aria-label]").forEach(function (el) {
+        ["name", "aria-label"].forEach(function (attr) {
+          var value = el.getAttribute(attr);
+          if (value) el.setAttribute(attr, value.replace("__i__", index).replace("__n__", index + 1));
+        });
+      });
+      box.querySelector(".row-list").appendChild(row);
+      var first = row.querySelector("input, select");
+      if (first) first.focus();
+    });
+  }
+
+  // The image picker follows the chosen credentials: their sites' images, rendered by the server.
+  function imagePicker() {
+    var picker = document.getElementById("image");
+    var cred = document.getElementById("credential");
+    if (!picker || !cred) return;
+    cred.addEventListener("change", function () {
+      var url = picker.getAttribute("data-images") + "?credential=" + encodeURIComponent(cred.value) +
+        "&image=" + encodeURIComponent(picker.value);
+      picker.disabled = true;
+      fetch(url, {credentials: "same-origin"}).then(function (r) {
+        return r.ok && !r.redirected ? r.text() : null;
+      }).then(function (html) {
+        if (html !== null) picker.innerHTML = html;
+      }).finally(function () { picker.disabled = false; });
     });
   }
 
@@ -86,7 +127,11 @@
       if (status) status.textContent = "ended";
       source.close();
     });
-    source.addEventListener("error", function () { if (status) status.textContent = "reconnecting…"; });
+    source.addEventListener("error", function () {
+      if (!status) return;
+      // closed for good: refused (too many live pages open: ORBIS_MAX_STREAMS_PER_USER) or gone
+      status.textContent = source.readyState === EventSource.CLOSED ? "not live (reload the page)" : "reconnecting…";
+    });
   }
 
   onReady(function () {
@@ -94,6 +139,8 @@
     if (search) { search.addEventListener("input", function () { filterCards(search); }); }
     enabledBy();
     copyButtons();
+    rowEditors();
+    imagePicker();
     var box = document.getElementById("infra");
     if (box) live(box);
   });

@@ -7,7 +7,7 @@ ignores it), so a misspelt field Orbis sends fails a test instead of being dropp
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -40,23 +40,41 @@ class S3Provider(Strict):
     region: str
 
 
+HOST = re.compile(r"^[A-Za-z0-9.-]+(:[0-9]+)?$")  # OSCAR adds https:// to these itself
+HostName = Annotated[str, Field(pattern=HOST.pattern)]
+
+
 class OnedataProvider(Strict):
-    oneprovider_host: str
+    oneprovider_host: HostName
     token: str
     space: str
 
 
 class WebDavProvider(Strict):
-    hostname: str
+    hostname: HostName
     login: str
     password: str
 
 
+class RucioProvider(Strict):
+    host: HostName
+    auth_host: HostName
+    account: str
+    rse: str
+    refresh_token: str
+    oidc_audience: str
+    token_endpoint: str
+
+
 class StorageProviders(Strict):
+    """Every kind OSCAR takes; only MinIO ones are exercised (jobs read and write them), the
+    others are checked and stored, and shown back as they came."""
+
     minio: dict[str, MinIOProvider] | None = None
     s3: dict[str, S3Provider] | None = None
     onedata: dict[str, OnedataProvider] | None = None
     webdav: dict[str, WebDavProvider] | None = None
+    rucio: dict[str, RucioProvider] | None = None
 
 
 class Environment(Strict):
@@ -146,7 +164,7 @@ class Service(Strict):
         for key, items in (("input", self.input), ("output", self.output)):
             for item in items or []:
                 kind, _, sid = item.storage_provider.partition(".")
-                if kind not in ("minio", "s3", "onedata", "webdav"):
+                if kind not in ("minio", "s3", "onedata", "webdav", "rucio"):
                     raise ValueError(f"{key}: unknown storage provider kind '{kind}'")
                 if kind == "minio" and sid in ("", "default"):
                     continue

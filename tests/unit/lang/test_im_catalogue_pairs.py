@@ -1,0 +1,122 @@
+"""Every base + add-on pair of the IM Dashboard catalogue copy (tests/fixtures/im_catalogue/)
+composes as the Dashboard merges it and validates where IM accepts the merge; where IM cannot
+(tosca-parser refuses a requirement or get_attribute naming a node the merge lacks) Orbis
+refuses too, naming file:line:col."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from orbis.lang.compose import load_composed
+from orbis.lang.errors import TemplateError
+
+CATALOGUE = Path(__file__).resolve().parents[2] / "fixtures" / "im_catalogue"
+
+
+def _pairs() -> list[tuple[str, str]]:
+    pairs = []
+    for base in sorted(CATALOGUE.glob("*.y*ml")):
+        try:
+            doc = yaml.safe_load(base.read_text())
+        except yaml.YAMLError:  # an add-on that is not YAML (stac_vm.yaml) is no base
+            continue
+        childs = (doc.get("metadata") or {}).get("childs") or []
+        pairs += [(base.name, child) for child in childs if (CATALOGUE / child).is_file()]
+    return pairs
+
+
+PAIRS = _pairs()
+# The copy holds each file's latest stored version: some add-ons of that version name the VM
+# base's node though another base offers them (the merge has no such node), one is not YAML.
+IM_REFUSES = {
+    ("slurm_cluster.yml", "ssh_keys.yml"): "ssh_keys.yml:37:17: requirement 'host' of node "
+    "'create_users' names unknown node 'simple_node'",
+    ("slurm_cluster.yml", "dydns_egi_update_lrms.yml"): "dydns_egi_update_lrms.yml:52:34: "
+    "unknown node 'simple_node'",
+    ("htcondor_cluster.yml", "dydns_egi_update_lrms.yml"): "dydns_egi_update_lrms.yml:52:34: "
+    "unknown node 'simple_node'",
+    # not YAML ("fastapi_image: get_input: ..."): no parser reads it
+    ("simple-node-disk.yml", "stac_vm.yaml"): "stac_vm.yaml:69:39: invalid YAML",
+}
+# IM's translation of the merges whose counts the add-on changes or keeps notably
+SYSTEMS = {
+    ("oscar.yaml", "oscar_elastic.yaml"): {"front": 1, "wn": 0},  # wn replaced: min_wn_num
+    ("kubernetes.yaml", "kubernetes_elastic.yaml"): {"front": 1, "wn": 1},
+    ("slurm_cluster.yml", "slurm_elastic.yaml"): {"lrms_server": 1, "lrms_wn": 1},
+    ("simple-node-disk.yml", "proxy_host.yaml"): {"simple_node": 1},
+    ("oscar.yaml", "oscar_function.yaml"): {"front": 1, "wn": 1},  # a hosted function
+    ("kubernetes.yaml", "k8s_galaxy.yaml"): {"front": 1, "wn": 3},  # wn_num replaced: 3
+    ("kubernetes.yaml", "k8s_new_wn_type.yaml"): {"front": 1, "wn": 1, "wng": 0},
+}
+
+
+def test_the_copy_holds_the_pairs_the_merge_rules_concern() -> None:
+    assert len(PAIRS) == 56
+    assert set(SYSTEMS) | set(IM_REFUSES) <= set(PAIRS)
+
+
+@pytest.mark.parametrize(("base", "child"), PAIRS, ids=[f"{b}+{c}" for b, c in PAIRS])
+def test_every_catalogue_pair(base: str, child: str) -> None:
+    if (base, child) in IM_REFUSES:
+        with pytest.raises(TemplateError) as refused:
+            load_composed(CATALOGUE / base, [CATALOGUE / child])
+        assert IM_REFUSES[(base, child)] in str(refused.value)
+        return
+    template, _, _ = load_composed(CATALOGUE / base, [CATALOGUE / child])
+    if (base, child) in SYSTEMS:
+        assert template.systems() == SYSTEMS[(base, child)]
+    alone, _, _ = load_composed(CATALOGUE / base)
+    assert set(alone.systems()) <= set(template.systems())  # the base's machines are kept
+
+
+def test_an_empty_proxy_host_is_no_proxy_and_a_given_one_is_used() -> None:
+    # the proxy add-ons' defaults: proxy_host "" and user "" (IM: no proxy)
+    template, _, _ = load_composed(
+        CATALOGUE / "kubernetes.yaml", [CATALOGUE / "proxy_host_k8s.yaml"]
+    )
+    assert template.networks["priv_network"].proxy_host is None
+    template, _, _ = load_composed(
+        CATALOGUE / "kubernetes.yaml",
+        [CATALOGUE / "proxy_host_k8s.yaml"],
+        {"proxy_host": "bastion.example.org", "user": "jump", "private_key": "KEY"},
+    )
+    network = template.networks["priv_network"]
+    assert network.proxy_host == "jump@bastion.example.org" and network.proxy_key == "KEY"
+
+
+def test_a_non_slurm_elastic_cluster_deploys_without_elasticity_with_a_warning() -> None:
+    template, _, _ = load_composed(
+        CATALOGUE / "kubernetes.yaml", [CATALOGUE / "kubernetes_elastic.yaml"]
+    )
+    assert template.elastic is None
+    assert any(
+        "ElasticCluster 'elastic_cluster_front_end': workers are powered on and off for Slurm "
+        "front-ends only" in w
+        for w in template.warnings
+    )
+    # its CLUES recipes are not run (they would call back an IM)
+    assert template.components["elastic_cluster_front_end"].operations == []
+
+
+def test_a_size_given_without_unit_through_an_input_is_megabytes_as_in_im() -> None:
+    # slurm_galaxy redefines wn_mem as an integer "in MiB"; IM reads a bare size as MB
+    template, _, _ = load_composed(
+        CATALOGUE / "slurm_cluster.yml", [CATALOGUE / "slurm_galaxy.yml"]
+    )
+    assert template.computes["lrms_wn"].mem_size == 4096 * 10**6
+    assert any("4096 has no unit: read as 4096 MB, as IM does" in w for w in template.warnings)
+
+
+def test_a_size_written_without_unit_is_still_refused(tmp_path: Path) -> None:
+    # tosca-parser checks a value written in place (not through a function): IM refuses it
+    path = tmp_path / "t.yaml"
+    path.write_text(
+        "tosca_definitions_version: tosca_simple_yaml_1_0\n"
+        "topology_template:\n  node_templates:\n    vm:\n      type: tosca.nodes.Compute\n"
+        "      capabilities:\n        host:\n          properties: {mem_size: 4096}\n"
+    )
+    with pytest.raises(TemplateError, match="4096 is not a scalar-unit.size"):
+        load_composed(path)
