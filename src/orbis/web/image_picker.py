@@ -7,6 +7,7 @@ indigo.Compute `capabilities.os.properties.image` still empty")."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 import yaml
@@ -17,6 +18,7 @@ from orbis.service import ServiceError
 from orbis.web import credentials
 from orbis.web.pages import WebRoute, identity, page, service, user_session
 
+log = logging.getLogger(__name__)
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
 LIST_SECONDS = 30.0
 
@@ -32,6 +34,10 @@ async def sites_with_images(request: Request, credential_id: str) -> list[dict[s
                  "images": []}]  # fmt: skip
     except ServiceError as exc:
         return [{"id": "", "error": str(exc), "images": []}]
+    except Exception:  # a back-end that cannot list: the form must still show
+        log.warning("dashboard: listing the images of the sites failed", exc_info=True)
+        return [{"id": "", "error": "the sites could not be read (the server's log says why)",
+                 "images": []}]  # fmt: skip
     return [{"id": s["id"], "error": s.get("error") or "",
              "images": [{"url": i["url"], "name": i["name"] or i["id"]} for i in s["images"]
                         if i.get("url")]}

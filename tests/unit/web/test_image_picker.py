@@ -89,6 +89,21 @@ def test_a_chosen_image_is_checked_then_given_to_the_nodes_that_name_none(web):
     assert "capabilities" not in nodes["soft"]
 
 
+class Broken(NoMachines):
+    def images(self) -> list[Image]:
+        raise RuntimeError("the engine is down")
+
+
+def test_a_back_end_that_cannot_list_images_still_shows_the_form(tmp_path):
+    settings = replace(config.load(), home=tmp_path, db_url=f"sqlite:///{tmp_path / 'db'}")
+    with TestClient(create_app(settings, Broken())) as client:
+        login(client)
+        form = client.get("/ui/configure?template=vm.yaml&picked=1")
+        assert form.status_code == 200 and "images not listed" in form.text
+        fragment = client.get("/ui/images?credential=")
+        assert fragment.status_code == 200 and "images not listed" in fragment.text
+
+
 def test_with_image_leaves_named_images_and_other_nodes_alone():
     out = yaml.safe_load(with_image(TWO, IMAGE))["topology_template"]["node_templates"]
     assert out["front"]["capabilities"]["os"]["properties"]["image"] == IMAGE
