@@ -2,7 +2,7 @@
 on a cloud VM that is where the metadata service hands out the host's instance credentials.
 
 The host is given two link-local services for the test's duration, on a veth pair of its own
-(this kernel has no dummy interfaces): 169.254.169.254 on the host's end (the host holds the
+(this kernel has no dummy interfaces): 169.254.169.250 on the host's end (the host holds the
 address: the INPUT path) and 169.254.170.2 in a network namespace at the other end (the host
 routes to it: the FORWARD path); both are removed afterwards. The host itself fetches both. Then
 a node of the local back-end and the infrastructure's recipe runner each try to fetch both, and
@@ -36,7 +36,9 @@ from orbis.runner.pool import RunnerPool
 
 pytestmark = [pytest.mark.e2e]
 
-HELD = "169.254.169.254"  # on the host's end of the veth: INPUT
+# not the metadata address itself: on a cloud CI machine that would hide the real service from
+# the host for the test's duration; the guard covers the whole link-local range
+HELD = "169.254.169.250"  # on the host's end of the veth: INPUT
 ROUTED_HOST, ROUTED = "169.254.170.1", "169.254.170.2"  # host end, namespace end: FORWARD
 SECRET = "planted-instance-credentials"
 

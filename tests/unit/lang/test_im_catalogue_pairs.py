@@ -50,11 +50,13 @@ SYSTEMS = {
     ("oscar.yaml", "oscar_function.yaml"): {"front": 1, "wn": 1},  # a hosted function
     ("kubernetes.yaml", "k8s_galaxy.yaml"): {"front": 1, "wn": 3},  # wn_num replaced: 3
     ("kubernetes.yaml", "k8s_new_wn_type.yaml"): {"front": 1, "wn": 1, "wng": 0},
+    # a stand-alone Kubernetes template the VM base offers: both sets of machines
+    ("simple-node-disk.yml", "galaxy.yaml"): {"simple_node": 1, "front": 1, "wn": 3},
 }
 
 
 def test_the_copy_holds_the_pairs_the_merge_rules_concern() -> None:
-    assert len(PAIRS) == 56
+    assert len(PAIRS) == 64
     assert set(SYSTEMS) | set(IM_REFUSES) <= set(PAIRS)
 
 
