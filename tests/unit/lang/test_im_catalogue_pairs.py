@@ -24,7 +24,7 @@ def _pairs() -> list[tuple[str, str]]:
         except yaml.YAMLError:  # an add-on that is not YAML (stac_vm.yaml) is no base
             continue
         childs = (doc.get("metadata") or {}).get("childs") or []
-        pairs += [(base.name, child) for child in childs if (CATALOGUE / child).is_file()]
+        pairs += [(base.name, child) for child in childs]
     return pairs
 
 
@@ -50,11 +50,15 @@ SYSTEMS = {
     ("oscar.yaml", "oscar_function.yaml"): {"front": 1, "wn": 1},  # a hosted function
     ("kubernetes.yaml", "k8s_galaxy.yaml"): {"front": 1, "wn": 3},  # wn_num replaced: 3
     ("kubernetes.yaml", "k8s_new_wn_type.yaml"): {"front": 1, "wn": 1, "wng": 0},
+    # a stand-alone Kubernetes template the VM base offers: both sets of machines
+    ("simple-node-disk.yml", "galaxy.yaml"): {"simple_node": 1, "front": 1, "wn": 3},
+    ("oscar.yaml", "nifi.yaml"): {"front": 1, "wn": 1},
 }
 
 
-def test_the_copy_holds_the_pairs_the_merge_rules_concern() -> None:
-    assert len(PAIRS) == 56
+def test_the_copy_holds_every_pair_the_catalogue_offers() -> None:
+    assert len(PAIRS) == 67
+    assert all((CATALOGUE / child).is_file() for _, child in PAIRS)
     assert set(SYSTEMS) | set(IM_REFUSES) <= set(PAIRS)
 
 
