@@ -53,6 +53,11 @@ def test_the_example_reads_as_a_star_with_a_backup_and_site_b_router() -> None:
         "front": TUNNEL, "cp-backup": TUNNEL, "worker-a": ROUTES, "worker-b": ROUTES}
 
 
+def test_the_catalogue_offers_the_same_example() -> None:
+    assert (EXAMPLE.parents[0] / "catalogue" / "overlay_two_sites.yaml").read_text() == (
+        EXAMPLE.read_text())
+
+
 def test_no_overlay_no_rights() -> None:
     template = _load("")
     assert template.overlay is None  # type: ignore[attr-defined]
