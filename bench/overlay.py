@@ -1,0 +1,180 @@
+"""The private overlay's figures (issue 13): TCP throughput (iperf3, 10 s) and round-trip time
+between worker-a (site A) and worker-b (site B) of examples/overlay-two-sites.yaml through the
+overlay, next to the same measure between two nodes on one shared network without it; data
+channel variants (cipher, fast-io, buffers, MTU) rewritten on the tunnel nodes in place; and
+the time to fail over to the backup central point (the primary's container killed).
+
+Path through the overlay: worker-a → front (site A's router and the primary central point:
+encrypts) → UDP over the "internet" network → cp-backup (site B's router: decrypts) → worker-b.
+Real containers, nodes deployed by Orbis; iperf3 from the Debian mirror. Needs the container
+engine and the node/runner images (DOCKER_HOST as for the e2e tests).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import docker
+import yaml
+
+from orbis.auth import identify
+from orbis.providers.base import LABEL_INFRASTRUCTURE, LABEL_VM_ID
+
+REPO = Path(__file__).resolve().parents[1]
+AUTH = ("id = im; type = InfrastructureManager; username = bench; password = b\n"
+        "id = siteA; type = LocalSite\nid = siteB; type = LocalSite")  # fmt: skip
+PAIR = """network net (outbound = 'yes')
+system n (net_interface.0.connection = 'net')
+deploy n 2
+"""
+CONF = "/etc/orbis-overlay"
+# (label, server.conf/client.conf edits): each a sed script applied to both ends
+VARIANTS: list[tuple[str, str]] = [
+    ("chosen: AES-256-GCM, fast-io, 512 KiB buffers, mssfix 1450", ""),
+    ("AES-128-GCM", "s/^data-ciphers .*/data-ciphers AES-128-GCM/"),
+    ("CHACHA20-POLY1305", "s/^data-ciphers .*/data-ciphers CHACHA20-POLY1305/"),
+    ("no fast-io, OS buffers", "/^fast-io/d; /^sndbuf/d; /^rcvbuf/d"),
+    ("mssfix 0 (inner 1500, outer fragmented)", "s/^mssfix .*/mssfix 0/"),
+    ("tun-mtu 9000, mssfix 0", "s/^tun-mtu .*/tun-mtu 9000/; s/^mssfix .*/mssfix 0/"),
+]
+
+
+def overlay_template() -> str:
+    """The example plus `solo-a`, a standalone client on site A that outlives the primary
+    (site A's router), so that traffic between sites remains to fail over."""
+    doc = yaml.safe_load((REPO / "examples/overlay-two-sites.yaml").read_text())
+    nodes = doc["topology_template"]["node_templates"]
+    nodes["solo-a"] = {"type": "tosca.nodes.Compute",
+                       "capabilities": {"endpoint": {"properties": {"network_name": "PUBLIC"}}}}
+    nodes["solo_a_client"] = {"type": "tosca.nodes.indigo.VR.Client",
+                              "requirements": [{"host": "solo-a"},
+                                               {"central_point": "central_point"}]}
+    doc["topology_template"]["policies"][0]["site_a"]["targets"].append("solo-a")
+    return yaml.safe_dump(doc, sort_keys=False)
+
+
+def container(engine: docker.DockerClient, infra: str, vm_id: int):  # type: ignore[no-untyped-def]
+    (found,) = engine.containers.list(
+        filters={"label": [f"{LABEL_INFRASTRUCTURE}={infra}", f"{LABEL_VM_ID}={vm_id}"]})
+    return found
+
+
+def run(c, command: str) -> str:  # type: ignore[no-untyped-def]
+    result = c.exec_run(["bash", "-c", command])
+    if result.exit_code != 0:
+        raise RuntimeError(f"{command}: {result.output.decode(errors='replace')[-500:]}")
+    return result.output.decode(errors="replace")
+
+
+def install_iperf(*nodes) -> None:  # type: ignore[no-untyped-def]
+    for c in nodes:
+        run(c, "command -v iperf3 >/dev/null || { apt-get update -q && DEBIAN_FRONTEND="
+               "noninteractive apt-get install -y -q --no-install-recommends iperf3 "
+               "iputils-ping; } >/dev/null 2>&1")  # fmt: skip
+        run(c, "pgrep iperf3 >/dev/null || iperf3 -s -D")
+
+
+def measure(client, server_ip: str) -> tuple[float, float]:  # type: ignore[no-untyped-def]
+    """(Mbit/s over 10 s, mean RTT in ms over 20 pings)."""
+    out = json.loads(run(client, f"iperf3 -c {server_ip} -t 10 -J"))
+    mbits = out["end"]["sum_received"]["bits_per_second"] / 1e6
+    ping = run(client, f"ping -c 20 -i 0.2 -q {server_ip}")
+    rtt = float(ping.strip().splitlines()[-1].split("=")[1].split("/")[1])
+    return mbits, rtt
+
+
+def retune(nodes, edit: str) -> None:  # type: ignore[no-untyped-def]
+    """Apply a sed edit to the tunnel configurations, restart the tunnels and wait."""
+    for c in nodes:
+        run(c, f"cd {CONF} && for f in server.conf client.conf; do [ -f $f.orig ] || "
+               "{ [ -f $f ] && cp $f $f.orig; }; [ -f $f.orig ] && cp $f.orig $f; done; true")
+        if edit:
+            run(c, f"cd {CONF} && for f in server.conf client.conf; do [ -f $f ] && "
+                   f"sed -i '{edit}' $f; done; true")  # fmt: skip
+        run(c, "systemctl restart orbis-overlay-server 2>/dev/null; "
+               "systemctl restart orbis-overlay-client 2>/dev/null; true")  # fmt: skip
+
+
+async def main() -> int:
+    from cryptography.fernet import Fernet
+
+    from orbis.providers.local import LocalProvider
+    from orbis.secrets import Sealer
+    from orbis.service import OrbisService
+    from orbis.store.repository import Store
+
+    url = os.environ.get("DOCKER_HOST")
+    if not url:
+        print("DOCKER_HOST is not set (see ./scripts/engine.sh start)", file=sys.stderr)
+        return 2
+    engine = docker.DockerClient(base_url=url)
+    tmp = Path(tempfile.mkdtemp(prefix="orbis-bench-overlay-"))
+    svc = OrbisService(Store(f"sqlite:///{tmp / 'orbis.db'}"), LocalProvider(base_url=url),
+                       tmp / "work")  # fmt: skip
+    svc.configure_access(Sealer(Fernet.generate_key()))
+    await svc.resume()
+    who = identify(AUTH)[0]
+    made: list[str] = []
+    try:
+        started = time.monotonic()
+        infra = await svc.create(who, overlay_template())
+        made.append(infra)
+        pair = await svc.create(who, PAIR)
+        made.append(pair)
+        assert await svc.wait_reconciled(infra, timeout=600)
+        assert await svc.wait_reconciled(pair, timeout=600)
+        print(f"deployed the two-site overlay and the pair in {time.monotonic() - started:.0f} s")
+        nodes = {n.name: n for n in svc.store.nodes(infra)}
+        bad = {n: r.state for n, r in nodes.items() if r.state != "configured"}
+        if bad:
+            print(f"not configured: {bad}", file=sys.stderr)
+            return 1
+        wa, wb = (container(engine, infra, nodes[n].vm_id) for n in ("worker-a", "worker-b"))
+        tunnels = [container(engine, infra, nodes[n].vm_id)
+                   for n in ("front", "cp-backup", "solo-a")]  # fmt: skip
+        p0, p1 = (container(engine, pair, n.vm_id) for n in svc.store.nodes(pair))
+        p1_ip = next(n.private_ip for n in svc.store.nodes(pair) if n.vm_id == 1)
+        install_iperf(wa, wb, p0, p1)
+        mbits, rtt = measure(p0, str(p1_ip))
+        print(f"load average: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+        print(f"\none shared network, no overlay: {mbits:8.0f} Mbit/s  RTT {rtt:.3f} ms")
+        for label, edit in VARIANTS:
+            retune(tunnels, edit)
+            run(wa, f"for i in $(seq 60); do ping -c1 -W1 {nodes['worker-b'].private_ip} "
+                    ">/dev/null && exit 0; sleep 0.5; done; exit 1")  # fmt: skip
+            mbits, rtt = measure(wa, str(nodes["worker-b"].private_ip))
+            print(f"overlay, {label:58s}: {mbits:6.0f} Mbit/s  RTT {rtt:.3f} ms")
+        retune(tunnels, "")
+        # worker-b (site B) → solo-a (site A) on the backup's pool once front is killed
+        target = f"192.168.254.{10 + nodes['solo-a'].vm_id}"
+        solo = tunnels[2]
+        try:
+            run(wb, f"for i in $(seq 60); do ping -c1 -W1 192.168.255.{10 + nodes['solo-a'].vm_id}"
+                    " >/dev/null && exit 0; sleep 0.5; done; exit 1")  # tunnels restarted above
+        except RuntimeError:
+            print(run(solo, "ip -o -4 addr; journalctl -u orbis-overlay-client --no-pager | "
+                            "tail -n 30"))  # fmt: skip
+            print(run(tunnels[1], "ip -o -4 addr; systemctl status orbis-overlay-server "
+                                  "--no-pager | tail -n 5"))  # fmt: skip
+            raise
+        container(engine, infra, nodes["front"].vm_id).kill()
+        killed = time.monotonic()
+        run(wb, f"for i in $(seq 300); do ping -c1 -W0.2 {target} >/dev/null && exit 0; "
+                "sleep 0.05; done; exit 1")  # fmt: skip
+        print(f"\nfail-over (front's container killed → worker-b reaches solo-a through the "
+              f"backup): {time.monotonic() - killed:.1f} s")
+        return 0
+    finally:
+        for infra_id in made:
+            await svc.destroy(who, infra_id)
+        await svc.shutdown()
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main()))
