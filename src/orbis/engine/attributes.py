@@ -8,6 +8,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from orbis.model.infrastructure import Template
+from orbis.overlay.model import overlay_address
 from orbis.store.schema import NodeRow
 
 LIST_VALUED_TYPE = "tosca.nodes.indigo.Compute"  # IM gives lists only for this exact type
@@ -119,6 +120,8 @@ def attribute_resolver(
             values = [r.public_ip or r.private_ip for r in rows]
         elif attribute == "tosca_id":
             values = [str(r.vm_id) for r in rows]
+        elif attribute == "overlay_address":
+            values = [overlay_address(template.overlay, r, nodes) for r in rows]
         else:
             return None  # declared by the node's type, with no value Orbis knows (IM: null)
         as_list = exact and attribute != "ip_address"

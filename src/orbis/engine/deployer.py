@@ -39,6 +39,9 @@ from orbis.lang.functions import evaluate
 from orbis.model.hostnames import given_name
 from orbis.model.infrastructure import Compute, ContainerApp, Operation, Template
 from orbis.model.states import NodeState
+from orbis.overlay import state as overlay_state
+from orbis.overlay.rights import node_rights
+from orbis.overlay.setup import OverlaySetup
 from orbis.ownership import OwnerMarks
 from orbis.paths import UnsafeId, id_folder, private_folder
 from orbis.placement.ranking import Candidate, Ranking, rank
@@ -110,6 +113,8 @@ class Deployer:
         self._prepared: set[tuple[str, str]] = set()  # (infrastructure, site) done this run
         self.marks = OwnerMarks.ephemeral()  # the service sets the server's (configure_access)
         self.runners = RunnerPool(provider)  # where recipes run (docs/runner.md)
+        # the private network across sites; the service gives it its sealer (configure_access)
+        self.overlay = OverlaySetup(store, self._on_node, self._node_log)
 
     def workdir(self, infra_id: str) -> Path:
         """The infrastructure's folder under the work dir; UnsafeId for an id that is not of
@@ -332,6 +337,11 @@ class Deployer:
         self.store.update_node(infra.id, row.vm_id, state=NodeState.OFF, deleted=True,
                                message="removed")  # fmt: skip
         self._node_log(row, "Removed")
+        live = [n for n in self.store.nodes(infra.id) if not n.deleted]
+        try:
+            await self.overlay.revoke(infra, row, live)
+        except (OSError, asyncssh.Error) as exc:
+            self._node_log(row, f"Warning: overlay: revocation not sent: {exc}")
         return True
 
     async def _power(self, infra: InfrastructureRow, row: NodeRow, action: str) -> bool:
@@ -449,6 +459,7 @@ class Deployer:
             user_data=user_data(infra.ssh_public_key, user=user, recipe=recipe) if cloud else "",
             ssh_user=user if cloud else "root",
             owner_mark=self.marks.mark(infra.owner_key),
+            net_rights=node_rights(template, compute.name),
         )
 
     # -- configure -------------------------------------------------------------------------
@@ -489,6 +500,9 @@ class Deployer:
         # a detached node (another owner's, named in imported data) lends nothing either
         all_nodes = [n for n in self.store.nodes(infra.id) if n.adoption != "detached"]
         await self._name_nodes(infra, template, targets, all_nodes)
+        if template.overlay is not None:  # before any recipe: they may use its addresses
+            for vm_id in await self.overlay.apply(infra, template, targets, all_nodes):
+                healthy.discard(vm_id)
         # IM_NODE_CLOUD_TYPE / _SERVER by site, read once (credentials are unsealed for it)
         clouds = {s.id: (s.type, s.host) for s in self.sites_of(infra.id) if not s.local}
         levels = group_by_level(plan_configuration(template))
@@ -776,6 +790,7 @@ class Deployer:
             shutil.rmtree(self.workdir(infra_id), ignore_errors=True)
         except UnsafeId as exc:  # no folder was ever made for it: nothing to remove
             self._log(infra_id, f"Not removing a work folder: {exc}")
+        overlay_state.forget(self.store, infra_id)  # its CA dies with it
         self.store.set_phase(infra_id, "deleted")
 
     def _origins_of(self, adopted: list[NodeRow]) -> set[tuple[Provider, str]]:

@@ -45,8 +45,9 @@ def meaning(template: Template) -> dict[str, Any]:
     data = canonical(template)
     for key in ("metadata", "description", "inputs"):
         data.pop(key, None)
-    if data.get("elastic") is None:  # most templates: not an elastic cluster
-        data.pop("elastic", None)
+    for key in ("elastic", "overlay"):  # most templates: no elastic cluster, no overlay
+        if data.get(key) is None:
+            data.pop(key, None)
     level = levels(template)
     for name, component in data["components"].items():
         component["step"] = level.get(name)

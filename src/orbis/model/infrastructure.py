@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:
     from orbis.model.elastic import ElasticCluster
+    from orbis.overlay.model import Overlay
 
 
 class Position(NamedTuple):
@@ -283,6 +284,7 @@ class Template:
     ctxt_max_time: int | None = None
     warnings: list[str] = field(default_factory=list)
     elastic: ElasticCluster | None = None  # workers powered on/off from the job queue
+    overlay: Overlay | None = None  # the private network across sites (orbis.overlay)
 
     @property
     def name(self) -> str:

@@ -73,6 +73,7 @@ class NodeSpec:
     user_data: str = ""  # cloud-init document (see providers/cloudinit.py)
     ssh_user: str = "cloudadm"  # the login user cloud-init creates (IM's default)
     owner_mark: str = ""  # LABEL_OWNER's value for what this launch makes ("" = none)
+    net_rights: str = ""  # overlay.rights: "" | "routes" | "tunnel" (kernel rights it needs)
 
 
 @dataclass(frozen=True)

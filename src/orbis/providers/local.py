@@ -30,6 +30,7 @@ from docker.types import Mount
 from orbis import config
 from orbis.model.infrastructure import Volume
 from orbis.model.states import NodeState
+from orbis.overlay.rights import ROUTES, TUNNEL
 from orbis.providers.base import (
     LABEL_INFRASTRUCTURE,
     LABEL_INSTALLATION,
@@ -314,7 +315,15 @@ class LocalProvider(Provider):
         return []
 
     def _node_options(self, spec: NodeSpec) -> dict[str, Any]:
-        """More container options for one node (devices, capabilities, sysctls)."""
+        """More container options for one node: the kernel rights an overlay node needs
+        (overlay/rights.py), given at creation because a container cannot take them later."""
+        if spec.net_rights == ROUTES:
+            return {"cap_add": ["NET_ADMIN"]}
+        if spec.net_rights == TUNNEL:
+            return {"cap_add": ["NET_ADMIN"], "devices": ["/dev/net/tun:/dev/net/tun:rwm"],
+                    # loose reverse-path check: a central point gets replies from its own
+                    # site through that site's router, not the tunnel they left by
+                    "sysctls": {"net.ipv4.ip_forward": "1", "net.ipv4.conf.all.rp_filter": "2"}}
         return {}
 
     def _volumes(self, spec: NodeSpec, what: str) -> tuple[list[Mount], list[str]]:

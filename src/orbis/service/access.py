@@ -25,6 +25,7 @@ class AccessMixin(ServiceBase):
         sealing.seal_plain_private_keys(self.store, sealer.seal_text)
         # owner marks keyed with the server secret: stable across restarts and servers
         self.deployer.marks = OwnerMarks(sealer.derive(MARK_PURPOSE))
+        self.deployer.overlay.sealing = (sealer.seal_text, sealer.open_text)  # the CA's key
 
     def seal_private_key(self, text: str) -> str:
         """An SSH private key as stored: sealed (plain only without a sealer, in tests)."""

@@ -23,8 +23,9 @@ FILES = sorted(CORPUS.glob("*.yaml"))
 def snapshot_of(path: Path) -> Any:
     template = load(path, sources=CLIENT)  # corpus files sit next to their local files
     data = canonical(template)
-    if data.get("elastic") is None:  # only elastic clusters have this part
-        data.pop("elastic", None)
+    for key in ("elastic", "overlay"):  # only elastic clusters / overlays have this part
+        if data.get(key) is None:
+            data.pop(key, None)
     # random(N) defaults differ on every load: keep only their shape
     for name, value in template.inputs.items():
         if name.endswith("password") and isinstance(value, str):

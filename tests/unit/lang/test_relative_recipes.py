@@ -79,3 +79,12 @@ def test_the_fallback_goes_through_the_mirror_and_the_download_rules(
     (mirror / "docker" / "install.yml").write_text(PLAYBOOK)
     monkeypatch.setenv("ORBIS_ARTIFACT_MAP", f"{IM_ARTIFACTS_URL}={mirror}")
     assert fetch(str(op.implementation)) == PLAYBOOK
+
+
+def test_the_cli_says_a_local_script_does_not_travel(tmp_path: Path) -> None:
+    path = tmp_path / "t.yaml"
+    path.write_text(TEXT.replace("docker/install.yml", "run.sh"))
+    (tmp_path / "run.sh").write_text("#!/bin/sh\necho hi\n")
+    template = load_template(path, sources=CLIENT)
+    assert any("'run.sh' is not a playbook, so it is not sent with the template: give it by URL"
+               in w for w in template.warnings)  # fmt: skip

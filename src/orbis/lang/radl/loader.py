@@ -18,6 +18,7 @@ from orbis.lang.radl.mapping import (
 )
 from orbis.lang.radl.parser import parse_document
 from orbis.model.infrastructure import Compute, Template
+from orbis.overlay.topology import read_overlay
 
 VERSION = "radl"
 
@@ -100,6 +101,7 @@ def to_model(checked: Checked, problems: Problems) -> Template:
     systems = {sid: m for (kind, sid), m in checked.sections.items()
                if kind == "system" and sid in template.computes}  # fmt: skip
     read_elastic(doc, systems, template, problems)
+    read_overlay(template, problems)
     return template
 
 

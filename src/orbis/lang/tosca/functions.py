@@ -26,6 +26,8 @@ IM_ATTRIBUTES = {
     "tosca_id", "tosca_name", "state", "public_address", "private_address", "ip_address",
     "endpoint", "endpoints", "credential", "ctxt_log", "ansible_output", "tls_certificates",
 }  # fmt: skip
+# attributes of Orbis's own, on every node (docs/overlay.md: the address over the overlay)
+ORBIS_ATTRIBUTES = {"overlay_address"}
 
 
 @dataclass
@@ -131,7 +133,7 @@ class Resolver:
         """True if IM gives `attribute` a value, or the node's type (or one of its
         capabilities) declares it; otherwise report it (IM would give null, silently)."""
         entity = self.ctx.nodes.get(node)
-        if entity is None or attribute in IM_ATTRIBUTES:
+        if entity is None or attribute in IM_ATTRIBUTES | ORBIS_ATTRIBUTES:
             return True
         registry = self.ctx.registry
         declared = set(registry.merged("node_types", entity.type, "attributes"))

@@ -43,6 +43,7 @@ from orbis.model.infrastructure import (
     Position,
     Template,
 )
+from orbis.overlay.topology import read_overlay
 
 GALAXY_ROLE = "tosca.artifacts.AnsibleGalaxy.role"
 GALAXY_COLLECTION = "tosca.artifacts.AnsibleGalaxy.collection"
@@ -163,6 +164,7 @@ def load_document(
     read_groups(ctx, topology.get("groups"), template)
     read_policies(ctx, resolver, topology.get("policies"), template)
     _outputs(ctx, resolver, topology.get("outputs"), template)
+    read_overlay(template, problems)  # after policies: their cloud_id says a node's site
     problems.check()
     template.warnings = list(problems.warnings)
     return template

@@ -144,8 +144,15 @@ def _implementation(
     if "\n" in impl:  # a playbook written inline
         return None, impl
     located = _locate(ctx, impl, pos)
-    if ctx.sources.local_files and not _URL.match(located) and not Path(located).exists():
-        ctx.problems.warn(pos, f"node '{node.name}': implementation '{impl}' not found ({located})")
+    if ctx.sources.local_files and not _URL.match(located):
+        if not Path(located).exists():
+            where = f"({located})"
+            ctx.problems.warn(pos, f"node '{node.name}': implementation '{impl}' not found {where}")
+        elif not located.endswith((".yml", ".yaml")):
+            # only playbooks travel inline (cli/bundle.py); the server would read the name by
+            # IM's rule, as a file of grycap's repository
+            ctx.problems.warn(pos, f"node '{node.name}': '{impl}' is not a playbook, so it is not "
+                              "sent with the template: give it by URL")  # fmt: skip
     return located, None
 
 

@@ -1,0 +1,140 @@
+"""OpenVPN configurations, ccd entries and route commands of an overlay's nodes (pure text).
+
+Paths on the nodes live under DIR; the tunnels are `orbis-srv` (a central point's server) and
+`orbis-cli` (a member's client, also on the backup central point towards the primary).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import shlex
+from dataclasses import dataclass
+
+from orbis.overlay.model import PORT, CentralPoint
+
+DIR = "/etc/orbis-overlay"
+SERVER_DEV, CLIENT_DEV = "orbis-srv", "orbis-cli"
+# a backup central point's kernel routes to other sites lose to those its own client tunnel
+# learns from the primary while that one is up (lower metric wins)
+BACKUP_ROUTE_METRIC = 50
+UNIT = """[Unit]
+Description=Orbis overlay ({what})
+After=network-online.target
+
+[Service]
+ExecStart=/usr/sbin/openvpn --cd {dir} --config {conf}
+Restart=always
+RestartSec=1
+
+[Install]
+WantedBy=multi-user.target
+"""
+
+
+@dataclass(frozen=True)
+class Tuning:
+    """Data-channel settings (bench/overlay.py measured the choice, docs/overlay.md)."""
+
+    ciphers: str = "AES-256-GCM:CHACHA20-POLY1305"
+    tun_mtu: int = 1500
+    mssfix: int = 1450
+    buffers: int = 1 << 19  # sndbuf/rcvbuf, bytes
+    fast_io: bool = True
+    ping: int = 1  # seconds between keepalives
+    ping_restart: int = 4  # a client gives a silent server up after this many seconds
+    poll_timeout: int = 2  # seconds a client waits for one server before the next
+
+
+def _mask(cidr: str) -> tuple[str, str]:
+    net = ipaddress.IPv4Network(cidr)
+    return str(net.network_address), str(net.netmask)
+
+
+def _common(t: Tuning) -> list[str]:
+    lines = ["proto udp", "dev-type tun", "topology subnet", "persist-key",
+             f"ca {DIR}/ca.crt", f"cert {DIR}/node.crt", f"key {DIR}/node.key",
+             f"data-ciphers {t.ciphers}", "tls-version-min 1.2",
+             f"tun-mtu {t.tun_mtu}", f"mssfix {t.mssfix}",
+             f"sndbuf {t.buffers}", f"rcvbuf {t.buffers}", "verb 3"]  # fmt: skip
+    return lines + (["fast-io"] if t.fast_io else [])
+
+
+def server_conf(cp: CentralPoint, other_sites: list[str], *, backup: bool,
+                tuning: Tuning = Tuning()) -> str:  # fmt: skip
+    """A central point's server: `other_sites` are the subnets of sites it is not on (a
+    kernel route into the tunnel each; ccd iroutes say which client carries which)."""
+    net, mask = _mask(cp.subnet)
+    lines = [f"# Orbis overlay: {'backup' if backup else 'primary'} central point",
+             "mode server", "tls-server", f"dev {SERVER_DEV}", f"port {PORT}",
+             f"server {net} {mask}", "dh none", f"crl-verify {DIR}/crl.pem",
+             "remote-cert-tls client", f"client-config-dir {DIR}/ccd", "ccd-exclusive",
+             "client-to-client", f"keepalive {tuning.ping} {tuning.ping_restart}",
+             "max-clients 250", f"status /run/orbis-overlay-{SERVER_DEV}.status 5",
+             *_common(tuning)]  # fmt: skip
+    lines.remove("mode server")  # `server` implies it; kept above for the reader only
+    for cidr in other_sites:
+        site_net, site_mask = _mask(cidr)
+        metric = f" vpn_gateway {BACKUP_ROUTE_METRIC}" if backup else ""
+        lines.append(f"route {site_net} {site_mask}{metric}")
+    return "\n".join(lines) + "\n"
+
+
+def client_conf(remotes: list[str], tuning: Tuning = Tuning()) -> str:
+    """A member's client: the primary central point first, then the backup."""
+    lines = ["# Orbis overlay: member", "client", "tls-client", f"dev {CLIENT_DEV}", "nobind",
+             "remote-cert-tls server", *(f"remote {r} {PORT}" for r in remotes),
+             "resolv-retry infinite",
+             f"server-poll-timeout {tuning.poll_timeout}", "connect-retry 1 2",
+             *_common(tuning)]  # fmt: skip
+    return "\n".join(lines) + "\n"
+
+
+def ccd_entry(cp: CentralPoint, vm_id: int, own_site: str | None,
+              site_subnets: dict[str, str], *, routes_site: bool) -> str:  # fmt: skip
+    """What central point `cp` tells member `vm_id`: its fixed address, its site's subnet
+    when it routes it (`iroute`) and routes to every other site."""
+    lines = [f"ifconfig-push {cp.client_address(vm_id)} {cp.network.netmask}"]
+    if routes_site and own_site in site_subnets:
+        lines.append("iroute {} {}".format(*_mask(site_subnets[own_site])))
+    for site, cidr in sorted(site_subnets.items()):
+        if site != own_site:
+            lines.append('push "route {} {}"'.format(*_mask(cidr)))
+    return "\n".join(lines) + "\n"
+
+
+def route_command(cidrs: list[str], via: str) -> str:
+    """A site node's routes to other sites and the overlay subnets, through its router."""
+    return "; ".join(f"ip route replace {shlex.quote(c)} via {shlex.quote(via)}"
+                     for c in cidrs) or "true"  # fmt: skip
+
+
+def unit(what: str, conf: str) -> str:
+    return UNIT.format(what=what, dir=DIR, conf=conf)
+
+
+# The backup central point serves only while its own tunnel to the primary is down: members
+# then always land on the primary when it is up (a member that reached the backup during a
+# blip is dropped when the primary is back, and reconnects to it), and the star never splits.
+STANDBY_UNIT = """[Unit]
+Description=Orbis overlay (backup central point: serves while the primary is unreachable)
+After=network-online.target
+
+[Service]
+ExecStart=/bin/bash -c 'while :; do \\
+  if ip -4 -o addr show dev {client} 2>/dev/null | grep -q inet; then \\
+    systemctl is-active -q {server} && systemctl stop {server}; \\
+  else systemctl is-active -q {server} || systemctl start {server}; fi; sleep 0.5; done'
+ExecStopPost=/bin/systemctl stop {server}
+Restart=always
+RestartSec=1
+
+[Install]
+WantedBy=multi-user.target
+"""
+SERVER_UNIT_NAME = "orbis-overlay-server.service"
+CLIENT_UNIT_NAME = "orbis-overlay-client.service"
+STANDBY_UNIT_NAME = "orbis-overlay-standby.service"
+
+
+def standby_unit() -> str:
+    return STANDBY_UNIT.format(client=CLIENT_DEV, server=SERVER_UNIT_NAME)

@@ -1,0 +1,310 @@
+"""Bringing an infrastructure's overlay up on its nodes, over the service's SSH (as host names
+are set), before any recipe runs; and revoking a removed node.
+
+Per run: every tunnel node being configured makes its key and certificate request on the node
+(the key never leaves it) and measures its site's subnet; the CA signs; then each node gets its
+files (CA, certificate, CRL, OpenVPN configuration, systemd unit), the central points the ccd
+entries of every member, and the other nodes of a site their routes through its router.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import json
+import re
+import shlex
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from orbis.model.infrastructure import Template
+from orbis.overlay import render, state
+from orbis.overlay.model import CentralPoint, Overlay
+from orbis.overlay.node_apply import SCRIPT
+from orbis.overlay.pki import Authority, RequestError
+from orbis.store.repository import Store
+from orbis.store.schema import InfrastructureRow, NodeRow
+
+OnNode = Callable[..., Awaitable[tuple[int, str]]]  # (infra, row, command, **options)
+NodeLog = Callable[[NodeRow, str], None]
+CSR_BEGIN, CSR_END = "-----BEGIN CERTIFICATE REQUEST-----", "-----END CERTIFICATE REQUEST-----"
+INSTALL_TIMEOUT = 600  # apt on a cold node
+UP_TIMEOUT = 40.0  # a member's tunnel up after its start
+SYSTEMD = "/etc/systemd/system"
+
+
+def prepare_command(need_request: bool) -> str:
+    """Install OpenVPN if missing; with `need_request`, a fresh key (mode 600, on the node)
+    and its request on stdout; then the node's IPv4 addresses with prefixes."""
+    request = (f"umask 077; openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 "
+               f"-nodes -keyout {render.DIR}/node.key -subj /CN=request "
+               f"-out {render.DIR}/node.csr 2>/dev/null; cat {render.DIR}/node.csr; "
+               if need_request else "")  # fmt: skip
+    return (f"set -e; mkdir -p {render.DIR}/ccd; {install('openvpn', 'openvpn', 'iputils-ping')} "
+            f"{request}ip -o -4 addr show")  # fmt: skip
+
+
+def install(command: str, *packages: str) -> str:
+    """Shell: install `packages` from the node's Debian mirror unless `command` is there
+    (the node image has neither OpenVPN nor ping: docs/overlay.md)."""
+    return (f"command -v {command} >/dev/null || {{ apt-get update -q && DEBIAN_FRONTEND="
+            "noninteractive apt-get install -y -q --no-install-recommends "
+            f"{' '.join(packages)}; }} >/tmp/orbis-overlay-apt.log 2>&1 || "
+            "{ tail -n 20 /tmp/orbis-overlay-apt.log; exit 1; };")  # fmt: skip
+
+
+def subnet_of(address: str | None, ip_output: str) -> str | None:
+    """The CIDR of the interface holding `address`, from `ip -o -4 addr show`."""
+    for found in re.finditer(r"inet (\d+\.\d+\.\d+\.\d+)/(\d+)", ip_output):
+        if found[1] == address:
+            return str(ipaddress.IPv4Network(f"{found[1]}/{found[2]}", strict=False))
+    return None
+
+
+def common_name(row: NodeRow) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]", "-", f"{row.name}-{row.vm_id}")[:60]
+
+
+@dataclass
+class Plan:
+    """Who does what in this run (rows of live nodes)."""
+
+    servers: list[tuple[CentralPoint, NodeRow]]
+    clients: list[NodeRow]  # run the client tunnel (members, and the backup's node)
+    routers: dict[str, NodeRow]  # site → the node that routes it
+    others: list[NodeRow]  # nodes of a site that route through its router
+
+
+def plan(overlay: Overlay, rows: list[NodeRow]) -> Plan:
+    by_compute: dict[str, list[NodeRow]] = {}
+    for row in rows:
+        by_compute.setdefault(row.name, []).append(row)
+    servers = [(cp, by_compute[cp.compute][0]) for cp in overlay.central_points
+               if by_compute.get(cp.compute)]  # fmt: skip
+    primary_row = next((r for cp, r in servers if cp is overlay.primary), None)
+    tunnel = overlay.vpn_computes()
+    clients = []
+    for row in rows:
+        if row.name not in tunnel or row is primary_row:
+            continue
+        if overlay.central_point_of(row.name) is not None and primary_row is None:
+            continue  # the backup serving alone is nobody's client
+        clients.append(row)
+    routers: dict[str, NodeRow] = {}
+    for member in overlay.members:  # an explicit VRouter routes its site
+        for row in by_compute.get(member.compute, []):
+            if member.router:
+                routers.setdefault(row.site or "", row)
+    for _cp, row in servers:  # else the central point of that site does
+        routers.setdefault(row.site or "", row)
+    busy = {id(r) for r in clients} | {id(r) for _, r in servers}
+    others = [r for r in rows if id(r) not in busy and (r.site or "") in routers]
+    return Plan(servers, clients, routers, others)
+
+
+class OverlaySetup:
+    def __init__(self, store: Store, on_node: OnNode, node_log: NodeLog,
+                 sealing: state.Sealing | None = None) -> None:  # fmt: skip
+        self.store = store
+        self.on_node = on_node
+        self.node_log = node_log
+        self.sealing = sealing
+
+    def _authority(self, infra_id: str) -> tuple[state.OverlayState, Authority]:
+        known = state.load(self.store, infra_id)
+        if known is not None and known.ca_cert:
+            key = self.sealing[1](known.ca_key_sealed) if self.sealing else known.ca_key_sealed
+            return known, Authority(known.ca_cert, key)
+        ca = Authority.create(infra_id)
+        sealed = self.sealing[0](ca.key_pem) if self.sealing else ca.key_pem
+        return state.OverlayState(ca_cert=ca.cert_pem, ca_key_sealed=sealed), ca
+
+    async def apply(self, infra: InfrastructureRow, template: Template,
+                    targets: list[NodeRow], all_nodes: list[NodeRow]) -> set[int]:  # fmt: skip
+        """Set the overlay up for `targets` (and refresh the central points and routes of
+        the others); the vm ids of targets it failed on (their logs say why)."""
+        overlay = template.overlay
+        assert overlay is not None
+        rows = [n for n in all_nodes if not n.deleted and (n.private_ip or n.public_ip)]
+        target_ids = {t.vm_id for t in targets}
+        st, ca = self._authority(infra.id)
+        layout = plan(overlay, rows)
+        # the backup's node is a server and a client: once
+        tunnel_rows = list({r.vm_id: r for r in [r for _, r in layout.servers]
+                            + layout.clients}.values())  # fmt: skip
+        failed: set[int] = set()
+
+        async def prepare(row: NodeRow) -> None:
+            held = st.issued.get(str(row.vm_id))
+            need = held is None or held.get("provider_id") != row.provider_id
+            status, out = await self.on_node(infra, row, prepare_command(need),
+                                             timeout=INSTALL_TIMEOUT)  # fmt: skip
+            if status != 0:
+                failed.add(row.vm_id)
+                self.node_log(row, f"Error: overlay: could not prepare: {out.strip()[-400:]}")
+                return
+            subnet = subnet_of(row.private_ip, out)
+            if subnet and layout.routers.get(row.site or "") is row:
+                st.site_subnets[row.site or ""] = subnet
+            if not need:
+                return
+            csr = out[out.find(CSR_BEGIN): out.find(CSR_END) + len(CSR_END)]
+            server = overlay.central_point_of(row.name) is not None
+            try:
+                cert = ca.sign(csr, common_name(row), st.next_serial, server=server)
+            except RequestError as exc:
+                failed.add(row.vm_id)
+                self.node_log(row, f"Error: overlay: {exc}")
+                return
+            st.revoke(row.vm_id)  # a node made anew: its former certificate is void
+            st.issued[str(row.vm_id)] = {"serial": st.next_serial, "cn": common_name(row),
+                                         "provider_id": row.provider_id, "cert": cert}
+            st.next_serial += 1
+            self.node_log(row, f"Overlay: certificate {common_name(row)} issued "
+                          "(key made on the node)")  # fmt: skip
+
+        await asyncio.gather(*(prepare(r) for r in tunnel_rows if r.vm_id in target_ids))
+        for site, row in layout.routers.items():  # a router configured before: measured then
+            if site not in st.site_subnets and row.vm_id not in target_ids:
+                status, out = await self.on_node(infra, row, "ip -o -4 addr show")
+                if status == 0 and (subnet := subnet_of(row.private_ip, out)):
+                    st.site_subnets[site] = subnet
+        st.servers = [r.vm_id for _, r in layout.servers]
+        state.save(self.store, infra.id, st)
+        crl = ca.crl(st.revoked)
+        server_rows = [r for _, r in layout.servers]
+        todo = [row for row in tunnel_rows if row.vm_id not in failed
+                and (row.vm_id in target_ids or row in server_rows)]  # fmt: skip
+        # the primary listens before any member starts: members try it first
+        first = [r for r in todo if server_rows and r is server_rows[0]]
+        for batch in (first, [r for r in todo if r not in first]):
+            results = await asyncio.gather(*(self._tunnel_job(infra, overlay, layout, row, st,
+                                                              crl, ca) for row in batch))
+            failed |= {vm for vm in results if vm is not None}
+        await asyncio.gather(*(self._routes(infra, overlay, layout, row, st)
+                               for row in layout.others), *self._static_routes(
+                                   infra, template, rows, target_ids))  # fmt: skip
+        await asyncio.gather(*(self._wait_up(infra, row) for row in layout.clients
+                               if row.vm_id in target_ids and row.vm_id not in failed))
+        return failed & target_ids
+
+    async def _tunnel_job(self, infra: InfrastructureRow, overlay: Overlay, layout: Plan,
+                          row: NodeRow, st: state.OverlayState, crl: str,
+                          ca: Authority) -> int | None:  # fmt: skip
+        d = render.DIR
+        files: dict[str, tuple[str, str]] = {f"{d}/ca.crt": (ca.cert_pem, "644"),
+                                             f"{d}/crl.pem": (crl, "644")}  # fmt: skip
+        held = st.issued.get(str(row.vm_id))
+        if held is None:
+            return row.vm_id
+        files[f"{d}/node.crt"] = (held["cert"], "644")
+        units: dict[str, list[str]] = {}
+        prune: dict[str, list[str]] = {}
+        shared = [f"{d}/ca.crt", f"{d}/node.crt"]
+        cp = next((cp for cp, r in layout.servers if r is row), None)
+        if cp is not None:
+            backup = cp is overlay.backup
+            own = row.site or ""
+            others = [c for s, c in sorted(st.site_subnets.items()) if s != own]
+            files[f"{d}/server.conf"] = (render.server_conf(cp, others, backup=backup), "644")
+            clients = [r for r in layout.clients if r is not row]
+            entries = {}
+            for client in clients:
+                name = st.issued.get(str(client.vm_id), {}).get("cn")
+                if not name:
+                    continue
+                routes_site = layout.routers.get(client.site or "") is client
+                entries[name] = render.ccd_entry(cp, client.vm_id, client.site or "",
+                                                 st.site_subnets, routes_site=routes_site)
+            for name, text in entries.items():
+                files[f"{d}/ccd/{name}"] = (text, "644")
+            prune[f"{d}/ccd"] = sorted(entries)
+            server_files = [*shared, f"{d}/server.conf", f"{SYSTEMD}/{render.SERVER_UNIT_NAME}"]
+            files[f"{SYSTEMD}/{render.SERVER_UNIT_NAME}"] = (
+                render.unit("central point", "server.conf"), "644")
+            if backup and row in layout.clients:  # serves only while the primary is away
+                files[f"{SYSTEMD}/{render.STANDBY_UNIT_NAME}"] = (render.standby_unit(), "644")
+                units[render.STANDBY_UNIT_NAME] = [*server_files,
+                                                   f"{SYSTEMD}/{render.STANDBY_UNIT_NAME}"]
+            else:
+                units[render.SERVER_UNIT_NAME] = server_files
+        if row in layout.clients:
+            remotes = [r.public_ip or r.private_ip or "" for c, r in layout.servers
+                       if r is not row]  # fmt: skip
+            files[f"{d}/client.conf"] = (render.client_conf(remotes), "644")
+            files[f"{SYSTEMD}/{render.CLIENT_UNIT_NAME}"] = (
+                render.unit("member", "client.conf"), "644")
+            units[render.CLIENT_UNIT_NAME] = [*shared, f"{d}/client.conf",
+                                              f"{SYSTEMD}/{render.CLIENT_UNIT_NAME}"]
+        job = json.dumps({"files": files, "prune": prune, "units": units})
+        status, out = await self.on_node(infra, row, f"python3 -c {shlex.quote(SCRIPT)}",
+                                         stdin=job)  # fmt: skip
+        if status != 0:
+            self.node_log(row, f"Error: overlay: could not start OpenVPN: {out.strip()[-400:]}")
+            return row.vm_id
+        self.node_log(row, "Overlay: " + ", ".join(out.split("\n")[:4]).strip(", "))
+        return None
+
+    def _overlay_subnets(self, overlay: Overlay) -> list[str]:
+        return [cp.subnet for cp in overlay.central_points]
+
+    async def _routes(self, infra: InfrastructureRow, overlay: Overlay, layout: Plan,
+                      row: NodeRow, st: state.OverlayState) -> None:  # fmt: skip
+        router = layout.routers[row.site or ""]
+        if not router.private_ip:
+            return
+        cidrs = [c for s, c in sorted(st.site_subnets.items()) if s != (row.site or "")]
+        own = overlay.central_point_of(row.name)  # a central point keeps its pool's link
+        cidrs += [c for c in self._overlay_subnets(overlay) if own is None or c != own.subnet]
+        command = render.route_command(cidrs, router.private_ip)
+        status, out = await self.on_node(infra, row, f"{install('ping', 'iputils-ping')} "
+                                         f"{command}", timeout=INSTALL_TIMEOUT)  # fmt: skip
+        if status != 0:
+            self.node_log(row, f"Warning: overlay: routes not set: {out.strip()[-300:]}")
+
+    def _static_routes(self, infra: InfrastructureRow, template: Template, rows: list[NodeRow],
+                       target_ids: set[int]) -> list[Awaitable[Any]]:  # fmt: skip
+        """RADL `router = 'CIDR,system'`: the network's other nodes reach CIDR via system."""
+        assert template.overlay is not None
+        jobs: list[Awaitable[Any]] = []
+        for route in template.overlay.routes:
+            via = next((r.private_ip for r in rows if r.name == route.system), None)
+            if not via:
+                continue
+            for row in rows:
+                compute = template.computes.get(row.name)
+                on_net = compute is not None and any(i.network == route.network
+                                                     for i in compute.interfaces)  # fmt: skip
+                if on_net and row.name != route.system and row.vm_id in target_ids:
+                    jobs.append(self.on_node(infra, row, render.route_command([route.cidr], via)))
+        return jobs
+
+    async def _wait_up(self, infra: InfrastructureRow, row: NodeRow) -> None:
+        command = (f"for i in $(seq {int(UP_TIMEOUT * 2)}); do ip -o -4 addr show dev "
+                   f"{render.CLIENT_DEV} 2>/dev/null | grep -q inet && exit 0; sleep 0.5; "
+                   "done; exit 1")  # fmt: skip
+        status, _ = await self.on_node(infra, row, command, timeout=UP_TIMEOUT + 10)
+        if status != 0:
+            self.node_log(row, f"Warning: overlay: the tunnel is not up after {UP_TIMEOUT:.0f} s")
+
+    async def revoke(self, infra: InfrastructureRow, row: NodeRow,
+                     live: list[NodeRow]) -> None:  # fmt: skip
+        """A removed node's certificate goes on the CRL, which the central points get now."""
+        st = state.load(self.store, infra.id)
+        if st is None or not st.revoke(row.vm_id):
+            return
+        key = self.sealing[1](st.ca_key_sealed) if self.sealing else st.ca_key_sealed
+        crl = Authority(st.ca_cert, key).crl(st.revoked)
+        state.save(self.store, infra.id, st)
+        cn = common_name(row)
+        job = json.dumps({"files": {f"{render.DIR}/crl.pem": [crl, "644"]},
+                          "prune": {}, "units": {}})  # fmt: skip
+        servers = [r for r in live if r.vm_id in st.servers and r.vm_id != row.vm_id]
+        for server in servers:
+            status, out = await self.on_node(
+                infra, server, f"rm -f {render.DIR}/ccd/{shlex.quote(cn)}; "
+                f"python3 -c {shlex.quote(SCRIPT)}", stdin=job)  # fmt: skip
+            if status != 0:
+                self.node_log(server, f"Warning: overlay: CRL not updated: {out.strip()[-300:]}")
+        self.node_log(row, f"Overlay: certificate {cn} revoked")

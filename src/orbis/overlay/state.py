@@ -1,0 +1,81 @@
+"""What the service keeps of an infrastructure's overlay between runs, in the store's `meta`
+table under `overlay:<infrastructure id>` (JSON), so a restarted or another server goes on.
+
+The CA key is kept sealed with the service's key, as cloud credentials and SSH keys are
+(docs/overlay.md: why in the store rather than on the central points). Node keys are never
+here: only the certificates issued and the serials revoked."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from sqlalchemy import delete
+from sqlalchemy.exc import IntegrityError
+
+from orbis.store.repository import Store
+from orbis.store.schema import MetaRow
+
+PREFIX = "overlay:"
+
+
+@dataclass
+class OverlayState:
+    ca_cert: str = ""
+    ca_key_sealed: str = ""
+    next_serial: int = 2  # 1 is nobody's: a serial is never reused
+    # vm id (as text) → {"serial", "cn", "provider_id"}: the certificate a node holds now
+    issued: dict[str, dict[str, Any]] = field(default_factory=dict)
+    revoked: list[int] = field(default_factory=list)
+    site_subnets: dict[str, str] = field(default_factory=dict)  # site → CIDR, as measured
+    servers: list[int] = field(default_factory=list)  # vm ids of the central points
+
+    def revoke(self, vm_id: int) -> bool:
+        """Revoke what `vm_id` holds; False if it holds nothing."""
+        held = self.issued.pop(str(vm_id), None)
+        if held is None:
+            return False
+        self.revoked.append(int(held["serial"]))
+        return True
+
+
+def key(infra_id: str) -> str:
+    return PREFIX + infra_id
+
+
+def load(store: Store, infra_id: str) -> OverlayState | None:
+    with store.session() as s:
+        row = s.get(MetaRow, key(infra_id))
+        text = row.value if row is not None else ""
+    if not text:
+        return None
+    data = json.loads(text)
+    known = OverlayState.__dataclass_fields__
+    return OverlayState(**{k: v for k, v in data.items() if k in known})
+
+
+def save(store: Store, infra_id: str, state: OverlayState) -> None:
+    text = json.dumps(asdict(state))
+    with store.session() as s:
+        row = s.get(MetaRow, key(infra_id))
+        if row is not None:
+            row.value = text
+            return
+    try:
+        with store.session() as s:
+            s.add(MetaRow(key=key(infra_id), value=text))
+    except IntegrityError:  # made meanwhile by another server
+        with store.session() as s:
+            found = s.get(MetaRow, key(infra_id))
+            if found is not None:
+                found.value = text
+
+
+def forget(store: Store, infra_id: str) -> None:
+    with store.session() as s:
+        s.execute(delete(MetaRow).where(MetaRow.key == key(infra_id)))
+
+
+Sealing = tuple[Callable[[str], str], Callable[[str], str]]  # (seal, open)
