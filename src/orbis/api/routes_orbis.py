@@ -22,7 +22,7 @@ from orbis.api.deps import (
     service,
 )
 from orbis.api.negotiation import flag
-from orbis.api.stream_slots import StreamSlots
+from orbis.api.stream_slots import HeldStreamingResponse, StreamSlots
 from orbis.auth import Identity
 from orbis.model.states import settled
 from orbis.service import OrbisService, ServiceError
@@ -112,7 +112,7 @@ async def orbis_stream(
     svc.infrastructure(who, infId)
     keep_going = flag(request, "follow")
     slots: StreamSlots = request.app.state.stream_slots
-    return StreamingResponse(
+    return HeldStreamingResponse(
         slots.open(who.key, _events(request, svc, who, infId, after, keep_going)),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
@@ -126,10 +126,11 @@ async def _events(
     quiet_since = loop.time()
     detail = svc.detail(who, infra_id)
     yield sse("detail", detail)
-    while follow or not settled(detail):
-        await asyncio.sleep(POLL)
-        if await request.is_disconnected():
-            return
+    first = True
+    while True:
+        # the events recorded after `last` come first, even when the infrastructure has
+        # already settled: a client that connects late (another server did the work, or it
+        # was slow to connect) still gets the history it asked for
         events = svc.store.events(infra_id, last)
         for e in events:
             last = e.id
@@ -137,18 +138,25 @@ async def _events(
                 yield sse("elastic", elastic_dict(e), e.id)
             else:
                 yield sse("event", event_dict(e), e.id)
-        try:
-            latest = svc.detail(who, infra_id)
-        except ServiceError as exc:  # destroyed (or access withdrawn) meanwhile
-            yield sse("end", {"state": "deleted", "message": str(exc)})
+        if not first:
+            try:
+                latest = svc.detail(who, infra_id)
+            except ServiceError as exc:  # destroyed (or access withdrawn) meanwhile
+                yield sse("end", {"state": "deleted", "message": str(exc)})
+                return
+            if events or latest != detail:  # some changes (aggregate state) leave no event
+                detail = latest
+                quiet_since = loop.time()
+                yield sse("detail", detail)
+            elif loop.time() - quiet_since > KEEP_ALIVE:
+                quiet_since = loop.time()
+                yield ": keep-alive\n\n"
+        first = False
+        if not follow and settled(detail):
+            break
+        await asyncio.sleep(POLL)
+        if await request.is_disconnected():
             return
-        if events or latest != detail:  # some changes (aggregate state) leave no event
-            detail = latest
-            quiet_since = loop.time()
-            yield sse("detail", detail)
-        elif loop.time() - quiet_since > KEEP_ALIVE:
-            quiet_since = loop.time()
-            yield ": keep-alive\n\n"
     yield sse("end", {"state": detail["state"]})
 
 

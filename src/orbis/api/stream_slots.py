@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+from starlette.responses import StreamingResponse
+from starlette.types import Receive, Scope, Send
+
 from orbis import config
 from orbis.service import TooManyRequests
 
@@ -73,3 +76,16 @@ class _Held:
 
     def __del__(self) -> None:
         self.release()
+
+
+class HeldStreamingResponse(StreamingResponse):
+    """A streaming response that gives its slot back when it ends, however it ends: a client
+    gone while a chunk was being sent cancels the send, outside the iterator, and `async for`
+    never closes what it iterates, so without this the slot waited for garbage collection."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            if isinstance(self.body_iterator, _Held):
+                self.body_iterator.release()  # synchronous: runs even when cancelled

@@ -10,11 +10,11 @@ from collections.abc import Coroutine
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import Response, StreamingResponse
+from fastapi.responses import Response
 
 from orbis.api.routes_login import parse_jump
 from orbis.api.routes_orbis import _events as event_stream
-from orbis.api.stream_slots import StreamSlots
+from orbis.api.stream_slots import HeldStreamingResponse, StreamSlots
 from orbis.paths import is_safe_id
 from orbis.service import InvalidRequest, NotFoundError, OrbisService, ServiceError
 from orbis.web.pages import (
@@ -127,7 +127,7 @@ async def stream(request: Request, infra_id: str) -> Response:
     svc = service(request)
     svc.infrastructure(who, _checked(infra_id))
     slots: StreamSlots = request.app.state.stream_slots
-    return StreamingResponse(
+    return HeldStreamingResponse(
         slots.open(who.key, event_stream(request, svc, who, infra_id, 0, True)),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},

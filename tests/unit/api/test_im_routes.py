@@ -276,6 +276,15 @@ def test_stream_of_a_settled_infrastructure_ends(client):
         text = "".join(answer.iter_text())
     kinds = [line.split(": ", 1)[1] for line in text.splitlines() if line.startswith("event:")]
     assert kinds[0] == "detail" and kinds[-1] == "end"
+    # a client that connects after the work ended still gets the history (replayed, then end)
+    recorded = client.app.state.service.store.events(infra_id, 0)
+    assert recorded and kinds.count("event") == len(recorded)
+    with client.stream(
+        "GET", f"/orbis/infrastructures/{infra_id}/stream?after={recorded[-1].id}",
+        headers={"Authorization": ALICE},
+    ) as answer:  # fmt: skip
+        rest = "".join(answer.iter_text())
+    assert "event: event" not in rest and "event: end" in rest
 
 
 def test_version_health_root_stats_and_clouds(client):

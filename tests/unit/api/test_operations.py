@@ -73,7 +73,7 @@ def test_a_server_refuses_a_database_a_newer_orbis_migrated(tmp_path):
 def test_workers_share_one_port_and_their_metrics(tmp_path: Path):
     server = RunningServer(tmp_path, None, "tester", env={"ORBIS_PROVIDER": "sim"},
                            args=("--workers", "2"))  # fmt: skip
-    server.start(timeout=60)
+    server.start()
     try:
         header = {"Authorization": server.auth_file.read_text().strip()}
         answers = {httpx.get(f"{server.url}/infrastructures", headers=header).status_code
@@ -97,8 +97,8 @@ def test_progress_of_work_running_on_another_server_streams_alike(tmp_path: Path
     a_home.mkdir()
     b_home.mkdir()
     a, b = RunningServer(a_home, None, "tester", env), RunningServer(b_home, None, "tester", env)
-    a.start(timeout=60)
-    b.start(timeout=60)
+    a.start()
+    b.start()
     try:
         with a.client() as to_a, b.client() as to_b:
             made = to_a.post("/infrastructures", params={"async": "yes"}, content=TWO_NODES,
