@@ -5,7 +5,8 @@ outlives the primary central point, on its site) and `solo-c` (on a site of its 
 Checked in order: the star carries worker-b ↔ front and worker-a ↔ worker-b; front reaches both
 workers by SSH; the outputs give each node's overlay address; the standalone clients reach both
 sites; no node's private key is in the store or the logs; removing `solo-c` revokes its
-certificate and that certificate can no longer connect; killing the primary central point's
+certificate and that certificate can no longer connect; members go to the backup while the
+primary's server is stopped and come back when it runs again; killing the primary central point's
 container moves the traffic between sites B and A (worker-b ↔ solo-a) to the backup (the time
 it took is printed).
 """
@@ -180,6 +181,25 @@ async def test_a_removed_node_is_revoked_and_cannot_connect(engine_url: str,
     front = _container(engine_url, infra, nodes["front"].vm_id)
     _, journal = _run(front, "journalctl -u orbis-overlay-server --no-pager | tail -n 60")
     assert "certificate revoked" in journal.lower() or "CRL CHECK FAILED" in journal, journal
+
+
+async def test_members_return_to_the_primary_when_it_is_back(engine_url: str,
+                                                             deployed: tuple) -> None:  # fmt: skip
+    """Stop the primary's server (its address stays): solo-a moves to the backup; start it
+    again: the backup's standby stops serving once its own tunnel is up, solo-a comes back."""
+    _, infra, nodes, _ = deployed
+    front = _container(engine_url, infra, nodes["front"].vm_id)
+    solo = _container(engine_url, infra, nodes["solo-a"].vm_id)
+    vm = nodes["solo-a"].vm_id
+
+    def on(pool: str) -> bool:
+        return _run(solo, f"for i in $(seq 60); do ip -o -4 addr show dev orbis-cli | grep -q "
+                          f"'inet {pool}.{10 + vm}/' && exit 0; sleep 0.5; done; exit 1")[0] == 0
+
+    _run(front, "systemctl stop orbis-overlay-server")
+    assert on("192.168.254")  # the backup's pool
+    _run(front, "systemctl start orbis-overlay-server")
+    assert on("192.168.255")  # back on the primary's
 
 
 async def test_killing_the_primary_moves_traffic_to_the_backup(
