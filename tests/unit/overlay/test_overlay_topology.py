@@ -158,3 +158,13 @@ def test_radl_router_sets_a_static_route_and_is_checked() -> None:
     assert [str(p) for p in caught.value.problems] == [
         "t.radl:2:9: network 'priv': router names unknown system 'gateway' "
         "(hint: router = 'CIDR,system')"]
+
+
+def test_tosca_gateway_ip_with_a_system_is_imss_router() -> None:
+    template = _load("""    site_b_net:
+      type: tosca.nodes.network.Network
+      properties: {network_type: private, gateway_ip: '192.168.0.0/16,b'}
+""")
+    overlay = template.overlay  # type: ignore[attr-defined]
+    assert [(r.network, r.cidr, r.system) for r in overlay.routes] == [
+        ("site_b_net", "192.168.0.0/16", "b")]

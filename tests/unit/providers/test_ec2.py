@@ -626,3 +626,29 @@ def test_instances_carry_the_owner_mark_and_a_template_tag_cannot_set_it(
     assert provider.owner_mark_of(machine.provider_id) == "mark-of-the-owner"
     unmarked = provider.launch(spec(ami, tags={"orbis.owner": "someone-elses-mark"}))
     assert provider.owner_mark_of(unmarked.provider_id) is None  # the template cannot set it
+
+
+# -- a router (RADL `router = 'CIDR,system'`, the overlay's site router) ------------------------
+
+
+def test_a_router_forwards_and_its_subnet_routes_through_it(provider: EC2Provider,
+                                                            ami: str) -> None:  # fmt: skip
+    nets = (Network("priv", router="10.200.0.0/16,front"), Network("other"))
+    router = provider.launch(spec(ami, networks=nets))
+    instance_id = router.provider_id.split(";")[1]
+    ec2 = raw()
+    check = ec2.describe_instance_attribute(InstanceId=instance_id, Attribute="sourceDestCheck")
+    assert check["SourceDestCheck"]["Value"] is False
+    routes = [r for t in ec2.describe_route_tables()["RouteTables"] for r in t["Routes"]
+              if r.get("DestinationCidrBlock") == "10.200.0.0/16"]  # fmt: skip
+    assert [r.get("InstanceId") for r in routes] == [instance_id]
+    # a node that routes nothing keeps the check on
+    plain = provider.launch(spec(ami, vm_id=1))
+    plain_id = plain.provider_id.split(";")[1]
+    assert ec2.describe_instance_attribute(InstanceId=plain_id, Attribute="sourceDestCheck")[
+        "SourceDestCheck"]["Value"] is True
+    # removing the router removes its route (no black hole left in the VPC's table)
+    provider.destroy(router.provider_id)
+    left = [r for t in ec2.describe_route_tables()["RouteTables"] for r in t["Routes"]
+            if r.get("DestinationCidrBlock") == "10.200.0.0/16"]  # fmt: skip
+    assert left == []

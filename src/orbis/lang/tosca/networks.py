@@ -48,6 +48,8 @@ def map_network(ctx: Context, node: NodeTemplate, props: dict[str, Any]) -> Netw
         position=node.position,
     )
     net.create = net.cidr is not None  # IM creates a network it is given a CIDR for
+    if net.gateway_ip and "," in net.gateway_ip:  # IM: 'CIDR,system' is RADL's `router`
+        net.router = net.gateway_ip
     proxy = props.get("proxy_host")
     if proxy not in (None, ""):  # IM: an empty proxy_host (the catalogue's default) is no proxy
         cred = props.get("proxy_credential")

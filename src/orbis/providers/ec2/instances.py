@@ -37,6 +37,7 @@ from orbis.providers.ec2.dns import Dns
 from orbis.providers.ec2.errors import _code, _errors
 from orbis.providers.ec2.images import Images, parse_image
 from orbis.providers.ec2.networks import Networks, _node_networks
+from orbis.providers.ec2.routes import Routes, routed_cidrs
 from orbis.providers.ec2.security_groups import SecurityGroups
 from orbis.providers.ec2.session import _ALIVE, _slug, _split_id, _tags
 from orbis.providers.ec2.volumes import Volumes
@@ -44,7 +45,7 @@ from orbis.providers.ec2.volumes import Volumes
 KEY_NAME_MAX = 128  # IM: a public_key shorter than this is the name of an existing key pair
 
 
-class Instances(Catalogue, Images, Networks, SecurityGroups, Dns, Addresses, Volumes):
+class Instances(Catalogue, Images, Networks, SecurityGroups, Dns, Addresses, Volumes, Routes):
     """Creating, finding and driving instances."""
 
     def prepare(self, infrastructure_id: str) -> None:
@@ -113,7 +114,10 @@ class Instances(Catalogue, Images, Networks, SecurityGroups, Dns, Addresses, Vol
                     NetworkInterfaces=[nic],
                     TagSpecifications=self._tag_spec("instance", tags),
                 )["Instances"][0]["InstanceId"]
-            return self._until_addressed(ec2, region, instance_id, spec, what, warnings)
+            machine = self._until_addressed(ec2, region, instance_id, spec, what, warnings)
+            if cidrs := routed_cidrs(spec, compute):  # a router of the template's networks
+                self._make_router(ec2, instance_id, cidrs)
+            return machine
 
     def _run_params(
         self, ec2: Any, spec: NodeSpec, compute: Compute, ami: str, flavor: Flavor

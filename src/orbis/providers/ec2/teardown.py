@@ -14,10 +14,11 @@ from orbis.providers.base import NotFound, QuotaExceeded
 from orbis.providers.ec2.addresses import Addresses
 from orbis.providers.ec2.dns import Dns, _dns_tag
 from orbis.providers.ec2.errors import _code, _errors
+from orbis.providers.ec2.routes import Routes
 from orbis.providers.ec2.session import _ALIVE, _split_id
 
 
-class Teardown(Dns, Addresses):
+class Teardown(Dns, Addresses, Routes):
     """destroy and cleanup."""
 
     def destroy(self, provider_id: str) -> None:
@@ -61,6 +62,7 @@ class Teardown(Dns, Addresses):
             return  # already gone
         if instance["State"]["Name"] != "terminated":
             self._release_addresses(ec2, instance=instance_id)
+            self._drop_routes(ec2, [instance_id])
             try:
                 ec2.terminate_instances(InstanceIds=[instance_id])
             except botocore.exceptions.ClientError as err:
@@ -115,6 +117,7 @@ class Teardown(Dns, Addresses):
             return sorted({i["InstanceId"] for r in found for i in r["Instances"]})
 
         ids = live()
+        self._drop_routes(ec2, ids)
         if ids:
             ec2.terminate_instances(InstanceIds=ids)
             self._wait(
