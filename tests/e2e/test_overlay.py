@@ -107,6 +107,9 @@ async def test_the_star_joins_the_two_sites(engine_url: str, deployed: tuple) ->
         "cp-backup": "siteB", "worker-b": "siteB", "solo-c": "siteC"}
     worker_b = _container(engine_url, infra, nodes["worker-b"].vm_id)
     worker_a = _container(engine_url, infra, nodes["worker-a"].vm_id)
+    # the tun device only where OpenVPN runs (rights given at creation)
+    assert _run(_container(engine_url, infra, nodes["front"].vm_id), "test -c /dev/net/tun")[0] == 0
+    assert _run(worker_a, "test -e /dev/net/tun")[0] != 0
     status, out = _ping(worker_b, "192.168.255.1")  # the front-end's overlay address
     assert status == 0, out
     status, out = _ping(worker_b, nodes["front"].private_ip)  # its site-A address

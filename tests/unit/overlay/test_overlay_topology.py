@@ -168,3 +168,16 @@ def test_tosca_gateway_ip_with_a_system_is_imss_router() -> None:
     overlay = template.overlay  # type: ignore[attr-defined]
     assert [(r.network, r.cidr, r.system) for r in overlay.routes] == [
         ("site_b_net", "192.168.0.0/16", "b")]
+
+
+def test_the_local_back_end_gives_the_rights_at_creation_and_only_then() -> None:
+    from orbis.providers.base import NodeSpec
+    from orbis.providers.local import LocalProvider
+
+    local = LocalProvider(base_url="unix:///nonexistent.sock")
+    options = {r: local._node_options(NodeSpec("i", 0, "n", net_rights=r))
+               for r in (NONE, ROUTES, TUNNEL)}  # fmt: skip
+    assert options[NONE] == {}  # an infrastructure without overlay: unprivileged nodes
+    assert options[ROUTES] == {"cap_add": ["NET_ADMIN"]}
+    assert options[TUNNEL]["devices"] == ["/dev/net/tun:/dev/net/tun:rwm"]
+    assert options[TUNNEL]["sysctls"]["net.ipv4.ip_forward"] == "1"
