@@ -5,7 +5,8 @@ outlives the primary central point, on its site) and `solo-c` (on a site of its 
 Checked in order: the star carries worker-b ↔ front and worker-a ↔ worker-b; front reaches both
 workers by SSH; the outputs give each node's overlay address; the standalone clients reach both
 sites; no node's private key is in the store or the logs; removing `solo-c` revokes its
-certificate and that certificate can no longer connect; members go to the backup while the
+certificate and that certificate can no longer connect, while a new `solo-c` gets a new one;
+members go to the backup while the
 primary's server is stopped and come back when it runs again; killing the primary central point's
 container moves the traffic between sites B and A (worker-b ↔ solo-a) to the backup (the time
 it took is printed).
@@ -184,6 +185,22 @@ async def test_a_removed_node_is_revoked_and_cannot_connect(engine_url: str,
     front = _container(engine_url, infra, nodes["front"].vm_id)
     _, journal = _run(front, "journalctl -u orbis-overlay-server --no-pager | tail -n 60")
     assert "certificate revoked" in journal.lower() or "CRL CHECK FAILED" in journal, journal
+
+
+async def test_re_adding_the_node_issues_a_new_certificate(engine_url: str,
+                                                           deployed: tuple) -> None:  # fmt: skip
+    svc, infra, nodes, _ = deployed
+    old = nodes["solo-c"]
+    await svc.scale(identify(AUTH)[0], infra, "solo-c", 1)
+    assert await svc.wait_reconciled(infra, timeout=300)
+    (again,) = [n for n in svc.store.nodes(infra) if n.name == "solo-c" and not n.deleted]
+    assert again.vm_id != old.vm_id and again.state == "configured", again.log[-1500:]
+    solo = _container(engine_url, infra, again.vm_id)
+    status, out = _ping(solo, nodes["worker-b"].private_ip)
+    assert status == 0, out
+    front = _container(engine_url, infra, nodes["front"].vm_id)
+    _, journal = _run(front, "journalctl -u orbis-overlay-server --no-pager")
+    assert f"solo-c-{again.vm_id}" in journal  # connected under its new certificate's name
 
 
 async def test_members_return_to_the_primary_when_it_is_back(engine_url: str,
