@@ -27,23 +27,14 @@ from orbis.auth import Authenticator
 from orbis.providers.base import Provider
 from orbis.secrets import Sealer, SecretError
 from orbis.service import (
-    Conflict,
-    Detached,
-    Forbidden,
-    InvalidRequest,
-    NotFoundError,
     OrbisService,
-    QuotaExceeded,
     ServiceError,
-    TooManyRequests,
 )
 from orbis.service.parse_pool import ParsePool
 from orbis.store.repository import Store
 
 log = logging.getLogger(__name__)
 
-STATUS = {NotFoundError: 404, Forbidden: 403, Conflict: 409, Detached: 409, InvalidRequest: 400,
-          QuotaExceeded: 403, TooManyRequests: 429}  # fmt: skip
 CORS_HEADERS = {
     "Access-Control-Allow-Methods": "PUT, GET, POST, DELETE, OPTIONS",
     "Access-Control-Allow-Headers": "Origin, Accept, Content-Type, Authorization",
@@ -187,7 +178,7 @@ def create_app(
 
     @app.exception_handler(ServiceError)
     async def _service_error(request: Request, exc: ServiceError) -> Response:
-        return error_response(request, STATUS.get(type(exc), 400), str(exc))
+        return error_response(request, exc.status, str(exc))
 
     @app.exception_handler(SecretError)
     async def _secret_error(request: Request, exc: SecretError) -> Response:

@@ -1,24 +1,27 @@
-"""Errors the service layer raises; each interface maps them to its own answers."""
+"""Errors the service layer raises, each with the HTTP status the API and the dashboard answer
+it with (one table, so the two interfaces never drift apart)."""
 
 
 class ServiceError(Exception):
-    """A request the service refuses; subclasses say why (the API maps them to status codes)."""
+    """A request the service refuses; subclasses say why."""
+
+    status = 400
 
 
 class InvalidRequest(ServiceError):
-    pass
+    status = 400
 
 
 class NotFoundError(ServiceError):
-    pass
+    status = 404
 
 
 class Forbidden(ServiceError):
-    pass
+    status = 403
 
 
 class Conflict(ServiceError):
-    pass
+    status = 409
 
 
 class NotSupported(ServiceError):
@@ -28,6 +31,10 @@ class NotSupported(ServiceError):
 class QuotaExceeded(ServiceError):
     """More nodes than the caller's quota allows; refused before anything is created."""
 
+    status = 403
+
 
 class TooManyRequests(ServiceError):
-    """More of something open at once than a limit allows (answered 429, naming the limit)."""
+    """More of something open at once than a limit allows (answered naming the limit)."""
+
+    status = 429

@@ -23,23 +23,14 @@ from orbis.api.negotiation import ApiError
 from orbis.auth import Authenticator, AuthError, Identity
 from orbis.secrets import SecretError
 from orbis.service import (
-    Conflict,
-    Detached,
-    Forbidden,
-    InvalidRequest,
-    NotFoundError,
     OrbisService,
-    QuotaExceeded,
     ServiceError,
-    TooManyRequests,
 )
 from orbis.web import oidc_tokens
 from orbis.web.session import Session, Sessions, csrf_ok
 
 log = logging.getLogger(__name__)
 HERE = Path(__file__).parent
-STATUS = {NotFoundError: 404, Forbidden: 403, Conflict: 409, Detached: 409, InvalidRequest: 400,
-          QuotaExceeded: 403, TooManyRequests: 429}  # fmt: skip
 # Only this site's own files: no inline script, no framing, forms post back here only.
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self'; "
@@ -205,7 +196,7 @@ class WebRoute(APIRoute):
                                   "(it came from another site, or the page is too old). Go "
                                   "back, reload the page and try again.", "Form refused")
             except ServiceError as exc:
-                return error_page(request, STATUS.get(type(exc), 400), str(exc))
+                return error_page(request, exc.status, str(exc))
             except ApiError as exc:
                 return error_page(request, exc.status, exc.message)
             except SecretError as exc:
