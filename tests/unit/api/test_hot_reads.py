@@ -13,8 +13,9 @@ from orbis import config
 from orbis.api.app import create_app
 from orbis.api.hot import HotReads
 from orbis.store.repository import Store
+from orbis.testing.app_clients import NoMachines
 
-from .conftest import ALICE, BOB, NoMachines, create
+from .conftest import ALICE, BOB, create
 
 AUTH = {"Authorization": ALICE}
 

@@ -21,10 +21,11 @@ from fastapi.testclient import TestClient
 
 from orbis import config
 from orbis.api.app import create_app
+from orbis.testing.app_clients import NoMachines
 from orbis.testing.im_export import RADL, TOSCA, cloud, infrastructure, rsa_key, vm, vm_info
 from orbis.testing.server import free_port
 
-from .conftest import ALICE, BOB, NoMachines
+from .conftest import ALICE, BOB
 
 JSON = {"Content-Type": "application/json"}
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")

@@ -16,9 +16,10 @@ from fastapi.testclient import TestClient
 
 from orbis import config
 from orbis.api.app import create_app
+from orbis.testing.app_clients import NoMachines
 from orbis.testing.standins.moto import _ec2_server
 
-from .conftest import ALICE, YAML, NoMachines
+from .conftest import ALICE, YAML
 
 PASSWORD = "planted-cloud-password-7f3a9c"
 ACCESS_KEY = "AKIAPLANTED7F3A9C"

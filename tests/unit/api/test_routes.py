@@ -13,8 +13,9 @@ from fastapi.testclient import TestClient
 
 from orbis import config
 from orbis.api.app import create_app
+from orbis.testing.app_clients import NoMachines
 
-from .conftest import ALICE, BOB, YAML, NoMachines
+from .conftest import ALICE, BOB, YAML
 
 EMPTY = """tosca_definitions_version: tosca_simple_yaml_1_0
 metadata:

@@ -18,9 +18,10 @@ from schemathesis.checks import not_a_server_error
 
 from orbis import config
 from orbis.api.app import create_app
+from orbis.testing.app_clients import NoMachines
 from orbis.testing.server import free_port
 
-from .conftest import ALICE, EMPTY, NoMachines
+from .conftest import ALICE, EMPTY
 
 pytestmark = pytest.mark.slow
 MAX_EXAMPLES = 50

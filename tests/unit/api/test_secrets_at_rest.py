@@ -19,8 +19,9 @@ from orbis.api.app import create_app
 from orbis.configure.ssh import generate_key_pair
 from orbis.store.repository import Store
 from orbis.store.schema import InfrastructureRow, OwnerRow
+from orbis.testing.app_clients import NoMachines
 
-from .conftest import ALICE, EMPTY, YAML, NoMachines, create
+from .conftest import ALICE, EMPTY, YAML, create
 
 AUTH = {"Authorization": ALICE}
 

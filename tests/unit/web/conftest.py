@@ -5,15 +5,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import replace
-from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
-from orbis import config
-from orbis.api.app import create_app
-from orbis.providers.base import Machine, NodeSpec, Provider
+from orbis.testing.app_clients import app_clients
 
 EMPTY = """tosca_definitions_version: tosca_simple_yaml_1_0
 metadata:
@@ -34,30 +30,6 @@ ALICE = "id = im; type = InfrastructureManager; username = alice; password = a1"
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 
 
-class NoMachines(Provider):
-    """A cloud with nothing in it."""
-
-    name = "none"
-
-    def prepare(self, infrastructure_id: str) -> None:
-        pass
-
-    def launch(self, spec: NodeSpec) -> Machine:
-        raise AssertionError("no node should be launched")
-
-    def inspect(self, provider_id: str) -> Machine:
-        raise AssertionError("nothing to inspect")
-
-    def destroy(self, provider_id: str) -> None:
-        pass
-
-    def cleanup(self, infrastructure_id: str) -> None:
-        pass
-
-    def list_owned(self) -> list[Machine]:
-        return []
-
-
 def csrf_of(html: str) -> str:
     found = CSRF.search(html)
     assert found, "the page has no CSRF token"
@@ -76,20 +48,8 @@ def login(client: TestClient, user: str = "alice", password: str = "a1") -> str:
 @pytest.fixture
 def make_client(tmp_path) -> Iterator[Callable[..., TestClient]]:
     """make_client(**settings overrides) → a started TestClient sharing one database."""
-    opened: list[TestClient] = []
-
-    def make(**overrides: Any) -> TestClient:
-        settings = replace(
-            config.load(), home=tmp_path, db_url=f"sqlite:///{tmp_path / 'db'}", **overrides
-        )
-        client = TestClient(create_app(settings, NoMachines()))
-        client.__enter__()
-        opened.append(client)
-        return client
-
-    yield make
-    for client in opened:
-        client.__exit__(None, None, None)
+    with app_clients(tmp_path) as make:
+        yield make
 
 
 @pytest.fixture

@@ -14,9 +14,10 @@ from fastapi.testclient import TestClient
 from orbis import config
 from orbis.api.app import create_app
 from orbis.providers.base import Image
+from orbis.testing.app_clients import NoMachines
 from orbis.web.image_picker import with_image
 
-from .conftest import ALICE, NoMachines, login
+from .conftest import ALICE, login
 
 IMAGE = "docker://orbis-node:picked"
 TWO = """tosca_definitions_version: tosca_simple_yaml_1_0
