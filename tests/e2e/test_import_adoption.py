@@ -14,7 +14,6 @@ import uuid
 import docker
 import pytest
 
-from orbis.api.app import STATUS
 from orbis.auth import identify
 from orbis.model.infrastructure import Compute, Volume
 from orbis.ownership import OwnerMarks
@@ -82,7 +81,7 @@ async def test_bob_importing_alices_export_can_touch_nothing(engine_url, local_s
             with pytest.raises(Detached, match=f"VM {imported.vm_id} is detached") as refused:
                 await attempt()
             assert "owner mark" in str(refused.value), name
-        assert STATUS[Detached] == 409  # what the API answers for it
+        assert Detached.status == 409  # what the API and the dashboard answer for it
         assert svc.store.snapshots(theirs) == []
         await svc.retry(bob, theirs)  # never relaunches or configures a detached node
         assert await svc.wait_reconciled(theirs, timeout=60)
