@@ -7,11 +7,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from sqlalchemy import delete, select
-from sqlalchemy.exc import IntegrityError
-
 from orbis.store.repository import Store
-from orbis.store.schema import MetaRow
 
 PREFIX = "elastic:"
 KEEP_DECISIONS = 40
@@ -40,9 +36,7 @@ def key(infra_id: str) -> str:
 
 
 def load(store: Store, infra_id: str) -> MonitorState:
-    with store.session() as s:
-        row = s.get(MetaRow, key(infra_id))
-        text = row.value if row is not None else ""
+    text = store.meta(key(infra_id))
     try:
         data = json.loads(text) if text else {}
     except ValueError:
@@ -52,28 +46,12 @@ def load(store: Store, infra_id: str) -> MonitorState:
 
 
 def save(store: Store, infra_id: str, state: MonitorState) -> None:
-    text = json.dumps(asdict(state))
-    with store.session() as s:
-        row = s.get(MetaRow, key(infra_id))
-        if row is not None:
-            row.value = text
-            return
-    try:
-        with store.session() as s:
-            s.add(MetaRow(key=key(infra_id), value=text))
-    except IntegrityError:  # made meanwhile (a server that held the lease before us)
-        with store.session() as s:
-            found = s.get(MetaRow, key(infra_id))
-            if found is not None:
-                found.value = text
+    store.put_meta(key(infra_id), json.dumps(asdict(state)))
 
 
 def forget(store: Store, infra_id: str) -> None:
-    with store.session() as s:
-        s.execute(delete(MetaRow).where(MetaRow.key == key(infra_id)))
+    store.drop_meta(key(infra_id))
 
 
 def known_ids(store: Store) -> list[str]:
-    with store.session() as s:
-        keys = s.scalars(select(MetaRow.key).where(MetaRow.key.startswith(PREFIX)))
-        return [k[len(PREFIX):] for k in keys]
+    return [k[len(PREFIX):] for k in store.meta_keys(PREFIX)]

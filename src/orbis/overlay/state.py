@@ -12,11 +12,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from sqlalchemy import delete
-from sqlalchemy.exc import IntegrityError
-
 from orbis.store.repository import Store
-from orbis.store.schema import MetaRow
 
 PREFIX = "overlay:"
 
@@ -46,9 +42,7 @@ def key(infra_id: str) -> str:
 
 
 def load(store: Store, infra_id: str) -> OverlayState | None:
-    with store.session() as s:
-        row = s.get(MetaRow, key(infra_id))
-        text = row.value if row is not None else ""
+    text = store.meta(key(infra_id))
     if not text:
         return None
     data = json.loads(text)
@@ -57,25 +51,11 @@ def load(store: Store, infra_id: str) -> OverlayState | None:
 
 
 def save(store: Store, infra_id: str, state: OverlayState) -> None:
-    text = json.dumps(asdict(state))
-    with store.session() as s:
-        row = s.get(MetaRow, key(infra_id))
-        if row is not None:
-            row.value = text
-            return
-    try:
-        with store.session() as s:
-            s.add(MetaRow(key=key(infra_id), value=text))
-    except IntegrityError:  # made meanwhile by another server
-        with store.session() as s:
-            found = s.get(MetaRow, key(infra_id))
-            if found is not None:
-                found.value = text
+    store.put_meta(key(infra_id), json.dumps(asdict(state)))
 
 
 def forget(store: Store, infra_id: str) -> None:
-    with store.session() as s:
-        s.execute(delete(MetaRow).where(MetaRow.key == key(infra_id)))
+    store.drop_meta(key(infra_id))
 
 
 Sealing = tuple[Callable[[str], str], Callable[[str], str]]  # (seal, open)

@@ -65,6 +65,38 @@ class Store:
             assert made is not None
             return made.value
 
+    # -- small named values (an overlay's CA, an elastic monitor's memory) -----------------
+    def meta(self, key: str) -> str:
+        """The value stored under `key`, "" when there is none."""
+        with self.session() as s:
+            row = s.get(MetaRow, key)
+            return row.value if row is not None else ""
+
+    def put_meta(self, key: str, value: str) -> None:
+        """Store `value` under `key`, made or replaced (also when another server makes it at
+        the same moment: the insert's conflict turns into an update)."""
+        with self.session() as s:
+            row = s.get(MetaRow, key)
+            if row is not None:
+                row.value = value
+                return
+        try:
+            with self.session() as s:
+                s.add(MetaRow(key=key, value=value))
+        except IntegrityError:  # made meanwhile by another server
+            with self.session() as s:
+                found = s.get(MetaRow, key)
+                if found is not None:
+                    found.value = value
+
+    def drop_meta(self, key: str) -> None:
+        with self.session() as s:
+            s.execute(delete(MetaRow).where(MetaRow.key == key))
+
+    def meta_keys(self, prefix: str) -> list[str]:
+        with self.session() as s:
+            return list(s.scalars(select(MetaRow.key).where(MetaRow.key.startswith(prefix))))
+
     def change_marker(self) -> int | None:
         """A number that changes whenever anyone (this process or another) commits to the
         database, for caches of read answers; None where there is no such marker (then do not
