@@ -34,7 +34,8 @@ def test_two_writers_making_one_value_at_once_both_succeed(db_url) -> None:
         except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
             failures.append(exc)
 
-    threads = [threading.Thread(target=write, args=(s, v)) for s, v in zip(stores, "xy", strict=True)]
+    pairs = zip(stores, "xy", strict=True)
+    threads = [threading.Thread(target=write, args=pair) for pair in pairs]
     for t in threads:
         t.start()
     for t in threads:
