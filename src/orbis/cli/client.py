@@ -102,29 +102,17 @@ class OrbisClient:
 
         Raises ClientError when the stream cannot be had (e.g. an older server): callers poll.
         """
-        path = f"/orbis/infrastructures/{infra_id}/stream"
-        try:
-            with self.http.stream(
-                "GET", path, headers={"Accept": "text/event-stream"}, timeout=None
-            ) as response:
-                if response.status_code != 200:
-                    raise ClientError(f"no event stream (HTTP {response.status_code})")
-                kind = ""
-                for line in response.iter_lines():
-                    if line.startswith("event:"):
-                        kind = line[6:].strip()
-                    elif line.startswith("data:") and kind == "detail":
-                        yield json.loads(line[5:])
-                    elif line.startswith("data:") and kind == "end":
-                        return
-        except httpx.HTTPError as exc:
-            raise ClientError(f"event stream interrupted: {exc}") from None
+        return self._sse(infra_id, "detail", {})
 
     def decisions(self, infra_id: str, after: int = 0) -> Iterator[dict[str, Any]]:
         """Each elastic decision (`elastic` event) of the stream after event `after`, as the
         monitor makes them, until the server ends the stream (the infrastructure is gone)."""
+        return self._sse(infra_id, "elastic", {"follow": "1", "after": str(after)})
+
+    def _sse(self, infra_id: str, kind_wanted: str, params: dict[str, str]
+             ) -> Iterator[dict[str, Any]]:  # fmt: skip
+        """The data of each `kind_wanted` event of the infrastructure's stream, until `end`."""
         path = f"/orbis/infrastructures/{infra_id}/stream"
-        params = {"follow": "1", "after": str(after)}
         try:
             with self.http.stream("GET", path, params=params, timeout=None,
                                   headers={"Accept": "text/event-stream"}) as response:  # fmt: skip
@@ -134,7 +122,7 @@ class OrbisClient:
                 for line in response.iter_lines():
                     if line.startswith("event:"):
                         kind = line[6:].strip()
-                    elif line.startswith("data:") and kind == "elastic":
+                    elif line.startswith("data:") and kind == kind_wanted:
                         yield json.loads(line[5:])
                     elif line.startswith("data:") and kind == "end":
                         return
