@@ -9,13 +9,10 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
-from cryptography.fernet import Fernet
 
 from orbis.auth import identify
-from orbis.providers.sim import SimProvider
-from orbis.secrets import Sealer
 from orbis.service import OrbisService
-from orbis.store.repository import Store
+from orbis.testing.services import sim_service
 from orbis.testing.standins.oscar import Cluster, oscar_cluster
 
 TEMPLATE = """tosca_definitions_version: tosca_simple_yaml_1_0
@@ -67,12 +64,8 @@ def cluster() -> Iterator[Cluster]:
 
 @pytest.fixture
 async def service(tmp_path: Path) -> AsyncIterator[OrbisService]:
-    svc = OrbisService(Store(f"sqlite:///{tmp_path / 'orbis.db'}"), SimProvider(tmp_path / "sim"),
-                       tmp_path / "work")  # fmt: skip
-    svc.configure_access(Sealer(Fernet.generate_key()))
-    await svc.resume()
-    yield svc
-    await svc.shutdown()
+    async with sim_service(tmp_path) as svc:
+        yield svc
 
 
 def auth(cluster: Cluster, password: str | None = None) -> str:

@@ -13,13 +13,10 @@ from pathlib import Path
 
 import boto3
 import pytest
-from cryptography.fernet import Fernet
 
 from orbis.auth import identify
-from orbis.providers.sim import SimProvider
-from orbis.secrets import Sealer
 from orbis.service import Conflict, OrbisService
-from orbis.store.repository import Store
+from orbis.testing.services import sim_service
 from orbis.testing.standins.moto import image_runtime, moto_server
 
 IMAGE = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/resize:1"
@@ -72,12 +69,8 @@ def moto(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
 
 @pytest.fixture
 async def service(tmp_path: Path) -> AsyncIterator[OrbisService]:
-    svc = OrbisService(Store(f"sqlite:///{tmp_path / 'orbis.db'}"), SimProvider(tmp_path / "sim"),
-                       tmp_path / "work")  # fmt: skip
-    svc.configure_access(Sealer(Fernet.generate_key()))
-    await svc.resume()
-    yield svc
-    await svc.shutdown()
+    async with sim_service(tmp_path) as svc:
+        yield svc
 
 
 def aws(client: str, url: str) -> object:

@@ -10,15 +10,12 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
-from cryptography.fernet import Fernet
 
 from orbis.auth import identify
 from orbis.lang import load_template
-from orbis.providers.sim import SimProvider
-from orbis.secrets import Sealer
 from orbis.service import OrbisService
 from orbis.service.function_adoption import _hosted_refusal
-from orbis.store.repository import Store
+from orbis.testing.services import sim_service
 from orbis.testing.standins.oscar import Cluster, oscar_cluster
 
 TEMPLATE = """tosca_definitions_version: tosca_simple_yaml_1_0
@@ -51,12 +48,8 @@ def cluster() -> Iterator[Cluster]:
 
 @pytest.fixture
 async def service(tmp_path: Path) -> AsyncIterator[OrbisService]:
-    svc = OrbisService(Store(f"sqlite:///{tmp_path / 'orbis.db'}"), SimProvider(tmp_path / "sim"),
-                       tmp_path / "work")  # fmt: skip
-    svc.configure_access(Sealer(Fernet.generate_key()))
-    await svc.resume()
-    yield svc
-    await svc.shutdown()
+    async with sim_service(tmp_path) as svc:
+        yield svc
 
 
 def who(user: str, oscar: str = ""):  # type: ignore[no-untyped-def]
