@@ -13,12 +13,14 @@ Every request is recorded in `hits` as (path, Host header).
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 GIB = 1024**3
@@ -110,3 +112,21 @@ def hostile_server() -> Iterator[HostileServer]:
         state.stopping.set()
         httpd.shutdown()
         httpd.server_close()
+
+
+class RebindingResolver:
+    """A stand-in for `socket.getaddrinfo` whose answer for `name` changes between lookups:
+    `first` at the first (the address check), `later` afterwards (the connect): a DNS
+    rebinding attack. Other names resolve as usual."""
+
+    def __init__(self, name: str, first: str = "127.0.0.1", later: str = "127.0.0.2") -> None:
+        self.name, self.first, self.later = name, first, later
+        self.lookups = 0
+        self.real = socket.getaddrinfo
+
+    def __call__(self, host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
+        if host != self.name:
+            return self.real(host, port, *args, **kwargs)
+        self.lookups += 1
+        ip = self.first if self.lookups == 1 else self.later
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (ip, int(port or 0)))]

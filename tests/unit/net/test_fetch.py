@@ -23,7 +23,7 @@ from orbis.net.fetch import (
     FetchTooLarge,
     fetch,
 )
-from orbis.testing.hostile_http import GIB, HostileServer, hostile_server
+from orbis.testing.hostile_http import GIB, HostileServer, RebindingResolver, hostile_server
 
 CONNECTS: list[str] = []
 
@@ -201,23 +201,6 @@ def test_allow_list_entries_match_by_network_name_and_port() -> None:
     assert check_address("mirror.example", ipaddress.ip_address("10.9.9.9"), 80, allow)
     assert check_address("h", ipaddress.ip_address("fd00::1"), 8080, allow) is None
     assert check_address("h", ipaddress.ip_address("fd00::1"), 443, allow) is not None
-
-
-class RebindingResolver:
-    """A DNS answer that changes between lookups: `first` for the first lookup of `name`, then
-    `later` (the rebinding attack). Other names resolve as usual."""
-
-    def __init__(self, name: str, first: str, later: str) -> None:
-        self.name, self.first, self.later = name, first, later
-        self.lookups = 0
-        self.real = socket.getaddrinfo
-
-    def __call__(self, host, port, *args, **kwargs):  # type: ignore[no-untyped-def]
-        if host != self.name:
-            return self.real(host, port, *args, **kwargs)
-        self.lookups += 1
-        ip = self.first if self.lookups == 1 else self.later
-        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (ip, int(port or 0)))]
 
 
 def test_a_rebinding_answer_after_the_check_is_never_connected_to(

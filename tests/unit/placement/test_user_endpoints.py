@@ -18,6 +18,7 @@ import pytest
 from orbis.placement.sites import EndpointRefused, SiteRegistry
 from orbis.providers.base import ProviderError
 from orbis.providers.sim import SimProvider
+from orbis.testing.hostile_http import RebindingResolver
 from orbis.testing.standins.openstack import OpenStackStandin
 
 CONNECTS: list[str] = []
@@ -147,23 +148,6 @@ def test_a_users_keystone_listing_public_endpoints_is_used(tmp_path, monkeypatch
 
 
 # --- DNS rebinding: the SDKs' connections are checked when made (net/guarded.py) -------------
-
-
-class RebindingResolver:
-    """`name` answers `first` at its first lookup (the endpoint check), `later` afterwards
-    (when the SDK connects): a rebinding attack. Other names resolve as usual."""
-
-    def __init__(self, name: str, first: str = "127.0.0.1", later: str = "127.0.0.2") -> None:
-        self.name, self.first, self.later = name, first, later
-        self.lookups = 0
-        self.real = socket.getaddrinfo
-
-    def __call__(self, host, port, *args, **kwargs):  # type: ignore[no-untyped-def]
-        if host != self.name:
-            return self.real(host, port, *args, **kwargs)
-        self.lookups += 1
-        ip = self.first if self.lookups == 1 else self.later
-        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (ip, int(port or 0)))]
 
 
 @pytest.fixture
