@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from enum import StrEnum
+from typing import Any
 
 
 class NodeState(StrEnum):
@@ -58,7 +59,7 @@ SETTLED_STATES = frozenset({"configured", "unconfigured", "failed", "off", "stop
 BUSY_PHASES = frozenset({"creating", "launching", "configuring", "deleting"})
 
 
-def settled(detail: dict[str, object]) -> bool:
+def settled(detail: Mapping[str, Any]) -> bool:
     """Nothing more will happen to the infrastructure without a new request.
 
     The phase alone is not enough: right after a request (a reconfigure, a removal) the phase
@@ -67,8 +68,8 @@ def settled(detail: dict[str, object]) -> bool:
     """
     if detail["phase"] in BUSY_PHASES:
         return False
-    reconciled = int(detail.get("reconciled", 0) or 0)  # type: ignore[call-overload]
-    generation = detail.get("generation")
-    if generation is not None and reconciled < int(generation):  # type: ignore[call-overload]
+    reconciled = detail.get("reconciled") or 0
+    generation = detail.get("generation")  # absent from an older server's view
+    if generation is not None and reconciled < generation:
         return False  # a change was asked for and the engine has not brought it about yet
     return detail["state"] in SETTLED_STATES or not detail["nodes"] or generation is not None
