@@ -178,9 +178,11 @@ class Deployer:
         ), strict=True))  # fmt: skip
         return rank(compute, sites, infos), None
 
-    async def launch_node(self, infra: InfrastructureRow, template: Template, row: NodeRow) -> bool:
+    async def launch_node(self, infra: InfrastructureRow, template: Template, row: NodeRow,
+                          launched: Callable[[], None] = lambda: None) -> bool:  # fmt: skip
         """Launch one node (or find it, if a previous run launched it) and wait for its SSH;
-        False if it failed (already recorded)."""
+        False if it failed (already recorded). `launched` is called once the provider's part
+        is over, before the wait for SSH (the reconciler then frees the node's action slot)."""
         app = template.containers.get(row.name)
         if app is not None:
             return await self._deploy_app(infra, row, app)
@@ -245,6 +247,7 @@ class Deployer:
             self.sites.forget(site)  # its quotas changed
             lines += [f"Warning: {w}" for w in machine.warnings]
             self._record_machine(row, machine, NodeState.RUNNING, "launched", lines)
+            launched()
             return await self._reach(infra, row, machine, provider)
         failures += [f"{site}: {why}" for site, why in ranking.excluded.items()]
         message = "launch failed: " + "; ".join(failures) if len(failures) > 1 else (
@@ -293,12 +296,14 @@ class Deployer:
         except ProviderError as exc:
             log.warning("could not clean up after a failed launch: %s", exc)
 
-    async def start_node(self, infra: InfrastructureRow, row: NodeRow) -> bool:
-        return await self._power(infra, row, "start")
+    async def start_node(self, infra: InfrastructureRow, row: NodeRow,
+                         started: Callable[[], None] = lambda: None) -> bool:  # fmt: skip
+        return await self._power(infra, row, "start", started)
 
-    async def reboot_node(self, infra: InfrastructureRow, row: NodeRow) -> bool:
+    async def reboot_node(self, infra: InfrastructureRow, row: NodeRow,
+                          started: Callable[[], None] = lambda: None) -> bool:  # fmt: skip
         self.store.update_node(infra.id, row.vm_id, reboot_pending=False)
-        return await self._power(infra, row, "reboot")
+        return await self._power(infra, row, "reboot", started)
 
     async def stop_node(self, infra: InfrastructureRow, row: NodeRow) -> bool:
         if not row.provider_id:
@@ -344,7 +349,8 @@ class Deployer:
             self._node_log(row, f"Warning: overlay: revocation not sent: {exc}")
         return True
 
-    async def _power(self, infra: InfrastructureRow, row: NodeRow, action: str) -> bool:
+    async def _power(self, infra: InfrastructureRow, row: NodeRow, action: str,
+                     started: Callable[[], None] = lambda: None) -> bool:  # fmt: skip
         provider_id = row.provider_id or ""
         try:
             if provider_id.startswith(APP_PREFIX):
@@ -359,6 +365,7 @@ class Deployer:
         # addresses may change when a machine starts again
         state = NodeState.RUNNING if row.needs_config else NodeState.CONFIGURED
         self._record_machine(row, machine, state, "started" if action == "start" else "rebooted")
+        started()
         return await self._reach(infra, row, machine, provider)
 
     def _record_machine(
@@ -490,7 +497,7 @@ class Deployer:
         try:
             await self._configure_in(runner, infra, template, targets)
         finally:
-            await self.runners.release(infra.id)
+            self.runners.release_soon(infra.id)  # removed while the infrastructure is marked done
 
     async def _configure_in(self, runner: Runner, infra: InfrastructureRow, template: Template,
                             targets: list[NodeRow]) -> None:  # fmt: skip
@@ -753,7 +760,9 @@ class Deployer:
     async def destroy(self, infra_id: str) -> None:
         self.store.set_phase(infra_id, "deleting")
         self._log(infra_id, "Destroying infrastructure")
-        await self.runners.release(infra_id)  # also removed by the back-end's cleanup (labels)
+        # a runner container is removed by the back-end's cleanup below (it carries the
+        # infrastructure's label), together with the nodes rather than before them
+        await self.runners.release(infra_id, remove=not self.runners.uses_engine)
         sites = {row.site for row in self.store.nodes(infra_id, include_deleted=True)}
         sites |= set(self.store.site_uses(infra_id))  # sites only tried count too
         clouds = self.clouds(infra_id)
