@@ -77,6 +77,8 @@ class Reconciler:
             by_id = {n.vm_id: n for n in nodes}
             acts = [asyncio.create_task(self._act(infra, template, a, by_id[a.vm_id]))
                     for a in todo]  # fmt: skip
+            if any(a.kind == "launch" for a in todo):  # Ansible's start, while nodes launch
+                acts.append(asyncio.create_task(self.deployer.warm_ahead(infra.id, template)))
             try:
                 await asyncio.gather(*acts)
             except BaseException:
