@@ -127,8 +127,9 @@ def read_elastic(ctx: Context, resolver: Resolver, template: Template) -> None:
             "slurm_wn_cpus": pool.cpus, "slurm_wn_memory": pool.memory_mb,
             "slurm_partition": cluster.partition})  # fmt: skip
         users = [c.name for c in template.components.values() if c.name != req.target
-                 and pool.compute in (c.host, c.name)
-                 and any(not op.inherited for op in c.operations)]  # fmt: skip
+                 and c.host == pool.compute and any(not op.inherited for op in c.operations)]
+        users += [pool.compute] * any(not op.inherited  # the Compute's own recipes
+                                      for op in template.computes[pool.compute].operations)
         cluster.pools.append(replace(pool, quick_join=ours and not users))
         worker = template.components.get(req.target)
         if worker is not None and (DEPENDS_ON, front_node.name) not in worker.requirements:
