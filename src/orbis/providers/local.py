@@ -53,6 +53,7 @@ from orbis.providers.local_network import create_isolated_network
 # on images made by snapshot(): which infrastructure's node, which installation
 SNAPSHOT_LABEL = "orbis.snapshot.infrastructure"
 SNAPSHOT_INSTALLATION = "orbis.snapshot.installation"
+SITE_LABEL = "orbis.site"  # local_sites.LABEL_SITE: the site a container was made for
 STOP_TIMEOUT = 10  # seconds systemd gets to shut down before SIGKILL
 
 _ENGINE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")  # a container id or name
@@ -126,6 +127,7 @@ class LocalProvider(Provider):
 
     ssh_timeout = 120.0
     private_reachable = True  # container addresses are routed to the host
+    site: str | None = None  # a LocalSite's id (local_sites.py); None: the server's own
 
     def __init__(self, base_url: str | None = None, timeout: int = 120) -> None:
         self._settings = config.load()
@@ -504,6 +506,11 @@ class LocalProvider(Provider):
         for summary in found:
             labels = summary.get("Labels") or {}
             if not self._mine(labels) or labels.get(LABEL_RUNNER):  # a runner is no machine
+                continue
+            # the sites of the local back-end share its engine: each lists its own machines
+            # only (else the sweep of orphans took a site's node for a machine "not where
+            # its node is" and removed it)
+            if (labels.get(SITE_LABEL) or None) != self.site:
                 continue
             infra = labels.get(LABEL_INFRASTRUCTURE)
             networks = (summary.get("NetworkSettings") or {}).get("Networks") or {}
