@@ -127,7 +127,6 @@ class LocalProvider(Provider):
 
     ssh_timeout = 120.0
     private_reachable = True  # container addresses are routed to the host
-    site: str | None = None  # a LocalSite's id (local_sites.py); None: the server's own
 
     def __init__(self, base_url: str | None = None, timeout: int = 120) -> None:
         self._settings = config.load()
@@ -510,7 +509,7 @@ class LocalProvider(Provider):
             # the sites of the local back-end share its engine: each lists its own machines
             # only (else the sweep of orphans took a site's node for a machine "not where
             # its node is" and removed it)
-            if (labels.get(SITE_LABEL) or None) != self.site:
+            if (labels.get(SITE_LABEL) or None) != self._site_label():
                 continue
             infra = labels.get(LABEL_INFRASTRUCTURE)
             networks = (summary.get("NetworkSettings") or {}).get("Networks") or {}
@@ -623,6 +622,10 @@ class LocalProvider(Provider):
         if self.installation:
             return f"{LABEL_INSTALLATION}={self.installation}"
         return LABEL_INFRASTRUCTURE
+
+    def _site_label(self) -> str | None:
+        """The site label of the machines this provider makes (None: the server's own)."""
+        return None
 
     def _mine(self, labels: dict[str, str]) -> bool:
         """Made by this installation (another Orbis on the same engine keeps its own)."""
