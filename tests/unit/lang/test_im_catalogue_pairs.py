@@ -65,12 +65,15 @@ SYSTEMS = {
     # a stand-alone Kubernetes template the VM base offers: both sets of machines
     ("simple-node-disk.yml", "galaxy.yaml"): {"simple_node": 1, "front": 1, "wn": 3},
     ("oscar.yaml", "nifi.yaml"): {"front": 1, "wn": 1},
+    # redefines the base's num_instances input (default 1) and puts the node on a proxied net
+    ("simple-node-disk.yml", "proxy_host_vm.yaml"): {"simple_node": 1},
+    ("slurm_cluster.yml", "apptainer_cluster.yaml"): {"lrms_server": 1, "lrms_wn": 1},
 }
 
 
 def test_the_copy_holds_every_pair_the_catalogue_offers() -> None:
-    # 67 offered in the bases' childs, 4 named only in an add-on's parents (README.md here)
-    assert len(PAIRS) == 71
+    # 67 offered in the bases' childs, 6 named only in an add-on's parents (README.md there)
+    assert len(PAIRS) == 73
     assert all((CATALOGUE / child).is_file() for _, child in PAIRS)
     assert set(SYSTEMS) | set(IM_REFUSES) <= set(PAIRS)
 
@@ -87,6 +90,20 @@ def test_every_catalogue_pair(base: str, child: str) -> None:
         assert template.systems() == SYSTEMS[(base, child)]
     alone, _, _ = load_composed(CATALOGUE / base)
     assert set(alone.systems()) <= set(template.systems())  # the base's machines are kept
+
+
+@pytest.mark.parametrize(
+    ("card", "systems"),
+    [
+        ("galaxy_vm.yaml", {"simple_node": 1, "front": 1, "wn": 3}),
+        ("k8s_argo.yaml", {"front": 1, "wn": 1}),
+    ],
+)
+def test_a_link_card_deploys_its_parent_with_its_childs(card: str, systems: dict) -> None:
+    template, _, smap = load_composed(CATALOGUE / card)
+    assert template.systems() == systems
+    link = yaml.safe_load((CATALOGUE / card).read_text())["metadata"]["link"]
+    assert [Path(f).name for f in smap.files] == [link["parent"], *link["childs"]]
 
 
 def test_an_empty_proxy_host_is_no_proxy_and_a_given_one_is_used() -> None:
