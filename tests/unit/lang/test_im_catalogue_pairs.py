@@ -53,6 +53,9 @@ IM_REFUSES = {
     # not YAML ("fastapi_image: get_input: ..."): no parser reads it
     ("simple-node-disk.yml", "stac_vm.yaml"): "stac_vm.yaml:69:39: invalid YAML",
 }
+# What the Dashboard's form supplies (a required input without default: HTML `required`); IM
+# refuses the merge as written (a null operation input), as Orbis does (test below)
+FORM = {("simple-node-disk.yml", "postgresql.yaml"): {"postgresql_password": "s3cret"}}
 # IM's translation of the merges whose counts the add-on changes or keeps notably
 SYSTEMS = {
     ("oscar.yaml", "oscar_elastic.yaml"): {"front": 1, "wn": 0},  # wn replaced: min_wn_num
@@ -72,8 +75,8 @@ SYSTEMS = {
 
 
 def test_the_copy_holds_every_pair_the_catalogue_offers() -> None:
-    # 67 offered in the bases' childs, 6 named only in an add-on's parents (README.md there)
-    assert len(PAIRS) == 73
+    # 67 offered in the bases' childs, 8 named only in an add-on's parents (README.md there)
+    assert len(PAIRS) == 75
     assert all((CATALOGUE / child).is_file() for _, child in PAIRS)
     assert set(SYSTEMS) | set(IM_REFUSES) <= set(PAIRS)
 
@@ -85,11 +88,17 @@ def test_every_catalogue_pair(base: str, child: str) -> None:
             load_composed(CATALOGUE / base, [CATALOGUE / child])
         assert IM_REFUSES[(base, child)] in str(refused.value)
         return
-    template, _, _ = load_composed(CATALOGUE / base, [CATALOGUE / child])
+    template, _, _ = load_composed(CATALOGUE / base, [CATALOGUE / child], FORM.get((base, child)))
     if (base, child) in SYSTEMS:
         assert template.systems() == SYSTEMS[(base, child)]
     alone, _, _ = load_composed(CATALOGUE / base)
     assert set(alone.systems()) <= set(template.systems())  # the base's machines are kept
+
+
+def test_a_required_input_left_empty_is_refused_where_an_operation_needs_it() -> None:
+    with pytest.raises(TemplateError, match="postgresql.yaml:78:36: operation input "
+                       "'postgresql_password' of node 'postgresql' is null"):  # fmt: skip
+        load_composed(CATALOGUE / "simple-node-disk.yml", [CATALOGUE / "postgresql.yaml"])
 
 
 @pytest.mark.parametrize(
