@@ -106,6 +106,9 @@ def test_a_required_input_left_empty_is_refused_where_an_operation_needs_it() ->
     [
         ("galaxy_vm.yaml", {"simple_node": 1, "front": 1, "wn": 3}),
         ("k8s_argo.yaml", {"front": 1, "wn": 1}),
+        ("k8s_minio.yaml", {"front": 1, "wn": 1}),
+        ("k8s_influxdb.yaml", {"front": 1, "wn": 1}),
+        ("k8s_galaxy_link.yaml", {"front": 1, "wn": 3}),  # k8s_galaxy's wn_num default wins
     ],
 )
 def test_a_link_card_deploys_its_parent_with_its_childs(card: str, systems: dict) -> None:
