@@ -34,6 +34,7 @@ from orbis.configure.artifacts import fetch as fetch_artifact
 from orbis.configure.ssh import SSHNotReady, run_command, wait_ssh
 from orbis.engine import naming
 from orbis.engine.attributes import attribute_resolver
+from orbis.engine.overlay_routes import route_sites, routes_on_cloud, site_routes
 from orbis.engine.plan import PlannedStep, group_by_level, plan_configuration
 from orbis.lang.functions import evaluate
 from orbis.model.hostnames import given_name
@@ -503,6 +504,7 @@ class Deployer:
         if template.overlay is not None:  # before any recipe: they may use its addresses
             for vm_id in await self.overlay.apply(infra, template, targets, all_nodes):
                 healthy.discard(vm_id)
+            healthy -= await self._route_sites(infra, template, all_nodes)
         # IM_NODE_CLOUD_TYPE / _SERVER by site, read once (credentials are unsealed for it)
         clouds = {s.id: (s.type, s.host) for s in self.sites_of(infra.id) if not s.local}
         levels = group_by_level(plan_configuration(template))
@@ -520,6 +522,22 @@ class Deployer:
                 state=NodeState.CONFIGURED if done else NodeState.UNCONFIGURED,
                 message="configured" if done else "configuration failed",
             )  # fmt: skip
+
+    async def _route_sites(self, infra: InfrastructureRow, template: Template,
+                           all_nodes: list[NodeRow]) -> set[int]:  # fmt: skip
+        """The overlay's site routers made routers on their clouds too (engine/overlay_routes);
+        the vm ids of those the cloud refused."""
+        assert template.overlay is not None
+        known = overlay_state.load(self.store, infra.id)
+        routes = [(row, cidrs) for row, cidrs in site_routes(template.overlay, all_nodes, known)
+                  if routes_on_cloud(self.provider_of(row))]  # fmt: skip
+
+        async def route(row: NodeRow, cidrs: list[str]) -> tuple[str, ...]:
+            provider = self.provider_of(row)
+            return await self._retrying(
+                lambda: provider.route_through(row.provider_id or "", cidrs), row)
+
+        return await route_sites(routes, route, self._node_log)
 
     async def _name_nodes(self, infra: InfrastructureRow, template: Template,
                           targets: list[NodeRow], all_nodes: list[NodeRow]) -> None:  # fmt: skip

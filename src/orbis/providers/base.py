@@ -9,6 +9,7 @@ the infrastructure id and node id, so `list_owned` can always find it again (no 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -200,6 +201,16 @@ class Provider(ABC):
         ("/dev/vdc"), "" when it does not say. A disk made here goes with the machine (destroy,
         cleanup); an existing volume is only detached."""
         raise ProviderError(f"{self.name}: adding disks to a running machine is not supported")
+
+    # -- a machine that forwards for others (IM's network `router`, the overlay's site routers) --
+    def route_through(self, provider_id: str, cidrs: Sequence[str]) -> tuple[str, ...]:
+        """Make the machine a router for `cidrs` on its cloud network: the cloud's anti-spoofing
+        off for it (OpenStack: port security; EC2: the source/destination check), and a route
+        to each CIDR via its private address there (OpenStack: its subnets' host routes; EC2:
+        its subnet's route table). Routes to other CIDRs are left as they are. Idempotent; the
+        routes go when the machine is destroyed. Returns warnings (a CIDR skipped, and why).
+        Back-ends whose nodes route by themselves (the local one) do nothing."""
+        return ()
 
     # -- disk snapshots (IM's PUT .../vms/<vm>/disks/<n>/snapshot) ---------------------------
     def snapshot(self, provider_id: str, disk: int, name: str) -> str:

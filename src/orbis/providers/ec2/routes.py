@@ -1,16 +1,18 @@
-"""A router node on EC2 (IM's RADL `router = 'CIDR,system'`, the overlay's site router): its
-source/destination check off, so it may forward others' packets, and a route to CIDR through
-it in its subnet's route table; the routes go again when the infrastructure is removed."""
+"""A router node on EC2 (IM's RADL `router = 'CIDR,system'`, the overlay's site routers): its
+source/destination check off, so it may forward others' packets, and a route to each CIDR
+through it in its subnet's route table; the routes go with the instance (destroy, cleanup)."""
 
 from __future__ import annotations
 
+import ipaddress
+from collections.abc import Sequence
 from typing import Any
 
 import botocore.exceptions
 
 from orbis.model.infrastructure import Compute
-from orbis.providers.base import NodeSpec
-from orbis.providers.ec2.errors import _code
+from orbis.providers.base import NodeSpec, NotFound
+from orbis.providers.ec2.errors import _code, _errors
 from orbis.providers.ec2.session import EC2Session
 
 
@@ -25,22 +27,46 @@ def routed_cidrs(spec: NodeSpec, compute: Compute) -> list[str]:
 
 
 class Routes(EC2Session):
-    def _make_router(self, ec2: Any, instance_id: str, cidrs: list[str]) -> None:
+    def route_through(self, provider_id: str, cidrs: Sequence[str]) -> tuple[str, ...]:
+        """The overlay's site router (providers/base.py): SourceDestCheck off and `cidrs`
+        routed through the instance in its subnet's route table."""
+        region, instance_id = self._instance_id(provider_id)
+        ec2 = self.client(region)
+        with _errors(f"route {', '.join(cidrs)} through {instance_id}"):
+            if self._describe(ec2, instance_id) is None:
+                raise NotFound(f"ec2: instance {instance_id} not found")
+            return self._make_router(ec2, instance_id, list(cidrs))
+
+    def _make_router(self, ec2: Any, instance_id: str, cidrs: list[str]) -> tuple[str, ...]:
         """Source/destination check off; each CIDR routed through the instance in the route
-        table of its subnet (else its VPC's main table). Idempotent."""
+        table of its subnet (else its VPC's main table); a CIDR inside the VPC's own ranges is
+        skipped with a warning (it would shadow the VPC's local route: moto even replaces
+        that route, docs/overlay.md). Idempotent."""
         ec2.modify_instance_attribute(InstanceId=instance_id, SourceDestCheck={"Value": False})
         found = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"]
         instance = found[0]["Instances"][0]
+        vpc = ec2.describe_vpcs(VpcIds=[instance["VpcId"]])["Vpcs"][0]
+        own = [ipaddress.ip_network(b["CidrBlock"])
+               for b in vpc.get("CidrBlockAssociationSet") or [{"CidrBlock": vpc["CidrBlock"]}]
+               if b.get("CidrBlockState", {}).get("State", "associated") == "associated"]
         table = self._route_table(ec2, instance["SubnetId"], instance["VpcId"])
+        warnings = []
         for cidr in cidrs:
+            network = ipaddress.ip_network(cidr, strict=False)
+            if any(network.version == o.version and network.subnet_of(o)  # type: ignore[arg-type]
+                   for o in own):  # fmt: skip
+                warnings.append(f"ec2: {cidr} not routed through {instance_id}: it is inside "
+                                f"its VPC {instance['VpcId']}'s own addresses")  # fmt: skip
+                continue
             try:
-                ec2.create_route(RouteTableId=table, DestinationCidrBlock=cidr,
+                ec2.create_route(RouteTableId=table, DestinationCidrBlock=str(network),
                                  InstanceId=instance_id)  # fmt: skip
             except botocore.exceptions.ClientError as err:
                 if _code(err) != "RouteAlreadyExists":
                     raise
-                ec2.replace_route(RouteTableId=table, DestinationCidrBlock=cidr,
+                ec2.replace_route(RouteTableId=table, DestinationCidrBlock=str(network),
                                   InstanceId=instance_id)  # fmt: skip
+        return tuple(warnings)
 
     @staticmethod
     def _route_table(ec2: Any, subnet: str, vpc: str) -> str:
