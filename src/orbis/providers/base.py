@@ -8,8 +8,9 @@ the infrastructure id and node id, so `list_owned` can always find it again (no 
 
 from __future__ import annotations
 
+import ipaddress
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +33,22 @@ LABEL_OWNER = "orbis.owner"
 # On an infrastructure's recipe runner (orbis/runner): removed with the infrastructure (it
 # carries LABEL_INFRASTRUCTURE) but never listed, found or counted as one of its machines.
 LABEL_RUNNER = "orbis.runner"
+
+
+# address spaces meant for private networks (RFC 1918, carrier-grade NAT): the only ones a
+# router's security-group rules admit from (route_through)
+PRIVATE_RANGES = tuple(ipaddress.IPv4Network(n) for n in ("10.0.0.0/8", "172.16.0.0/12",
+                                                          "192.168.0.0/16", "100.64.0.0/10"))
+
+
+def private_ranges(cidrs: Iterable[str]) -> list[str]:
+    """The CIDRs (normalised) that lie inside a private address space."""
+    found = []
+    for cidr in cidrs:
+        net = ipaddress.ip_network(cidr, strict=False)
+        if isinstance(net, ipaddress.IPv4Network) and any(net.subnet_of(p) for p in PRIVATE_RANGES):
+            found.append(str(net))
+    return found
 
 
 class ProviderError(Exception):

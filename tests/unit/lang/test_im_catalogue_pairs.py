@@ -71,12 +71,17 @@ SYSTEMS = {
     # redefines the base's num_instances input (default 1) and puts the node on a proxied net
     ("simple-node-disk.yml", "proxy_host_vm.yaml"): {"simple_node": 1},
     ("slurm_cluster.yml", "apptainer_cluster.yaml"): {"lrms_server": 1, "lrms_wn": 1},
+    # a Slurm cluster beside the Kubernetes/OSCAR one (two parents): both sets of machines
+    ("kubernetes.yaml", "k8s_slurm_interlink.yaml"): {
+        "front": 1, "wn": 1, "slurm_server": 1, "slurm_wn": 1},
+    ("oscar.yaml", "k8s_slurm_interlink.yaml"): {
+        "front": 1, "wn": 1, "slurm_server": 1, "slurm_wn": 1},
 }
 
 
 def test_the_copy_holds_every_pair_the_catalogue_offers() -> None:
-    # 67 offered in the bases' childs, 8 named only in an add-on's parents (README.md there)
-    assert len(PAIRS) == 75
+    # 67 offered in the bases' childs, 14 named only in an add-on's parents (README.md there)
+    assert len(PAIRS) == 81
     assert all((CATALOGUE / child).is_file() for _, child in PAIRS)
     assert set(SYSTEMS) | set(IM_REFUSES) <= set(PAIRS)
 
@@ -106,6 +111,9 @@ def test_a_required_input_left_empty_is_refused_where_an_operation_needs_it() ->
     [
         ("galaxy_vm.yaml", {"simple_node": 1, "front": 1, "wn": 3}),
         ("k8s_argo.yaml", {"front": 1, "wn": 1}),
+        ("k8s_minio.yaml", {"front": 1, "wn": 1}),
+        ("k8s_influxdb.yaml", {"front": 1, "wn": 1}),
+        ("k8s_galaxy_link.yaml", {"front": 1, "wn": 3}),  # k8s_galaxy's wn_num default wins
     ],
 )
 def test_a_link_card_deploys_its_parent_with_its_childs(card: str, systems: dict) -> None:

@@ -88,17 +88,30 @@ def test_openstack_site_router_forwards_and_its_subnet_routes_the_other_sites(
     # the site's other nodes keep port security and their groups
     other = private_port(cloud, worker.provider_id)
     assert other["port_security_enabled"] is True and other["security_groups"]
+    # what other sites send them gets past their group: the routed private ranges admitted
+    (group,) = [cloud.security_groups[g] for g in other["security_groups"]]
+    assert admitted(group) == [SITE_B, POOL]
     # re-applied (each configure run): nothing changes, not even a subnet update
     before = subnet_updates(cloud)
     assert p.route_through(router.provider_id, [SITE_B, POOL]) == ()
     assert subnet_updates(cloud) == before and len(subnet["host_routes"]) == 3
+    assert admitted(group) == [SITE_B, POOL]  # no rule twice
+    p.route_through(router.provider_id, ["198.51.100.0/24"])  # a public range: routed only
+    assert admitted(group) == [SITE_B, POOL] and len(subnet["host_routes"]) == 4
     # a CIDR overlapping the router's own subnet is skipped, with a warning saying why
     (warning,) = p.route_through(router.provider_id, [subnet["cidr"]])
-    assert "overlaps its subnet" in warning and len(subnet["host_routes"]) == 3
+    assert "overlaps its subnet" in warning and len(subnet["host_routes"]) == 4
     # the router goes: its routes go with it, the others' stay
     p.destroy(router.provider_id)
     assert subnet["host_routes"] == [
         {"destination": "172.30.0.0/16", "nexthop": worker.private_ip}]
+
+
+def admitted(group: dict[str, Any]) -> list[str]:
+    """CIDRs a security group takes any traffic from."""
+    return [r["remote_ip_prefix"] for r in group["security_group_rules"]
+            if r["direction"] == "ingress" and r.get("protocol") is None
+            and r.get("remote_ip_prefix")]  # fmt: skip
 
 
 def test_openstack_router_made_anew_takes_over_the_routes(cloud: OpenStackStandin) -> None:
@@ -205,6 +218,13 @@ def test_ec2_site_router_forwards_and_its_route_table_routes_the_other_sites(
     assert all(r.get("GatewayId") == "local" for r in routes_to(vpc_cidr))
     ec2.route_through(router.provider_id, [site_b, pool])  # re-applied: still one route each
     assert len(routes_to(site_b)) == 1 and len(routes_to(pool)) == 1
+    # the infrastructure's groups take what the other sites send (private ranges only)
+    ec2.route_through(router.provider_id, ["198.51.100.0/24"])
+    groups = client.describe_security_groups(Filters=[
+        {"Name": "tag:orbis.infrastructure", "Values": [infra]}])["SecurityGroups"]
+    opened = [sorted(r["CidrIp"] for p in g["IpPermissions"] if p["IpProtocol"] == "-1"
+                     for r in p["IpRanges"]) for g in groups]  # fmt: skip
+    assert opened == [sorted([pool, site_b])] * len(groups) and groups
     # a router made anew at the site takes the routes over
     again = ec2.launch(ec2_spec(ami, infra, 2))
     ec2.route_through(again.provider_id, [site_b])

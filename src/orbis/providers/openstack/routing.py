@@ -1,7 +1,9 @@
 """A server that forwards for others (IM's network `router = 'CIDR,system'`, the overlay's site
 routers): its ports without port security (Neutron drops forwarded packets otherwise, as their
 source is not the port's address), and each CIDR in the host routes of its subnets, via its
-address there, so DHCP tells the subnet's other servers; the routes go with the server.
+address there, so DHCP tells the subnet's other servers; the routes go with the server. For
+the overlay (`route_through`), the infrastructure's security groups also admit the routed
+private ranges.
 
 IM's way, kept: port security off (and so no security groups on those ports) rather than
 allowed address pairs covering the routed CIDRs, which would keep the groups but need one pair
@@ -17,7 +19,7 @@ from typing import Any
 
 import openstack.exceptions as os_exc
 
-from orbis.providers.base import LABEL_INFRASTRUCTURE, NotFound
+from orbis.providers.base import LABEL_INFRASTRUCTURE, NotFound, private_ranges
 from orbis.providers.openstack.session import OpenStackSession
 
 
@@ -46,7 +48,29 @@ class Routing(OpenStackSession):
                     for fixed in _v4(port):
                         warnings += self._add_host_routes(fixed["subnet_id"], cidrs,
                                                           fixed["ip_address"])  # fmt: skip
+                if infra:
+                    own = [ipaddress.ip_network(conn.network.get_subnet(f["subnet_id"]).cidr)
+                           for port in ports for f in _v4(port)]  # fmt: skip
+                    self._admit(infra, [c for c in private_ranges(cidrs) if not any(
+                        ipaddress.ip_network(c).overlaps(o) for o in own)])  # fmt: skip
             return tuple(warnings)
+
+    def _admit(self, infra: str, private: list[str]) -> None:
+        """The infrastructure's security groups here take any traffic from the routed CIDRs
+        that are private ranges outside the router's own subnets (the other sites and the
+        overlay pools), else what another site opens to a node of this one would stop at its
+        group. Existing rules are kept."""
+        conn = self.conn
+        for group in conn.network.security_groups(tags=f"{LABEL_INFRASTRUCTURE}={infra}"):
+            have = {r.get("remote_ip_prefix") for r in group.security_group_rules or []
+                    if r.get("direction") == "ingress" and r.get("protocol") is None}
+            for cidr in private:
+                if cidr in have:
+                    continue
+                with suppress(os_exc.ConflictException):  # made meanwhile: as good
+                    conn.network.create_security_group_rule(
+                        security_group_id=group.id, direction="ingress", ethertype="IPv4",
+                        remote_ip_prefix=cidr)  # fmt: skip
 
     def _unsecure(self, ports: Iterable[Any]) -> None:
         """Port security off; Neutron refuses that while the port has security groups or
