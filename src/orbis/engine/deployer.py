@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 import asyncssh
 
-from orbis.configure import galaxy, hosts, storage, workfiles
+from orbis.configure import galaxy, hosts, oscar_local, storage, workfiles
 from orbis.configure.ansible import (
     HostResult,
     PlaybookError,
@@ -609,8 +609,14 @@ class Deployer:
                    if c.galaxy_roles or c.galaxy_collections}  # fmt: skip
         if not any(r.name in needing for r in targets):
             return
-        roles = [r for c in template.computes.values() for r in c.galaxy_roles]
+        # the roles of an OSCAR install the local back-end replaces (configure/oscar_local.py)
+        unneeded = {r for c in template.components.values() if c.type == oscar_local.OSCAR_TYPE
+                    and self._on_local(c.host, targets) for r in oscar_local.galaxy_roles(c)}
+        roles = [r for c in template.computes.values() for r in c.galaxy_roles
+                 if r not in unneeded]  # fmt: skip
         collections = [r for c in template.computes.values() for r in c.galaxy_collections]
+        if not roles and not collections:
+            return
         self._log(infra.id, "Installing Ansible Galaxy requirements: "
                   + ", ".join([*roles, *collections]))  # fmt: skip
         try:
@@ -737,7 +743,15 @@ class Deployer:
         """
         resolve = attribute_resolver(template, nodes, self_node=step.node)
         plays: list[dict[str, Any]] = []
+        component = template.components.get(step.node)
+        local = self._on_local(step.compute, nodes)
         for op in step.operations:
+            if local and oscar_local.replaces(component, op):
+                # the local back-end's OSCAR: the stand-in (configure/oscar_local.py)
+                variables = evaluate(op.inputs, resolve) if op.inputs else {}
+                check_variables(variables, f"{step.node}.{op.name}")
+                plays.extend({**play, "vars": variables} for play in oscar_local.plays())
+                continue
             try:
                 text, origin = self._playbook_text(op)
             except ArtifactError as exc:
@@ -760,6 +774,11 @@ class Deployer:
             for play in load_plays(text, origin):
                 plays.append({**play, "vars": {**(play.get("vars") or {}), **variables}})
         return plays
+
+    def _on_local(self, compute: str, nodes: list[NodeRow]) -> bool:
+        """Whether the machines of `compute` are on the local back-end."""
+        rows = [n for n in nodes if n.name == compute and not n.deleted]
+        return bool(rows) and all(self.provider_of(n).name == "local" for n in rows)
 
     def _playbook_text(self, op: Operation) -> tuple[str | None, str]:
         if op.inline is not None:
