@@ -529,15 +529,21 @@ class Deployer:
         the vm ids of those the cloud refused."""
         assert template.overlay is not None
         known = overlay_state.load(self.store, infra.id)
-        routes = [(row, cidrs) for row, cidrs in site_routes(template.overlay, all_nodes, known)
-                  if routes_on_cloud(self.provider_of(row))]  # fmt: skip
+        routes, failed = [], set()
+        for row, cidrs in site_routes(template.overlay, all_nodes, known):
+            try:
+                if routes_on_cloud(self.provider_of(row)):
+                    routes.append((row, cidrs))
+            except ProviderError as exc:  # its site's credentials are gone
+                self._node_log(row, f"Error: overlay: its cloud cannot be asked to route: {exc}")
+                failed.add(row.vm_id)
 
         async def route(row: NodeRow, cidrs: list[str]) -> tuple[str, ...]:
             provider = self.provider_of(row)
             return await self._retrying(
                 lambda: provider.route_through(row.provider_id or "", cidrs), row)
 
-        return await route_sites(routes, route, self._node_log)
+        return failed | await route_sites(routes, route, self._node_log)
 
     async def _name_nodes(self, infra: InfrastructureRow, template: Template,
                           targets: list[NodeRow], all_nodes: list[NodeRow]) -> None:  # fmt: skip
