@@ -93,7 +93,7 @@ def _row(label: str, load: Any) -> Row:
     return Row(
         label,
         True,
-        nodes=template.counts(),
+        nodes=template.systems(),
         functions={f.name: f.count for f in template.functions.values()},
         warnings=len(template.warnings),
     )
