@@ -213,6 +213,9 @@ def test_ec2_site_router_forwards_and_its_route_table_routes_the_other_sites(
     assert "inside its VPC" in warning  # it would shadow the VPC's local route
     assert client.describe_instance_attribute(InstanceId=instance_id, Attribute="sourceDestCheck")[
         "SourceDestCheck"]["Value"] is False
+    (nic,) = client.describe_instances(InstanceIds=[instance_id])["Reservations"][0][
+        "Instances"][0]["NetworkInterfaces"]  # fmt: skip
+    assert nic["SourceDestCheck"] is False  # the interface's own, as EC2 keeps them one
     assert [r.get("InstanceId") for r in routes_to(site_b)] == [instance_id]
     assert [r.get("InstanceId") for r in routes_to(pool)] == [instance_id]
     assert all(r.get("GatewayId") == "local" for r in routes_to(vpc_cidr))
