@@ -75,3 +75,32 @@ def test_a_detached_machine_is_never_called(example: Template) -> None:
     with pytest.raises(FdlError, match="is detached"):
         hosted_target(example, "oscar", nodes)
     assert not node_endpoint(example, "oscar", "http://10.89.0.7", nodes)
+
+
+def test_a_node_stand_in_takes_another_nodes_minio_but_checks_its_own() -> None:
+    """Each local OSCAR node's stand-in is a process of its own: a replica's storage naming
+    another node's MinIO cannot be vouched for there (that MinIO checks its keys); its own
+    MinIO's keys are checked. On the test host every cluster's keys are known: checked."""
+    from orbis.testing.standins.oscar import Cluster
+    from orbis.testing.standins.oscar.cluster import StorageRefused
+    from orbis.testing.standins.oscar.schema import Service
+
+    def service(endpoint: str, secret: str, access: str = "minio-a") -> Service:
+        return Service.model_validate({
+            "name": "s", "image": "i", "script": "echo",
+            "storage_providers": {"minio": {"a": {"endpoint": endpoint, "access_key": access,
+                                                  "secret_key": secret}}}})  # fmt: skip
+
+    node = Cluster("b", "http://127.0.0.1:9", minio_public="http://{host}:9")
+    host = Cluster("c", "http://127.0.0.1:8")
+    try:
+        assert node.s3("minio.a", service("http://10.89.0.9:9000", "k")) is not None
+        with pytest.raises(StorageRefused, match="refused the credentials"):
+            node.s3("minio.a", service("http://127.0.0.1:9", "not-its-key"))
+        assert node.s3("minio.a", service("http://127.0.0.1:9", node.minio.secret_key,
+                                          node.minio.access_key))  # fmt: skip
+        with pytest.raises(StorageRefused, match="refused the credentials"):
+            host.s3("minio.a", service("http://10.89.0.9:9000", "k"))
+    finally:
+        node.close()
+        host.close()
