@@ -111,15 +111,36 @@ def test_overlapping_subnets_are_reported_at_the_later_one() -> None:
                       "subnets of their own)"]
 
 
-def test_a_central_point_needs_a_public_node_and_a_valid_subnet() -> None:
+def test_a_central_point_needs_a_valid_subnet() -> None:
     errors = _errors("""    cp:
       type: tosca.nodes.indigo.VR.CentralPoint
       properties: {indigovr_subnet: 10.0.0.1/24}
-      requirements: [{host: w}]
+      requirements: [{host: a}]
 """)
-    assert len(errors) == 2
+    assert len(errors) == 1
     assert errors[0].startswith("t.yaml:14:5: overlay subnet '10.0.0.1/24': ")
-    assert "on 'w', which has no public address" in errors[1]
+
+
+def test_a_central_point_and_a_vrouter_without_public_address_are_warned_not_refused() -> None:
+    """IM deploys them (its test tosca_add_hybrid_l2.yml): the VPN forms within a site only."""
+    template = _load("""    v:
+      type: tosca.nodes.indigo.Compute
+    cp:
+      type: tosca.nodes.indigo.VR.CentralPoint
+      requirements: [{host: w}]
+    r:
+      type: tosca.nodes.indigo.VR.VRouter
+      requirements: [{host: v}, {central_point: cp}]
+""")
+    overlay = template.overlay  # type: ignore[attr-defined]
+    assert [c.compute for c in overlay.central_points] == ["w"]
+    assert [(m.compute, m.router) for m in overlay.members] == [("v", True)]
+    warnings = template.warnings  # type: ignore[attr-defined]
+    assert any(w.startswith("t.yaml:16:5: central point 'cp' is on 'w', which has no public "
+                            "address: members of other sites cannot reach it") for w in warnings)
+    assert any(w.startswith("t.yaml:19:5: VRouter 'r' is on a node without a public address")
+               for w in warnings)
+    assert sorted(template.computes) == ["a", "b", "v", "w"]  # type: ignore[attr-defined]
 
 
 def test_clients_name_one_primary_and_the_other_is_the_backup() -> None:
@@ -154,10 +175,25 @@ def test_radl_router_sets_a_static_route_and_is_checked() -> None:
         ("priv", "10.0.0.0/16", "gw")]
     assert node_rights(template, "gw") == TUNNEL and node_rights(template, "node") == ROUTES
     with pytest.raises(TemplateError) as caught:
-        load_radl(RADL.format(route="10.0.0.0/16,gateway"), "t.radl")
-    assert [str(p) for p in caught.value.problems] == [
-        "t.radl:2:9: network 'priv': router names unknown system 'gateway' "
-        "(hint: router = 'CIDR,system')"]
+        load_radl(RADL.format(route="10.0.0.0/33,gw"), "t.radl")
+    assert [str(p) for p in caught.value.problems][0].startswith(
+        "t.radl:2:9: network 'priv': router '10.0.0.0/33,gw': ")
+
+
+def test_a_router_naming_no_system_is_warned_and_sets_no_route() -> None:
+    """IM translates it and never finds the system (its test tosca_nets.yml): accepted."""
+    template = load_radl(RADL.format(route="10.0.0.0/16,gateway"), "t.radl")
+    assert template.overlay is None and sorted(template.computes) == ["gw", "node"]
+    assert template.warnings == [
+        "t.radl:2:9: network 'priv': router names unknown system 'gateway': no route is set "
+        "(router = 'CIDR,system')"]
+    tosca = _load("""    site_b_net:
+      type: tosca.nodes.network.Network
+      properties: {network_type: private, gateway_ip: '192.168.0.0/16,vr1_compute'}
+""")
+    assert tosca.overlay is None  # type: ignore[attr-defined]
+    assert any(w.startswith("t.yaml:14:5: network 'site_b_net': router names unknown system "
+                            "'vr1_compute'") for w in tosca.warnings)  # type: ignore[attr-defined]
 
 
 def test_tosca_gateway_ip_with_a_system_is_imss_router() -> None:
