@@ -2,7 +2,7 @@
 of templates, the way a user of them would deploy them: every stand-alone template, and every
 base + add-on pair. Prints, per row, accepted or refused and the node counts of IM's translation.
 
-Run: .venv/bin/python bench/catalogue_check.py FOLDER [--json] [--only SUBSTRING]
+Run: .venv/bin/python bench/catalogue_check.py FOLDER [--json] [--only SUBSTRING] [-i NAME=VALUE]…
 
 The folder is walked recursively, as the Dashboard walks its catalogue: `*.yml`/`*.yaml` (TOSCA),
 `*.radl` (RADL text) and `*.json` (RADL JSON, a list of objects); dot-files and
@@ -99,8 +99,26 @@ def _row(label: str, load: Any) -> Row:
     )
 
 
-def _compose(base: Path, addons: list[Path]) -> Template:
-    return load_composed(base, addons)[0]
+def _defined(inputs: dict[str, Any] | None, *paths: Path) -> dict[str, Any]:
+    """The given inputs the files define (a value for an undefined input is refused)."""
+    if not inputs:
+        return {}
+    names: set[str] = set()
+    for path in paths:
+        try:
+            doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, yaml.YAMLError):
+            continue
+        topology = doc.get("topology_template") if isinstance(doc, dict) else None
+        section = topology.get("inputs") if isinstance(topology, dict) else None
+        names |= set(section) if isinstance(section, dict) else set()
+    return {k: v for k, v in inputs.items() if k in names}
+
+
+def _compose(base: Path, addons: list[Path], inputs: dict[str, Any] | None = None) -> Template:
+    link = link_of(base) if not addons else None
+    files = [link[0], *link[1]] if link else [base, *addons]
+    return load_composed(base, addons, _defined(inputs, *files))[0]
 
 
 def _files(folder: Path) -> list[Path]:
@@ -118,7 +136,11 @@ def _files(folder: Path) -> list[Path]:
     return found
 
 
-def check_folder(folder: Path, only: str = "") -> list[Row]:
+def check_folder(
+    folder: Path, only: str = "", inputs: dict[str, Any] | None = None
+) -> list[Row]:
+    """The rows of `folder`; `inputs` are given to every template that defines them (what the
+    Dashboard's form fills in), the others ignore them."""
     files = _files(folder)
     kinds = {p: _kind(p) for p in files}
     templates = [p for p in files if kinds[p] == "tosca"]
@@ -131,7 +153,8 @@ def check_folder(folder: Path, only: str = "") -> list[Row]:
         return only in label
 
     def alone(path: Path) -> Template:
-        return load_template(path, sources=CLIENT)
+        given = _defined(inputs, path) if kinds[path] == "tosca" else None
+        return load_template(path, given, sources=CLIENT)
 
     for path in files:
         if kinds[path] == "radl" and wanted(ids[path]):
@@ -142,7 +165,7 @@ def check_folder(folder: Path, only: str = "") -> list[Row]:
             continue  # an add-on: checked with each base below
         if link_of(path) is not None:
             if wanted(ids[path]):
-                rows.append(_row(ids[path], lambda p=path: _compose(p, [])))
+                rows.append(_row(ids[path], lambda p=path: _compose(p, [], inputs)))
             continue
         if wanted(ids[path]):
             rows.append(_row(ids[path], lambda p=path: alone(p)))
@@ -163,7 +186,7 @@ def check_folder(folder: Path, only: str = "") -> list[Row]:
             if kinds.get(addon) != "tosca":
                 print(f"skipped: {label} ({ids[addon]} is not a template)", file=sys.stderr)
                 continue
-            rows.append(_row(label, lambda b=path, a=addon: _compose(b, [a])))
+            rows.append(_row(label, lambda b=path, a=addon: _compose(b, [a], inputs)))
     return rows
 
 
@@ -191,10 +214,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--json", action="store_true", help="print the rows as JSON")
     parser.add_argument("--only", default="", help="check only rows whose label contains this")
+    parser.add_argument(
+        "-i", "--input", action="append", default=[], metavar="NAME=VALUE",
+        help="a value for an input, as the Dashboard's form gives it (repeatable)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     if not args.folder.is_dir():
         parser.error(f"{args.folder}: not a folder")
-    rows = check_folder(args.folder, args.only)
+    inputs = dict(item.partition("=")[::2] for item in args.input)
+    rows = check_folder(args.folder, args.only, inputs)
     valid = sum(r.valid for r in rows)
     if args.json:
         print(json.dumps({"rows": [r.as_json() for r in rows], "valid": valid, "total": len(rows)}))

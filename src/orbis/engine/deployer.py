@@ -360,6 +360,12 @@ class Deployer:
         # addresses may change when a machine starts again
         state = NodeState.RUNNING if row.needs_config else NodeState.CONFIGURED
         self._record_machine(row, machine, state, "started" if action == "start" else "rebooted")
+        old, new = row.public_ip, machine.public_ip
+        if old and new and new != old:  # the nodes it was the jump host of follow it
+            for other in self.store.nodes(infra.id):
+                if other.jump and other.jump.rpartition("@")[2].startswith(f"{old}:"):
+                    self.store.update_node(infra.id, other.vm_id,
+                                           jump=other.jump.replace(f"@{old}:", f"@{new}:"))
         return await self._reach(infra, row, machine, provider)
 
     def _record_machine(

@@ -33,11 +33,13 @@ topology_template:
 """
 BASE = """tosca_definitions_version: tosca_simple_yaml_1_0
 topology_template:
+  inputs:
+    vms: {type: integer, default: 3}
   node_templates:
     vm:
       type: tosca.nodes.Compute
       capabilities:
-        scalable: {properties: {count: 3}}
+        scalable: {properties: {count: {get_input: vms}}}
 """
 ADDON = """tosca_definitions_version: tosca_simple_yaml_1_0
 metadata: {parents: [cat/base.yaml]}
@@ -80,3 +82,7 @@ def test_rows_of_a_folder_walked_like_the_dashboard_walks_its_catalogue(
     out = capsys.readouterr().out
     assert "4 accepted, 1 refused of 5" in out
     assert "refused" in next(line for line in out.splitlines() if line.startswith("broken.radl"))
+    # a form value reaches the templates defining that input, and only them
+    rows = {row.label: row for row in bench.check_folder(tmp_path, inputs={"vms": "5"})}
+    assert rows["cat/base.yaml + cat/web.yml"].nodes == {"vm": 5}
+    assert rows["fn.yaml"].valid
