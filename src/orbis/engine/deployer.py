@@ -754,6 +754,11 @@ class Deployer:
         for op in step.operations:
             if local and oscar_local.replaces(component, op):
                 # the local back-end's OSCAR: the stand-in (configure/oscar_local.py)
+                for row in nodes:
+                    if row.name == step.compute and not row.deleted:
+                        self._node_log(row, f"{step.node}: the local back-end runs the OSCAR "
+                                            "stand-in here instead of OSCAR's Kubernetes "
+                                            "install (docs/functions.md)")  # fmt: skip
                 variables = evaluate(op.inputs, resolve) if op.inputs else {}
                 check_variables(variables, f"{step.node}.{op.name}")
                 plays.extend({**play, "vars": variables} for play in oscar_local.plays())
