@@ -83,6 +83,7 @@ async def test_hosted_function_example(engine_url: str, tmp_path: Path) -> None:
         assert rows["upper"].site == "node:oscar"
         [node] = svc.store.nodes(infra)
         assert node.state == "configured"
+        assert "the local back-end runs the OSCAR stand-in here" in node.log
         # the OSCAR node's machine runs the stand-in: the endpoint is its own address
         endpoint = f"http://{node.public_ip or node.private_ip}"
         outputs = svc.outputs(who, infra)

@@ -360,6 +360,12 @@ class Deployer:
         # addresses may change when a machine starts again
         state = NodeState.RUNNING if row.needs_config else NodeState.CONFIGURED
         self._record_machine(row, machine, state, "started" if action == "start" else "rebooted")
+        old, new = row.public_ip, machine.public_ip
+        if old and new and new != old:  # the nodes it was the jump host of follow it
+            for other in self.store.nodes(infra.id):
+                if other.jump and other.jump.rpartition("@")[2].startswith(f"{old}:"):
+                    self.store.update_node(infra.id, other.vm_id,
+                                           jump=other.jump.replace(f"@{old}:", f"@{new}:"))
         return await self._reach(infra, row, machine, provider)
 
     def _record_machine(
@@ -748,6 +754,11 @@ class Deployer:
         for op in step.operations:
             if local and oscar_local.replaces(component, op):
                 # the local back-end's OSCAR: the stand-in (configure/oscar_local.py)
+                for row in nodes:
+                    if row.name == step.compute and not row.deleted:
+                        self._node_log(row, f"{step.node}: the local back-end runs the OSCAR "
+                                            "stand-in here instead of OSCAR's Kubernetes "
+                                            "install (docs/functions.md)")  # fmt: skip
                 variables = evaluate(op.inputs, resolve) if op.inputs else {}
                 check_variables(variables, f"{step.node}.{op.name}")
                 plays.extend({**play, "vars": variables} for play in oscar_local.plays())

@@ -217,3 +217,44 @@ def test_the_local_back_end_gives_the_rights_at_creation_and_only_then() -> None
     assert options[ROUTES] == {"cap_add": ["NET_ADMIN"]}
     assert options[TUNNEL]["devices"] == ["/dev/net/tun:/dev/net/tun:rwm"]
     assert options[TUNNEL]["sysctls"]["net.ipv4.ip_forward"] == "1"
+
+
+VR_RADL = """network pub (outbound = 'yes')
+network priv ()
+system front (net_interface.0.connection = 'pub' and disk.0.image.url = 'local://siteA' and
+  vrouter = 'central_point' and vrouter.subnet = '192.168.255.0/24')
+system cpb (net_interface.0.connection = 'pub' and disk.0.image.url = 'local://siteB' and
+  vrouter = 'central_point,router')
+system solo (net_interface.0.connection = 'pub' and disk.0.image.url = 'local://siteC' and
+  vrouter = 'client' and vrouter.central_point = '{target}')
+system wn (net_interface.0.connection = 'priv' and disk.0.image.url = 'local://siteB')
+deploy front 1
+deploy cpb 1
+deploy solo 1
+deploy wn 1
+"""
+
+
+def test_radl_vrouter_features_read_as_the_tosca_components() -> None:
+    template = load_radl(VR_RADL.format(target="front"), "t.radl")
+    overlay = template.overlay
+    assert overlay is not None
+    assert [(c.compute, c.subnet, c.site) for c in overlay.central_points] == [
+        ("front", "192.168.255.0/24", "siteA"), ("cpb", "192.168.254.0/24", "siteB")]
+    assert sorted((m.compute, m.router, m.central_point) for m in overlay.members) == [
+        ("cpb", True, "front_central_point"), ("solo", False, "front_central_point")]
+    assert [node_rights(template, n) for n in ("front", "solo", "wn")] == [TUNNEL, TUNNEL, ROUTES]
+
+
+def test_radl_vrouter_mistakes_are_reported_at_their_line() -> None:
+    with pytest.raises(TemplateError) as caught:
+        load_radl(VR_RADL.format(target="fornt"), "t.radl")
+    assert [str(p) for p in caught.value.problems] == [
+        "t.radl:8:26: vrouter.central_point of system 'solo' names 'fornt', which is no system "
+        "with vrouter = 'central_point' (hint: did you mean 'front'?)"]
+    bad = VR_RADL.format(target="front").replace("'central_point,router'", "'rooter'")
+    with pytest.raises(TemplateError) as caught:
+        load_radl(bad, "t.radl")
+    assert [str(p) for p in caught.value.problems][0].startswith(
+        "t.radl:6:3: system 'cpb': vrouter role 'rooter' is not known (hint: did you mean "
+        "'router'?)")

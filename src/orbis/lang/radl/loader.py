@@ -17,6 +17,7 @@ from orbis.lang.radl.mapping import (
     map_system,
     plain_section,
 )
+from orbis.lang.radl.overlay import read_vrouter
 from orbis.lang.radl.parser import parse_document
 from orbis.model.infrastructure import Compute, Template
 from orbis.overlay.topology import read_overlay
@@ -118,6 +119,7 @@ def to_model(checked: Checked, problems: Problems) -> Template:
     systems = {sid: m for (kind, sid), m in checked.sections.items()
                if kind == "system" and sid in template.computes}  # fmt: skip
     read_elastic(doc, systems, template, problems)
+    read_vrouter(systems, template, problems)
     read_overlay(template, problems)
     return template
 
