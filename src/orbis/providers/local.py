@@ -178,7 +178,7 @@ class LocalProvider(Provider):
         """The network a new node of this infrastructure is created on (made if missing)."""
         return self._ensure_network(infrastructure_id, network_name(infrastructure_id))
 
-    def _ensure_network(self, infrastructure_id: str, name: str) -> str:
+    def _ensure_network(self, infrastructure_id: str, name: str, mtu: int | None = None) -> str:
         if name in self._networks:
             return name
         with _errors(f"network {name}"):
@@ -196,6 +196,7 @@ class LocalProvider(Provider):
                             self._labels(infrastructure_id),
                             podman=self._is_podman,
                             timeout=self._timeout,
+                            mtu=mtu,
                         )
                     except docker.errors.APIError as err:
                         if not _conflict(err):  # else another process made it just now
