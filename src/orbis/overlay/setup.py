@@ -226,7 +226,9 @@ class OverlaySetup:
             return
         path = f"{render.DIR}/client.conf"
         done = True
-        for row in layout.clients if now != st.remotes else []:
+        # a state from before remotes were kept (empty): its members' tunnels were made with
+        # the settings of then, which a client.conf of now would not match: only recorded
+        for row in layout.clients if st.remotes and now != st.remotes else []:
             if str(row.vm_id) not in st.issued:
                 continue  # not set up yet: its configuration writes its remotes
             job = json.dumps({"files": {path: (render.client_conf(remotes_of(layout, row)),

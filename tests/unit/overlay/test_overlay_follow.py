@@ -83,6 +83,12 @@ def test_follow_tells_the_members_a_moved_central_point_and_nothing_otherwise() 
     sent.clear()
     asyncio.run(setup.follow(infra, template, moved))  # type: ignore[arg-type]
     assert sent == []  # told once
+    # a state kept before remotes were: recorded, members left as their configuration made them
+    state.save(store, "i1", state.OverlayState(ca_cert="x", issued=issued,
+                                               routers=routers_of(plan(OVERLAY, rows))))
+    asyncio.run(setup.follow(infra, template, moved))  # type: ignore[arg-type]
+    again = state.load(store, "i1")
+    assert sent == [] and again is not None and again.remotes == ["172.16.0.9", "172.16.0.3"]
 
 
 def test_follow_gives_a_sites_nodes_their_routers_new_address() -> None:
