@@ -1,8 +1,11 @@
 """The private overlay's figures (issue 13): TCP throughput (iperf3, 10 s) and round-trip time
 between worker-a (site A) and worker-b (site B) of examples/overlay-two-sites.yaml through the
 overlay, next to the same measure between two nodes on one shared network without it; data
-channel variants (cipher, fast-io, buffers, MTU) rewritten on the tunnel nodes in place; and
-the time to fail over to the backup central point (the primary's container killed).
+channel variants (cipher, fast-io, buffers, MTU, the workers' link MTU, parallel streams)
+rewritten on the tunnel nodes in place, measured in turn BENCH_ROUNDS times (default 3) so
+that each sees the same load from other work, medians printed, with the CPU seconds per Gbit
+the four containers on the path used (a figure less sensitive to that load); and the time to
+fail over to the backup central point (the primary's container killed).
 
 Path through the overlay: worker-a → front (site A's router and the primary central point:
 encrypts) → UDP over the "internet" network → cp-backup (site B's router: decrypts) → worker-b.
@@ -15,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -25,6 +29,7 @@ import yaml
 
 from orbis.auth import identify
 from orbis.providers.base import LABEL_INFRASTRUCTURE, LABEL_VM_ID
+from orbis.providers.local_sites import SITE_MTU
 
 REPO = Path(__file__).resolve().parents[1]
 AUTH = ("id = im; type = InfrastructureManager; username = bench; password = b\n"
@@ -34,14 +39,25 @@ system n (net_interface.0.connection = 'net')
 deploy n 2
 """
 CONF = "/etc/orbis-overlay"
-# (label, server.conf/client.conf edits): each a sed script applied to both ends
-VARIANTS: list[tuple[str, str]] = [
-    ("chosen: AES-256-GCM, fast-io, 512 KiB buffers, mssfix 1450", ""),
-    ("AES-128-GCM", "s/^data-ciphers .*/data-ciphers AES-128-GCM/"),
-    ("CHACHA20-POLY1305", "s/^data-ciphers .*/data-ciphers CHACHA20-POLY1305/"),
-    ("no fast-io, OS buffers", "/^fast-io/d; /^sndbuf/d; /^rcvbuf/d"),
-    ("mssfix 0 (inner 1500, outer fragmented)", "s/^mssfix .*/mssfix 0/"),
-    ("tun-mtu 9000, mssfix 0", "s/^tun-mtu .*/tun-mtu 9000/; s/^mssfix .*/mssfix 0/"),
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
+SECONDS = int(os.environ.get("BENCH_SECONDS", "10"))
+# settings before this measure (issue 13 as first landed)
+BEFORE = ("s/^tun-mtu .*/tun-mtu 1500/; s/^mssfix .*/mssfix 1450/; /^txqueuelen/d; "
+          "s/^sndbuf .*/sndbuf 524288/; s/^rcvbuf .*/rcvbuf 524288/")  # fmt: skip
+# (label, sed script for server.conf/client.conf of the tunnel nodes, the workers' MTU (None:
+# their site's, 9000), iperf3 streams); measured in turn, ROUNDS times, medians reported
+VARIANTS: list[tuple[str, str, int | None, int]] = [
+    ("chosen: tun-mtu 9000, mssfix 0, 4 MiB buffers, txqueuelen 1000", "", None, 1),
+    ("chosen, 4 streams (-P4)", "", None, 4),
+    ("before: tun-mtu 1500, mssfix 1450, 512 KiB buffers", BEFORE, None, 1),
+    ("chosen, workers' links at 1500", "", 1500, 1),
+    ("before, workers' links at 1500", BEFORE, 1500, 1),
+    ("AES-128-GCM", "s/^data-ciphers .*/data-ciphers AES-128-GCM/", None, 1),
+    ("CHACHA20-POLY1305", "s/^data-ciphers .*/data-ciphers CHACHA20-POLY1305/", None, 1),
+    ("tun-mtu 48000", "s/^tun-mtu .*/tun-mtu 48000/", None, 1),
+    ("512 KiB buffers, txqueuelen 500", "/^txqueuelen/d; s/^sndbuf .*/sndbuf 524288/; "
+     "s/^rcvbuf .*/rcvbuf 524288/", None, 1),
+    ("no fast-io", "/^fast-io/d", None, 1),
 ]
 
 
@@ -80,13 +96,37 @@ def install_iperf(*nodes) -> None:  # type: ignore[no-untyped-def]
         run(c, "pgrep iperf3 >/dev/null || iperf3 -s -D")
 
 
-def measure(client, server_ip: str) -> tuple[float, float]:  # type: ignore[no-untyped-def]
-    """(Mbit/s over 10 s, mean RTT in ms over 20 pings)."""
-    out = json.loads(run(client, f"iperf3 -c {server_ip} -t 10 -J"))
+def cpu_seconds(containers) -> float | None:  # type: ignore[no-untyped-def]
+    """CPU seconds the containers used so far (cgroup v1 or v2 accounting), None if unknown."""
+    total = 0.0
+    for c in containers:
+        for path in (f"/sys/fs/cgroup/cpuacct/libpod_parent/libpod-{c.id}/cpuacct.usage",
+                     f"/sys/fs/cgroup/libpod_parent/libpod-{c.id}/cpu.stat",
+                     f"/sys/fs/cgroup/machine.slice/libpod-{c.id}.scope/cpu.stat"):  # fmt: skip
+            if os.path.exists(path):
+                text = Path(path).read_text()
+                total += (int(text) / 1e9 if path.endswith("usage") else
+                          int(text.split()[1]) / 1e6)  # usage_usec first  # fmt: skip
+                break
+        else:
+            return None
+    return total
+
+
+def measure(client, server_ip: str, streams: int = 1,  # type: ignore[no-untyped-def]
+            on_path=()) -> tuple[float, float, float | None]:  # fmt: skip
+    """(Mbit/s over SECONDS, mean RTT in ms over 20 pings, CPU seconds per Gbit moved of the
+    containers `on_path`)."""
+    before, started = cpu_seconds(on_path), time.monotonic()
+    out = json.loads(run(client, f"iperf3 -c {server_ip} -t {SECONDS} -P {streams} -J"))
+    after, took = cpu_seconds(on_path), time.monotonic() - started
     mbits = out["end"]["sum_received"]["bits_per_second"] / 1e6
+    per_gbit = None
+    if before is not None and after is not None:  # the whole run's CPU, over the bits moved
+        per_gbit = (after - before) / (mbits * took / 1000)
     ping = run(client, f"ping -c 20 -i 0.2 -q {server_ip}")
     rtt = float(ping.strip().splitlines()[-1].split("=")[1].split("/")[1])
-    return mbits, rtt
+    return mbits, rtt, per_gbit
 
 
 def retune(nodes, edit: str) -> None:  # type: ignore[no-untyped-def]
@@ -99,6 +139,10 @@ def retune(nodes, edit: str) -> None:  # type: ignore[no-untyped-def]
                    f"sed -i '{edit}' $f; done; true")  # fmt: skip
         run(c, "systemctl restart orbis-overlay-server 2>/dev/null; "
                "systemctl restart orbis-overlay-client 2>/dev/null; true")  # fmt: skip
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
 
 
 async def main() -> int:
@@ -141,15 +185,32 @@ async def main() -> int:
         p0, p1 = (container(engine, pair, n.vm_id) for n in svc.store.nodes(pair))
         p1_ip = next(n.private_ip for n in svc.store.nodes(pair) if n.vm_id == 1)
         install_iperf(wa, wb, p0, p1)
-        mbits, rtt = measure(p0, str(p1_ip))
+        mbits, rtt, _ = measure(p0, str(p1_ip))
         print(f"load average: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
         print(f"\none shared network, no overlay: {mbits:8.0f} Mbit/s  RTT {rtt:.3f} ms")
-        for label, edit in VARIANTS:
-            retune(tunnels, edit)
-            run(wa, f"for i in $(seq 60); do ping -c1 -W1 {nodes['worker-b'].private_ip} "
-                    ">/dev/null && exit 0; sleep 0.5; done; exit 1")  # fmt: skip
-            mbits, rtt = measure(wa, str(nodes["worker-b"].private_ip))
-            print(f"overlay, {label:58s}: {mbits:6.0f} Mbit/s  RTT {rtt:.3f} ms")
+        path = (wa, tunnels[0], tunnels[1], wb)
+        found: dict[str, list[tuple[float, float, float | None]]] = {v[0]: [] for v in VARIANTS}
+        for number in range(ROUNDS):  # variants in turn, so that each sees the same load
+            for label, edit, mtu, streams in VARIANTS:
+                retune(tunnels, edit)
+                for w in (wa, wb):
+                    run(w, f"ip link set eth0 mtu {mtu or SITE_MTU}")
+                run(wa, f"for i in $(seq 60); do ping -c1 -W1 {nodes['worker-b'].private_ip} "
+                        ">/dev/null && exit 0; sleep 0.5; done; exit 1")  # fmt: skip
+                found[label].append(measure(wa, str(nodes["worker-b"].private_ip), streams,
+                                            path))  # fmt: skip
+                got = found[label][-1]
+                print(f"round {number + 1}: {label:62s} {got[0]:5.0f} Mbit/s "
+                      f"(load {os.getloadavg()[0]:.1f})", flush=True)  # fmt: skip
+        print(f"\nmedians of {ROUNDS} rounds, worker-a → worker-b, iperf3 {SECONDS} s:")
+        for label, runs in found.items():
+            cpu = [r[2] for r in runs if r[2] is not None]
+            print(f"overlay, {label:62s}: {median([r[0] for r in runs]):5.0f} Mbit/s "
+                  f"(runs {', '.join(f'{r[0]:.0f}' for r in runs)})  "
+                  f"RTT {median([r[1] for r in runs]):.3f} ms  "
+                  f"CPU {median(cpu):.2f} s/Gbit")  # fmt: skip
+        for w in (wa, wb):
+            run(w, f"ip link set eth0 mtu {SITE_MTU}")
         retune(tunnels, "")
         # worker-b (site B) → solo-a (site A) on the backup's pool once front is killed
         target = f"192.168.254.{10 + nodes['solo-a'].vm_id}"

@@ -1,11 +1,10 @@
 """Functions for real on the OSCAR stand-in: jobs run in containers of the engine.
 
-- examples/functions.yaml on the local back-end: the OSCAR node's machine is launched and
-  configured, then the hosted service is created at the node's `dns_host` (here the stand-in's
-  URL: the stand-in cannot run inside a node container, so the node's OSCAR install recipe is
-  replaced by a no-op and `dns_host` points at the stand-in); a file uploaded to the input
-  bucket comes out upper-cased in the output bucket; `invoke` runs it synchronously; destroy
-  leaves no service, bucket, object or job container.
+- examples/functions.yaml, as it is, on the local back-end: the OSCAR node's machine is
+  launched and configured with the OSCAR stand-in (configure/oscar_local.py: moto's S3 server
+  as its MinIO, jobs as processes in the node), then the hosted service is created at the
+  node's own address; a file uploaded to the input bucket comes out upper-cased in the output
+  bucket; `invoke` runs it synchronously; destroy deletes the service, then the node.
 - examples/functions_replicated.yaml on two stand-in clusters: A is saturated (max_jobs 0), so
   the job goes to B, which reads A's input with the A credentials Orbis gave it and writes the
   result into A's output bucket.
@@ -27,6 +26,7 @@ from cryptography.fernet import Fernet
 
 from orbis.auth import identify
 from orbis.providers.local import LocalProvider
+from orbis.providers.oscar import OscarAuthError, OscarClient, OscarTarget
 from orbis.secrets import Sealer
 from orbis.service import OrbisService
 from orbis.store.repository import Store
@@ -36,16 +36,10 @@ pytestmark = [pytest.mark.e2e]
 
 REPO = Path(__file__).resolve().parents[2]
 IM_LINE = "id = im; type = InfrastructureManager; username = alice; password = a"
-NOOP_PLAY = "- hosts: all\n  gather_facts: false\n  tasks:\n    - ansible.builtin.ping:\n"
-
-
-def example(name: str, inputs: dict[str, str], hosted_noop: bool = False) -> str:
+def example(name: str, inputs: dict[str, str]) -> str:
     doc: dict[str, Any] = yaml.safe_load((REPO / "examples" / name).read_text())
     for key, value in inputs.items():
         doc["topology_template"]["inputs"][key]["default"] = value
-    if hosted_noop:  # no OSCAR install on the node: the stand-in plays the installed OSCAR
-        doc["topology_template"]["node_templates"]["oscar"]["interfaces"] = {
-            "Standard": {"configure": {"implementation": NOOP_PLAY}}}
     return yaml.safe_dump(doc, sort_keys=False)
 
 
@@ -79,46 +73,61 @@ async def service_for(tmp_path: Path, engine_url: str) -> OrbisService:
 
 
 async def test_hosted_function_example(engine_url: str, tmp_path: Path) -> None:
-    image = os.environ["ORBIS_NODE_IMAGE"]
-    with oscar_cluster("oscar-node", password="hosted-pw-1") as cluster:
-        svc = await service_for(tmp_path, engine_url)
-        who = identify(IM_LINE)[0]
-        try:
-            text = example("functions.yaml", {"oscar_dns_host": cluster.url,
-                                              "oscar_password": "hosted-pw-1",
-                                              "function_image": image}, hosted_noop=True)
-            infra = await svc.create(who, text)
-            assert await svc.wait_reconciled(infra, timeout=300)
-            rows = {r.name: r for r in svc.store.functions(infra)}
-            assert rows["upper"].state == "running", (rows["upper"].error, svc.contmsg(who, infra))
-            assert rows["upper"].site == "node:oscar"
-            assert [n.state for n in svc.store.nodes(infra)] == ["configured"]
-            outputs = svc.outputs(who, infra)
-            assert outputs["function_endpoint"] == cluster.url
-            assert outputs["function_credential"] == {"user": "oscar", "token_type": "password",
-                                                      "token": "hosted-pw-1"}  # fmt: skip
-            body = next(b for m, p, b in cluster.requests
-                        if (m, p) == ("POST", "/system/services"))  # fmt: skip
-            assert body["log_level"] == "INFO" and body["memory"] == "256Mi"
+    svc = await service_for(tmp_path, engine_url)
+    who = identify(IM_LINE)[0]
+    try:
+        infra = await svc.create(who, (REPO / "examples" / "functions.yaml").read_text())
+        assert await svc.wait_reconciled(infra, timeout=400)
+        rows = {r.name: r for r in svc.store.functions(infra)}
+        assert rows["upper"].state == "running", (rows["upper"].error, svc.contmsg(who, infra))
+        assert rows["upper"].site == "node:oscar"
+        [node] = svc.store.nodes(infra)
+        assert node.state == "configured"
+        assert "the local back-end runs the OSCAR stand-in here" in node.log
+        # the OSCAR node's machine runs the stand-in: the endpoint is its own address
+        endpoint = f"http://{node.public_ip or node.private_ip}"
+        outputs = svc.outputs(who, infra)
+        assert outputs["function_endpoint"] == endpoint == rows["upper"].endpoint
+        assert outputs["function_credential"] == {"user": "oscar", "token_type": "password",
+                                                  "token": "oscar-example-pw"}  # fmt: skip
+        oscar = OscarClient(OscarTarget(endpoint, "oscar", "oscar-example-pw", own_node=True))
+        shown = oscar.get_service("upper")  # what Orbis sent, as the node's OSCAR keeps it
+        assert (shown["log_level"], shown["memory"], shown["cpu"]) == ("INFO", "256Mi", "0.5")
+        with pytest.raises(OscarAuthError):  # the node's password, not any
+            OscarClient(OscarTarget(endpoint, "oscar", "wrong", own_node=True)).get_service(
+                "upper")
 
-            # a file in the input bucket starts a job; its result lands in the output bucket
-            storage = s3(cluster)
-            storage.put_object(Bucket="upper", Key="in/hello.txt", Body=b"hello oscar\n")
-            assert wait_object(storage, "upper", "out/hello.txt") == b"HELLO OSCAR\n"
-            # a synchronous run answers the script's output
-            answer = await svc.invoke(who, infra, "upper", b"abc\n")
-            assert answer == b"upper-cased input: ABC\n"
-            listing = svc.functions_of(who, infra)
-            assert [(f["name"], f["state"], f["endpoint"]) for f in listing] == [
-                ("upper", "running", cluster.url)]
+        # a file in the input bucket (the node's MinIO) starts a job; the result lands in the
+        # output bucket
+        minio = oscar.config()["minio_provider"]
+        assert minio["endpoint"] == f"{endpoint}:9000"
+        storage = boto3.client("s3", endpoint_url=minio["endpoint"], region_name="us-east-1",
+                               aws_access_key_id=minio["access_key"],
+                               aws_secret_access_key=minio["secret_key"])  # fmt: skip
+        storage.put_object(Bucket="upper", Key="in/hello.txt", Body=b"hello oscar\n")
+        assert wait_object(storage, "upper", "out/hello.txt") == b"HELLO OSCAR\n"
+        # a synchronous run answers the script's output
+        answer = await svc.invoke(who, infra, "upper", b"abc\n")
+        assert answer == b"upper-cased input: ABC\n"
+        listing = svc.functions_of(who, infra)
+        assert [(f["name"], f["state"], f["endpoint"]) for f in listing] == [
+            ("upper", "running", endpoint)]
 
-            await svc.destroy(who, infra)
-            assert await svc.wait_reconciled(infra, timeout=120)
-            assert cluster.services == {}
-            assert storage.list_buckets()["Buckets"] == []  # buckets and objects gone
-            assert job_containers(engine_url) == []
-        finally:
-            await svc.shutdown()
+        # the node got no engine socket, host folder or privilege: jobs stay inside it
+        engine = docker.DockerClient(base_url=engine_url)
+        container = engine.containers.get(node.provider_id)
+        assert not container.attrs["HostConfig"]["Privileged"]
+        assert [m for m in container.attrs["Mounts"] if m.get("Type") == "bind"] == []
+
+        await svc.destroy(who, infra)
+        assert await svc.wait_reconciled(infra, timeout=120)
+        gone = svc.store.get(infra)
+        assert gone is not None and "Function upper: upper deleted from node:oscar" in gone.log
+        assert svc.store.functions(infra) == []  # the record went with the service
+        left = engine.containers.list(all=True, filters={"label": f"orbis.infrastructure={infra}"})
+        assert left == [] and job_containers(engine_url) == []
+    finally:
+        await svc.shutdown()
 
 
 async def test_replicated_service_delegates_to_the_other_cluster(

@@ -4,12 +4,15 @@ outlives the primary central point, on its site) and `solo-c` (on a site of its 
 
 Checked in order: the star carries worker-b ↔ front and worker-a ↔ worker-b; front reaches both
 workers by SSH; the outputs give each node's overlay address; the standalone clients reach both
-sites; no node's private key is in the store or the logs; removing `solo-c` revokes its
+sites; nodes rebooted (`orbis reboot` of worker-b and cp-backup, site B's router and the
+backup central point) come back with their tunnels and routes, without a reconfiguration; no
+node's private key is in the store or the logs; removing `solo-c` revokes its
 certificate and that certificate can no longer connect, while a new `solo-c` gets a new one;
 members go to the backup while the
 primary's server is stopped and come back when it runs again; killing the primary central point's
 container moves the traffic between sites B and A (worker-b ↔ solo-a) to the backup (the time
-it took is printed).
+it took is printed); the primary made again (removed, added back) at a new address: the members
+are told its address and come back to it.
 """
 
 from __future__ import annotations
@@ -148,6 +151,33 @@ async def test_standalone_clients_reach_both_sites(engine_url: str, deployed: tu
             assert status == 0, (name, address, out)
 
 
+async def test_rebooted_nodes_get_their_tunnels_and_routes_back(
+    engine_url: str, deployed: tuple
+) -> None:
+    svc, infra, nodes, _ = deployed
+    who = identify(AUTH)[0]
+    for name in ("worker-b", "cp-backup"):  # routes only; tunnel, standby and site B's router
+        await svc.power(who, infra, "reboot", nodes[name].vm_id)
+    # a restarted container has new addresses on this back-end (podman's CNI): the engine
+    # gives the nodes routed through cp-backup its new one, the members its new public one
+    nodes.update({n.name: n for n in svc.store.nodes(infra) if not n.deleted})
+    assert [nodes[n].needs_config for n in ("worker-b", "cp-backup")] == [False, False]
+    worker_b = _container(engine_url, infra, nodes["worker-b"].vm_id)
+    cpb = _container(engine_url, infra, nodes["cp-backup"].vm_id)
+    status, out = _run(worker_b, "systemctl is-enabled orbis-overlay-routes; ip route")
+    assert status == 0 and f"via {nodes['cp-backup'].private_ip}" in out, out
+    status, out = _run(cpb, "systemctl is-enabled orbis-overlay-client orbis-overlay-standby")
+    assert status == 0, out
+    status, out = _ping(_container(engine_url, infra, nodes["worker-a"].vm_id),
+                        nodes["worker-b"].private_ip, tries=60)  # fmt: skip
+    assert status == 0, out
+    status, out = _ping(worker_b, "192.168.255.1", tries=60)
+    assert status == 0, out
+    _, conf = _run(_container(engine_url, infra, nodes["solo-a"].vm_id),
+                   "cat /etc/orbis-overlay/client.conf")  # fmt: skip
+    assert f"remote {nodes['cp-backup'].public_ip} 1194" in conf, conf
+
+
 async def test_no_node_key_in_the_store_or_the_logs(engine_url: str, deployed: tuple) -> None:
     svc, infra, nodes, tmp = deployed
     stored = b"".join(p.read_bytes() for p in tmp.glob("orbis.db*"))
@@ -238,3 +268,30 @@ async def test_killing_the_primary_moves_traffic_to_the_backup(
     print(f"\nfail-over to the backup central point: {took:.1f} s")
     assert status == 0, out
     assert took <= FAILOVER_GOAL
+
+
+async def test_a_primary_made_again_at_a_new_address_is_followed(
+    engine_url: str, deployed: tuple
+) -> None:
+    """After the kill above: front removed and added back; the new one has another address,
+    which the members learn without `orbis reconfigure`."""
+    svc, infra, nodes, _ = deployed
+    who = identify(AUTH)[0]
+    old = nodes["front"]
+    await svc.remove_nodes(who, infra, [old.vm_id], context=False)
+    await svc.scale(who, infra, "front", 1)
+    assert await svc.wait_reconciled(infra, timeout=300)
+    (new,) = [n for n in svc.store.nodes(infra) if n.name == "front" and not n.deleted]
+    assert new.state == "configured", new.log[-1500:]
+    assert new.public_ip and new.public_ip != old.public_ip  # else nothing is shown here
+    vm = nodes["solo-a"].vm_id
+    solo = _container(engine_url, infra, vm)
+    for member in (solo, _container(engine_url, infra, nodes["cp-backup"].vm_id)):
+        status, conf = _run(member, "cat /etc/orbis-overlay/client.conf")
+        assert f"remote {new.public_ip} 1194" in conf and str(old.public_ip) not in conf, conf
+    status, out = _run(solo, f"for i in $(seq 60); do ip -o -4 addr show dev orbis-cli | grep -q "
+                             f"'inet 192.168.255.{10 + vm}/' && exit 0; sleep 0.5; done; exit 1")
+    assert status == 0, _run(solo, "journalctl -u orbis-overlay-client --no-pager | tail -20")[1]
+    worker_b = _container(engine_url, infra, nodes["worker-b"].vm_id)
+    status, out = _ping(worker_b, f"192.168.255.{10 + vm}", tries=40)
+    assert status == 0, out

@@ -13,6 +13,7 @@ could ever run is reported, not looped on.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from orbis.elastic.slurm import SlurmJob
 from orbis.model.elastic import ElasticCluster, WorkerPool
@@ -70,38 +71,46 @@ def decide(cluster: ElasticCluster, workers: list[Worker], jobs: list[SlurmJob],
         if kind != "busy":
             out.append(Decision("forget", f"Slurm lists {name} ({kind}) but no worker of this "
                                 f"cluster is called so: forgetting it", name=name))  # fmt: skip
-    jobs = [j for j in jobs if _in_partition(j, cluster.partition)]
+    partitions = cluster.partitions()
+    jobs = [j for j in jobs if _in_partition(j, partitions)]
     booting = [w for w in staying if w.lrms is None]
-    # free CPU slots: joined workers that take jobs, and booting ones (they will)
-    slots: list[list[int]] = [[w.free_cpus, w.vm_id] for w in staying
+    # free CPU slots: joined workers that take jobs, and booting ones (they will); a slot is
+    # [free CPUs, VM id (negative: a new worker), pool]
+    slots: list[list[Any]] = [[w.free_cpus, w.vm_id, w.pool] for w in staying
                               if w.lrms in ("idle", "busy")]  # fmt: skip
-    slots += [[_pool(cluster, w.pool).cpus, w.vm_id] for w in booting]
+    slots += [[_pool(cluster, w.pool).cpus, w.vm_id, w.pool] for w in booting]
     counts = {p.compute: sum(1 for w in staying if w.pool == p.compute) for p in cluster.pools}
     used: set[int] = set()
     new: list[str] = []  # pools of the workers to power on, in order
-    new_slots: list[list[int]] = []
+    new_slots: list[list[Any]] = []
     full_note: dict[str, str] = {}
     waiting_cpus = 0
     waiting_jobs = 0
     for job in sorted(jobs, key=lambda j: int(j.id) if j.id.isdigit() else 0):
         per_node = job.cpus_per_node
+        # the node types that serve the job's partition (ec3_node_queues_list), in burst order
+        serving = [p for p in cluster.pools if _serves(cluster, p, job, partitions)]
         fit_pools = [
             p
-            for p in cluster.pools
+            for p in serving
             if p.cpus >= per_node
             and (not job.memory_mb or not p.memory_mb or p.memory_mb >= job.memory_mb)
         ]
         if not fit_pools:
-            biggest = max((p.cpus for p in cluster.pools), default=0)
+            biggest = max((p.cpus for p in serving), default=0)
+            where = "no worker" if serving == cluster.pools else \
+                f"no worker of partition {job.partition or partitions[0]}"  # fmt: skip
             out.append(Decision("unsatisfiable", f"job {job.id} asks for {per_node} CPUs"
                                 + (f" and {job.memory_mb} MB" if job.memory_mb else "")
-                                + f" per node; no worker has more than {biggest} CPUs: it "
+                                + f" per node; {where} has more than {biggest} CPUs: it "
                                 "cannot run on this cluster", job=job.id))  # fmt: skip
             continue
+        fit_names = {p.compute for p in fit_pools}
         waiting_jobs += 1
         waiting_cpus += job.cpus
         for _ in range(job.nodes):
-            slot = next((s for s in slots + new_slots if s[0] >= per_node), None)
+            slot = next((s for s in slots + new_slots
+                         if s[0] >= per_node and s[2] in fit_names), None)  # fmt: skip
             if slot is not None:
                 slot[0] -= per_node
                 used.add(slot[1])
@@ -111,7 +120,7 @@ def decide(cluster: ElasticCluster, workers: list[Worker], jobs: list[SlurmJob],
                 break
             counts[pool.compute] += 1
             new.append(pool.compute)
-            new_slots.append([pool.cpus - per_node, -len(new), pool.cpus])
+            new_slots.append([pool.cpus - per_node, -len(new), pool.compute])
     demand = f"{waiting_jobs} job{'s' if waiting_jobs != 1 else ''} pending need " \
              f"{waiting_cpus} CPU{'s' if waiting_cpus != 1 else ''}"  # fmt: skip
     reasons = [f"{demand}; powering on a worker on {pool}" for pool in new]
@@ -123,7 +132,8 @@ def decide(cluster: ElasticCluster, workers: list[Worker], jobs: list[SlurmJob],
             reasons.append(f"{p.compute} has {counts[p.compute] - 1} workers, fewer than its "
                            f"min_instances {p.min}: powering one on")  # fmt: skip
     spare = [w for w in staying if w.vm_id not in used and w.lrms in ("idle", None)]
-    spare_new = sum(1 for s in new_slots if s[0] == s[2])  # new workers nothing needs
+    spare_new = sum(1 for s in new_slots  # new workers nothing needs
+                    if s[0] == _pool(cluster, s[2]).cpus)  # fmt: skip
     for _ in range(knobs.warm_spares - len(spare) - spare_new):
         pool = _room(cluster.pools, counts, given_up, full_note)
         if pool is None:
@@ -268,5 +278,14 @@ def _pool(cluster: ElasticCluster, name: str) -> WorkerPool:
     return found if found is not None else WorkerPool(name)
 
 
-def _in_partition(job: SlurmJob, partition: str) -> bool:
-    return not job.partition or partition in job.partition.split(",")
+def _in_partition(job: SlurmJob, partitions: list[str]) -> bool:
+    """A job for one of the cluster's partitions (none said: the default, the first)."""
+    return not job.partition or any(p in partitions for p in job.partition.split(","))
+
+
+def _serves(cluster: ElasticCluster, pool: WorkerPool, job: SlurmJob,
+            partitions: list[str]) -> bool:  # fmt: skip
+    """Whether a node type's workers serve the job's partition (any of them, if it names
+    several; the default partition if it names none)."""
+    wanted = job.partition.split(",") if job.partition else partitions[:1]
+    return any(q in wanted for q in cluster.queues(pool))

@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 import asyncssh
 
-from orbis.configure import galaxy, hosts, storage, workfiles
+from orbis.configure import galaxy, hosts, oscar_local, storage, workfiles
 from orbis.configure.ansible import (
     HostResult,
     PlaybookError,
@@ -35,6 +35,7 @@ from orbis.configure.artifacts import fetch as fetch_artifact
 from orbis.configure.ssh import SSHNotReady, run_command, wait_ssh
 from orbis.engine import naming
 from orbis.engine.attributes import attribute_resolver
+from orbis.engine.overlay_routes import route_sites, routes_on_cloud, site_routes
 from orbis.engine.plan import PlannedStep, group_by_level, plan_configuration
 from orbis.lang.functions import evaluate
 from orbis.model.hostnames import given_name
@@ -393,6 +394,12 @@ class Deployer:
         # addresses may change when a machine starts again
         state = NodeState.RUNNING if row.needs_config else NodeState.CONFIGURED
         self._record_machine(row, machine, state, "started" if action == "start" else "rebooted")
+        old, new = row.public_ip, machine.public_ip
+        if old and new and new != old:  # the nodes it was the jump host of follow it
+            for other in self.store.nodes(infra.id):
+                if other.jump and other.jump.rpartition("@")[2].startswith(f"{old}:"):
+                    self.store.update_node(infra.id, other.vm_id,
+                                           jump=other.jump.replace(f"@{old}:", f"@{new}:"))
         started()
         return await self._reach(infra, row, machine, provider)
 
@@ -539,6 +546,7 @@ class Deployer:
         if template.overlay is not None:  # before any recipe: they may use its addresses
             for vm_id in await self.overlay.apply(infra, template, targets, all_nodes):
                 healthy.discard(vm_id)
+            healthy -= await self._route_sites(infra, template, all_nodes)
         # IM_NODE_CLOUD_TYPE / _SERVER by site, read once (credentials are unsealed for it)
         clouds = {s.id: (s.type, s.host) for s in self.sites_of(infra.id) if not s.local}
         levels = group_by_level(plan_configuration(template))
@@ -555,6 +563,28 @@ class Deployer:
                 state=NodeState.CONFIGURED if done else NodeState.UNCONFIGURED,
                 message="configured" if done else "configuration failed",
             )  # fmt: skip
+
+    async def _route_sites(self, infra: InfrastructureRow, template: Template,
+                           all_nodes: list[NodeRow]) -> set[int]:  # fmt: skip
+        """The overlay's site routers made routers on their clouds too (engine/overlay_routes);
+        the vm ids of those the cloud refused."""
+        assert template.overlay is not None
+        known = overlay_state.load(self.store, infra.id)
+        routes, failed = [], set()
+        for row, cidrs in site_routes(template.overlay, all_nodes, known):
+            try:
+                if routes_on_cloud(self.provider_of(row)):
+                    routes.append((row, cidrs))
+            except ProviderError as exc:  # its site's credentials are gone
+                self._node_log(row, f"Error: overlay: its cloud cannot be asked to route: {exc}")
+                failed.add(row.vm_id)
+
+        async def route(row: NodeRow, cidrs: list[str]) -> tuple[str, ...]:
+            provider = self.provider_of(row)
+            return await self._retrying(
+                lambda: provider.route_through(row.provider_id or "", cidrs), row)
+
+        return failed | await route_sites(routes, route, self._node_log)
 
     async def _name_nodes(self, infra: InfrastructureRow, template: Template,
                           targets: list[NodeRow], all_nodes: list[NodeRow]) -> None:  # fmt: skip
@@ -620,8 +650,14 @@ class Deployer:
                    if c.galaxy_roles or c.galaxy_collections}  # fmt: skip
         if not any(r.name in needing for r in targets):
             return
-        roles = [r for c in template.computes.values() for r in c.galaxy_roles]
+        # the roles of an OSCAR install the local back-end replaces (configure/oscar_local.py)
+        unneeded = {r for c in template.components.values() if c.type == oscar_local.OSCAR_TYPE
+                    and self._on_local(c.host, targets) for r in oscar_local.galaxy_roles(c)}
+        roles = [r for c in template.computes.values() for r in c.galaxy_roles
+                 if r not in unneeded]  # fmt: skip
         collections = [r for c in template.computes.values() for r in c.galaxy_collections]
+        if not roles and not collections:
+            return
         self._log(infra.id, "Installing Ansible Galaxy requirements: "
                   + ", ".join([*roles, *collections]))  # fmt: skip
         try:
@@ -752,7 +788,20 @@ class Deployer:
         """
         resolve = attribute_resolver(template, nodes, self_node=step.node)
         plays: list[dict[str, Any]] = []
+        component = template.components.get(step.node)
+        local = self._on_local(step.compute, nodes)
         for op in step.operations:
+            if local and oscar_local.replaces(component, op):
+                # the local back-end's OSCAR: the stand-in (configure/oscar_local.py)
+                for row in nodes:
+                    if row.name == step.compute and not row.deleted:
+                        self._node_log(row, f"{step.node}: the local back-end runs the OSCAR "
+                                            "stand-in here instead of OSCAR's Kubernetes "
+                                            "install (docs/functions.md)")  # fmt: skip
+                variables = evaluate(op.inputs, resolve) if op.inputs else {}
+                check_variables(variables, f"{step.node}.{op.name}")
+                plays.extend({**play, "vars": variables} for play in oscar_local.plays())
+                continue
             try:
                 text, origin = self._playbook_text(op)
             except ArtifactError as exc:
@@ -775,6 +824,11 @@ class Deployer:
             for play in load_plays(text, origin):
                 plays.append({**play, "vars": {**(play.get("vars") or {}), **variables}})
         return plays
+
+    def _on_local(self, compute: str, nodes: list[NodeRow]) -> bool:
+        """Whether the machines of `compute` are on the local back-end."""
+        rows = [n for n in nodes if n.name == compute and not n.deleted]
+        return bool(rows) and all(self.provider_of(n).name == "local" for n in rows)
 
     def _playbook_text(self, op: Operation) -> tuple[str | None, str]:
         if op.inline is not None:

@@ -2,7 +2,9 @@
 
 A function hosted on an OSCAR node of the template goes there once that node's machine is
 configured; endpoint `https://<dns_host>` (a `dns_host` written with a scheme is used as it
-is), else `http://<public address>`; user `oscar` with the node's `password`; certificates not
+is), else `http://<public address>` (the machine's own address: called without the address
+rule that guards endpoints users name; on the local back-end the OSCAR stand-in answers
+there, configure/oscar_local.py); user `oscar` with the node's `password`; certificates not
 verified, as IM's recipe does. An unhosted function goes to the auth line its placement's
 `cloud_id` names, else by its image: one in ECR to the first Lambda (or EC2) line, any other to
 the first OSCAR line. Lambda lines: `type = Lambda` (or `EC2`), `username` = access key,
@@ -25,6 +27,7 @@ OSCAR_TYPES = {"oscar"}
 LAMBDA_TYPES = {"lambda", "ec2"}
 HOSTED_PREFIX = "node:"
 DEFAULT_OSCAR_PASSWORD = "oscar123"  # tosca.nodes.indigo.OSCAR's default
+DETACHED_NODE = "detached"  # service/adoption.py's mark of a machine that is not the owner's
 
 
 class Waiting(Exception):
@@ -66,6 +69,8 @@ def hosted_target(template: Template, host: str, nodes: list[NodeRow]) -> OscarT
         raise FdlError(f"host '{host}' is not a software node of the template")
     machines = sorted((n for n in nodes if n.name == component.host and not n.deleted),
                       key=lambda n: n.vm_id)  # fmt: skip
+    if machines and machines[0].adoption == DETACHED_NODE:  # imported, another's: never called
+        raise FdlError(f"OSCAR node {host}: its machine {component.host} is detached")
     if not machines or machines[0].state != NodeState.CONFIGURED:
         if machines and machines[0].state == NodeState.FAILED:
             raise FdlError(f"OSCAR node {host}: its machine {component.host} failed")
@@ -77,10 +82,26 @@ def hosted_target(template: Template, host: str, nodes: list[NodeRow]) -> OscarT
         address = machines[0].public_ip or machines[0].private_ip
         if not address:
             raise FdlError(f"OSCAR node {host} has no address")
-        endpoint = f"http://{address}"
+        endpoint = f"http://{_host_part(address)}"
     return OscarTarget(endpoint=endpoint.rstrip("/"), user="oscar",
                        password=hosted_password(template, host), verify=False,
-                       cluster_id=host)  # fmt: skip
+                       cluster_id=host, own_node=not dns)  # fmt: skip
+
+
+def _host_part(address: str) -> str:
+    return f"[{address}]" if ":" in address else address
+
+
+def node_endpoint(template: Template, host: str, endpoint: str, nodes: list[NodeRow]) -> bool:
+    """Whether `endpoint` is the address of a live machine of the OSCAR node `host` (made by
+    Orbis, so called without the address rule that guards what users name)."""
+    component = template.components.get(host)
+    if component is None:
+        return False
+    return any(endpoint.rstrip("/") == f"http://{_host_part(address)}"
+               for n in nodes if n.name == component.host and not n.deleted
+               and n.adoption != DETACHED_NODE
+               for address in (n.public_ip, n.private_ip) if address)  # fmt: skip
 
 
 def hosted_password(template: Template, host: str) -> str:
@@ -116,14 +137,16 @@ def place(fn: ServerlessFunction, template: Template, nodes: list[NodeRow],
     return Place("oscar", site, oscar=oscar_target(line))
 
 
-def site_place(site: str, endpoint: str, template: Template,
-               lines: list[dict[str, str]]) -> Place:  # fmt: skip
-    """How to reach again what was made at `site` (to update, invoke or delete it)."""
+def site_place(site: str, endpoint: str, template: Template, lines: list[dict[str, str]],
+               nodes: list[NodeRow] | None = None) -> Place:  # fmt: skip
+    """How to reach again what was made at `site` (to update, invoke or delete it); `nodes`,
+    the infrastructure's machines, tell a hosted OSCAR at its machine's own address."""
     if site.startswith(HOSTED_PREFIX):
         host = site.removeprefix(HOSTED_PREFIX)
         return Place("oscar", site, oscar=OscarTarget(
             endpoint=endpoint, user="oscar", password=hosted_password(template, host),
-            verify=False, cluster_id=host))  # fmt: skip
+            verify=False, cluster_id=host,
+            own_node=node_endpoint(template, host, endpoint, nodes or [])))  # fmt: skip
     for line in lines_of(lines, OSCAR_TYPES | LAMBDA_TYPES):
         if (line.get("id") or (line.get("type") or "").lower()) == site:
             if (line.get("type") or "").lower() in LAMBDA_TYPES:

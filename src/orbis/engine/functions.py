@@ -157,7 +157,8 @@ class FunctionEngine:
                       template: Template, keep_row: bool = False) -> bool:  # fmt: skip
         if row.service and row.site and row.state != DETACHED_STATE:  # detached: forgotten
             try:
-                where = site_place(row.site, row.endpoint, template, lines)
+                where = site_place(row.site, row.endpoint, template, lines,
+                                   self.store.nodes(infra_id))  # fmt: skip
                 gone = await asyncio.to_thread(self._delete, where, row.service)
             except ERRORS as exc:
                 self._failed(infra_id, row.name, f"removal failed: {exc}")
@@ -194,9 +195,10 @@ class FunctionEngine:
         if not rows:
             return found
         lines = self.clouds(infra_id)
+        nodes = self.store.nodes(infra_id)
         for row in rows:
             try:
-                where = site_place(row.site, row.endpoint, template, lines)
+                where = site_place(row.site, row.endpoint, template, lines, nodes)
             except FdlError:
                 continue
             credential = where.oscar.credential() if where.oscar is not None else None
@@ -210,7 +212,8 @@ class FunctionEngine:
         if row is None or row.state != "running":
             state = "not deployed" if row is None else f"{row.state}: {row.error}".rstrip(": ")
             raise FdlError(f"function '{name}' is {state}")
-        where = site_place(row.site, row.endpoint, template, self.clouds(infra_id))
+        where = site_place(row.site, row.endpoint, template, self.clouds(infra_id),
+                           self.store.nodes(infra_id))  # fmt: skip
         if where.aws is not None:
             region, _, function = row.service.partition(":")
             return LambdaClient(where.aws, region).invoke(function, data)

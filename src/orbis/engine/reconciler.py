@@ -88,6 +88,9 @@ class Reconciler:
                     act.cancel()
                 await asyncio.gather(*acts, return_exceptions=True)
                 raise
+        if todo and template.overlay is not None:  # a central point may have moved
+            await self.deployer.overlay.follow(infra, template, _attached(
+                self.store.nodes(infra.id)))  # fmt: skip
         targets = needs_configuration(_attached(self.store.nodes(infra.id)))
         if targets:
             self.store.set_phase(infra.id, "configuring")

@@ -142,6 +142,15 @@ def addons_of(path: str | Path) -> tuple[list[str], list[str]]:
 # --------------------------------------------------------------------------------------------
 
 
+def _unshipped_url(target: Any) -> bool:
+    """True for an http(s) URL of a type set Orbis does not ship (it would be fetched)."""
+    from orbis.lang.tosca.registry import shipped_for_url
+
+    if not isinstance(target, str) or not target.lower().startswith(("http://", "https://")):
+        return False
+    return shipped_for_url(target) is None
+
+
 def _pos_text(pos: Position | None) -> str:
     return str(pos) if pos else "?"
 
@@ -429,7 +438,10 @@ class _Composer:
         earlier ones, so the base's definitions win over an add-on's same-named types (the
         Dashboard keeps only the base's imports; an add-on importing INDIGO's set must not
         replace the grycap Kubernetes/Slurm types its base uses). Types only an add-on's
-        import defines still resolve."""
+        import defines still resolve when it is a shipped type set or a file; an add-on's URL
+        of any other type set (a fork's, the catalogue's ARC and Jupyter add-ons) is dropped
+        with a warning when the base has imports, as the Dashboard drops it: IM never fetches
+        it, and the base's types are the ones IM parses the merge with."""
         theirs = doc.get("imports")
         if not isinstance(theirs, list) or not theirs:
             return
@@ -448,11 +460,18 @@ class _Composer:
         have = [target(e) for e, _ in [*self._addon_imports, *self._base_imports]]
         added = []
         for i, entry in enumerate(theirs):
-            if target(entry) not in have:
-                pos = theirs.item_pos(i) if isinstance(theirs, PList) else doc.pos
-                self._addon_imports.append((entry, pos))
-                have.append(target(entry))
-                added.append(pos)
+            if target(entry) in have:
+                continue
+            pos = theirs.item_pos(i) if isinstance(theirs, PList) else doc.pos
+            if self._base_imports and _unshipped_url(target(entry)):
+                # the Dashboard sends IM only the base's imports: IM never reads this one
+                self.problems.warn(pos, f"{addon.name}: import '{target(entry)}' dropped: the "
+                                   "IM Dashboard keeps only the base's imports, and Orbis "
+                                   "ships no copy of this type set")  # fmt: skip
+                continue
+            self._addon_imports.append((entry, pos))
+            have.append(target(entry))
+            added.append(pos)
         if added and self._base_imports:
             self.problems.warn(
                 added[0],

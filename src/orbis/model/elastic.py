@@ -24,7 +24,7 @@ class Knobs:
     warm_spares: int = 0  # idle workers kept on beyond the demand
     join_retries: int = 3  # times a worker that never joins the LRMS is re-created
     boot_deadline: float = 600.0  # seconds a worker may take to join before it is judged failed
-    poll: float = 5.0  # seconds between two reads of the LRMS
+    poll: float = 2.0  # seconds between two reads of the LRMS (CLUES: 5)
 
     def with_values(self, values: dict[str, Any]) -> Knobs:
         """These knobs with `values` (name → number) applied; unknown names are ignored."""
@@ -35,6 +35,28 @@ class Knobs:
 
 
 KNOB_NAMES = tuple(f.name for f in fields(Knobs))
+# what a template may ask, per knob (users are untrusted: a poll of 0 would be a busy loop
+# reading Slurm over SSH; millions of warm spares or booting workers make no sense)
+KNOB_RANGES: dict[str, tuple[float, float]] = {
+    "idle_time": (0, 30 * 86400), "max_booting": (0, 1000), "cooldown": (0, 86400),
+    "warm_spares": (0, 1000), "join_retries": (0, 100), "boot_deadline": (10, 86400),
+    "poll": (1, 3600),
+}  # fmt: skip
+NO_LIMIT = 1024  # the most workers of a pool that sets none (EC3's ec3_max_instances -1):
+# the front-end's Slurm MaxNodeCount; the node quotas apply first
+PARTITION = r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,39}"  # a Slurm partition name Orbis writes
+
+
+def knob_problem(name: str, value: object) -> str | None:
+    """Why `value` cannot be knob `name` (None: it can)."""
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return f"must be a number, not {value!r}"
+    low, high = KNOB_RANGES[name]
+    if not low <= number <= high:
+        return f"must be between {low:g} and {high:g}"
+    return None
 
 
 @dataclass(frozen=True)
@@ -51,6 +73,11 @@ class WorkerPool:
     reuse: bool = False  # ec3_reuse_nodes: powered off = stopped, and started again first
     destroy_interval: float = 0.0  # ec3_destroy_interval: seconds paid at a time (0: none)
     destroy_safe: float = 0.0  # ec3_destroy_safe: power off this long before a period ends
+    # ec3_node_queues_list: the Slurm partitions its workers serve (empty: the cluster's own)
+    queues: tuple[str, ...] = ()
+    # its workers' Slurm recipe is Orbis's and no recipe of the user's runs on them: the
+    # monitor joins a new worker to Slurm as soon as it answers SSH (elastic/join.py)
+    quick_join: bool = False
 
 
 @dataclass
@@ -67,3 +94,12 @@ class ElasticCluster:
 
     def pool(self, compute: str) -> WorkerPool | None:
         return next((p for p in self.pools if p.compute == compute), None)
+
+    def queues(self, pool: WorkerPool) -> tuple[str, ...]:
+        """The partitions a pool's workers serve."""
+        return pool.queues or (self.partition,)
+
+    def partitions(self) -> list[str]:
+        """Every partition of the cluster, the default (the first pool's first) first."""
+        return list(dict.fromkeys(q for p in self.pools for q in self.queues(p))) or \
+            [self.partition]  # fmt: skip

@@ -7,7 +7,6 @@ Paths on the nodes live under DIR; the tunnels are `orbis-srv` (a central point'
 from __future__ import annotations
 
 import ipaddress
-import shlex
 from dataclasses import dataclass
 
 from orbis.overlay.model import PORT, CentralPoint
@@ -35,10 +34,14 @@ WantedBy=multi-user.target
 class Tuning:
     """Data-channel settings (bench/overlay.py measured the choice, docs/overlay.md)."""
 
-    ciphers: str = "AES-256-GCM:CHACHA20-POLY1305"
-    tun_mtu: int = 1500
-    mssfix: int = 1450
-    buffers: int = 1 << 19  # sndbuf/rcvbuf, bytes
+    ciphers: str = "AES-256-GCM:AES-128-GCM:CHACHA20-POLY1305"
+    # the cost is per packet: a jumbo tunnel carries jumbo site packets whole; the datagrams
+    # are IP-fragmented on the 1500-byte path between sites, and TCP's MSS follows each
+    # path's MTU (no clamping: mssfix 0)
+    tun_mtu: int = 9000
+    mssfix: int = 0
+    buffers: int = 1 << 22  # sndbuf/rcvbuf, bytes: no drops while a loaded end is descheduled
+    txqueuelen: int = 1000  # packets the tun device holds for OpenVPN (its default: 500)
     fast_io: bool = True
     ping: int = 1  # seconds between keepalives
     ping_restart: int = 4  # a client gives a silent server up after this many seconds
@@ -54,7 +57,7 @@ def _common(t: Tuning) -> list[str]:
     lines = ["proto udp", "dev-type tun", "topology subnet", "persist-key",
              f"ca {DIR}/ca.crt", f"cert {DIR}/node.crt", f"key {DIR}/node.key",
              f"data-ciphers {t.ciphers}", "tls-version-min 1.2",
-             f"tun-mtu {t.tun_mtu}", f"mssfix {t.mssfix}",
+             f"tun-mtu {t.tun_mtu}", f"mssfix {t.mssfix}", f"txqueuelen {t.txqueuelen}",
              f"sndbuf {t.buffers}", f"rcvbuf {t.buffers}", "verb 3"]  # fmt: skip
     return lines + (["fast-io"] if t.fast_io else [])
 
@@ -102,10 +105,25 @@ def ccd_entry(cp: CentralPoint, vm_id: int, own_site: str | None,
     return "\n".join(lines) + "\n"
 
 
-def route_command(cidrs: list[str], via: str) -> str:
-    """A site node's routes to other sites and the overlay subnets, through its router."""
-    return "; ".join(f"ip route replace {shlex.quote(c)} via {shlex.quote(via)}"
-                     for c in cidrs) or "true"  # fmt: skip
+ROUTES_UNIT = """[Unit]
+Description=Orbis overlay (routes to the other sites)
+After=network-online.target
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+{starts}
+
+[Install]
+WantedBy=multi-user.target
+"""
+
+
+def routes_unit(pairs: list[tuple[str, str]]) -> str:
+    """A node's routes (CIDR, via) as a oneshot unit: set when it starts, so at every boot."""
+    starts = [f"ExecStart=ip route replace {ipaddress.IPv4Network(cidr)} via "
+              f"{ipaddress.IPv4Address(via)}" for cidr, via in pairs]  # fmt: skip
+    return ROUTES_UNIT.format(starts="\n".join(starts))
 
 
 def unit(what: str, conf: str) -> str:
@@ -134,6 +152,7 @@ WantedBy=multi-user.target
 SERVER_UNIT_NAME = "orbis-overlay-server.service"
 CLIENT_UNIT_NAME = "orbis-overlay-client.service"
 STANDBY_UNIT_NAME = "orbis-overlay-standby.service"
+ROUTES_UNIT_NAME = "orbis-overlay-routes.service"
 
 
 def standby_unit() -> str:

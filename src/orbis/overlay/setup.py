@@ -16,7 +16,8 @@ import re
 import shlex
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+
+import asyncssh
 
 from orbis.model.infrastructure import Template
 from orbis.overlay import render, state
@@ -103,6 +104,21 @@ def plan(overlay: Overlay, rows: list[NodeRow]) -> Plan:
     return Plan(servers, clients, routers, others)
 
 
+def server_addresses(layout: Plan) -> list[str]:
+    """Where members reach the central points, primary first (public address if any)."""
+    return [r.public_ip or r.private_ip or "" for _, r in layout.servers]
+
+
+def routers_of(layout: Plan) -> dict[str, str]:
+    """site → the private address its other nodes route through."""
+    return {site: r.private_ip or "" for site, r in layout.routers.items()}
+
+
+def remotes_of(layout: Plan, row: NodeRow) -> list[str]:
+    """The remotes of member `row` (the backup's node: the primary only)."""
+    return [r.public_ip or r.private_ip or "" for _, r in layout.servers if r is not row]
+
+
 class OverlaySetup:
     def __init__(self, store: Store, on_node: OnNode, node_log: NodeLog,
                  sealing: state.Sealing | None = None) -> None:  # fmt: skip
@@ -171,23 +187,69 @@ class OverlaySetup:
                 if status == 0 and (subnet := subnet_of(row.private_ip, out)):
                     st.site_subnets[site] = subnet
         st.servers = [r.vm_id for _, r in layout.servers]
+        # a central point at a new address (made again, or started with another): every
+        # member is told, not only this run's targets
+        moved = server_addresses(layout) != st.remotes
+        st.remotes = server_addresses(layout)
+        st.routers = routers_of(layout)  # every node they serve gets its routes below
         state.save(self.store, infra.id, st)
         crl = ca.crl(st.revoked)
         server_rows = [r for _, r in layout.servers]
         todo = [row for row in tunnel_rows if row.vm_id not in failed
-                and (row.vm_id in target_ids or row in server_rows)]  # fmt: skip
+                and (row.vm_id in target_ids or row in server_rows
+                     or (moved and row in layout.clients))]  # fmt: skip
         # the primary listens before any member starts: members try it first
         first = [r for r in todo if server_rows and r is server_rows[0]]
         for batch in (first, [r for r in todo if r not in first]):
             results = await asyncio.gather(*(self._tunnel_job(infra, overlay, layout, row, st,
                                                               crl, ca) for row in batch))
             failed |= {vm for vm in results if vm is not None}
-        await asyncio.gather(*(self._routes(infra, overlay, layout, row, st)
-                               for row in layout.others), *self._static_routes(
-                                   infra, template, rows, target_ids))  # fmt: skip
+        await self._refresh_routes(infra, template, layout, rows, st, target_ids)
         await asyncio.gather(*(self._wait_up(infra, row) for row in layout.clients
                                if row.vm_id in target_ids and row.vm_id not in failed))
         return failed & target_ids
+
+    async def follow(self, infra: InfrastructureRow, template: Template,
+                     all_nodes: list[NodeRow]) -> None:  # fmt: skip
+        """After the machines changed (a reconcile pass): when a central point's address is
+        not the one the members were told (its node started again elsewhere, or made anew),
+        rewrite every member's remotes and restart its tunnel; when a site router's is not
+        the one its site's nodes route through, their routes. Nothing when none moved."""
+        overlay = template.overlay
+        st = state.load(self.store, infra.id)
+        if overlay is None or not overlay.central_points or st is None or not st.ca_cert:
+            return
+        rows = [n for n in all_nodes if not n.deleted and (n.private_ip or n.public_ip)]
+        layout = plan(overlay, rows)
+        now, routers = server_addresses(layout), routers_of(layout)
+        if now == st.remotes and routers == st.routers:
+            return
+        path = f"{render.DIR}/client.conf"
+        done = True
+        # a state from before remotes were kept (empty): its members' tunnels were made with
+        # the settings of then, which a client.conf of now would not match: only recorded
+        for row in layout.clients if st.remotes and now != st.remotes else []:
+            if str(row.vm_id) not in st.issued:
+                continue  # not set up yet: its configuration writes its remotes
+            job = json.dumps({"files": {path: (render.client_conf(remotes_of(layout, row)),
+                                               "644")},
+                              "prune": {}, "units": {render.CLIENT_UNIT_NAME: [path]}})  # fmt: skip
+            try:
+                status, out = await self.on_node(infra, row, f"python3 -c {shlex.quote(SCRIPT)}",
+                                                 stdin=job)  # fmt: skip
+            except (OSError, asyncssh.Error) as exc:
+                status, out = 255, str(exc) or type(exc).__name__
+            if status != 0:
+                done = False
+                self.node_log(row, f"Warning: overlay: new central point address not "
+                                   f"given: {out.strip()[-300:]}")  # fmt: skip
+                continue
+            self.node_log(row, f"Overlay: central points now at {', '.join(now)}")
+        if routers != st.routers:
+            done &= await self._refresh_routes(infra, template, layout, rows, st, set())
+        if done:  # else the next pass tries again
+            st.remotes, st.routers = now, routers
+            state.save(self.store, infra.id, st)
 
     async def _tunnel_job(self, infra: InfrastructureRow, overlay: Overlay, layout: Plan,
                           row: NodeRow, st: state.OverlayState, crl: str,
@@ -230,9 +292,7 @@ class OverlaySetup:
             else:
                 units[render.SERVER_UNIT_NAME] = server_files
         if row in layout.clients:
-            remotes = [r.public_ip or r.private_ip or "" for c, r in layout.servers
-                       if r is not row]  # fmt: skip
-            files[f"{d}/client.conf"] = (render.client_conf(remotes), "644")
+            files[f"{d}/client.conf"] = (render.client_conf(remotes_of(layout, row)), "644")
             files[f"{SYSTEMD}/{render.CLIENT_UNIT_NAME}"] = (
                 render.unit("member", "client.conf"), "644")
             units[render.CLIENT_UNIT_NAME] = [*shared, f"{d}/client.conf",
@@ -249,25 +309,22 @@ class OverlaySetup:
     def _overlay_subnets(self, overlay: Overlay) -> list[str]:
         return [cp.subnet for cp in overlay.central_points]
 
-    async def _routes(self, infra: InfrastructureRow, overlay: Overlay, layout: Plan,
-                      row: NodeRow, st: state.OverlayState) -> None:  # fmt: skip
+    def _site_routes(self, overlay: Overlay, layout: Plan, row: NodeRow,
+                     st: state.OverlayState) -> list[tuple[str, str]]:  # fmt: skip
+        """A site node's routes to the other sites and the overlay pools via its router."""
         router = layout.routers[row.site or ""]
         if not router.private_ip:
-            return
+            return []
         cidrs = [c for s, c in sorted(st.site_subnets.items()) if s != (row.site or "")]
         own = overlay.central_point_of(row.name)  # a central point keeps its pool's link
         cidrs += [c for c in self._overlay_subnets(overlay) if own is None or c != own.subnet]
-        command = render.route_command(cidrs, router.private_ip)
-        status, out = await self.on_node(infra, row, f"{install('ping', 'iputils-ping')} "
-                                         f"{command}", timeout=INSTALL_TIMEOUT)  # fmt: skip
-        if status != 0:
-            self.node_log(row, f"Warning: overlay: routes not set: {out.strip()[-300:]}")
+        return [(c, router.private_ip) for c in cidrs]
 
-    def _static_routes(self, infra: InfrastructureRow, template: Template, rows: list[NodeRow],
-                       target_ids: set[int]) -> list[Awaitable[Any]]:  # fmt: skip
+    def _static_routes(self, template: Template,
+                       rows: list[NodeRow]) -> list[tuple[NodeRow, str, str]]:  # fmt: skip
         """RADL `router = 'CIDR,system'`: the network's other nodes reach CIDR via system."""
         assert template.overlay is not None
-        jobs: list[Awaitable[Any]] = []
+        found = []
         for route in template.overlay.routes:
             via = next((r.private_ip for r in rows if r.name == route.system), None)
             if not via:
@@ -276,9 +333,45 @@ class OverlaySetup:
                 compute = template.computes.get(row.name)
                 on_net = compute is not None and any(i.network == route.network
                                                      for i in compute.interfaces)  # fmt: skip
-                if on_net and row.name != route.system and row.vm_id in target_ids:
-                    jobs.append(self.on_node(infra, row, render.route_command([route.cidr], via)))
-        return jobs
+                if on_net and row.name != route.system:
+                    found.append((row, route.cidr, via))
+        return found
+
+    async def _refresh_routes(self, infra: InfrastructureRow, template: Template, layout: Plan,
+                              rows: list[NodeRow], st: state.OverlayState,
+                              targets: set[int]) -> bool:  # fmt: skip
+        """Routes of the other nodes: the site routes of every node a router serves (a router
+        may have changed), RADL routes of the targets; each node's all in one unit. True if
+        every node took them."""
+        assert template.overlay is not None
+        routes: dict[int, list[tuple[str, str]]] = {}
+        for row in layout.others:
+            routes[row.vm_id] = self._site_routes(template.overlay, layout, row, st)
+        for row, cidr, via in self._static_routes(template, rows):
+            routes.setdefault(row.vm_id, []).append((cidr, via))
+        site_nodes = {r.vm_id for r in layout.others}
+        by_id = {r.vm_id: r for r in rows}
+        results = await asyncio.gather(*(
+            self._set_routes(infra, by_id[vm], pairs, vm in site_nodes)
+            for vm, pairs in routes.items() if pairs and (vm in site_nodes or vm in targets)))
+        return all(results)
+
+    async def _set_routes(self, infra: InfrastructureRow, row: NodeRow,
+                          pairs: list[tuple[str, str]], site_node: bool) -> bool:  # fmt: skip
+        """Routes set now and at every boot: an enabled oneshot unit (node_apply.py)."""
+        path = f"{SYSTEMD}/{render.ROUTES_UNIT_NAME}"
+        job = json.dumps({"files": {path: (render.routes_unit(pairs), "644")}, "prune": {},
+                          "units": {render.ROUTES_UNIT_NAME: [path]}})  # fmt: skip
+        ping = f"{install('ping', 'iputils-ping')} " if site_node else ""
+        try:
+            status, out = await self.on_node(infra, row, f"{ping}python3 -c "
+                                             f"{shlex.quote(SCRIPT)}", stdin=job,
+                                             timeout=INSTALL_TIMEOUT)  # fmt: skip
+        except (OSError, asyncssh.Error) as exc:
+            status, out = 255, str(exc) or type(exc).__name__
+        if status != 0:
+            self.node_log(row, f"Warning: overlay: routes not set: {out.strip()[-300:]}")
+        return status == 0
 
     async def _wait_up(self, infra: InfrastructureRow, row: NodeRow) -> None:
         command = (f"for i in $(seq {int(UP_TIMEOUT * 2)}); do ip -o -4 addr show dev "

@@ -27,6 +27,8 @@ class OverlayState:
     revoked: list[int] = field(default_factory=list)
     site_subnets: dict[str, str] = field(default_factory=dict)  # site → CIDR, as measured
     servers: list[int] = field(default_factory=list)  # vm ids of the central points
+    remotes: list[str] = field(default_factory=list)  # their addresses, as members were told
+    routers: dict[str, str] = field(default_factory=dict)  # site → router address, as routed
 
     def revoke(self, vm_id: int) -> bool:
         """Revoke what `vm_id` holds; False if it holds nothing."""

@@ -63,11 +63,11 @@ def read_overlay(template: Template, problems: Problems) -> None:
         raw = str(component.properties.get("indigovr_subnet") or "")
         subnet = _subnet(raw, component.position, problems) if "/" in raw else ""
         compute = template.computes[component.host]
-        if not compute.public:
-            problems.add(component.position, f"central point '{component.name}' is on "
-                         f"'{compute.name}', which has no public address",
-                         "clients of other sites connect to it: give its Compute a public "
-                         "endpoint (network_name: PUBLIC)")  # fmt: skip
+        if not compute.public:  # IM deploys it: members of its own site can still reach it
+            problems.warn(component.position, f"central point '{component.name}' is on "
+                          f"'{compute.name}', which has no public address: members of other "
+                          "sites cannot reach it (give its Compute a public endpoint, "
+                          "network_name: PUBLIC)")  # fmt: skip
         overlay.central_points.append(CentralPoint(component.name, compute.name, subnet or "",
                                                    compute_site(compute),
                                                    component.position))  # fmt: skip
@@ -139,9 +139,10 @@ def _check_sites(overlay: Overlay, template: Template, problems: Problems) -> No
             continue
         if overlay.central_point_of(member.compute) is None and not template.computes[
                 member.compute].public:  # fmt: skip
-            problems.add(member.position, f"VRouter '{member.component}' is on a node without "
-                         "a public address: it could not reach the central point",
-                         "give its Compute a public endpoint")  # fmt: skip
+            # IM deploys it; it reaches a central point of its own site only
+            problems.warn(member.position, f"VRouter '{member.component}' is on a node without "
+                          "a public address: it reaches a central point of its own site only "
+                          "(give its Compute a public endpoint)")  # fmt: skip
         if member.site is None:
             continue
         other = by_site.setdefault(member.site, member)
@@ -164,9 +165,9 @@ def _routes(template: Template, problems: Problems) -> list[StaticRoute]:
             problems.add(network.position, f"network '{network.name}': router "
                          f"'{network.router}': {exc}", "router = 'CIDR,system'")  # fmt: skip
             continue
-        if system not in template.computes:
-            problems.add(network.position, f"network '{network.name}': router names unknown "
-                         f"system '{system}'", "router = 'CIDR,system'")  # fmt: skip
+        if system not in template.computes:  # IM translates it and never finds the system
+            problems.warn(network.position, f"network '{network.name}': router names unknown "
+                          f"system '{system}': no route is set (router = 'CIDR,system')")
             continue
         routes.append(StaticRoute(network.name, cidr, system, network.position))
     return routes

@@ -8,7 +8,9 @@ the infrastructure id and node id, so `list_owned` can always find it again (no 
 
 from __future__ import annotations
 
+import ipaddress
 from abc import ABC, abstractmethod
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,6 +33,22 @@ LABEL_OWNER = "orbis.owner"
 # On an infrastructure's recipe runner (orbis/runner): removed with the infrastructure (it
 # carries LABEL_INFRASTRUCTURE) but never listed, found or counted as one of its machines.
 LABEL_RUNNER = "orbis.runner"
+
+
+# address spaces meant for private networks (RFC 1918, carrier-grade NAT): the only ones a
+# router's security-group rules admit from (route_through)
+PRIVATE_RANGES = tuple(ipaddress.IPv4Network(n) for n in ("10.0.0.0/8", "172.16.0.0/12",
+                                                          "192.168.0.0/16", "100.64.0.0/10"))
+
+
+def private_ranges(cidrs: Iterable[str]) -> list[str]:
+    """The CIDRs (normalised) that lie inside a private address space."""
+    found = []
+    for cidr in cidrs:
+        net = ipaddress.ip_network(cidr, strict=False)
+        if isinstance(net, ipaddress.IPv4Network) and any(net.subnet_of(p) for p in PRIVATE_RANGES):
+            found.append(str(net))
+    return found
 
 
 class ProviderError(Exception):
@@ -200,6 +218,16 @@ class Provider(ABC):
         ("/dev/vdc"), "" when it does not say. A disk made here goes with the machine (destroy,
         cleanup); an existing volume is only detached."""
         raise ProviderError(f"{self.name}: adding disks to a running machine is not supported")
+
+    # -- a machine that forwards for others (IM's network `router`, the overlay's site routers) --
+    def route_through(self, provider_id: str, cidrs: Sequence[str]) -> tuple[str, ...]:
+        """Make the machine a router for `cidrs` on its cloud network: the cloud's anti-spoofing
+        off for it (OpenStack: port security; EC2: the source/destination check), and a route
+        to each CIDR via its private address there (OpenStack: its subnets' host routes; EC2:
+        its subnet's route table). Routes to other CIDRs are left as they are. Idempotent; the
+        routes go when the machine is destroyed. Returns warnings (a CIDR skipped, and why).
+        Back-ends whose nodes route by themselves (the local one) do nothing."""
+        return ()
 
     # -- disk snapshots (IM's PUT .../vms/<vm>/disks/<n>/snapshot) ---------------------------
     def snapshot(self, provider_id: str, disk: int, name: str) -> str:

@@ -53,6 +53,7 @@ from orbis.providers.local_network import create_isolated_network
 # on images made by snapshot(): which infrastructure's node, which installation
 SNAPSHOT_LABEL = "orbis.snapshot.infrastructure"
 SNAPSHOT_INSTALLATION = "orbis.snapshot.installation"
+SITE_LABEL = "orbis.site"  # local_sites.LABEL_SITE: the site a container was made for
 STOP_TIMEOUT = 10  # seconds systemd gets to shut down before SIGKILL (stop, reboot)
 CLEANUP_THREADS = 32  # removals at once when an infrastructure is destroyed
 
@@ -181,7 +182,7 @@ class LocalProvider(Provider):
         """The network a new node of this infrastructure is created on (made if missing)."""
         return self._ensure_network(infrastructure_id, network_name(infrastructure_id))
 
-    def _ensure_network(self, infrastructure_id: str, name: str) -> str:
+    def _ensure_network(self, infrastructure_id: str, name: str, mtu: int | None = None) -> str:
         if name in self._networks:
             return name
         with _errors(f"network {name}"):
@@ -199,6 +200,7 @@ class LocalProvider(Provider):
                             self._labels(infrastructure_id),
                             podman=self._is_podman,
                             timeout=self._timeout,
+                            mtu=mtu,
                         )
                     except docker.errors.APIError as err:
                         if not _conflict(err):  # else another process made it just now
@@ -527,6 +529,11 @@ class LocalProvider(Provider):
             labels = summary.get("Labels") or {}
             if not self._mine(labels) or labels.get(LABEL_RUNNER):  # a runner is no machine
                 continue
+            # the sites of the local back-end share its engine: each lists its own machines
+            # only (else the sweep of orphans took a site's node for a machine "not where
+            # its node is" and removed it)
+            if (labels.get(SITE_LABEL) or None) != self._site_label():
+                continue
             infra = labels.get(LABEL_INFRASTRUCTURE)
             networks = (summary.get("NetworkSettings") or {}).get("Networks") or {}
             preferred = networks.get(network_name(infra)) if infra else None
@@ -638,6 +645,10 @@ class LocalProvider(Provider):
         if self.installation:
             return f"{LABEL_INSTALLATION}={self.installation}"
         return LABEL_INFRASTRUCTURE
+
+    def _site_label(self) -> str | None:
+        """The site label of the machines this provider makes (None: the server's own)."""
+        return None
 
     def _mine(self, labels: dict[str, str]) -> bool:
         """Made by this installation (another Orbis on the same engine keeps its own)."""

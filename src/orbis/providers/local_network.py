@@ -28,6 +28,7 @@ import requests.exceptions
 LIBPOD_NETWORK_CREATE = "/v4.0.0/libpod/networks/create"
 ISOLATE = {"isolate": "true"}
 DOCKER_BRIDGE_NAME = "com.docker.network.bridge.name"
+DOCKER_MTU = "com.docker.network.driver.mtu"
 
 
 def bridge_name() -> str:
@@ -39,26 +40,30 @@ def bridge_name() -> str:
     return "orbis" + secrets.token_hex(5)
 
 
-def libpod_network_body(name: str, labels: dict[str, str]) -> dict[str, Any]:
+def libpod_network_body(name: str, labels: dict[str, str],
+                        mtu: int | None = None) -> dict[str, Any]:  # fmt: skip
     """The JSON body of libpod's `POST /networks/create` (podman 4.x `types.Network`)."""
-    return {"name": name, "driver": "bridge", "labels": labels, "options": dict(ISOLATE),
+    options = {**ISOLATE, **({"mtu": str(mtu)} if mtu else {})}
+    return {"name": name, "driver": "bridge", "labels": labels, "options": options,
             "network_interface": bridge_name()}  # fmt: skip
 
 
 def create_isolated_network(
-    client: docker.DockerClient, name: str, labels: dict[str, str], *, podman: bool, timeout: float
+    client: docker.DockerClient, name: str, labels: dict[str, str], *, podman: bool, timeout: float,
+    mtu: int | None = None,
 ) -> None:
-    """Create bridge network `name` with `labels`, isolated from other infrastructures'.
+    """Create bridge network `name` with `labels`, isolated from other infrastructures' (its
+    bridge and veths of `mtu` bytes if given, else the engine's default, 1500).
     Raises docker.errors.APIError as the Docker SDK would (a taken name: 409 or "already")."""
     if not podman:
         # an orbis* bridge, as on podman: the host's link-local guard matches that name
-        client.networks.create(name, driver="bridge", labels=labels,
-                               options={DOCKER_BRIDGE_NAME: bridge_name()})  # fmt: skip
+        options = {DOCKER_BRIDGE_NAME: bridge_name(), **({DOCKER_MTU: str(mtu)} if mtu else {})}
+        client.networks.create(name, driver="bridge", labels=labels, options=options)
         return
     api = client.api  # a requests.Session bound to the engine's socket (unix, tcp or ssh)
     response = api.post(
         f"{api.base_url}{LIBPOD_NETWORK_CREATE}",
-        json=libpod_network_body(name, labels),
+        json=libpod_network_body(name, labels, mtu),
         timeout=timeout,
     )
     try:

@@ -23,6 +23,10 @@ from orbis.providers.base import Machine, NodeSpec
 from orbis.providers.local import LocalProvider, network_name
 
 LABEL_SITE = "orbis.site"
+# A site's private network allows jumbo frames, as a cloud's commonly does (an AWS VPC 9001
+# bytes, GCP up to 8896): the overlay's figures depend on it (docs/overlay.md, "Figures").
+# The network standing for the internet keeps 1500 bytes.
+SITE_MTU = 9000
 _SITE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
 
 
@@ -50,7 +54,7 @@ class LocalSiteProvider(LocalProvider):
 
     def _network(self, infrastructure_id: str) -> str:
         return self._ensure_network(
-            infrastructure_id, site_network_name(infrastructure_id, self.site)
+            infrastructure_id, site_network_name(infrastructure_id, self.site), mtu=SITE_MTU
         )
 
     def _extra_networks(self, spec: NodeSpec) -> list[str]:
@@ -60,6 +64,9 @@ class LocalSiteProvider(LocalProvider):
 
     def _labels(self, infrastructure_id: str) -> dict[str, str]:
         return {**super()._labels(infrastructure_id), LABEL_SITE: self.site}
+
+    def _site_label(self) -> str | None:
+        return self.site
 
     def _machine(self, container: Container, warnings: tuple[str, ...] = ()) -> Machine:
         """Private address on the site's network; public address on the shared one."""

@@ -15,6 +15,8 @@ from orbis.paths import new_id
 from orbis.service.adoption import DETACHED, detached_reason
 from orbis.service.core import ServiceBase
 from orbis.service.errors import InvalidRequest
+from orbis.service.function_adoption import adopt_functions
+from orbis.service.im_functions import hosted_records
 from orbis.service.im_read import PREFIX, ImInfrastructure, read_im_export
 
 
@@ -54,6 +56,10 @@ class ImImportMixin(ServiceBase):
             if vm.name not in known:
                 raise InvalidRequest(f"{PREFIX}: VM {vm.vm_id}: system '{vm.name}' is not in "
                                      f"the infrastructure's template")  # fmt: skip
+        for fn in found.functions:
+            if fn["name"] not in template.functions:
+                raise InvalidRequest(f"{PREFIX}: function '{fn['name']}' is not in the "
+                                     f"infrastructure's template")  # fmt: skip
         private, public, notes = key_pair(found)
         nodes = [vm.row() for vm in found.vms]
         for node in nodes:
@@ -62,6 +68,13 @@ class ImImportMixin(ServiceBase):
             node["adoption"] = await self.adoption(who, node)
             if node["adoption"] == DETACHED:
                 node["log"] = f"{node['log']}{detached_reason(node['vm_id'])}\n"
+        # unhosted functions were VMs on IM's connectors; hosted ones are read from the
+        # template, at their OSCAR node's imported machine (im_functions.py); either is the
+        # client's text: adopted by the rule of Orbis's own format (function_adoption.py)
+        named = {f["name"] for f in found.functions}
+        functions = [*found.functions, *(f for f in hosted_records(template, nodes)
+                                         if f["name"] not in named)]  # fmt: skip
+        await adopt_functions(who, functions, nodes, template)
         log = found.log + "".join(f"Imported from IM: {n}\n" for n in [*found.notes, *notes])
         infra_id = new_id()  # never IM's id: an id is a path here and a label on resources
         infra = {
@@ -73,7 +86,7 @@ class ImImportMixin(ServiceBase):
             "generation": 1, "reconciled": 1,
         }  # fmt: skip
         try:
-            self.store.import_rows(infra, nodes, [], who.owners())
+            self.store.import_rows(infra, nodes, [], who.owners(), functions)
         except Exception as exc:  # a value the database refuses; the store rolled back
             raise InvalidRequest(f"{PREFIX}: a value does not fit ({type(exc).__name__})"
                                  ) from None  # fmt: skip

@@ -25,6 +25,7 @@ from orbis.lang.radl.writer import render
 from orbis.model.states import NodeState
 from orbis.placement.sites import LOCAL_TYPES
 from orbis.service.errors import InvalidRequest
+from orbis.service.im_functions import function_record, is_function_cloud
 
 PREFIX = "Error Importing Inf.: IM data"
 IM_STATES = {s.value for s in NodeState}
@@ -90,6 +91,8 @@ class ImInfrastructure:
     next_vm_id: int
     vms: list[ImVm]
     notes: list[str]  # what was not carried over, for the infrastructure's log
+    # unhosted functions (VMs on an OSCAR or Lambda connector), as function records
+    functions: list[dict[str, Any]] = field(default_factory=list)
 
     def live(self) -> list[ImVm]:
         return [vm for vm in self.vms if not vm.deleted]
@@ -143,7 +146,18 @@ def read_im_export(data: dict[str, Any]) -> ImInfrastructure:
     entries = data.get("vm_list")
     if not isinstance(entries, list):
         raise _fail("vm_list", "must be a list")
-    vms = [_vm(_object(e, f"vm_list[{i}]"), f"vm_list[{i}]", notes) for i, e in enumerate(entries)]
+    vms: list[ImVm] = []
+    functions: list[dict[str, Any]] = []
+    for i, entry in enumerate(entries):
+        vm = _object(entry, f"vm_list[{i}]")
+        cloud = _object(vm.get("cloud"), f"vm_list[{i}].cloud") if vm.get("cloud") else {}
+        if is_function_cloud(str(cloud.get("type") or "")):
+            functions.append(_function(vm, cloud, f"vm_list[{i}]"))
+        else:
+            vms.append(_vm(vm, f"vm_list[{i}]", notes))
+    names = [f["name"] for f in functions]
+    if len(set(names)) != len(names):
+        raise _fail("vm_list", "two functions have the same system name")
     ids = [vm.vm_id for vm in vms]
     if len(set(ids)) != len(ids):
         raise _fail("vm_list", "two VMs have the same im_id")
@@ -154,7 +168,19 @@ def read_im_export(data: dict[str, Any]) -> ImInfrastructure:
     for i, found in enumerate(vms):
         found.check(f"vm_list[{i}]")
     return ImInfrastructure(template, template_format, _text(data, "cont_out", "data"),
-                            next_vm_id, vms, notes)  # fmt: skip
+                            next_vm_id, vms, notes, functions)  # fmt: skip
+
+
+def _function(vm: dict[str, Any], cloud: dict[str, Any], where: str) -> dict[str, Any]:
+    """A VM on IM's OSCAR or Lambda connector: a function record (im_functions.py)."""
+    doc = _parse(_text(vm, "info", where, required=True), f"{where}.info")
+    systems = doc.of_kind("system")
+    if len(systems) != 1:
+        raise _fail(f"{where}.info", "must describe exactly one system (the function)")
+    try:
+        return function_record(vm, cloud, systems[0].id, _values(systems[0]))
+    except ValueError as exc:
+        raise _fail(where, str(exc)) from None
 
 
 def _template(data: dict[str, Any]) -> tuple[str, str]:

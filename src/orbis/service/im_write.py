@@ -16,8 +16,9 @@ from typing import Any
 from orbis.lang.radl.writer import to_radl
 from orbis.model.infrastructure import Template
 from orbis.model.states import NodeState
+from orbis.service.im_functions import function_vms
 from orbis.service.vm_radl import node_radl, to_radl_text
-from orbis.store.schema import InfrastructureRow, NodeRow
+from orbis.store.schema import FunctionRow, InfrastructureRow, NodeRow
 
 LOCAL_CLOUD = {"id": "local", "type": "Local", "host": ""}
 # the type of a site none of the infrastructure's lines names (a node imported detached)
@@ -68,19 +69,23 @@ def _vm(node: NodeRow, template: Template, private_key: str,
 
 
 def im_document(row: InfrastructureRow, nodes: list[NodeRow], template: Template,
-                private_key: str, clouds: Mapping[str, Mapping[str, str]]) -> str:  # fmt: skip
-    """IM's export of `row`: `clouds` maps a site id to its auth line's `type` and `host`
-    (never its secrets)."""
+                private_key: str, clouds: Mapping[str, Mapping[str, str]],
+                functions: list[FunctionRow] | None = None) -> str:  # fmt: skip
+    """IM's export of `row`: `clouds` maps a site id (and an OSCAR or Lambda line's id) to its
+    auth line's `type` and `host` (never its secrets); `functions`, its function records
+    (unhosted ones become VMs on their connector, as in IM: im_functions.py)."""
     live = [n for n in nodes if not n.deleted]
     master = next((n.vm_id for n in live if n.public_ip), None)
     flags = [_configured(n.state) for n in live]
     configured = False if False in flags else (True if flags and all(flags) else None)
     radl = row.template if row.template_format == "radl" else to_radl(template)
+    next_id = max([row.next_vm_id, *(n.vm_id + 1 for n in nodes)])
+    made = function_vms(functions or [], template, next_id, clouds)
     doc: dict[str, Any] = {
         "id": row.id, "auth": None, "radl": radl,
         "extra_info": {"TOSCA": row.template} if row.template_format == "tosca" else {},
-        "vm_list": [_vm(n, template, private_key, clouds) for n in nodes],
-        "vm_master": master, "vm_id": max([row.next_vm_id, *(n.vm_id + 1 for n in nodes)]),
+        "vm_list": [_vm(n, template, private_key, clouds) for n in nodes] + made,
+        "vm_master": master, "vm_id": next_id + len(made),
         "cont_out": row.log or "", "configured": configured, "ansible_configured": None,
         "private_networks": {}, "system_counter": 0, "deleted": False, "snapshots": [],
     }  # fmt: skip

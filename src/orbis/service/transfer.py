@@ -76,7 +76,7 @@ class TransferMixin(ImImportMixin, AccessMixin):
         found = self.store.export_rows(row.id)
         assert found is not None
         infra, nodes, steps, functions = found
-        text = (self._im_form(infra, nodes) if form == "im"
+        text = (self._im_form(infra, nodes, functions) if form == "im"
                 else self._orbis_form(infra, nodes, steps, functions))  # fmt: skip
         if delete:
             # IM: forget the infrastructure without touching its cloud resources
@@ -87,12 +87,17 @@ class TransferMixin(ImImportMixin, AccessMixin):
             self.forget_template(row.id)
         return text
 
-    def _im_form(self, infra: InfrastructureRow, nodes: list[NodeRow]) -> str:
+    def _im_form(self, infra: InfrastructureRow, nodes: list[NodeRow],
+                 functions: list[FunctionRow]) -> str:  # fmt: skip
         # each site's type and host (never its secrets), for IM's per-VM `cloud`
         lines = self.cloud_credentials(infra.id)
-        clouds = {s.id: {"type": s.type, "host": s.host} for s in self.sites.sites_for(lines)}
+        clouds = {str(x.get("id")): {"type": str(x.get("type") or ""),
+                                     "host": str(x.get("host") or "")}
+                  for x in lines if x.get("id")}  # fmt: skip
+        clouds.update({s.id: {"type": s.type, "host": s.host} for s in self.sites.sites_for(lines)})
         # the key travels unsealed inside each VM's RADL, as in IM's export
-        return im_document(infra, nodes, self.template(infra), self.private_key(infra), clouds)
+        return im_document(infra, nodes, self.template(infra), self.private_key(infra), clouds,
+                           functions)  # fmt: skip
 
     def _orbis_form(self, infra: InfrastructureRow, nodes: list[NodeRow], steps: list[StepRow],
                     functions: list[FunctionRow]) -> str:  # fmt: skip

@@ -310,3 +310,40 @@ def test_an_addon_the_base_offers_in_childs_composes_whatever_its_parents_say(tm
     (tmp_path / "third.yaml").write_text(base_text.format(childs=""))
     found = problems(tmp_path / "third.yaml", tmp_path / "app.yaml")
     assert "app.yaml is an add-on of first.yaml, not of third.yaml" in found[0]
+
+
+def test_an_addon_import_of_an_unshipped_type_set_is_dropped_as_the_dashboard_drops_it(
+    tmp_path: Path,
+):
+    # the catalogue's ARC add-on imports a fork's types; the Dashboard sends IM only the base's
+    # imports, which define the add-on's types: the merge must not try to fetch the fork's
+    fork = "https://raw.githubusercontent.com/someone/tosca-fork/arc/custom_types.yaml"
+    base = tmp_path / "vm.yaml"
+    base.write_text(
+        "tosca_definitions_version: tosca_simple_yaml_1_0\n"
+        f"imports:\n  - grycap: {GRYCAP_TYPES}\n"
+        "topology_template:\n"
+        "  node_templates:\n"
+        "    front:\n"
+        "      type: tosca.nodes.indigo.Compute\n"
+    )
+    addon = tmp_path / "arc.yaml"
+    addon.write_text(
+        "tosca_definitions_version: tosca_simple_yaml_1_0\n"
+        f"imports:\n  - mine: {fork}\n  - indigo: {INDIGO_TYPES}\n"
+        "metadata: {parents: [vm.yaml]}\n"
+        "topology_template:\n"
+        "  node_templates:\n"
+        "    arc:\n"
+        "      type: tosca.nodes.indigo.ARCwn\n"
+        "      requirements: [{host: front}]\n"
+    )
+    template, text, smap = load_composed(base, [addon])
+    assert "arc" in template.components
+    assert any(
+        f"arc.yaml:3:5: arc.yaml: import '{fork}' dropped: the IM Dashboard keeps only the "
+        "base's imports" in w
+        for w in smap.warnings
+    )
+    imports = [next(iter(e.values())) for e in yaml.safe_load(text)["imports"]]
+    assert imports == [INDIGO_TYPES, GRYCAP_TYPES]  # a shipped set is still merged

@@ -16,15 +16,27 @@ from orbis.lang.errors import TemplateError
 CATALOGUE = Path(__file__).resolve().parents[2] / "fixtures" / "im_catalogue"
 
 
+def _metadata(path: Path) -> dict:
+    try:
+        doc = yaml.safe_load(path.read_text())
+    except yaml.YAMLError:  # an add-on that is not YAML (stac_vm.yaml) names nothing
+        return {}
+    return (doc.get("metadata") or {}) if isinstance(doc, dict) else {}
+
+
 def _pairs() -> list[tuple[str, str]]:
+    """Every (base, add-on) the catalogue relates: the add-ons a base offers in `childs` and the
+    add-ons naming it in `parents` (bench/catalogue_check.py counts the same pairs)."""
+    files = sorted(CATALOGUE.glob("*.y*ml"))
+    meta = {path.name: _metadata(path) for path in files}
     pairs = []
-    for base in sorted(CATALOGUE.glob("*.y*ml")):
-        try:
-            doc = yaml.safe_load(base.read_text())
-        except yaml.YAMLError:  # an add-on that is not YAML (stac_vm.yaml) is no base
-            continue
-        childs = (doc.get("metadata") or {}).get("childs") or []
-        pairs += [(base.name, child) for child in childs]
+    for base, data in meta.items():
+        if data.get("parents"):
+            continue  # an add-on
+        childs = list(data.get("childs") or [])
+        named_by = [a for a, m in meta.items() if base in (m.get("parents") or [])]
+        childs += [a for a in named_by if a not in childs]
+        pairs += [(base, child) for child in childs]
     return pairs
 
 
@@ -41,6 +53,9 @@ IM_REFUSES = {
     # not YAML ("fastapi_image: get_input: ..."): no parser reads it
     ("simple-node-disk.yml", "stac_vm.yaml"): "stac_vm.yaml:69:39: invalid YAML",
 }
+# What the Dashboard's form supplies (a required input without default: HTML `required`); IM
+# refuses the merge as written (a null operation input), as Orbis does (test below)
+FORM = {("simple-node-disk.yml", "postgresql.yaml"): {"postgresql_password": "s3cret"}}
 # IM's translation of the merges whose counts the add-on changes or keeps notably
 SYSTEMS = {
     ("oscar.yaml", "oscar_elastic.yaml"): {"front": 1, "wn": 0},  # wn replaced: min_wn_num
@@ -53,11 +68,20 @@ SYSTEMS = {
     # a stand-alone Kubernetes template the VM base offers: both sets of machines
     ("simple-node-disk.yml", "galaxy.yaml"): {"simple_node": 1, "front": 1, "wn": 3},
     ("oscar.yaml", "nifi.yaml"): {"front": 1, "wn": 1},
+    # redefines the base's num_instances input (default 1) and puts the node on a proxied net
+    ("simple-node-disk.yml", "proxy_host_vm.yaml"): {"simple_node": 1},
+    ("slurm_cluster.yml", "apptainer_cluster.yaml"): {"lrms_server": 1, "lrms_wn": 1},
+    # a Slurm cluster beside the Kubernetes/OSCAR one (two parents): both sets of machines
+    ("kubernetes.yaml", "k8s_slurm_interlink.yaml"): {
+        "front": 1, "wn": 1, "slurm_server": 1, "slurm_wn": 1},
+    ("oscar.yaml", "k8s_slurm_interlink.yaml"): {
+        "front": 1, "wn": 1, "slurm_server": 1, "slurm_wn": 1},
 }
 
 
 def test_the_copy_holds_every_pair_the_catalogue_offers() -> None:
-    assert len(PAIRS) == 67
+    # 67 offered in the bases' childs, 14 named only in an add-on's parents (README.md there)
+    assert len(PAIRS) == 81
     assert all((CATALOGUE / child).is_file() for _, child in PAIRS)
     assert set(SYSTEMS) | set(IM_REFUSES) <= set(PAIRS)
 
@@ -69,11 +93,34 @@ def test_every_catalogue_pair(base: str, child: str) -> None:
             load_composed(CATALOGUE / base, [CATALOGUE / child])
         assert IM_REFUSES[(base, child)] in str(refused.value)
         return
-    template, _, _ = load_composed(CATALOGUE / base, [CATALOGUE / child])
+    template, _, _ = load_composed(CATALOGUE / base, [CATALOGUE / child], FORM.get((base, child)))
     if (base, child) in SYSTEMS:
         assert template.systems() == SYSTEMS[(base, child)]
     alone, _, _ = load_composed(CATALOGUE / base)
     assert set(alone.systems()) <= set(template.systems())  # the base's machines are kept
+
+
+def test_a_required_input_left_empty_is_refused_where_an_operation_needs_it() -> None:
+    with pytest.raises(TemplateError, match="postgresql.yaml:78:36: operation input "
+                       "'postgresql_password' of node 'postgresql' is null"):  # fmt: skip
+        load_composed(CATALOGUE / "simple-node-disk.yml", [CATALOGUE / "postgresql.yaml"])
+
+
+@pytest.mark.parametrize(
+    ("card", "systems"),
+    [
+        ("galaxy_vm.yaml", {"simple_node": 1, "front": 1, "wn": 3}),
+        ("k8s_argo.yaml", {"front": 1, "wn": 1}),
+        ("k8s_minio.yaml", {"front": 1, "wn": 1}),
+        ("k8s_influxdb.yaml", {"front": 1, "wn": 1}),
+        ("k8s_galaxy_link.yaml", {"front": 1, "wn": 3}),  # k8s_galaxy's wn_num default wins
+    ],
+)
+def test_a_link_card_deploys_its_parent_with_its_childs(card: str, systems: dict) -> None:
+    template, _, smap = load_composed(CATALOGUE / card)
+    assert template.systems() == systems
+    link = yaml.safe_load((CATALOGUE / card).read_text())["metadata"]["link"]
+    assert [Path(f).name for f in smap.files] == [link["parent"], *link["childs"]]
 
 
 def test_an_empty_proxy_host_is_no_proxy_and_a_given_one_is_used() -> None:

@@ -3,6 +3,8 @@
 import time
 from pathlib import Path
 
+import pytest
+
 from orbis.lang import CLIENT, load_template
 from orbis.lang.tosca import load
 from orbis.model.infrastructure import Function, PortSpec
@@ -228,3 +230,17 @@ topology_template:
     assert galaxy.host == "vm"  # galaxy → (HostedOn) fe → vm
     [op] = galaxy.operations
     assert op.inputs["galaxy_lrms"] == "slurm"  # [SELF, lrms, type]: fe's lrms capability
+
+
+@pytest.mark.parametrize(
+    "version", ["tosca_simple_profile_for_nfv_1_0_0", "tosca_simple_profile_for_mec_1_0_0"]
+)
+def test_the_parsers_extension_profiles_are_accepted_as_im_accepts_them(version: str) -> None:
+    text = (
+        f"tosca_definitions_version: {version}\n"
+        "topology_template:\n  node_templates:\n    vm:\n      type: tosca.nodes.Compute\n"
+    )
+    template = load_template("t.yaml", text=text)
+    assert template.systems() == {"vm": 1}
+    assert any(f"t.yaml:1:28: '{version}' is read as the simple profile" in w
+               for w in template.warnings)  # fmt: skip

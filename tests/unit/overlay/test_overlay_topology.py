@@ -111,15 +111,36 @@ def test_overlapping_subnets_are_reported_at_the_later_one() -> None:
                       "subnets of their own)"]
 
 
-def test_a_central_point_needs_a_public_node_and_a_valid_subnet() -> None:
+def test_a_central_point_needs_a_valid_subnet() -> None:
     errors = _errors("""    cp:
       type: tosca.nodes.indigo.VR.CentralPoint
       properties: {indigovr_subnet: 10.0.0.1/24}
-      requirements: [{host: w}]
+      requirements: [{host: a}]
 """)
-    assert len(errors) == 2
+    assert len(errors) == 1
     assert errors[0].startswith("t.yaml:14:5: overlay subnet '10.0.0.1/24': ")
-    assert "on 'w', which has no public address" in errors[1]
+
+
+def test_a_central_point_and_a_vrouter_without_public_address_are_warned_not_refused() -> None:
+    """IM deploys them (its test tosca_add_hybrid_l2.yml): the VPN forms within a site only."""
+    template = _load("""    v:
+      type: tosca.nodes.indigo.Compute
+    cp:
+      type: tosca.nodes.indigo.VR.CentralPoint
+      requirements: [{host: w}]
+    r:
+      type: tosca.nodes.indigo.VR.VRouter
+      requirements: [{host: v}, {central_point: cp}]
+""")
+    overlay = template.overlay  # type: ignore[attr-defined]
+    assert [c.compute for c in overlay.central_points] == ["w"]
+    assert [(m.compute, m.router) for m in overlay.members] == [("v", True)]
+    warnings = template.warnings  # type: ignore[attr-defined]
+    assert any(w.startswith("t.yaml:16:5: central point 'cp' is on 'w', which has no public "
+                            "address: members of other sites cannot reach it") for w in warnings)
+    assert any(w.startswith("t.yaml:19:5: VRouter 'r' is on a node without a public address")
+               for w in warnings)
+    assert sorted(template.computes) == ["a", "b", "v", "w"]  # type: ignore[attr-defined]
 
 
 def test_clients_name_one_primary_and_the_other_is_the_backup() -> None:
@@ -154,10 +175,25 @@ def test_radl_router_sets_a_static_route_and_is_checked() -> None:
         ("priv", "10.0.0.0/16", "gw")]
     assert node_rights(template, "gw") == TUNNEL and node_rights(template, "node") == ROUTES
     with pytest.raises(TemplateError) as caught:
-        load_radl(RADL.format(route="10.0.0.0/16,gateway"), "t.radl")
-    assert [str(p) for p in caught.value.problems] == [
-        "t.radl:2:9: network 'priv': router names unknown system 'gateway' "
-        "(hint: router = 'CIDR,system')"]
+        load_radl(RADL.format(route="10.0.0.0/33,gw"), "t.radl")
+    assert [str(p) for p in caught.value.problems][0].startswith(
+        "t.radl:2:9: network 'priv': router '10.0.0.0/33,gw': ")
+
+
+def test_a_router_naming_no_system_is_warned_and_sets_no_route() -> None:
+    """IM translates it and never finds the system (its test tosca_nets.yml): accepted."""
+    template = load_radl(RADL.format(route="10.0.0.0/16,gateway"), "t.radl")
+    assert template.overlay is None and sorted(template.computes) == ["gw", "node"]
+    assert template.warnings == [
+        "t.radl:2:9: network 'priv': router names unknown system 'gateway': no route is set "
+        "(router = 'CIDR,system')"]
+    tosca = _load("""    site_b_net:
+      type: tosca.nodes.network.Network
+      properties: {network_type: private, gateway_ip: '192.168.0.0/16,vr1_compute'}
+""")
+    assert tosca.overlay is None  # type: ignore[attr-defined]
+    assert any(w.startswith("t.yaml:14:5: network 'site_b_net': router names unknown system "
+                            "'vr1_compute'") for w in tosca.warnings)  # type: ignore[attr-defined]
 
 
 def test_tosca_gateway_ip_with_a_system_is_imss_router() -> None:
@@ -181,3 +217,44 @@ def test_the_local_back_end_gives_the_rights_at_creation_and_only_then() -> None
     assert options[ROUTES] == {"cap_add": ["NET_ADMIN"]}
     assert options[TUNNEL]["devices"] == ["/dev/net/tun:/dev/net/tun:rwm"]
     assert options[TUNNEL]["sysctls"]["net.ipv4.ip_forward"] == "1"
+
+
+VR_RADL = """network pub (outbound = 'yes')
+network priv ()
+system front (net_interface.0.connection = 'pub' and disk.0.image.url = 'local://siteA' and
+  vrouter = 'central_point' and vrouter.subnet = '192.168.255.0/24')
+system cpb (net_interface.0.connection = 'pub' and disk.0.image.url = 'local://siteB' and
+  vrouter = 'central_point,router')
+system solo (net_interface.0.connection = 'pub' and disk.0.image.url = 'local://siteC' and
+  vrouter = 'client' and vrouter.central_point = '{target}')
+system wn (net_interface.0.connection = 'priv' and disk.0.image.url = 'local://siteB')
+deploy front 1
+deploy cpb 1
+deploy solo 1
+deploy wn 1
+"""
+
+
+def test_radl_vrouter_features_read_as_the_tosca_components() -> None:
+    template = load_radl(VR_RADL.format(target="front"), "t.radl")
+    overlay = template.overlay
+    assert overlay is not None
+    assert [(c.compute, c.subnet, c.site) for c in overlay.central_points] == [
+        ("front", "192.168.255.0/24", "siteA"), ("cpb", "192.168.254.0/24", "siteB")]
+    assert sorted((m.compute, m.router, m.central_point) for m in overlay.members) == [
+        ("cpb", True, "front_central_point"), ("solo", False, "front_central_point")]
+    assert [node_rights(template, n) for n in ("front", "solo", "wn")] == [TUNNEL, TUNNEL, ROUTES]
+
+
+def test_radl_vrouter_mistakes_are_reported_at_their_line() -> None:
+    with pytest.raises(TemplateError) as caught:
+        load_radl(VR_RADL.format(target="fornt"), "t.radl")
+    assert [str(p) for p in caught.value.problems] == [
+        "t.radl:8:26: vrouter.central_point of system 'solo' names 'fornt', which is no system "
+        "with vrouter = 'central_point' (hint: did you mean 'front'?)"]
+    bad = VR_RADL.format(target="front").replace("'central_point,router'", "'rooter'")
+    with pytest.raises(TemplateError) as caught:
+        load_radl(bad, "t.radl")
+    assert [str(p) for p in caught.value.problems][0].startswith(
+        "t.radl:6:3: system 'cpb': vrouter role 'rooter' is not known (hint: did you mean "
+        "'router'?)")

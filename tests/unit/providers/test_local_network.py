@@ -136,6 +136,13 @@ def test_each_network_gets_a_bridge_name_no_earlier_network_had() -> None:
     assert all(len(n) <= 15 and not n.startswith("cni-podman") for n in names)
 
 
+def test_a_site_network_asks_for_jumbo_frames_and_the_internet_stands_at_1500() -> None:
+    from orbis.providers.local_sites import SITE_MTU
+
+    assert libpod_network_body("n", {}, SITE_MTU)["options"] == {"isolate": "true", "mtu": "9000"}
+    assert libpod_network_body("n", {})["options"] == {"isolate": "true"}
+
+
 @pytest.mark.parametrize("engine", [(PODMAN_COMPONENTS,)], indirect=True)
 def test_the_network_is_listed_once_not_once_per_launch(engine: RecordingEngine) -> None:
     """Every launch asks for its infrastructure's network under one lock: 20 launches at once

@@ -112,3 +112,109 @@ def test_ims_hosted_faas_template_becomes_the_fdl_im_sends() -> None:
         "output": [{"storage_provider": "minio.default", "path": "detect/out",
                     "suffix": ["png"]}],
     }  # fmt: skip
+
+
+NEWER = {
+    "total_memory": "4Gi", "total_cpu": 2, "synchronous": {"min_scale": 1, "max_scale": 4},
+    "delegation": "load-based", "rescheduler_threshold": 30, "file_stage_in": "true",
+    "image_prefetch": True, "annotations": {"a/b": "c"}, "labels": {"team": "plants"},
+    "vo": "vo.example.eu", "visibility": "restricted", "allowed_users": ["alice@egi.eu"],
+    "isolation_level": "USER", "interlink_node_name": "vk-hpc",
+    "volume": {"size": "1Gi", "mount_path": "/data", "lifecycle_policy": "retain"},
+    "mount": {"storage_provider": "minio.default", "path": "/shared/"},
+    "exposed": {"port": "8080", "rewrite_target": "true", "nodePort": 30080,
+                "set_auth": False, "health_path": "/ready"},
+}  # fmt: skip
+
+
+def test_newer_oscar_fields_in_oscars_shapes() -> None:
+    fdl = service_definition(function(**NEWER))
+    assert {k: fdl[k] for k in (*NEWER, "expose") if k in fdl and k != "exposed"} == {
+        "total_memory": "4Gi", "total_cpu": "2", "synchronous": {"min_scale": 1, "max_scale": 4},
+        "delegation": "load-based", "rescheduler_threshold": 30, "file_stage_in": True,
+        "image_prefetch": True, "annotations": {"a/b": "c"}, "labels": {"team": "plants"},
+        "vo": "vo.example.eu", "visibility": "restricted", "allowed_users": ["alice@egi.eu"],
+        "isolation_level": "USER", "interlink_node_name": "vk-hpc",
+        "volume": {"size": "1Gi", "mount_path": "/data", "lifecycle_policy": "retain"},
+        "mount": {"storage_provider": "minio.default", "path": "shared"},
+        "expose": {"api_port": 8080, "rewrite_target": True, "nodePort": 30080,
+                   "set_auth": False, "health_path": "/ready"},
+    }  # fmt: skip
+    assert "exposed" not in fdl
+
+
+def test_the_stand_in_takes_what_orbis_sends_and_refuses_what_oscar_would_not() -> None:
+    from pydantic import ValidationError
+
+    from orbis.testing.standins.oscar.schema import Service
+
+    fdl = service_definition(function(**NEWER))
+    assert Service.model_validate(fdl).model_dump(exclude_none=True)["volume"] == fdl["volume"]
+    for field, value, said in [
+        ("visibility", "secret", "visibility"), ("total_memory", "lots", "total_memory"),
+        ("isolation_level", "user", "isolation_level"), ("delegation", "fastest", "delegation"),
+        ("volume", {"size": "1Gi", "mount_path": "data"}, "mount_path"),
+        ("expose", {"port": 80}, "port"), ("synchronous", {"min_scale": -1}, "min_scale"),
+        ("mount", {"storage_provider": "s3.nowhere", "path": "x"}, "s3.nowhere"),
+        ("allowed_users", ["bob"], "restricted"), ("total_cpu", "two", "two"),
+    ]:
+        bad = {**fdl, field: value}
+        if field == "allowed_users":
+            bad["visibility"] = "public"
+        with pytest.raises(ValidationError) as caught:
+            Service.model_validate(bad)
+        assert said in str(caught.value), (field, str(caught.value))
+
+
+@pytest.mark.parametrize(("props", "message"), [
+    ({"visibility": "everyone"}, "visibility must be one of private, public, restricted"),
+    ({"total_memory": "2 GB"}, "total_memory must be a Kubernetes quantity"),
+    ({"total_cpu": 0}, "total_cpu must be more than 0"),
+    ({"synchronous": {"min": 1}}, "synchronous.min is not an OSCAR field"),
+    ({"volume": {"mount_path": "/d"}}, "volume needs size"),
+    ({"volume": {"size": "1Gi", "mount_path": "d"}}, "volume.mount_path must be an absolute"),
+    ({"allowed_users": ["a"]}, "allowed_users needs visibility: restricted"),
+    ({"rescheduler_threshold": "soon"}, "rescheduler_threshold must be a whole number"),
+    ({"file_stage_in": "maybe"}, "file_stage_in must be true or false"),
+    ({"exposed": {"port": "http"}}, "exposed.port must be a whole number"),
+    ({"exposed": {"replicas": 2}}, "exposed.replicas is not an OSCAR expose field"),
+    ({"mount": {"storage_provider": "s3.none", "path": "p"}},
+     "mount: storage provider 's3.none' is not defined"),
+])  # fmt: skip
+def test_bad_newer_fields_name_the_function_and_field(props: dict[str, object],
+                                                      message: str) -> None:  # fmt: skip
+    with pytest.raises(FdlError) as caught:
+        service_definition(function(**props))
+    assert "function 'fn'" in str(caught.value) and message in str(caught.value)
+
+
+def test_a_template_with_newer_fields_validates_and_sends_them(tmp_path: object) -> None:
+    from pathlib import Path
+
+    from orbis.lang import load_template
+
+    path = Path(str(tmp_path)) / "newer.yaml"
+    path.write_text("""tosca_definitions_version: tosca_simple_yaml_1_0
+imports:
+  - grycap_custom_types: https://raw.githubusercontent.com/grycap/tosca/main/custom_types.yaml
+topology_template:
+  node_templates:
+    plants:
+      type: tosca.nodes.aisprint.FaaS.Function
+      properties:
+        name: plants
+        memory: 512Mi
+        image: grycap/plants
+        script: echo
+        total_memory: 4Gi
+        total_cpu: 2
+        visibility: restricted
+        allowed_users: [alice@egi.eu]
+        synchronous: {min_scale: 1}
+        volume: {size: 1Gi, mount_path: /data}
+""")
+    fdl = service_definition(load_template(path).functions["plants"])
+    assert (fdl["total_memory"], fdl["total_cpu"], fdl["visibility"], fdl["allowed_users"],
+            fdl["synchronous"], fdl["volume"]) == (
+        "4Gi", "2", "restricted", ["alice@egi.eu"], {"min_scale": 1},
+        {"size": "1Gi", "mount_path": "/data"})  # fmt: skip

@@ -165,3 +165,83 @@ async def test_a_hosted_function_follows_its_oscar_machine(
         await service.destroy(alice, mine)
         assert await service.wait_reconciled(mine, timeout=60)
         assert set(hosted.services) == (set() if machine == "adopted" else {"upper"})
+
+
+# -- IM's export form (service/im_functions.py) -----------------------------------------------
+
+
+async def test_an_unhosted_function_goes_through_ims_form_as_a_vm_on_its_connector(
+    service: OrbisService, cluster: Cluster
+) -> None:
+    alice = who("alice", oscar_line(cluster, cluster.password))
+    infra = await service.create(alice, TEMPLATE)
+    assert await service.wait_reconciled(infra, timeout=60)
+    doc = json.loads(await service.export(alice, infra, delete=True, form="im"))
+    [vm] = [json.loads(v) for v in doc["vm_list"]]
+    cloud = json.loads(vm["cloud"])
+    assert (vm["id"], vm["state"], cloud["id"], cloud["type"]) == (
+        "plants", "running", "oscar_a", "OSCAR")
+    assert "system plants (" in vm["info"] and "name = 'plants'" in vm["info"]
+    assert "script = '#!/bin/sh\necho hi'" in vm["info"]
+    assert cluster.password not in json.dumps(doc)  # an auth line's secret never travels
+
+    # Bob (another password) gets it detached: nothing is sent to the cluster
+    bob = who("bob", oscar_line(cluster, "not-the-password"))
+    before = len(writes(cluster))
+    theirs = await service.import_(bob, json.dumps(doc))
+    [row] = service.store.functions(theirs)
+    assert row.state == "detached" and "HTTP 401" in row.error
+    await service.destroy(bob, theirs)
+    assert await service.wait_reconciled(theirs, timeout=60)
+    assert writes(cluster)[before:] == [] and set(cluster.services) == {"plants"}
+
+    # Alice adopts it (her line reads it) and it is deleted with her infrastructure
+    mine = await service.import_(alice, json.dumps(doc))
+    [row] = service.store.functions(mine)
+    assert (row.name, row.state, row.site, row.service, row.endpoint) == (
+        "plants", "running", "oscar_a", "plants", cluster.url)
+    before = len(writes(cluster))
+    await service.reconfigure(alice, mine)
+    assert await service.wait_reconciled(mine, timeout=60)
+    # hers: brought up to date (IM's form carries no digest of what was sent)
+    assert writes(cluster)[before:] == [("PUT", "/system/services")]
+    await service.destroy(alice, mine)
+    assert await service.wait_reconciled(mine, timeout=60)
+    assert cluster.services == {}
+
+
+@pytest.mark.parametrize("machine", ["adopted", "detached"])
+async def test_a_hosted_function_comes_back_from_ims_form_with_its_oscar_machine(
+    service: OrbisService, monkeypatch: pytest.MonkeyPatch, machine: str
+) -> None:
+    """IM keeps a hosted function in its TOSCA only (no VM): the import reads it from the
+    template, at its OSCAR node's imported machine, adopted or detached with that machine."""
+    text = Path("examples/functions.yaml").read_text()
+    with oscar_cluster("oscar-h", password="oscar-example-pw") as hosted:
+        text = text.replace('      default: ""\n', f"      default: {hosted.url}\n", 1)
+        alice = who("alice")
+        infra = await service.create(alice, text)
+        assert await service.wait_reconciled(infra, timeout=60)
+        doc = json.loads(await service.export(alice, infra, delete=True, form="im"))
+        assert [json.loads(v)["cloud"] for v in doc["vm_list"]] != []  # the OSCAR machine
+        assert all(json.loads(json.loads(v)["cloud"])["type"] != "OSCAR"
+                   for v in doc["vm_list"])  # fmt: skip
+
+        async def adoption(self: OrbisService, who: object, node: dict) -> str:  # type: ignore[type-arg]
+            return machine if node.get("provider_id") else ""
+
+        monkeypatch.setattr(OrbisService, "adoption", adoption)
+        before = len(writes(hosted))
+        mine = await service.import_(alice, json.dumps(doc))
+        [row] = service.store.functions(mine)
+        assert (row.site, row.service, row.endpoint) == ("node:oscar", "upper", hosted.url)
+        if machine == "adopted":
+            assert row.state == "running"
+        else:
+            assert row.state == "detached" and "is not yours" in row.error
+        await service.destroy(alice, mine)
+        assert await service.wait_reconciled(mine, timeout=60)
+        if machine == "adopted":
+            assert hosted.services == {}
+        else:
+            assert set(hosted.services) == {"upper"} and writes(hosted)[before:] == []

@@ -9,28 +9,42 @@ EC3 template needs no CLUES or Slurm recipe (docs/elastic.md)."""
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 from orbis.lang.errors import Problems, suggest
 from orbis.lang.radl.ast import Document
 from orbis.lang.radl.values import Merged
 from orbis.lang.tosca.elastic import FRONT_PLAY, WORKER_PLAY
-from orbis.model.elastic import ElasticCluster, WorkerPool
+from orbis.model.elastic import (
+    KNOB_NAMES,
+    NO_LIMIT,
+    PARTITION,
+    ElasticCluster,
+    Knobs,
+    WorkerPool,
+    knob_problem,
+)
 from orbis.model.infrastructure import Component, Function, Operation, Template
 
 SLURM_TYPE = "radl.configure.orbis_slurm"
+# the policy knobs in EC3's style, on the front-end system (docs/elastic.md)
+KNOB_FEATURES = {f"ec3_{name}": name for name in KNOB_NAMES}
+MAX_QUEUES = 32  # partitions one node type may serve
 MAX_PATTERN = 10_000  # names one bracket span may give (a typo must not make millions)
 
 
 def read_elastic(doc: Document, systems: dict[str, Merged], template: Template,
                  problems: Problems) -> None:  # fmt: skip
-    """Set template.elastic when any system has ec3_max_instances; problems go to `problems`."""
-    pools = {sid: m for sid, m in systems.items() if "ec3_max_instances" in m.values}
+    """Set template.elastic when any system is a worker node type (ec3_max_instances, or an
+    ec3_node_type other than 'front'); problems go to `problems`."""
+    pools = {sid: m for sid, m in systems.items() if "ec3_max_instances" in m.values
+             or _node_type(m) not in (None, "front")}  # fmt: skip
     if not pools:
         return
     chain: dict[str, str] = {}
     for sid, merged in pools.items():
         value = merged.values.get("ec3_if_fail")
-        if value is None:
+        if value is None or not str(value.plain() or ""):  # EC3 writes '' for "none"
             continue
         target = str(value.plain())
         if target not in pools:
@@ -47,36 +61,100 @@ def read_elastic(doc: Document, systems: dict[str, Merged], template: Template,
             order.append(step)
             step = chain.get(step)
     order += [p for p in pools if p not in order]  # a cycle: the rest in written order
-    deployed = [c.name for c in template.computes.values() if c.count and c.name not in pools]
-    front = "front" if "front" in template.computes and "front" not in pools else \
-        (deployed[0] if deployed else None)  # fmt: skip
+    front = _front(systems, pools, template, problems)
     if front is None:
-        first = next(iter(pools.values()))
-        problems.add(first.values["ec3_max_instances"].pos, "an elastic cluster "
-                     "(ec3_max_instances) needs a front-end: a system called 'front', or one "
-                     "deployed that has no ec3_max_instances")  # fmt: skip
         return
-    cluster = ElasticCluster("ec3", "slurm", front)
+    cluster = ElasticCluster("ec3", "slurm", front, knobs=_knobs(systems, front, pools, problems))
     for sid in order:
         merged = pools[sid]
-        value = merged.values["ec3_max_instances"]
-        number = value.number()
+        value = merged.values.get("ec3_max_instances")
+        number = value.number() if value is not None else NO_LIMIT
         names = _pattern(merged, sid, problems)
-        if number is None or int(number) < 0:
+        if value is not None and (number is None or int(number) < 0):
             problems.add(value.pos, f"ec3_max_instances of '{sid}' must be a number >= 0")
             continue
         compute = template.computes[sid]
         memory = (compute.mem_size or 0) // 2**20
-        top = max(int(number), compute.count)
+        top = max(int(number or 0), compute.count)
         cluster.pools.append(WorkerPool(
             sid, 0, min(top, len(names)) if names else top, max(1, int(compute.num_cpus or 1)),
             memory * 3 // 4 if memory else 400, names=names,
             reuse=_flag(merged, "ec3_reuse_nodes", sid, problems),
             destroy_interval=_seconds(merged, "ec3_destroy_interval", sid, problems),
             destroy_safe=_seconds(merged, "ec3_destroy_safe", sid, problems),
+            queues=_queues(merged, sid, problems),
         ))  # fmt: skip
     _recipes(template, cluster)
     template.elastic = cluster
+
+
+def _node_type(merged: Merged) -> str | None:
+    value = merged.values.get("ec3_node_type")
+    return None if value is None else str(value.plain() or "").strip().lower()
+
+
+def _front(systems: dict[str, Merged], pools: dict[str, Merged], template: Template,
+           problems: Problems) -> str | None:  # fmt: skip
+    """The front-end: the system whose ec3_node_type is 'front', else the system called
+    `front`, else the first deployed system that is no worker type."""
+    typed = [sid for sid, m in systems.items() if _node_type(m) == "front"]
+    for extra in typed[1:]:
+        problems.add(systems[extra].values["ec3_node_type"].pos, f"a second front-end: "
+                     f"'{extra}' and '{typed[0]}' both have ec3_node_type = 'front'")  # fmt: skip
+    if typed:
+        return typed[0]
+    deployed = [c.name for c in template.computes.values() if c.count and c.name not in pools]
+    if "front" in template.computes and "front" not in pools:
+        return "front"
+    if deployed:
+        return deployed[0]
+    first = next(iter(pools.values()))
+    where = first.values.get("ec3_max_instances") or first.values["ec3_node_type"]
+    problems.add(where.pos, "an elastic cluster (ec3_max_instances) needs a front-end: a system "
+                 "called 'front' or with ec3_node_type = 'front', or one deployed that has no "
+                 "ec3_max_instances")  # fmt: skip
+    return None
+
+
+def _knobs(systems: dict[str, Merged], front: str, pools: dict[str, Merged],
+           problems: Problems) -> Knobs:  # fmt: skip
+    """The policy knobs: `ec3_idle_time = 600` and the like on the front-end system (they are
+    the cluster's); on a worker system they are an error, to be moved."""
+    knobs = Knobs()
+    for sid, merged in systems.items():
+        for feature, name in KNOB_FEATURES.items():
+            value = merged.values.get(feature)
+            if value is None:
+                continue
+            if sid != front:
+                problems.add(value.pos, f"{feature} is a knob of the whole cluster: write it on "
+                             f"the front-end system '{front}', not on '{sid}'")  # fmt: skip
+                continue
+            number = value.number() if value.kind == "num" else value.plain()
+            problem = knob_problem(name, number)
+            if problem or value.kind != "num":
+                problems.add(value.pos, f"{feature} of '{sid}' "
+                             f"{problem or 'must be a number'}")  # fmt: skip
+                continue
+            knobs = knobs.with_values({name: number})
+    return knobs
+
+
+def _queues(merged: Merged, sid: str, problems: Problems) -> tuple[str, ...]:
+    """ec3_node_queues_list: the Slurm partitions the node type serves, 'a,b' or 'a b'."""
+    value = merged.values.get("ec3_node_queues_list")
+    if value is None:
+        return ()
+    raw = value.plain()
+    items = raw if isinstance(raw, list) else re.split(r"[\s,]+", str(raw or ""))
+    names = [str(i).strip() for i in items if str(i).strip()]
+    bad = [n for n in names if not re.fullmatch(PARTITION, n)]
+    if not names or bad or len(names) > MAX_QUEUES:
+        problems.add(value.pos, f"ec3_node_queues_list of '{sid}' must name 1 to {MAX_QUEUES} "
+                     "Slurm partitions (letters, digits, '_', '-', '.'), as 'short,long'"
+                     + (f", not {bad[0]!r}" if bad else ""))  # fmt: skip
+        return ()
+    return tuple(dict.fromkeys(names))
 
 
 def _pattern(merged: Merged, sid: str, problems: Problems) -> tuple[str, ...]:
@@ -136,19 +214,22 @@ def _recipes(template: Template, cluster: ElasticCluster) -> None:
     if cluster.front not in hosts:
         template.components[front_step] = Component(
             front_step, SLURM_TYPE, cluster.front,
-            [Operation("configure", inline=FRONT_PLAY, inputs={"slurm_partition": "debug"},
-                       inherited=True)],
+            [Operation("configure", inline=FRONT_PLAY, inputs={
+                "slurm_partition": cluster.partition, "slurm_partitions": cluster.partitions()},
+                inherited=True)],
         )  # fmt: skip
-    for pool in cluster.pools:
+    for i, pool in enumerate(cluster.pools):
         if pool.compute in hosts:
-            continue
+            continue  # the system's own configure sets Slurm up: Ansible joins it
+        cluster.pools[i] = replace(pool, quick_join=True)
         name = f"{pool.compute}_slurm"
         template.components[name] = Component(
             name, SLURM_TYPE, pool.compute,
             [Operation("configure", inline=WORKER_PLAY, inherited=True, inputs={
                 "slurm_front_ip": Function("get_attribute", (cluster.front, "private_address", 0)),
                 "slurm_wn_cpus": pool.cpus, "slurm_wn_memory": pool.memory_mb,
-                "slurm_partition": "debug"})],
+                "slurm_partition": cluster.partition,
+                "slurm_wn_queues": list(cluster.queues(pool))})],
             requirements=[("tosca.relationships.DependsOn", front_step)]
             if front_step in template.components else [],
         )  # fmt: skip

@@ -9,12 +9,21 @@ at deploy time) are replaced by Orbis's role `orbis_slurm` unless the template g
 
 from __future__ import annotations
 
+import re
+from dataclasses import replace
 from typing import Any
 
 from orbis.lang.tosca.context import Context, NodeTemplate
 from orbis.lang.tosca.functions import Resolver
 from orbis.lang.yaml_positions import PMap
-from orbis.model.elastic import KNOB_NAMES, ElasticCluster, Knobs, WorkerPool
+from orbis.model.elastic import (
+    KNOB_NAMES,
+    PARTITION,
+    ElasticCluster,
+    Knobs,
+    WorkerPool,
+    knob_problem,
+)
 from orbis.model.infrastructure import Function, Operation, Position, Template
 
 CLUSTER_TYPES = ("tosca.nodes.indigo.ElasticCluster", "tosca.nodes.ec3.ElasticCluster")
@@ -90,8 +99,14 @@ def read_elastic(ctx: Context, resolver: Resolver, template: Template) -> None:
         return
     cluster = ElasticCluster(node.name, "slurm", front, knobs=_knobs(ctx, resolver, node),
                              position=node.position)  # fmt: skip
-    partition = node.section("metadata").get("partition")
-    cluster.partition = str(partition) if isinstance(partition, str) and partition else "debug"
+    meta = node.section("metadata")
+    partition = meta.get("partition")
+    if partition is not None and not re.fullmatch(PARTITION, str(partition)):
+        ctx.problems.add(meta.value_pos("partition") if isinstance(meta, PMap) else node.position,
+                         f"partition of '{node.name}' must be a Slurm partition name (letters, "
+                         "digits, '_', '-', '.'; up to 40)")  # fmt: skip
+        partition = None
+    cluster.partition = str(partition) if partition else "debug"
     _own_recipe(template, front_node.name, FRONT_PLAY, {"slurm_partition": cluster.partition})
     workers = [r for r in node.requirements if r.name == "wn"]
     if not workers:
@@ -107,11 +122,15 @@ def read_elastic(ctx: Context, resolver: Resolver, template: Template) -> None:
         if cluster.pool(pool.compute):
             ctx.problems.add(req.position, f"'{pool.compute}' is named twice as 'wn'")
             continue
-        cluster.pools.append(pool)
-        _own_recipe(template, req.target, WORKER_PLAY, {
+        ours = _own_recipe(template, req.target, WORKER_PLAY, {
             "slurm_front_ip": Function("get_attribute", (front, "private_address", 0)),
             "slurm_wn_cpus": pool.cpus, "slurm_wn_memory": pool.memory_mb,
             "slurm_partition": cluster.partition})  # fmt: skip
+        users = [c.name for c in template.components.values() if c.name != req.target
+                 and c.host == pool.compute and any(not op.inherited for op in c.operations)]
+        users += [pool.compute] * any(not op.inherited  # the Compute's own recipes
+                                      for op in template.computes[pool.compute].operations)
+        cluster.pools.append(replace(pool, quick_join=ours and not users))
         worker = template.components.get(req.target)
         if worker is not None and (DEPENDS_ON, front_node.name) not in worker.requirements:
             worker.requirements.append((DEPENDS_ON, front_node.name))  # key and config first
@@ -160,41 +179,37 @@ def _scalable_pos(ctx: Context, compute: str, prop: str) -> Position | None:
 def _knobs(ctx: Context, resolver: Resolver, node: NodeTemplate) -> Knobs:
     """Knobs from the node's `metadata` (our names, values may be get_input) and from EC3's
     `config_options` (CLUES's names)."""
-    values: dict[str, Any] = {}
+    values: dict[str, tuple[Any, Position | None]] = {}
     raw = node.section("properties").get("config_options")
     for option in raw if isinstance(raw, list) else []:
         if isinstance(option, dict) and str(option.get("option")) in CLUES_OPTIONS:
-            values[CLUES_OPTIONS[str(option["option"])]] = option.get("value")
+            values[CLUES_OPTIONS[str(option["option"])]] = (option.get("value"), node.position)
     meta = node.section("metadata")
     for name, value in meta.items():
         if name not in KNOB_NAMES:
             continue
         pos = meta.value_pos(name) if isinstance(meta, PMap) else node.position
-        values[name] = resolver.resolve(value, pos, node.name)
+        values[name] = (resolver.resolve(value, pos, node.name), pos)
     knobs = Knobs()
-    for name, value in values.items():
-        try:
-            number = float(value)
-        except (TypeError, ValueError):
-            ctx.problems.add(node.position, f"elastic knob {name} of '{node.name}' must be a "
-                             f"number, not {value!r}")  # fmt: skip
+    for name, (value, pos) in values.items():
+        problem = knob_problem(name, value)
+        if problem:
+            ctx.problems.add(pos or node.position, f"elastic knob {name} of '{node.name}' "
+                             f"{problem}")  # fmt: skip
             continue
-        if number < 0:
-            ctx.problems.add(node.position, f"elastic knob {name} of '{node.name}' must be >= 0")
-            continue
-        knobs = knobs.with_values({name: number})
+        knobs = knobs.with_values({name: float(value)})
     return knobs
 
 
-def _own_recipe(template: Template, name: str, play: str, inputs: dict[str, Any]) -> None:
+def _own_recipe(template: Template, name: str, play: str, inputs: dict[str, Any]) -> bool:
     """Orbis's Slurm recipe for a front-end/worker node whose configure is the INDIGO type's
-    (a template's own configure is kept)."""
+    (a template's own configure is kept); whether Orbis's is used."""
     component = template.components.get(name)
     if component is None:
-        return
+        return False
     own = [op for op in component.operations if not op.inherited]
     if any(op.name == "configure" for op in own):
-        return
+        return False
     component.operations = [
         *own,
         Operation(
@@ -202,3 +217,4 @@ def _own_recipe(template: Template, name: str, play: str, inputs: dict[str, Any]
         ),
     ]
     component.artifacts = [a for a in component.artifacts if "AnsibleGalaxy" not in a.type]
+    return True

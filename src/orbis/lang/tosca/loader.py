@@ -49,6 +49,9 @@ GALAXY_ROLE = "tosca.artifacts.AnsibleGalaxy.role"
 GALAXY_COLLECTION = "tosca.artifacts.AnsibleGalaxy.collection"
 
 VERSIONS = tuple(f"tosca_simple_yaml_1_{minor}" for minor in range(4))
+# tosca-parser's extension profiles, which IM's parser accepts too; their own node types
+# (tosca.nodes.nfv.*, tosca.nodes.mec.*) are not shipped
+PROFILES = ("tosca_simple_profile_for_nfv_1_0_0", "tosca_simple_profile_for_mec_1_0_0")
 TOP_LEVEL = (
     "tosca_definitions_version", "tosca_default_namespace", "template_name", "template_author",
     "template_version", "description", "metadata", "dsl_definitions", "imports", "repositories",
@@ -89,6 +92,10 @@ def _check_header(doc: PMap, problems: Problems) -> None:
     version = doc.get("tosca_definitions_version")
     if version is None:
         problems.add(doc.pos, "missing tosca_definitions_version", f"add e.g. '{VERSIONS[0]}'")
+    elif version in PROFILES:
+        problems.warn(doc.value_pos("tosca_definitions_version"), f"'{version}' is read as "
+                      "the simple profile: the profile's own types are not shipped with "
+                      "Orbis")  # fmt: skip
     elif version not in VERSIONS:
         hint = f"use one of {', '.join(VERSIONS)}"
         problems.add(

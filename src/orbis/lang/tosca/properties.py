@@ -105,6 +105,14 @@ FUNCTION_EXTRAS: dict[str, Any] = {
     "secrets": {"type": "map", "required": False},
     "timeout": {"type": "integer", "required": False},
     "api_gateway": {"type": "boolean", "required": False},
+    # newer OSCAR's FDL (providers/oscar/fdl_newer.py checks the values)
+    **{name: {"type": kind, "required": False} for name, kind in (
+        ("total_memory", "string"), ("total_cpu", "float"), ("synchronous", "map"),
+        ("delegation", "string"), ("rescheduler_threshold", "integer"),
+        ("file_stage_in", "boolean"), ("image_prefetch", "boolean"), ("annotations", "map"),
+        ("labels", "map"), ("vo", "string"), ("visibility", "string"),
+        ("allowed_users", "list"), ("isolation_level", "string"), ("mount", "map"),
+        ("volume", "map"), ("interlink_node_name", "string"))},
 }
 
 

@@ -24,6 +24,7 @@ The package, one module per concern (each a mixin over `session.EC2Session`):
 - `images.py`: AMI URLs, images by OS, `snapshot` and `delete_image`;
 - `networks.py`: VPCs, subnets, internet gateways, spot zone choice;
 - `security_groups.py`: security groups and their rules;
+- `routes.py`: a node that forwards for others: SourceDestCheck off, route-table entries;
 - `addresses.py`: elastic IPs;
 - `dns.py`: Route53 records and zones;
 - `volumes.py`: block device mappings, attached volumes, `add_disk`;

@@ -116,7 +116,8 @@ class Instances(Catalogue, Images, Networks, SecurityGroups, Dns, Addresses, Vol
                 )["Instances"][0]["InstanceId"]
             machine = self._until_addressed(ec2, region, instance_id, spec, what, warnings)
             if cidrs := routed_cidrs(spec, compute):  # a router of the template's networks
-                self._make_router(ec2, instance_id, cidrs)
+                routed = self._make_router(ec2, instance_id, cidrs)
+                machine = dataclasses.replace(machine, warnings=machine.warnings + routed)
             return machine
 
     def _run_params(

@@ -24,6 +24,7 @@ The package, one module per concern (each a mixin over `session.OpenStackSession
 - `volumes.py`: the boot-time block device mapping, `add_disk`, volume deletion;
 - `networks.py`: the site's networks, the node's network plan, created networks and routers;
 - `security_groups.py`: security groups and their rules;
+- `routing.py`: a node that forwards for others: port security off, subnet host routes;
 - `addresses.py`: floating IPs;
 - `leases.py`: Blazar leases (Chameleon);
 - `instances.py`: launch, inspect, list, stop/start/reboot, resize, the key pair;

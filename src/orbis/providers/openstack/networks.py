@@ -12,7 +12,8 @@ from typing import Any
 
 from orbis.model.infrastructure import Compute, Network
 from orbis.providers.base import NodeSpec, NotFound, ProviderError, QuotaExceeded
-from orbis.providers.openstack.session import OpenStackSession, _orbis_tags, _private_cidr, _slug
+from orbis.providers.openstack.routing import Routing
+from orbis.providers.openstack.session import _orbis_tags, _private_cidr, _slug
 
 DEFAULT_CIDR = "10.0.*.0/24"
 
@@ -75,7 +76,7 @@ def _free_cidr(pattern: str, taken: list[ipaddress.IPv4Network | ipaddress.IPv6N
     raise QuotaExceeded(f"no free network range matches {pattern}")
 
 
-class Networks(OpenStackSession):
+class Networks(Routing):
     """The networks a server is plugged into."""
 
     def _site_networks(self) -> list[_SiteNet]:
@@ -182,13 +183,9 @@ class Networks(OpenStackSession):
                 extra.setdefault(plan.ids[iface.network], []).extend(
                     a.strip() for a in iface.additional_ip.split(",") if a.strip())
         ports = list(conn.network.ports(device_id=server.id))
-        for port in ports:
-            if routes:
-                if port.is_port_security_enabled or port.security_group_ids:
-                    # Neutron refuses to drop port security while the port has groups
-                    conn.network.update_port(port, security_group_ids=[],
-                                             is_port_security_enabled=False)  # fmt: skip
-                continue
+        if routes:
+            self._unsecure(ports)  # IM: a router's ports go without port security
+        for port in [] if routes else ports:
             pairs = list(port.allowed_address_pairs or [])
             known = {p.get("ip_address") for p in pairs}
             new = [{"ip_address": a} for a in extra.get(port.network_id, []) if a not in known]
@@ -204,10 +201,6 @@ class Networks(OpenStackSession):
                     warnings.append(f"{self.site}: {compute.name} routes {cidr} for network "
                                     f"{net.name} but has no address on it")  # fmt: skip
                     continue
-                subnet = conn.network.get_subnet(fixed["subnet_id"])
-                route = {"destination": cidr, "nexthop": fixed["ip_address"]}
-                current = list(subnet.host_routes or [])
-                if route not in current:  # a new address replaces the old route
-                    conn.network.update_subnet(subnet, host_routes=[
-                        *(r for r in current if r.get("destination") != cidr), route])
+                warnings += self._add_host_routes(fixed["subnet_id"], [cidr],
+                                                  fixed["ip_address"])  # fmt: skip
         return tuple(warnings)

@@ -1,6 +1,7 @@
-"""Destroying a server in IM's order (groups and floating IPs off, the server, then its
-volumes) and cleaning up an infrastructure (servers, loose volumes, lease, key pair, floating
-IPs, then the shared security groups, networks and routers); what Orbis still holds here.
+"""Destroying a server in IM's order (host routes through it, groups and floating IPs off, the
+server, then its volumes) and cleaning up an infrastructure (servers, loose volumes, lease, key
+pair, floating IPs, then the shared security groups, networks and routers); what Orbis still
+holds here.
 """
 
 from __future__ import annotations
@@ -13,12 +14,13 @@ from orbis.providers.base import LABEL_INFRASTRUCTURE
 from orbis.providers.blazar import lease_name
 from orbis.providers.openstack.instances import keypair_name
 from orbis.providers.openstack.leases import Leases
+from orbis.providers.openstack.routing import Routing
 from orbis.providers.openstack.security_groups import _our_group
 from orbis.providers.openstack.session import _orbis_tags
 from orbis.providers.openstack.volumes import SERVER_LABEL, Volumes
 
 
-class Teardown(Volumes, Leases):
+class Teardown(Volumes, Routing, Leases):
     """destroy, cleanup and owned_infrastructures."""
 
     def destroy(self, provider_id: str) -> None:
@@ -38,7 +40,10 @@ class Teardown(Volumes, Leases):
                 if group.get("name") in ours:
                     with suppress(os_exc.SDKException):
                         conn.compute.remove_security_group_from_server(server, group["name"])
-            for port in conn.network.ports(device_id=server.id):
+            ports = list(conn.network.ports(device_id=server.id))
+            with self._infra_locks[infra or ""]:  # routes through it (route_through) first
+                self._drop_host_routes(ports)
+            for port in ports:
                 for ip in conn.network.ips(port_id=port.id):
                     if _orbis_tags(ip.tags):  # allocated by us: released
                         conn.network.delete_ip(ip, ignore_missing=True)

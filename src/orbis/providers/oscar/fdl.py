@@ -3,9 +3,10 @@
 Pure: a `ServerlessFunction` from the template in, a JSON-ready dict out, or `FdlError` naming
 the function and the field. Every field IM maps is mapped (name, image, script, memory, cpu,
 environment variables and secrets, input/output, storage providers, log level, alpine, GPU/SGX,
-exposed, image pull secrets) plus OSCAR's replicas and the clusters they name. Field names and
-shapes are OSCAR's (its Go types' JSON tags); memory is sent in MiB (`512Mi`) and cpu as a
-string (`"0.5"`), as IM sends them.
+exposed, image pull secrets) plus OSCAR's replicas and the clusters they name, and the fields of
+newer OSCAR releases IM's type lacks (fdl_newer.py; `mount` here: it names a storage provider).
+Field names and shapes are OSCAR's (its Go types' JSON tags); memory is sent in MiB (`512Mi`)
+and cpu as a string (`"0.5"`), as IM sends them.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from orbis.model.infrastructure import ServerlessFunction
+from orbis.providers.oscar.fdl_newer import FieldError, expose, newer_fields
 
 # OSCAR's storage provider kinds and the fields each takes (the TOSCA types' data types)
 STORAGE_FIELDS: dict[str, tuple[str, ...]] = {
@@ -92,8 +94,14 @@ def service_definition(
     if props.get("image_pull_secrets"):
         service["image_pull_secrets"] = [str(s) for s in props["image_pull_secrets"]]
     exposed = props.get("exposed") or {}
-    if exposed:
-        service["expose"] = _expose(fn.name, exposed)
+    try:
+        if exposed:
+            if not isinstance(exposed, Mapping):
+                raise FieldError("exposed must be a map")
+            service["expose"] = expose(exposed)
+        service.update(newer_fields(props))  # fields of newer OSCAR (fdl_newer.py)
+    except FieldError as exc:
+        raise FdlError(f"function '{fn.name}': {exc}") from None
     environment: dict[str, Any] = {}
     if fn.environment:
         environment["variables"] = dict(fn.environment)
@@ -111,6 +119,9 @@ def service_definition(
     for key, items in (("input", fn.inputs), ("output", fn.outputs)):
         if items:
             service[key] = [_io(fn.name, key, i, item, storage) for i, item in enumerate(items)]
+    if props.get("mount"):  # a storage provider's path as a folder of the service
+        mount = _io(fn.name, "mount", 0, props["mount"], storage)
+        service["mount"] = {k: mount[k] for k in ("storage_provider", "path")}
     if storage:
         service["storage_providers"] = storage
     replicas = props.get("replicas") or []
@@ -124,21 +135,6 @@ def service_definition(
 def spec_digest(service: Mapping[str, Any]) -> str:
     """A digest of a service definition: the engine PUTs only when it changed."""
     return hashlib.sha256(json.dumps(service, sort_keys=True).encode()).hexdigest()[:32]
-
-
-def _expose(fn: str, exposed: Mapping[str, Any]) -> dict[str, Any]:
-    known = {"min_scale": "min_scale", "max_scale": "max_scale", "port": "api_port",
-             "api_port": "api_port", "cpu_threshold": "cpu_threshold"}  # fmt: skip
-    out: dict[str, Any] = {}
-    for key, value in exposed.items():
-        if key not in known:
-            raise FdlError(f"function '{fn}': exposed.{key} is not an OSCAR expose field "
-                           f"({', '.join(sorted(known))})")  # fmt: skip
-        try:
-            out[known[key]] = int(value)
-        except (TypeError, ValueError):
-            raise FdlError(f"function '{fn}': exposed.{key} must be a number") from None
-    return out
 
 
 def _storage(fn: str, providers: Mapping[str, Any]) -> dict[str, dict[str, dict[str, Any]]]:
@@ -172,7 +168,7 @@ def _storage(fn: str, providers: Mapping[str, Any]) -> dict[str, dict[str, dict[
 
 def _io(fn: str, key: str, index: int, item: Any,
         storage: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:  # fmt: skip
-    where = f"function '{fn}': {key}[{index}]"
+    where = f"function '{fn}': {key}" + ("" if key == "mount" else f"[{index}]")
     if not isinstance(item, Mapping):
         raise FdlError(f"{where} must be a map with storage_provider and path")
     provider = str(item.get("storage_provider") or "")

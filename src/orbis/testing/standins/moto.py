@@ -11,9 +11,10 @@ answers DescribeSpotPriceHistory with the recorded prices of `moto_fixtures/spot
 boto3 at it with the standard `AWS_ENDPOINT_URL_EC2` environment variable (Route53, which moto's
 server also serves, through `AWS_ENDPOINT_URL_ROUTE_53`).
 
-moto lacks one thing EC2 does that the provider relies on: CreateImage tagging the image's
-snapshots (`TagSpecifications` of type `snapshot`, which moto refuses with a 500). The server
-started here is taught it (see `_teach_moto`).
+moto lacks two things EC2 does: CreateImage tagging the image's snapshots (`TagSpecifications`
+of type `snapshot`, which moto refuses with a 500), and an instance's SourceDestCheck being its
+primary network interface's (moto changes only the instance's). The server started here is
+taught both (see `_teach_moto`).
 """
 
 from __future__ import annotations
@@ -54,7 +55,10 @@ def moto_server() -> Iterator[str]:
 
 def _teach_moto() -> None:
     """CreateImage applies `snapshot` tag specifications to the snapshots it makes, as EC2 does
-    (moto raises NotImplementedError). Patched once per process: the server runs in-process."""
+    (moto raises NotImplementedError); an instance's SourceDestCheck is its primary network
+    interface's, as on EC2 (moto keeps two values). Patched once per process: the server runs
+    in-process."""
+    _teach_source_dest_check()
     from moto.ec2.models.amis import AmiBackend
 
     original = AmiBackend.create_image
@@ -82,6 +86,23 @@ def _teach_moto() -> None:
 
     create_image._orbis_snapshot_tags = True  # type: ignore[attr-defined]
     AmiBackend.create_image = create_image  # type: ignore[method-assign]
+
+
+def _teach_source_dest_check() -> None:
+    from moto.ec2.models.instances import InstanceBackend
+
+    original = InstanceBackend.modify_instance_attribute
+    if getattr(original, "_orbis_source_dest_check", False):
+        return
+
+    def modify_instance_attribute(self: Any, instance_id: str, key: str, value: Any) -> Any:
+        instance = original(self, instance_id, key, value)
+        if key == "source_dest_check" and 0 in instance.nics:
+            instance.nics[0].source_dest_check = instance.source_dest_check
+        return instance
+
+    modify_instance_attribute._orbis_source_dest_check = True  # type: ignore[attr-defined]
+    InstanceBackend.modify_instance_attribute = modify_instance_attribute  # type: ignore[method-assign]
 
 
 @dataclass

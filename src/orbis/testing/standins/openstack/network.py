@@ -12,7 +12,11 @@ from orbis.testing.standins.openstack.common import (
     Reply,
     _fill,
 )
-from orbis.testing.standins.openstack.schema import neutron_errors
+from orbis.testing.standins.openstack.schema import (
+    MAX_SUBNET_HOST_ROUTES,
+    host_routes_error,
+    neutron_errors,
+)
 
 
 class Network(Booting):
@@ -119,6 +123,9 @@ class Network(Booting):
             if any(cidr.overlaps(ipaddress.ip_network(s["cidr"])) for s in self.subnets.values()
                    if s["network_id"] == attrs["network_id"]):  # fmt: skip
                 raise self._neutron_error(400, "InvalidInput", "overlapping CIDR")
+            if "host_routes" in attrs:
+                self._check_host_routes({"id": new_id, "ip_version": attrs.get("ip_version", 4)},
+                                        attrs["host_routes"])  # fmt: skip
             return self._add_subnet(attrs | {"id": new_id})
         if name == "routers":
             gateway = attrs.get("external_gateway_info") or None
@@ -192,12 +199,12 @@ class Network(Booting):
                 raise self._neutron_error(409, "IpAddressAlreadyAllocated", f"IP address "
                     f"{address} already allocated in subnet {subnet_id}")  # fmt: skip
             port["fixed_ips"] = [{"subnet_id": subnet_id, "ip_address": address}]
-        if groups is None:
+        if groups is None and attrs.get("port_security_enabled", True) is not False:
             groups = [g["id"] for g in self.security_groups.values() if g["name"] == "default"]
         try:
             return self._update_port(port, {k: v for k, v in attrs.items() if k in (
                 "name", "description", "port_security_enabled", "allowed_address_pairs")}
-                | {"security_groups": groups})  # fmt: skip
+                | {"security_groups": groups or []})  # fmt: skip
         except Exception:
             del self.ports[port["id"]]
             raise
@@ -227,16 +234,27 @@ class Network(Booting):
         if name == "ports":
             return self._update_port(record, attrs)
         if name == "subnets" and "host_routes" in attrs:
-            for route in attrs["host_routes"]:
-                try:
-                    ipaddress.ip_network(route["destination"])
-                    ipaddress.ip_address(route["nexthop"])
-                except (KeyError, ValueError):
-                    raise self._neutron_error(400, "InvalidInput",
-                        f"Invalid data format for hostroute: {route}") from None  # fmt: skip
+            self._check_host_routes(record, attrs["host_routes"])
             record["host_routes"] = [dict(r) for r in attrs["host_routes"]]
         record |= {k: v for k, v in attrs.items() if k in ("name", "description")}
         return record
+
+    def _check_host_routes(self, subnet: dict[str, Any], routes: Any) -> None:
+        """Neutron's checks: the attribute's format (schema.host_routes_error), then the
+        plugin's: at most max_subnet_host_routes, each of the subnet's IP version."""
+        error = host_routes_error(routes)
+        if error:
+            raise self._neutron_error(400, "HTTPBadRequest", error)
+        if len(routes) > MAX_SUBNET_HOST_ROUTES:
+            raise self._neutron_error(400, "HostRoutesExhausted", f"Unable to complete "
+                f"operation for {subnet['id']}. The number of host routes exceeds the limit "
+                f"{MAX_SUBNET_HOST_ROUTES}.")  # fmt: skip
+        for route in routes:
+            for key in ("nexthop", "destination"):
+                if ipaddress.ip_network(route[key]).version != subnet["ip_version"]:
+                    raise self._neutron_error(400, "InvalidInput", "Invalid input for "
+                        f"operation: {key} '{route[key]}' does not match the ip_version "
+                        f"'{subnet['ip_version']}'.")  # fmt: skip
 
     def _update_port(self, port: dict[str, Any], attrs: dict[str, Any]) -> dict[str, Any]:
         """Neutron's rules: no security groups nor address pairs without port security."""
@@ -245,6 +263,10 @@ class Network(Booting):
         pairs = attrs.get("allowed_address_pairs", port["allowed_address_pairs"])
         if any(g not in self.security_groups for g in groups):
             raise self._neutron_error(404, "SecurityGroupNotFound", f"groups {groups} not found")
+        if not secured and attrs.get("security_groups"):  # groups asked for, no port security
+            raise self._neutron_error(400, "PortSecurityAndIPRequiredForSecurityGroups",
+                "Port security must be enabled and port must have an IP address in order to "
+                "use security groups.")  # fmt: skip
         if not secured and groups:
             raise self._neutron_error(409, "PortSecurityPortHasSecurityGroup", "Port has "
                 "security group associated. Cannot disable port security or ip address until "

@@ -186,3 +186,58 @@ def neutron_errors(kind: str, body: Any, *, update: bool = False) -> str | None:
         if not isinstance(entry, dict) or set(entry) - {"subnet_id", "ip_address"}:
             return f"Invalid input for fixed_ips. Reason: Invalid data format for fixed IP: {entry}"
     return None
+
+
+MAX_SUBNET_HOST_ROUTES = 20  # Neutron's max_subnet_host_routes default
+
+
+def host_routes_error(routes: Any) -> str | None:
+    """Neutron's 400 message for a subnet's `host_routes` it refuses (neutron-lib's
+    validate_hostroutes: exact keys, a destination with no host bits, not loopback, a nexthop
+    in canonical form, no duplicate), else None."""
+    if not isinstance(routes, list):
+        return ("Invalid input for host_routes. Reason: Invalid data format for hostroute: "
+                f"'{routes}'")  # fmt: skip
+    seen: list[Any] = []
+    for route in routes:
+        reason = None
+        if not isinstance(route, dict):
+            reason = (f"Invalid input. '{route}' must be a dictionary with keys: "
+                      "['destination', 'nexthop']")  # fmt: skip
+        elif set(route) != {"destination", "nexthop"}:
+            reason = ("Validation of dictionary's keys failed. Expected keys: {'destination', "
+                      f"'nexthop'}} Provided keys: {set(route)}")  # fmt: skip
+        else:
+            reason = _route_cidr_error(route["destination"]) or _ip_error(route["nexthop"])
+            if reason is None and route in seen:
+                reason = f"Duplicate hostroute '{route}'"
+        if reason:
+            return f"Invalid input for host_routes. Reason: {reason}"
+        seen.append(route)
+    return None
+
+
+def _route_cidr_error(data: Any) -> str | None:
+    try:
+        net = ipaddress.ip_network(str(data), strict=True)
+    except ValueError:
+        return f"'{data}' is not a valid CIDR"
+    if "/" not in str(data) or " " in str(data):
+        return f"'{data}' is not a valid CIDR"
+    if net.is_loopback:
+        return f"'{data}' is not a routable CIDR"
+    return None
+
+
+def _ip_error(data: Any) -> str | None:
+    text = str(data)
+    parts = text.split(".")
+    if len(parts) == 4 and all(p.isdigit() for p in parts):  # netaddr reads leading zeros
+        text = ".".join(str(int(p)) for p in parts)
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        return f"'{data}' is not a valid IP address"
+    if address.version == 4 and str(address) != data:
+        return f"'{data}' is not an accepted IP address, '{address}' is recommended"
+    return None

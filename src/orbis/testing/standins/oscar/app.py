@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import hmac
@@ -13,9 +14,8 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import ValidationError
 
-from orbis.testing.standins.oscar.cluster import Cluster, StorageRefused
-from orbis.testing.standins.oscar.jobs import run_job
-from orbis.testing.standins.oscar.schema import Service
+from .cluster import Cluster, StorageRefused
+from .schema import Service
 
 
 def _basic(header: str) -> tuple[str, str] | None:
@@ -80,8 +80,8 @@ def build_app(cluster: Cluster) -> FastAPI:
         return PlainTextResponse("Ok")
 
     @app.get("/system/config")
-    def config() -> dict[str, Any]:
-        return cluster.config()
+    def config(request: Request) -> dict[str, Any]:
+        return cluster.config(request.url.hostname or "")
 
     @app.get("/system/info")
     def info() -> dict[str, Any]:
@@ -149,10 +149,8 @@ def build_app(cluster: Cluster) -> FastAPI:
         except binascii.Error:
             return PlainTextResponse("the input must be base64", status_code=400)
         env = dict((service.environment.variables or {}) if service.environment else {})
-        import asyncio
-
-        result = await asyncio.to_thread(run_job, cluster.id, service.image, service.script,
-                                         "input", data, env)  # fmt: skip
+        result = await asyncio.to_thread(cluster.runner, cluster.id, service.image,
+                                         service.script, "input", data, env)  # fmt: skip
         status = 200 if result.exit_code == 0 else 500
         return Response(result.stdout, status_code=status, media_type="text/plain")
 

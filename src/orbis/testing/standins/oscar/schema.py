@@ -82,11 +82,38 @@ class Environment(Strict):
     secrets: dict[str, str] | None = None
 
 
+NonNegative = Annotated[int, Field(ge=0)]
+Quantity = Annotated[str, Field(pattern=QUANTITY.pattern)]
+
+
 class Expose(Strict):
-    min_scale: int | None = None
-    max_scale: int | None = None
-    api_port: int | None = None
-    cpu_threshold: int | None = None
+    min_scale: NonNegative | None = None
+    max_scale: NonNegative | None = None
+    api_port: int | None = Field(default=None, ge=1, le=65535)
+    cpu_threshold: NonNegative | None = None
+    rewrite_target: bool | None = None
+    nodePort: NonNegative | None = None  # OSCAR spells it so
+    default_command: bool | None = None
+    set_auth: bool | None = None
+    health_path: str | None = None
+    probe_mode: str | None = None
+
+
+class Synchronous(Strict):
+    min_scale: NonNegative | None = None
+    max_scale: NonNegative | None = None
+
+
+class Mount(Strict):
+    storage_provider: str
+    path: str = Field(min_length=1)
+
+
+class Volume(Strict):
+    name: str | None = None
+    size: Quantity
+    mount_path: str = Field(pattern=r"^/")
+    lifecycle_policy: Literal["delete", "retain"] | None = None
 
 
 class Replica(Strict):
@@ -133,6 +160,23 @@ class Service(Strict):
     replicas: list[Replica] | None = None
     clusters: dict[str, Cluster] | None = None
     token: str | None = None  # OSCAR sets it; a client may send back what it read
+    # newer OSCAR (its service type's JSON names)
+    total_memory: Quantity | None = None
+    total_cpu: str | None = None
+    synchronous: Synchronous | None = None
+    delegation: Literal["static", "random", "load-based", "topsis"] | None = None
+    rescheduler_threshold: NonNegative | None = None
+    file_stage_in: bool | None = None
+    image_prefetch: bool | None = None
+    annotations: dict[str, str] | None = None
+    labels: dict[str, str] | None = None
+    vo: str | None = None
+    visibility: Literal["private", "public", "restricted"] | None = None
+    allowed_users: list[str] | None = None
+    isolation_level: Literal["USER", "SERVICE"] | None = None
+    mount: Mount | None = None
+    volume: Volume | None = None
+    interlink_node_name: str | None = None
 
     @field_validator("name")
     @classmethod
@@ -148,7 +192,7 @@ class Service(Strict):
             raise ValueError(f"'{value}' is not a Kubernetes quantity")
         return value
 
-    @field_validator("cpu")
+    @field_validator("cpu", "total_cpu")
     @classmethod
     def _cpu(cls, value: str | None) -> str | None:
         if value is not None:
@@ -161,7 +205,8 @@ class Service(Strict):
     @model_validator(mode="after")
     def _references(self) -> Service:
         defined = self.storage_providers or StorageProviders()
-        for key, items in (("input", self.input), ("output", self.output)):
+        mounted = [self.mount] if self.mount else []
+        for key, items in (("input", self.input), ("output", self.output), ("mount", mounted)):
             for item in items or []:
                 kind, _, sid = item.storage_provider.partition(".")
                 if kind not in ("minio", "s3", "onedata", "webdav", "rucio"):
@@ -171,6 +216,8 @@ class Service(Strict):
                 if sid not in (getattr(defined, kind) or {}):
                     raise ValueError(f"{key}: storage provider '{item.storage_provider}' "
                                      "is not defined")  # fmt: skip
+        if self.allowed_users and self.visibility != "restricted":
+            raise ValueError("allowed_users is only read with visibility: restricted")
         for replica in self.replicas or []:
             if replica.type == "oscar" and replica.cluster_id not in (self.clusters or {}):
                 raise ValueError(f"replica cluster '{replica.cluster_id}' is not in clusters")
