@@ -44,8 +44,9 @@ def test_the_level_runs_in_the_process_started_ahead(tmp_path):
     async def scenario() -> tuple[str, dict, str]:
         warm = WarmPlaybook(r, 1, "level-1-warm")
         pid = await ready_pid(warm, r.workspace)
-        results, output = await run_level(r, [Target("n0", "127.0.0.1", port=1)],
-                                          [step(r.workspace)], label="unused", warm=warm)  # fmt: skip
+        target = Target("n0", "127.0.0.1", port=1)
+        results, output = await run_level(r, [target], [step(r.workspace)], label="unused",
+                                          warm=warm)
         return pid, results, output
 
     pid, results, output = asyncio.run(scenario())
@@ -63,8 +64,9 @@ def test_a_process_started_for_another_runner_is_let_go_and_the_level_runs_afres
     async def scenario() -> tuple[dict, str, tuple[int, str]]:
         warm = WarmPlaybook(other, 1, "level-1-warm")
         await ready_pid(warm, other.workspace)
-        results, output = await run_level(mine, [Target("n0", "127.0.0.1", port=1)],
-                                          [step(mine.workspace)], label="fresh", warm=warm)  # fmt: skip
+        target = Target("n0", "127.0.0.1", port=1)
+        results, output = await run_level(mine, [target], [step(mine.workspace)], label="fresh",
+                                          warm=warm)
         return results, output, await asyncio.wait_for(warm.task, WAIT)
 
     results, output, (code, warm_output) = asyncio.run(scenario())
