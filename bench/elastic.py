@@ -7,9 +7,9 @@ Prints
   while a worker is up (baseline: what Slurm alone takes);
 - idle → powered off: seconds from the job's end until the worker is gone, minus idle_time
   (the monitor's poll, the drain and the container's removal);
-- the monitor's cost per cycle: its read of Slurm over SSH (one command, as the monitor
-  records it), against a bare SSH `true` to the front-end made the same way (asyncssh,
-  a new connection each time), and the policy's CPU time for a large queue.
+- the monitor's cost per cycle: its read of Slurm over SSH (one command on the connection it
+  keeps, as the monitor records it), against a bare SSH `true` to the front-end on a new
+  connection each time (asyncssh), and the policy's CPU time for a large queue.
 Needs the container engine and the node and runner images: run it with `make bench`.
 """
 

@@ -15,12 +15,14 @@ import os
 import shlex
 import stat
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath
 from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from orbis.configure import workfiles
 from orbis.lang.errors import TemplateError
 from orbis.lang.limits import safe_load_bounded
 from orbis.runner.quota import run_within_quota
@@ -37,6 +39,36 @@ PLAY_KEYS = {"hosts", "tasks", "roles", "pre_tasks", "post_tasks", "handlers", "
 # nodes; small levels keep Ansible's own strategy (Mitogen's start costs more than it saves).
 MITOGEN_MIN_HOSTS = 8
 FORKS_MIN, FORKS_MAX = 5, 50
+WARM_WAIT = 1800.0  # seconds a playbook started ahead waits for its level before it gives up
+
+# An ansible-playbook started ahead (WarmPlaybook): Ansible's start (imports and settings, about
+# half a second of CPU, most of what a small level costs beyond its tasks) happens while the
+# nodes launch or the previous level runs. It writes its pid to `ready` once started, waits for
+# `go` (a JSON list of ansible-playbook's arguments; anything else: exit unrun), then runs them
+# as ansible-playbook would, in this same process.
+WARM_SCRIPT = """
+import json, os, sys, time
+import ansible.cli.playbook, ansible.executor.playbook_executor, ansible.inventory.manager
+import ansible.vars.manager, ansible.executor.task_queue_manager
+go, ready, wait = sys.argv[1], sys.argv[2], float(sys.argv[3])
+fd = os.open(ready, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+os.write(fd, str(os.getpid()).encode()); os.close(fd)
+end = time.monotonic() + wait
+while not os.path.exists(go):
+    if time.monotonic() > end:
+        sys.exit(0)
+    time.sleep(0.02)
+try:
+    with open(go) as f:
+        args = json.load(f)
+except (OSError, ValueError):
+    args = None
+if not isinstance(args, list) or not all(isinstance(a, str) for a in args):
+    sys.exit(0)
+print(f"(started ahead, pid {os.getpid()})", flush=True)
+sys.argv = ["ansible-playbook", *args]
+sys.exit(ansible.cli.playbook.main())
+"""
 
 
 @dataclass(frozen=True)
@@ -204,6 +236,50 @@ def ansible_env(paths: RunnerPaths, events_file: PurePath, hosts: int = 1,
     }
 
 
+class WarmPlaybook:
+    """An ansible-playbook started ahead in a runner for a level of `hosts` hosts: its label
+    (file names) is fixed now, and its environment, which Ansible reads as it starts, must be
+    the one the level computes when it runs (else the level discards it and starts afresh).
+    Only in runners whose folder the service shares live (`Runner.shares_folder`)."""
+
+    def __init__(self, runner: Runner, hosts: int, label: str,
+                 timeout: float = 3600.0) -> None:  # fmt: skip
+        self.runner = runner
+        self.label = label
+        self.hosts = hosts
+        paths = runner.paths
+        self.env = ansible_env(paths, paths.workspace / f"{label}-events.jsonl", hosts,
+                               runner.mitogen)  # fmt: skip
+        self._go = runner.workspace / f"{label}.go"
+        argv = ["python3", "-c", WARM_SCRIPT, str(paths.workspace / f"{label}.go"),
+                str(paths.workspace / f"{label}.ready"), str(WARM_WAIT)]  # fmt: skip
+        self.task: asyncio.Task[tuple[int, str]] = asyncio.create_task(
+            runner.run(argv, self.env, timeout=timeout, tag=f"{label}-warm"))
+        self.task.add_done_callback(lambda t: t.cancelled() or t.exception())  # seen or dropped
+        self._sent = False
+
+    def usable(self, runner: Runner, env: dict[str, str]) -> bool:
+        """Whether this process can run a level of `runner` with `env`: the same settings
+        except the forks (given on its command line instead)."""
+        same = {k: v for k, v in env.items() if k != "ANSIBLE_FORKS"} == {
+            k: v for k, v in self.env.items() if k != "ANSIBLE_FORKS"}
+        return same and runner is self.runner and not self._sent and not self.task.done()
+
+    def go(self, args: list[str] | None) -> asyncio.Task[tuple[int, str]]:
+        """Hand the process its arguments (None: exit unrun). The file is written whole under
+        another name and renamed (workfiles), so the process never reads half of it."""
+        self._sent = True
+        # replaces whatever a play may have left there, never follows it
+        workfiles.write_file(self._go.parent, self._go.name, json.dumps(args))
+        return self.task
+
+    def discard(self) -> None:
+        """Not used: let the process end unrun (a runner's removal ends it too)."""
+        if not self._sent and not self.task.done():
+            with suppress(OSError):  # the folder is gone: so is the runner
+                self.go(None)
+
+
 def render_result(event: dict[str, Any]) -> str:
     """One task result as a short, readable log entry."""
     result = event.get("result") or {}
@@ -227,17 +303,31 @@ async def run_level(
     label: str = "level",
     on_event: Callable[[dict[str, Any]], None] | None = None,
     timeout: float = 3600.0,
+    warm: WarmPlaybook | None = None,
 ) -> tuple[dict[tuple[str, str], HostResult], str]:
-    """Run the steps in `runner`; return each (step, host)'s result and Ansible's output."""
+    """Run the steps in `runner`; return each (step, host)'s result and Ansible's output.
+    `warm`: an ansible-playbook started ahead for this level; it runs the level if its
+    settings are the level's (its label is then the level's), else it is let go."""
     folder, paths = runner.workspace, runner.paths
+    if warm is not None and not warm.usable(runner, ansible_env(
+            paths, paths.workspace / f"{warm.label}-events.jsonl", len(targets),
+            runner.mitogen)):  # fmt: skip
+        warm.discard()
+        warm = None
+    if warm is not None:
+        label = warm.label
     write_new(folder / f"{label}.yml", yaml.safe_dump(build_playbook(steps), sort_keys=False))
     inventory = build_inventory(targets, steps, paths.key_file, paths.scripts_dir)
     write_new(folder / f"{label}-inventory.yml", yaml.safe_dump(inventory, sort_keys=False))
     events_file = folder / f"{label}-events.jsonl"
     write_new(events_file, "")
-    argv = ["ansible-playbook", "-i", f"{label}-inventory.yml", f"{label}.yml"]
+    args = ["-i", f"{label}-inventory.yml", f"{label}.yml"]
     env = ansible_env(paths, paths.workspace / events_file.name, len(targets), runner.mitogen)
-    run = asyncio.create_task(run_within_quota(runner, argv, env, timeout=timeout, tag=label))
+    started = None
+    if warm is not None:  # the forks on the command line: the process read its env already
+        started = warm.go(["--forks", env["ANSIBLE_FORKS"], *args])
+    run = asyncio.create_task(run_within_quota(runner, ["ansible-playbook", *args], env,
+                                               timeout=timeout, tag=label, started=started))
     events: list[dict[str, Any]] = []
     offset = 0
     try:

@@ -5,7 +5,7 @@ The playbook this module writes replaces the OSCAR type's own `configure` recipe
 inherited one: a template's own recipe runs as written) on a machine of the local back-end. It
 installs in the node (PyPI through the node's own network; pip run from its wheel, the whole
 dependency closure pinned) the stand-in's dependencies and moto's S3 server, writes the
-stand-in's modules (shipped in the playbook, read from this package:
+stand-in's modules (one zip shipped in the playbook, read from this package:
 `orbis.testing.standins.oscar`, self-contained), and starts two systemd
 units as an unprivileged user: moto as the cluster's MinIO on port 9000, and the stand-in on
 port 80 (`http://<node address>`, the endpoint a hosted function gets), with the node's
@@ -18,7 +18,11 @@ container engine socket and no host file, so a user's function never reaches the
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import io
+import shlex
+import zipfile
 from importlib import resources
 from typing import Any
 
@@ -80,16 +84,24 @@ def galaxy_roles(component: Component) -> set[str]:
     return {a.file for a in component.artifacts if "AnsibleGalaxy" in a.type}
 
 
-def _module(name: str) -> str:
-    """A stand-in module's text, kept from Ansible's templating (the code has braces)."""
-    text = resources.files(STANDIN_PACKAGE).joinpath(name).read_text()
-    assert "{% endraw %}" not in text
-    return "{% raw %}" + text + "{% endraw %}"
+def standin_zip() -> bytes:
+    """The stand-in as a zip Python runs from (`PYTHONPATH=<zip> python3 -m oscar_standin`),
+    its modules read from this package; fixed dates, so the same code makes the same bytes."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr(zipfile.ZipInfo("oscar_standin/__init__.py", (2020, 1, 1, 0, 0, 0)),
+                         '"""The OSCAR stand-in, as Orbis installs it in a local OSCAR node."""\n')
+        for name in MODULES:
+            text = resources.files(STANDIN_PACKAGE).joinpath(name).read_text()
+            archive.writestr(zipfile.ZipInfo(f"oscar_standin/{name}", (2020, 1, 1, 0, 0, 0)),
+                             text)  # fmt: skip
+    return buffer.getvalue()
 
 
 def plays() -> list[dict[str, Any]]:
     """The plays installing and starting the stand-in; they read the variables
-    `oscar_password` and `oscar_minio_secretkey` (the type's configure inputs)."""
+    `oscar_password` and `oscar_minio_secretkey` (the type's configure inputs). The packages
+    download while the rest is written (an asynchronous task)."""
     unit_common = (f"[Service]\nUser={USER}\nWorkingDirectory={HOME}\nRestart=on-failure\n"
                    "RestartSec=1\nNoNewPrivileges=yes\nPrivateTmp=yes\n")  # fmt: skip
     minio_unit = ("[Unit]\nDescription=OSCAR stand-in: MinIO (moto S3)\n" + unit_common
@@ -100,56 +112,50 @@ def plays() -> list[dict[str, Any]]:
         "[Unit]\nDescription=OSCAR stand-in\nRequires=orbis-oscar-minio.service\n"
         "After=orbis-oscar-minio.service\n" + unit_common
         + "AmbientCapabilities=CAP_NET_BIND_SERVICE\n"
-        f"Environment=PYTHONPATH={HOME}/lib:{HOME}/site\n"
+        f"Environment=PYTHONPATH={HOME}/lib/oscar_standin.zip:{HOME}/site\n"
         f"ExecStart=/usr/bin/python3 -m oscar_standin --port {PORT} "
         f"--minio http://127.0.0.1:{MINIO_PORT} --minio-port {MINIO_PORT} "
         f"--password-file {HOME}/etc/password --minio-key-file {HOME}/etc/minio-key\n"
         "[Install]\nWantedBy=multi-user.target\n"
     )  # fmt: skip
-    files = [{"ansible.builtin.copy": {"dest": f"{HOME}/lib/oscar_standin/{name}",
-                                       "content": _module(name), "mode": "0644"}}
-             for name in MODULES]  # fmt: skip
-    files.append({"ansible.builtin.copy": {
-        "dest": f"{HOME}/lib/oscar_standin/__init__.py", "mode": "0644",
-        "content": '"""The OSCAR stand-in, as Orbis installs it in a local OSCAR node."""\n'}})
     stamp = f"{HOME}/site/.orbis-" + hashlib.sha256(" ".join(PACKAGES).encode()).hexdigest()[:12]
+    install = (
+        f"[ -e {stamp} ] || {{ /usr/bin/python3 -c {shlex.quote(GET_PIP)} {PIP_VERSION} "
+        f"{HOME}/pip.whl && /usr/bin/python3 {HOME}/pip.whl/pip install --quiet --no-cache-dir "
+        "--disable-pip-version-check --root-user-action=ignore --no-deps --only-binary=:all: "
+        f"--upgrade --target {HOME}/site " + " ".join(shlex.quote(p) for p in PACKAGES)
+        + f" && touch {stamp}; }}"
+    )  # fmt: skip
+    start = (f"base64 -d {HOME}/lib/oscar_standin.zip.b64 > {HOME}/lib/oscar_standin.zip && "
+             "systemctl daemon-reload && systemctl enable orbis-oscar-minio orbis-oscar && "
+             "systemctl restart orbis-oscar-minio orbis-oscar")  # fmt: skip
     tasks = [
-        {"name": "User of the stand-in", "ansible.builtin.user": {
-            "name": USER, "system": True, "create_home": False, "shell": "/usr/sbin/nologin"}},
-        {"name": "Folders", "ansible.builtin.file": {"path": "{{ item }}", "state": "directory",
-                                                     "mode": "0755"},
-         "loop": [HOME, f"{HOME}/lib", f"{HOME}/lib/oscar_standin"]},
-        {"name": "Secrets folder", "ansible.builtin.file": {
-            "path": f"{HOME}/etc", "state": "directory", "owner": USER, "mode": "0700"}},
+        {"name": "User and folders of the stand-in", "ansible.builtin.shell": (
+            f"id -u {USER} >/dev/null 2>&1 || useradd --system --no-create-home "
+            f"--shell /usr/sbin/nologin {USER}; install -d -m 0755 {HOME} {HOME}/lib "
+            f"{HOME}/site && install -d -m 0700 -o {USER} {HOME}/etc")},
+        {"name": "Packages of the stand-in (download started)", "ansible.builtin.shell": install,
+         "async": 900, "poll": 0, "register": "oscar_pip"},
         {"name": "Password of the user oscar", "no_log": True, "ansible.builtin.copy": {
             "dest": f"{HOME}/etc/password", "content": "{{ oscar_password }}\n",
             "owner": USER, "mode": "0600"}},
         {"name": "MinIO secret key", "no_log": True, "ansible.builtin.copy": {
             "dest": f"{HOME}/etc/minio-key", "content": "{{ oscar_minio_secretkey }}\n",
             "owner": USER, "mode": "0600"}},
-        {"name": "pip's wheel", "ansible.builtin.command": {
-            "argv": ["/usr/bin/python3", "-c", GET_PIP, PIP_VERSION, f"{HOME}/pip.whl"],
-            "creates": f"{HOME}/pip.whl"},
-         "register": "oscar_get_pip", "retries": 2, "delay": 3,
-         "until": "oscar_get_pip is succeeded"},
-        {"name": "Packages of the stand-in", "ansible.builtin.shell": {
-            "cmd": (f"/usr/bin/python3 {HOME}/pip.whl/pip install --quiet --no-cache-dir "
-                    "--disable-pip-version-check --root-user-action=ignore --no-deps "
-                    f"--only-binary=:all: --upgrade --target {HOME}/site "
-                    + " ".join(f"'{p}'" for p in PACKAGES) + f" && touch {stamp}"),
-            "creates": stamp},
-         "register": "oscar_pip", "retries": 2, "delay": 3, "until": "oscar_pip is succeeded"},
-        *({"name": f"Stand-in module {f['ansible.builtin.copy']['dest'].rsplit('/', 1)[1]}",
-           **f} for f in files),
+        {"name": "The stand-in's code", "ansible.builtin.copy": {
+            "dest": f"{HOME}/lib/oscar_standin.zip.b64", "mode": "0644",
+            "content": base64.b64encode(standin_zip()).decode()}},
         {"name": "MinIO unit", "ansible.builtin.copy": {
             "dest": "/etc/systemd/system/orbis-oscar-minio.service", "content": minio_unit,
             "mode": "0644"}},
         {"name": "OSCAR unit", "ansible.builtin.copy": {
             "dest": "/etc/systemd/system/orbis-oscar.service", "content": oscar_unit,
             "mode": "0644"}},
-        {"name": "Units running", "ansible.builtin.systemd": {
-            "name": "{{ item }}", "state": "restarted", "enabled": True, "daemon_reload": True},
-         "loop": ["orbis-oscar-minio", "orbis-oscar"]},
+        {"name": "Packages of the stand-in (installed)", "ansible.builtin.async_status": {
+            "jid": "{{ oscar_pip.ansible_job_id }}"},
+         "register": "oscar_pip_done", "until": "oscar_pip_done.finished", "retries": 900,
+         "delay": 1},
+        {"name": "Units running", "ansible.builtin.shell": start},
         {"name": "OSCAR answers", "ansible.builtin.uri": {
             "url": f"http://127.0.0.1:{PORT}/health", "status_code": 200},
          "register": "oscar_health", "retries": 60, "delay": 1,

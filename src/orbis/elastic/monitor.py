@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import logging
 import re
+import shlex
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
@@ -25,8 +26,8 @@ import asyncssh
 from sqlalchemy import or_, select
 from sqlalchemy.exc import DBAPIError
 
-from orbis.configure.ssh import connect
-from orbis.elastic import slurm
+from orbis.configure.ssh import SSHNotReady, connect, run_command, wait_ssh
+from orbis.elastic import join, slurm
 from orbis.elastic import state as saved
 from orbis.elastic.policy import Decision, History, Worker, decide
 from orbis.engine.scheduler import Scheduler
@@ -44,6 +45,7 @@ SSH_TIMEOUT = 20.0
 OUTPUT_LIMIT = 4 << 20  # bytes of the front-end's answer read at most (about 20,000 jobs)
 KEEP_PENDING = 50  # pending jobs listed in the view (all are counted)
 DISCOVER_EVERY = 2.0  # seconds between looks for elastic infrastructures nobody watches
+JOIN_LOOK = 0.25  # seconds between looks for a new worker's address (quick join)
 INFO = ("wait", "unsatisfiable")  # decisions that change nothing: said once while they hold
 
 
@@ -110,8 +112,8 @@ class Monitors:
         leases = self.host.leases
         if not await asyncio.to_thread(leases.try_acquire, name):
             return  # another server watches it
+        monitor = Monitor(self.host, infra_id, lambda: leases.renew(name))
         try:
-            monitor = Monitor(self.host, infra_id, lambda: leases.renew(name))
             while True:
                 pause = await monitor.cycle()
                 if pause is None:
@@ -124,6 +126,7 @@ class Monitors:
         except Exception:
             log.exception("elastic monitor of %s", infra_id)
         finally:
+            await monitor.close()
             with contextlib.suppress(DBAPIError):
                 await asyncio.to_thread(leases.release, name)
 
@@ -153,6 +156,26 @@ class Monitor:
         # renews the lease and says whether it is still ours: asked after the (slow) reading
         # of Slurm, so a server whose lease ran out meanwhile acts on nothing
         self.still_ours = still_ours
+        # one SSH connection to the front-end, kept between cycles (a new one costs a key
+        # exchange, most of a reading's time); dropped on any error and made again
+        self._front: tuple[tuple[Any, ...], asyncssh.SSHClientConnection,
+                           contextlib.AsyncExitStack] | None = None  # fmt: skip
+        self._joins: dict[int, asyncio.Task[None]] = {}  # quick joins under way, by VM id
+        self._front_files: str | None = None  # the front-end's munge key and slurm.conf
+
+    async def close(self) -> None:
+        for task in self._joins.values():
+            task.cancel()
+        await asyncio.gather(*self._joins.values(), return_exceptions=True)
+        self._joins.clear()
+        await self._drop_front()
+
+    async def _drop_front(self) -> None:
+        if self._front is not None:
+            stack = self._front[2]
+            self._front = None
+            with contextlib.suppress(Exception):
+                await stack.aclose()
 
     async def cycle(self) -> float | None:
         """One look and the actions it calls for; seconds until the next (None: stop)."""
@@ -248,18 +271,91 @@ class Monitor:
 
     async def _on_front(self, row: InfrastructureRow, front: NodeRow, command: str) -> str:
         """Run a command on the front-end; its output, at most OUTPUT_LIMIT bytes (the node is
-        the user's: what it answers is untrusted, in size and in time)."""
-        key = asyncssh.import_private_key(self.host.private_key(row))
-        options = {"username": front.ssh_user, "client_keys": [key], "known_hosts": None,
-                   "connect_timeout": SSH_TIMEOUT, "login_timeout": SSH_TIMEOUT}  # fmt: skip
+        the user's: what it answers is untrusted, in size and in time). The connection is kept
+        for the next command; a failed command drops it."""
         host = front.public_ip or front.private_ip or ""
-        async with (
-            connect(host, front.ssh_port or 22, options, front.jump) as conn,
-            conn.create_process(command, stderr=asyncssh.STDOUT) as process,
-        ):
-            output = await asyncio.wait_for(_read_bounded(process.stdout), SSH_TIMEOUT)
-            process.close()
+        where = (host, front.ssh_port or 22, front.jump, front.ssh_user, row.id)
+        if self._front is None or self._front[0] != where:
+            await self._drop_front()
+            key = asyncssh.import_private_key(self.host.private_key(row))
+            options = {"username": front.ssh_user, "client_keys": [key], "known_hosts": None,
+                       "connect_timeout": SSH_TIMEOUT, "login_timeout": SSH_TIMEOUT}  # fmt: skip
+            stack = contextlib.AsyncExitStack()
+            try:
+                conn = await stack.enter_async_context(
+                    connect(host, front.ssh_port or 22, options, front.jump))
+            except BaseException:
+                await stack.aclose()
+                raise
+            self._front = (where, conn, stack)
+        conn = self._front[1]
+        try:
+            async with conn.create_process(command, stderr=asyncssh.STDOUT) as process:
+                output = await asyncio.wait_for(_read_bounded(process.stdout), SSH_TIMEOUT)
+                process.close()
+        except BaseException:
+            await self._drop_front()
+            raise
         return output
+
+    # -- the quick join (join.py) ------------------------------------------------------------
+    def _start_join(self, row: InfrastructureRow, front: NodeRow, cluster: ElasticCluster,
+                    pool: WorkerPool, vm_id: int) -> None:  # fmt: skip
+        if not pool.quick_join:
+            return
+        for done in [v for v, t in self._joins.items() if t.done()]:
+            del self._joins[done]
+        self._joins[vm_id] = asyncio.create_task(self._join(row, front, cluster, pool, vm_id))
+
+    async def _join(self, row: InfrastructureRow, front: NodeRow, cluster: ElasticCluster,
+                    pool: WorkerPool, vm_id: int) -> None:  # fmt: skip
+        """Join a new worker to Slurm once it answers SSH, ahead of its Ansible run; any
+        failure leaves the join to the worker's recipe (said in the log)."""
+        started = time.monotonic()
+        deadline = started + cluster.knobs.boot_deadline
+        template = self.host.template(row)
+        try:
+            node = None
+            while time.monotonic() < deadline:  # the reconciler launches it
+                node = next((n for n in self.store.nodes(row.id) if n.vm_id == vm_id), None)
+                if node is None or node.deleted or node.desired != "running":
+                    return
+                if node.private_ip or node.public_ip:
+                    break
+                await asyncio.sleep(JOIN_LOOK)
+            if node is None or not (node.private_ip or node.public_ip):
+                return
+            name = host_name(template.computes.get(node.name), node.name, node.vm_id,
+                             given_name(node))[0]  # fmt: skip
+            slurm.delete_command(name)  # the name check: it reaches a shell below
+            if self._front_files is None:
+                self._front_files = join.front_files(
+                    await self._on_front(row, front, _sudo(front, join.READ_FRONT)))
+            key = self.host.private_key(row)
+            address = node.public_ip or node.private_ip or ""
+            await wait_ssh(address, user=node.ssh_user, private_key=key,
+                           port=node.ssh_port or 22, jump=node.jump,
+                           timeout=max(1.0, deadline - time.monotonic()))  # fmt: skip
+            command = join.worker_command(cluster, pool, name, front.public_ip or "",
+                                          sudo=node.ssh_user != "root")  # fmt: skip
+            status, output = await run_command(address, command, user=node.ssh_user,
+                                               private_key=key, port=node.ssh_port or 22,
+                                               jump=node.jump, stdin=self._front_files,
+                                               timeout=SSH_TIMEOUT)  # fmt: skip
+        except asyncio.CancelledError:
+            raise
+        except (TimeoutError, OSError, asyncssh.Error, SSHNotReady, ValueError) as exc:
+            self._front_files = None
+            self.store.append_log(row.id, f"Elastic: quick join of VM {vm_id} failed "
+                                  f"({exc or type(exc).__name__}); its recipe will join it\n")
+            return
+        if status != 0:
+            self._front_files = None
+            self.store.append_log(row.id, f"Elastic: quick join of {name} failed (status "
+                                  f"{status}: {output.strip()[-300:]}); its recipe will join it\n")
+            return
+        self.store.append_log(row.id, f"Elastic: {name} joined Slurm ahead of its recipes, "
+                              f"{time.monotonic() - started:.1f} s after its power-on\n")
 
     # -- acting ----------------------------------------------------------------------------
     async def _act(self, row: InfrastructureRow, front: NodeRow, cluster: ElasticCluster,
@@ -288,6 +384,8 @@ class Monitor:
                 return Decision("wait", f"not powering on: {exc}")
             self._kick(row.id)
             state.last_power_on = now
+            if pool is not None:
+                self._start_join(row, front, cluster, pool, vm_ids[0])
             named = f", {given}" if given else ""
             return Decision(d.action, f"{d.reason} (VM {vm_ids[0]}{named})", d.pool, vm_ids[0])
         if d.action in ("power_off", "retry", "give_up") and d.vm_id is not None:
@@ -369,6 +467,10 @@ async def _read_bounded(stream: asyncssh.SSHReader[str]) -> str:
         parts.append(chunk)
         size += len(chunk)
     return "".join(parts)
+
+
+def _sudo(node: NodeRow, command: str) -> str:
+    return command if node.ssh_user == "root" else f"sudo -n sh -c {shlex.quote(command)}"
 
 
 def _track(since: dict[str, float], vm: str, now_true: bool, now: float) -> None:

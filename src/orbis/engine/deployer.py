@@ -25,6 +25,7 @@ from orbis.configure.ansible import (
     PlaybookError,
     StepRun,
     Target,
+    WarmPlaybook,
     check_variables,
     load_plays,
     run_level,
@@ -114,6 +115,8 @@ class Deployer:
         self._prepared: set[tuple[str, str]] = set()  # (infrastructure, site) done this run
         self.marks = OwnerMarks.ephemeral()  # the service sets the server's (configure_access)
         self.runners = RunnerPool(provider)  # where recipes run (docs/runner.md)
+        # an ansible-playbook started ahead for an infrastructure's next level (run_level)
+        self._warm: dict[str, WarmPlaybook] = {}
         # the private network across sites; the service gives it its sealer (configure_access)
         self.overlay = OverlaySetup(store, self._on_node, self._node_log)
 
@@ -149,6 +152,31 @@ class Deployer:
             return None
         return await self._prepare_site(infra_id, self.provider)
 
+    async def warm_ahead(self, infra_id: str, template: Template) -> None:
+        """While the nodes launch: once the runner is up, start the ansible-playbook of the
+        first configuration level ahead (WarmPlaybook), for as many hosts as the
+        infrastructure has. Awaited with the launches, so a destroy's cancellation stops it
+        before it could start a runner again; a runner that cannot start is configure's to
+        report."""
+        infra = self.store.get(infra_id)
+        if (infra is None or not self.runners.uses_engine or infra_id in self._warm
+                or not group_by_level(plan_configuration(template))):  # fmt: skip
+            return
+        try:
+            runner = await self.runners.get(infra_id, self.runner_dir(infra_id),
+                                            self._write_key(infra))  # fmt: skip
+        except RunnerError:
+            return
+        hosts = [n for n in self.store.nodes(infra_id)
+                 if n.adoption != "detached" and n.desired == "running"]  # fmt: skip
+        if runner.shares_folder and hosts:
+            self._warm[infra_id] = WarmPlaybook(runner, len(hosts), _level_label(1))
+
+    def _discard_warm(self, infra_id: str) -> None:
+        warm = self._warm.pop(infra_id, None)
+        if warm is not None:
+            warm.discard()
+
     async def _prepare_site(self, infra_id: str, provider: Provider) -> str | None:
         key = (infra_id, provider.site)
         if key in self._prepared:
@@ -179,9 +207,11 @@ class Deployer:
         ), strict=True))  # fmt: skip
         return rank(compute, sites, infos), None
 
-    async def launch_node(self, infra: InfrastructureRow, template: Template, row: NodeRow) -> bool:
+    async def launch_node(self, infra: InfrastructureRow, template: Template, row: NodeRow,
+                          launched: Callable[[], None] = lambda: None) -> bool:  # fmt: skip
         """Launch one node (or find it, if a previous run launched it) and wait for its SSH;
-        False if it failed (already recorded)."""
+        False if it failed (already recorded). `launched` is called once the provider's part
+        is over, before the wait for SSH (the reconciler then frees the node's action slot)."""
         app = template.containers.get(row.name)
         if app is not None:
             return await self._deploy_app(infra, row, app)
@@ -246,6 +276,7 @@ class Deployer:
             self.sites.forget(site)  # its quotas changed
             lines += [f"Warning: {w}" for w in machine.warnings]
             self._record_machine(row, machine, NodeState.RUNNING, "launched", lines)
+            launched()
             return await self._reach(infra, row, machine, provider)
         failures += [f"{site}: {why}" for site, why in ranking.excluded.items()]
         message = "launch failed: " + "; ".join(failures) if len(failures) > 1 else (
@@ -294,12 +325,14 @@ class Deployer:
         except ProviderError as exc:
             log.warning("could not clean up after a failed launch: %s", exc)
 
-    async def start_node(self, infra: InfrastructureRow, row: NodeRow) -> bool:
-        return await self._power(infra, row, "start")
+    async def start_node(self, infra: InfrastructureRow, row: NodeRow,
+                         started: Callable[[], None] = lambda: None) -> bool:  # fmt: skip
+        return await self._power(infra, row, "start", started)
 
-    async def reboot_node(self, infra: InfrastructureRow, row: NodeRow) -> bool:
+    async def reboot_node(self, infra: InfrastructureRow, row: NodeRow,
+                          started: Callable[[], None] = lambda: None) -> bool:  # fmt: skip
         self.store.update_node(infra.id, row.vm_id, reboot_pending=False)
-        return await self._power(infra, row, "reboot")
+        return await self._power(infra, row, "reboot", started)
 
     async def stop_node(self, infra: InfrastructureRow, row: NodeRow) -> bool:
         if not row.provider_id:
@@ -345,7 +378,8 @@ class Deployer:
             self._node_log(row, f"Warning: overlay: revocation not sent: {exc}")
         return True
 
-    async def _power(self, infra: InfrastructureRow, row: NodeRow, action: str) -> bool:
+    async def _power(self, infra: InfrastructureRow, row: NodeRow, action: str,
+                     started: Callable[[], None] = lambda: None) -> bool:  # fmt: skip
         provider_id = row.provider_id or ""
         try:
             if provider_id.startswith(APP_PREFIX):
@@ -366,6 +400,7 @@ class Deployer:
                 if other.jump and other.jump.rpartition("@")[2].startswith(f"{old}:"):
                     self.store.update_node(infra.id, other.vm_id,
                                            jump=other.jump.replace(f"@{old}:", f"@{new}:"))
+        started()
         return await self._reach(infra, row, machine, provider)
 
     def _record_machine(
@@ -497,7 +532,8 @@ class Deployer:
         try:
             await self._configure_in(runner, infra, template, targets)
         finally:
-            await self.runners.release(infra.id)
+            self._discard_warm(infra.id)  # one started for a level that did not run
+            self.runners.release_soon(infra.id)  # removed while the infrastructure is marked done
 
     async def _configure_in(self, runner: Runner, infra: InfrastructureRow, template: Template,
                             targets: list[NodeRow]) -> None:  # fmt: skip
@@ -518,9 +554,8 @@ class Deployer:
             rows = [r for r in self.store.nodes(infra.id) if r.vm_id in healthy]
             if not rows:
                 break
-            await self._run_level(
-                infra, template, number, steps, rows, all_nodes, runner, healthy, clouds
-            )
+            await self._run_level(infra, template, number, steps, rows, all_nodes, runner,
+                                  healthy, clouds, more=number < len(levels))  # fmt: skip
         for row in targets:
             done = row.vm_id in healthy
             self.store.update_node(
@@ -655,7 +690,10 @@ class Deployer:
         runner: Runner,
         healthy: set[int],
         clouds: dict[str, tuple[str, str]],
+        more: bool = False,
     ) -> None:
+        """One configuration level. `more`: another level follows, whose ansible-playbook
+        is started ahead while this one runs."""
         host_of = {r.vm_id: f"{r.name}_{r.vm_id}" for r in rows}
         runs: list[StepRun] = []
         step_ids: dict[tuple[str, str], int] = {}
@@ -715,11 +753,12 @@ class Deployer:
                 )
                 for r in [*rows, *others]
             ]
+            warm = self._warm.pop(infra.id, None)  # started for this level while nodes launched
+            if more and runner.shares_folder:
+                self._warm[infra.id] = WarmPlaybook(runner, len(targets), _level_label(number + 1))
             try:
-                ran, output = await run_level(
-                    runner, targets, runs,
-                    label=f"level-{number}-{random.randrange(1 << 32):08x}",  # never reuse files
-                )  # fmt: skip
+                ran, output = await run_level(runner, targets, runs, label=_level_label(number),
+                                              warm=warm)  # fmt: skip
             except (RunnerError, OSError) as exc:
                 output = f"the runner failed: {exc}\n"
                 ran = {(s.name, h): HostResult(ok=False, output=output) for s in runs
@@ -807,7 +846,10 @@ class Deployer:
     async def destroy(self, infra_id: str) -> None:
         self.store.set_phase(infra_id, "deleting")
         self._log(infra_id, "Destroying infrastructure")
-        await self.runners.release(infra_id)  # also removed by the back-end's cleanup (labels)
+        self._discard_warm(infra_id)
+        # a runner container is removed by the back-end's cleanup below (it carries the
+        # infrastructure's label), together with the nodes rather than before them
+        await self.runners.release(infra_id, remove=not self.runners.uses_engine)
         sites = {row.site for row in self.store.nodes(infra_id, include_deleted=True)}
         sites |= set(self.store.site_uses(infra_id))  # sites only tried count too
         clouds = self.clouds(infra_id)
@@ -916,3 +958,8 @@ class Deployer:
     def _node_log(self, row: NodeRow, text: str) -> None:
         self.store.append_node_log(row.infrastructure_id, row.vm_id,
                                    f"{stamp()} {redact(text)}\n")  # fmt: skip
+
+
+def _level_label(number: int) -> str:
+    """The file names of a level's run in the runner folder (never reused)."""
+    return f"level-{number}-{random.randrange(1 << 32):08x}"

@@ -77,6 +77,8 @@ class Reconciler:
             by_id = {n.vm_id: n for n in nodes}
             acts = [asyncio.create_task(self._act(infra, template, a, by_id[a.vm_id]))
                     for a in todo]  # fmt: skip
+            if any(a.kind == "launch" for a in todo):  # Ansible's start, while nodes launch
+                acts.append(asyncio.create_task(self.deployer.warm_ahead(infra.id, template)))
             try:
                 await asyncio.gather(*acts)
             except BaseException:
@@ -98,7 +100,7 @@ class Reconciler:
                 await self.deployer.configure(infra, template, rows)
             finally:
                 self.actions.end(action, True, f"VMs {','.join(map(str, targets))}")
-        await self.deployer.runners.release(infra.id)  # one warmed for launches that all failed
+        self.deployer.runners.release_soon(infra.id)  # one warmed for launches that all failed
         if self.functions is not None:  # after configuration: hosted ones need their OSCAR
             record = self.actions.begin(infra.id, None, "functions")
             try:
@@ -110,20 +112,34 @@ class Reconciler:
 
     async def _act(self, infra: InfrastructureRow, template: Template, action: NodeAction,
                    row: NodeRow) -> None:  # fmt: skip
+        held = False
+
+        def free() -> None:
+            """The action's provider calls are over: its wait for SSH (minutes on a cloud)
+            must not keep another node from being launched meanwhile."""
+            nonlocal held
+            if held:
+                held = False
+                self.slots.release()
+
         handlers: dict[str, Callable[[], Awaitable[bool]]] = {
-            "launch": lambda: self.deployer.launch_node(infra, template, row),
-            "start": lambda: self.deployer.start_node(infra, row),
+            "launch": lambda: self.deployer.launch_node(infra, template, row, free),
+            "start": lambda: self.deployer.start_node(infra, row, free),
             "stop": lambda: self.deployer.stop_node(infra, row),
-            "reboot": lambda: self.deployer.reboot_node(infra, row),
+            "reboot": lambda: self.deployer.reboot_node(infra, row, free),
             "destroy": lambda: self.deployer.destroy_node(infra, row),
         }
-        async with self.slots:
+        await self.slots.acquire()
+        held = True
+        try:
             record = self.actions.begin(infra.id, row.vm_id, action.kind)
             ok = False
             try:
                 ok = await handlers[action.kind]()
             finally:
                 self.actions.end(record, ok)
+        finally:
+            free()
 
     async def _destroy(self, infra: InfrastructureRow) -> None:
         record = self.actions.begin(infra.id, None, "destroy")

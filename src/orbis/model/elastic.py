@@ -24,7 +24,7 @@ class Knobs:
     warm_spares: int = 0  # idle workers kept on beyond the demand
     join_retries: int = 3  # times a worker that never joins the LRMS is re-created
     boot_deadline: float = 600.0  # seconds a worker may take to join before it is judged failed
-    poll: float = 5.0  # seconds between two reads of the LRMS
+    poll: float = 2.0  # seconds between two reads of the LRMS (CLUES: 5)
 
     def with_values(self, values: dict[str, Any]) -> Knobs:
         """These knobs with `values` (name → number) applied; unknown names are ignored."""
@@ -75,6 +75,9 @@ class WorkerPool:
     destroy_safe: float = 0.0  # ec3_destroy_safe: power off this long before a period ends
     # ec3_node_queues_list: the Slurm partitions its workers serve (empty: the cluster's own)
     queues: tuple[str, ...] = ()
+    # its workers' Slurm recipe is Orbis's and no recipe of the user's runs on them: the
+    # monitor joins a new worker to Slurm as soon as it answers SSH (elastic/join.py)
+    quick_join: bool = False
 
 
 @dataclass

@@ -209,7 +209,8 @@ class ContainerApp:
 
 @dataclass
 class ServerlessFunction:
-    """A function on OSCAR or AWS Lambda (tosca.nodes.aisprint.FaaS.Function)."""
+    """A function on OSCAR or AWS Lambda (tosca.nodes.aisprint.FaaS.Function, or a RADL system
+    IM's OSCAR or Lambda connector takes: lang/radl/functions.py)."""
 
     name: str
     type: str

@@ -53,7 +53,9 @@ from orbis.providers.local_network import create_isolated_network
 # on images made by snapshot(): which infrastructure's node, which installation
 SNAPSHOT_LABEL = "orbis.snapshot.infrastructure"
 SNAPSHOT_INSTALLATION = "orbis.snapshot.installation"
-STOP_TIMEOUT = 10  # seconds systemd gets to shut down before SIGKILL
+SITE_LABEL = "orbis.site"  # local_sites.LABEL_SITE: the site a container was made for
+STOP_TIMEOUT = 10  # seconds systemd gets to shut down before SIGKILL (stop, reboot)
+CLEANUP_THREADS = 32  # removals at once when an infrastructure is destroyed
 
 _ENGINE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")  # a container id or name
 _LIMIT_ERROR = re.compile(r"cgroup|memory|cpu|swap", re.IGNORECASE)
@@ -137,6 +139,9 @@ class LocalProvider(Provider):
         # networks this provider made or saw: a launch does not list them again (20 launches
         # at once queued on the lock for one list call each); forgotten by cleanup
         self._networks: set[str] = set()
+        # images found on the engine: the 20 launches of a deployment ask for one once (an
+        # image removed later fails the creation itself, which forgets it: see launch)
+        self._images: set[str] = set()
 
     # -- connection -------------------------------------------------------------------------
 
@@ -204,22 +209,12 @@ class LocalProvider(Provider):
         return name
 
     def launch(self, spec: NodeSpec) -> Machine:
+        """Create and start the node's container. Its name is fixed by the node, so a container
+        an earlier try left (a crash, a retry) is found by the name conflict and started if need
+        be: no listing before each creation (one engine call less per node, and the engine's
+        list walks every container it has)."""
         node = f"{spec.name}.{spec.vm_id}"
         what = f"node {node} of {spec.infrastructure_id}"
-        existing = self._find(spec.infrastructure_id, node)
-        if existing is not None:
-            with _errors(what):
-                if existing.status != "running":
-                    if spec.ssh_public_key:
-                        existing.put_archive("/", _ssh_key_tar(spec.ssh_public_key))
-                    try:
-                        existing.start()
-                    except docker.errors.APIError:
-                        existing.reload()  # fine if a parallel launch started it meanwhile
-                        if existing.status != "running":
-                            raise
-                    existing.reload()
-                return self._machine(existing)
         net = self._network(spec.infrastructure_id)
         image = self._image(spec.image)
         name = f"orbis-{_infra_tag(spec.infrastructure_id)}-{_slug(spec.name)}-{spec.vm_id}"
@@ -241,21 +236,18 @@ class LocalProvider(Provider):
                 container = self._create_and_start(spec, image, name, net, labels, limits, mounts)
             except docker.errors.NotFound as err:
                 if "network" not in _explain(err).lower():
+                    self._images.discard(image)  # asked again next time, with its hint
                     raise
                 # a network remembered as made was removed meanwhile (another server's sweep):
                 # forget it; the deployer's retry makes it again
                 self._networks.clear()
                 raise Transient(f"local: {what}: {_explain(err)}") from None
             except docker.errors.APIError as err:
-                if _conflict(err):  # a parallel launch of the same node won the race
-                    again = self._find(spec.infrastructure_id, node)
-                    if again is None:
+                if _conflict(err):  # made before: by an earlier try, or a parallel launch
+                    existing = self._find(spec.infrastructure_id, node)
+                    if existing is None:
                         raise
-                    deadline = time.monotonic() + 30  # let the winner finish starting it
-                    while again.status != "running" and time.monotonic() < deadline:
-                        time.sleep(0.1)
-                        again.reload()
-                    return self._machine(again)
+                    return self._resume(existing, spec)
                 if not limits or not _LIMIT_ERROR.search(_explain(err)):
                     raise
                 # Some hosts cannot enforce cgroup limits: run the node without them.
@@ -263,6 +255,21 @@ class LocalProvider(Provider):
                 container = self._create_and_start(spec, image, name, net, labels, {}, mounts)
             container.reload()  # addresses are known only once it runs
             return self._machine(container, tuple(warnings))
+
+    def _resume(self, existing: Container, spec: NodeSpec) -> Machine:
+        """A node's container made before this launch: started (with the key) if it is not
+        running. Run inside `_errors`."""
+        if existing.status != "running":
+            if spec.ssh_public_key:
+                existing.put_archive("/", _ssh_key_tar(spec.ssh_public_key))
+            try:
+                existing.start()
+            except docker.errors.APIError:
+                existing.reload()  # fine if a parallel launch started it meanwhile
+                if existing.status != "running":
+                    raise
+            existing.reload()
+        return self._machine(existing)
 
     def _create_and_start(
         self,
@@ -277,32 +284,39 @@ class LocalProvider(Provider):
         # systemd as PID 1. Podman recognises /sbin/init and sets itself up (tmpfs on /run,
         # /run/lock, /tmp, writable cgroup, container=podman); a Docker daemon needs it spelled
         # out (untested here: no Docker daemon on the build machine).
-        extra: dict[str, Any] = {}
+        host: dict[str, Any] = {**limits, **self._node_options(spec)}
+        environment: dict[str, str] | None = None
         if not self._is_podman:
-            extra = {
+            host |= {
                 "tmpfs": {"/run": "rw", "/run/lock": "rw", "/tmp": "rw"},
-                "volumes": {"/sys/fs/cgroup": {"bind": "/sys/fs/cgroup", "mode": "rw"}},
+                "binds": {"/sys/fs/cgroup": {"bind": "/sys/fs/cgroup", "mode": "rw"}},
                 "cgroupns": "host",
-                "environment": {"container": "docker"},
             }
+            environment = {"container": "docker"}
         if mounts:
-            extra["mounts"] = mounts
-        container: Container = self.client.containers.create(
+            host["mounts"] = mounts
+        api = self.client.api
+        # The engine API itself rather than the SDK's containers.create: that one cannot set
+        # stop_timeout and inspects the new container once more before returning it.
+        made = api.create_container(
             image,
             command=["/sbin/init"],
             name=name,
             labels=labels,
-            network=net,
             hostname=_slug(spec.hostname or f"{spec.name}-{spec.vm_id}", keep="."),
+            environment=environment,
             stop_signal="SIGRTMIN+3",
+            # what a forced removal (destroy) waits before SIGKILL: nothing, as a cloud deletes
+            # a VM. stop and reboot give systemd STOP_TIMEOUT explicitly.
+            stop_timeout=0,
             detach=True,
-            **limits,
-            **extra,
-            **self._node_options(spec),
+            host_config=api.create_host_config(network_mode=net, **host),
+            networking_config=api.create_networking_config({net: api.create_endpoint_config()}),
         )
+        container: Container = self.client.containers.prepare_model({"Id": made["Id"]})
         try:
             for other in self._extra_networks(spec):  # before boot: the node starts with them
-                self.client.networks.get(other).connect(container)
+                api.connect_container_to_network(container.id, other)
             # The key goes in before boot, so sshd never runs without it and no exec is needed.
             container.put_archive("/", _ssh_key_tar(spec.ssh_public_key))
             container.start()
@@ -408,12 +422,15 @@ class LocalProvider(Provider):
             scheme, _, rest = wanted.partition("://")
             candidate = rest if scheme in ("docker", "podman", "local") else None
         name = candidate or self._settings.node_image
+        if name in self._images:
+            return name
         with _errors(f"image {name}"):
             try:
                 self.client.images.get(name)
             except docker.errors.ImageNotFound as err:
                 hint = "" if candidate else " (build it with images/node/build.sh)"
                 raise NotFound(f"local: image {name} not found: {_explain(err)}{hint}") from None
+        self._images.add(name)
         return name
 
     def inspect(self, provider_id: str) -> Machine:
@@ -445,11 +462,17 @@ class LocalProvider(Provider):
         prefix = network_name(infrastructure_id)
         self._networks = {n for n in self._networks if not n.startswith(prefix)}
         with _errors(f"cleanup of {infrastructure_id}"):
-            found = self.client.containers.list(all=True, filters={"label": label})
-            # one removal waits for its container to die (~0.25 s): all at once, not in turn
-            with ThreadPoolExecutor(max_workers=min(16, len(found) or 1)) as pool:
-                for result in [pool.submit(_remove_container, c) for c in found]:
-                    result.result()
+            api = self.client.api
+            # the list's summaries are enough: the SDK's containers.list() would inspect each
+            # container in turn first (20 calls before the first removal)
+            found = [str(c["Id"]) for c in api.containers(all=True, filters={"label": label})
+                     if (c.get("Labels") or {}).get(LABEL_INFRASTRUCTURE) == infrastructure_id]
+            # each removal waits for its container to die: all at once, not in turn (nodes
+            # are made with stop_timeout 0, so that is a SIGKILL, not a systemd shutdown)
+            if found:
+                with ThreadPoolExecutor(max_workers=min(CLEANUP_THREADS, len(found))) as pool:
+                    for result in [pool.submit(_remove_container, api, c) for c in found]:
+                        result.result()
             self._remove_volumes(infrastructure_id)  # once no container of ours uses them
             for net in self.client.networks.list(filters={"label": label}):
                 with suppress(docker.errors.NotFound):
@@ -505,6 +528,11 @@ class LocalProvider(Provider):
         for summary in found:
             labels = summary.get("Labels") or {}
             if not self._mine(labels) or labels.get(LABEL_RUNNER):  # a runner is no machine
+                continue
+            # the sites of the local back-end share its engine: each lists its own machines
+            # only (else the sweep of orphans took a site's node for a machine "not where
+            # its node is" and removed it)
+            if (labels.get(SITE_LABEL) or None) != self._site_label():
                 continue
             infra = labels.get(LABEL_INFRASTRUCTURE)
             networks = (summary.get("NetworkSettings") or {}).get("Networks") or {}
@@ -618,6 +646,10 @@ class LocalProvider(Provider):
             return f"{LABEL_INSTALLATION}={self.installation}"
         return LABEL_INFRASTRUCTURE
 
+    def _site_label(self) -> str | None:
+        """The site label of the machines this provider makes (None: the server's own)."""
+        return None
+
     def _mine(self, labels: dict[str, str]) -> bool:
         """Made by this installation (another Orbis on the same engine keeps its own)."""
         if not labels.get(LABEL_INFRASTRUCTURE):  # blank in snapshot images (see snapshot)
@@ -679,9 +711,9 @@ def _owner(spec: NodeSpec) -> dict[str, str]:
     return {LABEL_OWNER: spec.owner_mark} if spec.owner_mark else {}
 
 
-def _remove_container(container: Container) -> None:
+def _remove_container(api: docker.APIClient, container_id: str) -> None:
     with suppress(docker.errors.NotFound):
-        container.remove(force=True, v=True)
+        api.remove_container(container_id, force=True, v=True)
 
 
 def _ssh_key_tar(public_key: str) -> bytes:

@@ -65,6 +65,9 @@ class LocalSiteProvider(LocalProvider):
     def _labels(self, infrastructure_id: str) -> dict[str, str]:
         return {**super()._labels(infrastructure_id), LABEL_SITE: self.site}
 
+    def _site_label(self) -> str | None:
+        return self.site
+
     def _machine(self, container: Container, warnings: tuple[str, ...] = ()) -> Machine:
         """Private address on the site's network; public address on the shared one."""
         machine = super()._machine(container, warnings)

@@ -43,6 +43,9 @@ class Runner(ABC):
     mitogen: str | None = None
     #: on the service's machine (so at its network position): downloads need the address rule
     on_service_host: bool = True
+    #: a command sees files the service writes in `workspace` while it runs (not a copy sent
+    #: with the command): a playbook can be started ahead and handed its level later
+    shares_folder: bool = False
 
     @abstractmethod
     async def run(self, argv: list[str], env: dict[str, str], *, timeout: float,

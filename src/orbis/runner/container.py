@@ -31,6 +31,7 @@ def _explain(err: Exception) -> str:
 
 class ContainerRunner(Runner):
     where = "the infrastructure's runner container"
+    shares_folder = True
 
     def __init__(self, client: docker.DockerClient, options: dict[str, Any],
                  workspace: Path) -> None:  # fmt: skip

@@ -23,6 +23,7 @@ BIN_DIR = Path(sys.executable).parent  # the service's venv: ansible-playbook, a
 
 class HostRunner(Runner):
     where = "the service host (ORBIS_UNSAFE_RECIPES_ON_HOST=1)"
+    shares_folder = True
 
     def __init__(self, workspace: Path, key_file: Path) -> None:
         self.workspace = workspace

@@ -74,15 +74,19 @@ def measure(folder: Path, max_bytes: int, max_entries: int) -> tuple[int, int]:
 
 async def run_within_quota(
     runner: Runner, argv: list[str], env: dict[str, str], *, timeout: float, tag: str,
-    quota: WorkQuota | None = None,
+    quota: WorkQuota | None = None, started: asyncio.Task[tuple[int, str]] | None = None,
 ) -> tuple[int, str, str | None]:  # fmt: skip
     """`runner.run(...)` watched by the folder's quota: (status, output, None), or, past the
-    quota, the command cancelled and (1, output, the refusal naming the limit)."""
+    quota, the command cancelled and (1, output, the refusal naming the limit). `started`: the
+    command's run began earlier (a playbook started ahead): watched instead of a new one."""
     quota = quota or WorkQuota.from_env()
     refusal = await asyncio.to_thread(quota.refusal, runner.workspace)
     if refusal is not None:
+        if started is not None:
+            started.cancel()  # as past the quota mid-run: the runner kills it
+            await asyncio.gather(started, return_exceptions=True)
         return 1, f"{refusal}\n", refusal
-    run = asyncio.create_task(runner.run(argv, env, timeout=timeout, tag=tag))
+    run = started or asyncio.create_task(runner.run(argv, env, timeout=timeout, tag=tag))
     try:
         while True:
             done, _ = await asyncio.wait({run}, timeout=quota.interval)

@@ -320,6 +320,7 @@ class ServiceBase:
                     "state": n.state,
                     "private_ip": n.private_ip,
                     "public_ip": n.public_ip,
+                    "site": n.site,  # where it runs (None: the server's own back-end)
                     "error": n.error,
                     "current_step": current,
                     "steps": [{"name": s.name, "level": s.level, "status": s.status} for s in mine],

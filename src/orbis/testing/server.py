@@ -15,6 +15,8 @@ from pathlib import Path
 
 import httpx
 
+from orbis.auth import parse_auth_data, to_header
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -96,7 +98,7 @@ class RunningServer:
         )
 
     def client(self) -> httpx.Client:
-        header = self.auth_file.read_text().strip()
+        header = to_header(parse_auth_data(self.auth_file.read_text()))  # lines as IM's header
         return httpx.Client(base_url=self.url, headers={"Authorization": header}, timeout=600)
 
     def destroy_all(self) -> None:

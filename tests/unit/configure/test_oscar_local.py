@@ -41,18 +41,28 @@ def test_only_the_oscar_types_own_configure_is_replaced(example: Template) -> No
     assert "grycap.kubeoscar" in oscar_local.galaxy_roles(oscar)
 
 
-def test_the_plays_ship_the_stand_in_and_keep_its_code_from_templating() -> None:
+def test_the_plays_ship_the_stand_in_whole_and_self_contained() -> None:
+    import base64
+    import io
+    import zipfile
+
     [play] = oscar_local.plays()
     copies = {t["ansible.builtin.copy"]["dest"]: t["ansible.builtin.copy"]["content"]
               for t in play["tasks"] if "ansible.builtin.copy" in t}  # fmt: skip
-    shipped = {d.rsplit("/", 1)[1] for d in copies if "/oscar_standin/" in d}
-    assert shipped == {*oscar_local.MODULES, "__init__.py"}
-    app = copies[f"{oscar_local.HOME}/lib/oscar_standin/app.py"]
-    assert app.startswith("{% raw %}") and app.endswith("{% endraw %}")
-    assert "from orbis" not in app  # self-contained: the node has no Orbis
+    code = base64.b64decode(copies[f"{oscar_local.HOME}/lib/oscar_standin.zip.b64"])
+    with zipfile.ZipFile(io.BytesIO(code)) as archive:
+        names = set(archive.namelist())
+        texts = [archive.read(n).decode() for n in names]
+    assert names == {f"oscar_standin/{n}" for n in (*oscar_local.MODULES, "__init__.py")}
+    assert not any("from orbis" in text for text in texts)  # the node has no Orbis
+    assert oscar_local.standin_zip() == code  # the same code makes the same bytes
     assert "{{ oscar_password }}" in copies[f"{oscar_local.HOME}/etc/password"]
     unit = copies["/etc/systemd/system/orbis-oscar.service"]
     assert f"User={oscar_local.USER}" in unit and "--password-file" in unit
+    [install] = [t for t in play["tasks"] if t.get("async")]
+    assert "--no-deps" in install["ansible.builtin.shell"]
+    assert all(f"'{p}'" in install["ansible.builtin.shell"] or p in install[
+        "ansible.builtin.shell"] for p in oscar_local.PACKAGES)
 
 
 def test_a_hosted_function_is_called_at_its_machines_own_address(example: Template) -> None:

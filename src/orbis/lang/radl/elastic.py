@@ -9,6 +9,7 @@ EC3 template needs no CLUES or Slurm recipe (docs/elastic.md)."""
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 from orbis.lang.errors import Problems, suggest
 from orbis.lang.radl.ast import Document
@@ -217,9 +218,10 @@ def _recipes(template: Template, cluster: ElasticCluster) -> None:
                 "slurm_partition": cluster.partition, "slurm_partitions": cluster.partitions()},
                 inherited=True)],
         )  # fmt: skip
-    for pool in cluster.pools:
+    for i, pool in enumerate(cluster.pools):
         if pool.compute in hosts:
-            continue
+            continue  # the system's own configure sets Slurm up: Ansible joins it
+        cluster.pools[i] = replace(pool, quick_join=True)
         name = f"{pool.compute}_slurm"
         template.components[name] = Component(
             name, SLURM_TYPE, pool.compute,

@@ -9,6 +9,7 @@ from orbis.lang.limits import check_size
 from orbis.lang.radl.ast import Configure, Document
 from orbis.lang.radl.checks import Checked, check_document
 from orbis.lang.radl.elastic import read_elastic
+from orbis.lang.radl.functions import is_function, map_function
 from orbis.lang.radl.mapping import (
     REFERENCE_TYPE,
     components,
@@ -58,6 +59,17 @@ def _deploys(doc: Document, problems: Problems) -> tuple[dict[str, int], dict[st
     return counts, clouds
 
 
+def _function_count(doc: Document, system: str, counts: dict[str, int],
+                    problems: Problems) -> int:  # fmt: skip
+    """IM's OSCAR and Lambda connectors make one function whatever the deploy's count."""
+    count = counts.get(system, 0)
+    if count > 1:
+        where = next((d.pos for d in doc.deploys if d.system == system), None)
+        problems.warn(where, f"system '{system}' is a function: one is made, not {count} "
+                      "(as IM's OSCAR and Lambda connectors do)")  # fmt: skip
+    return min(count, 1)
+
+
 def to_model(checked: Checked, problems: Problems) -> Template:
     doc = checked.doc
     template = Template(source_file=doc.file, version=VERSION)
@@ -79,6 +91,11 @@ def to_model(checked: Checked, problems: Problems) -> Template:
     for section in doc.sections:
         system = checked.sections.get(("system", section.id))
         if section.kind != "system" or system is None or section.features is None:
+            continue
+        if is_function(system):
+            template.functions[section.id] = map_function(
+                section.id, system, _function_count(doc, section.id, counts, problems),
+                clouds.get(section.id), section.pos, problems)  # fmt: skip
             continue
         compute = map_system(section.id, system, template.networks)
         compute.count, compute.cloud_id = counts.get(section.id, 0), clouds.get(section.id)

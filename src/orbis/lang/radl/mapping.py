@@ -233,7 +233,13 @@ def components(
             for item in ctx.items:  # a repeated pair replaces the earlier one (IM)
                 pairs[(item.system, item.configure)] = (item.step or 0, item.tool)
     else:  # IM: every configure runs on the systems of the same name, all together
-        pairs = {(c, c): (None, None) for c in configures if c in template.computes}
+        pairs = {(c, c): (None, None) for c in configures
+                 if c in template.computes or c in template.functions}  # fmt: skip
+    for system, name in [p for p in pairs if p[0] in template.functions]:
+        pairs.pop((system, name))  # no machine to configure (radl/functions.py)
+        where = configures[name].pos if name in configures else None
+        problems.warn(where, f"configure '{name}' is not run on system '{system}': it is a "
+                      "function")  # fmt: skip
     uses = Counter(name for _, name in pairs)
     used_names = set(uses)
     for (system, name), (step, tool) in pairs.items():

@@ -24,6 +24,7 @@ from orbis.lang.radl.ast import (
     Soft,
 )
 from orbis.lang.radl.encoding import decode
+from orbis.lang.radl.functions import function_features
 from orbis.lang.radl.mapping import CONFIGURE_TYPE, REFERENCE_TYPE, SYSTEM_TYPE
 from orbis.lang.radl.outports import format_outports
 from orbis.lang.radl.units import format_size
@@ -222,10 +223,14 @@ def to_document(template: Template) -> Document:
     for c in template.computes.values():
         features = None if c.type == REFERENCE_TYPE else _system(c, links.get(c.name, []))
         doc.sections.append(_section("system", c.name, features))
+    # a standalone function is a system in IM (a hosted one is a step of its OSCAR node)
+    functions = [f for f in template.functions.values() if f.host is None]
+    for f in functions:
+        doc.sections.append(_section("system", f.name, function_features(f)))
     _configures(template, doc, refs.get("configure", []))
     doc.deploys = [
         Deploy(c.name, c.count, c.cloud_id) for c in template.computes.values() if c.count > 0
-    ]
+    ] + [Deploy(f.name, f.count, f.cloud_id) for f in functions if f.count > 0]
     return doc
 
 

@@ -10,6 +10,7 @@ at deploy time) are replaced by Orbis's role `orbis_slurm` unless the template g
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from typing import Any
 
 from orbis.lang.tosca.context import Context, NodeTemplate
@@ -121,11 +122,15 @@ def read_elastic(ctx: Context, resolver: Resolver, template: Template) -> None:
         if cluster.pool(pool.compute):
             ctx.problems.add(req.position, f"'{pool.compute}' is named twice as 'wn'")
             continue
-        cluster.pools.append(pool)
-        _own_recipe(template, req.target, WORKER_PLAY, {
+        ours = _own_recipe(template, req.target, WORKER_PLAY, {
             "slurm_front_ip": Function("get_attribute", (front, "private_address", 0)),
             "slurm_wn_cpus": pool.cpus, "slurm_wn_memory": pool.memory_mb,
             "slurm_partition": cluster.partition})  # fmt: skip
+        users = [c.name for c in template.components.values() if c.name != req.target
+                 and c.host == pool.compute and any(not op.inherited for op in c.operations)]
+        users += [pool.compute] * any(not op.inherited  # the Compute's own recipes
+                                      for op in template.computes[pool.compute].operations)
+        cluster.pools.append(replace(pool, quick_join=ours and not users))
         worker = template.components.get(req.target)
         if worker is not None and (DEPENDS_ON, front_node.name) not in worker.requirements:
             worker.requirements.append((DEPENDS_ON, front_node.name))  # key and config first
@@ -196,15 +201,15 @@ def _knobs(ctx: Context, resolver: Resolver, node: NodeTemplate) -> Knobs:
     return knobs
 
 
-def _own_recipe(template: Template, name: str, play: str, inputs: dict[str, Any]) -> None:
+def _own_recipe(template: Template, name: str, play: str, inputs: dict[str, Any]) -> bool:
     """Orbis's Slurm recipe for a front-end/worker node whose configure is the INDIGO type's
-    (a template's own configure is kept)."""
+    (a template's own configure is kept); whether Orbis's is used."""
     component = template.components.get(name)
     if component is None:
-        return
+        return False
     own = [op for op in component.operations if not op.inherited]
     if any(op.name == "configure" for op in own):
-        return
+        return False
     component.operations = [
         *own,
         Operation(
@@ -212,3 +217,4 @@ def _own_recipe(template: Template, name: str, play: str, inputs: dict[str, Any]
         ),
     ]
     component.artifacts = [a for a in component.artifacts if "AnsibleGalaxy" not in a.type]
+    return True
