@@ -40,8 +40,10 @@ class Tuning:
     # path's MTU (no clamping: mssfix 0)
     tun_mtu: int = 9000
     mssfix: int = 0
-    buffers: int = 1 << 22  # sndbuf/rcvbuf, bytes: no drops while a loaded end is descheduled
-    txqueuelen: int = 1000  # packets the tun device holds for OpenVPN (its default: 500)
+    # sndbuf/rcvbuf, bytes, and the packets the tun device holds for OpenVPN: with jumbo
+    # packets, larger (4 MiB, 1000) only lengthened the queues (measured, docs/overlay.md)
+    buffers: int = 1 << 19
+    txqueuelen: int = 500
     fast_io: bool = True
     ping: int = 1  # seconds between keepalives
     ping_restart: int = 4  # a client gives a silent server up after this many seconds
