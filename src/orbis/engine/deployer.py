@@ -533,7 +533,7 @@ class Deployer:
             await self._configure_in(runner, infra, template, targets)
         finally:
             self._discard_warm(infra.id)  # one started for a level that did not run
-            self.runners.release_soon(infra.id)  # removed while the infrastructure is marked done
+            await self.runners.release(infra.id)  # removed before the infrastructure is done
 
     async def _configure_in(self, runner: Runner, infra: InfrastructureRow, template: Template,
                             targets: list[NodeRow]) -> None:  # fmt: skip

@@ -100,7 +100,7 @@ class Reconciler:
                 await self.deployer.configure(infra, template, rows)
             finally:
                 self.actions.end(action, True, f"VMs {','.join(map(str, targets))}")
-        self.deployer.runners.release_soon(infra.id)  # one warmed for launches that all failed
+        await self.deployer.runners.release(infra.id)  # one warmed for launches that all failed
         if self.functions is not None:  # after configuration: hosted ones need their OSCAR
             record = self.actions.begin(infra.id, None, "functions")
             try:

@@ -47,7 +47,6 @@ class RunnerPool:
         self.settings = settings or config.load()
         self._runners: dict[str, Runner] = {}
         self._starting: dict[str, asyncio.Task[Runner]] = {}
-        self._closing: dict[str, asyncio.Task[None]] = {}  # removals under way (release_soon)
         if self.settings.unsafe_recipes_on_host:
             log.warning(UNSAFE_WARNING)
 
@@ -88,51 +87,16 @@ class RunnerPool:
         """Let go of the infrastructure's runner and remove it (destroyed). `remove=False`
         leaves a runner container to the back-end's cleanup, which removes it together with
         the nodes (it carries the infrastructure's label) instead of before them."""
-        await self._settled(infra_id)
         task = self._starting.pop(infra_id, None)
         runner = self._runners.pop(infra_id, None)
         await _close(task, runner, remove)
 
-    def release_soon(self, infra_id: str) -> None:
-        """Let go of the runner now and remove it in the background: the configuration is
-        done, and marking the infrastructure done need not wait for the container's removal
-        (~0.3 s). A later `get` or `release` of the infrastructure waits for that removal."""
-        task = self._starting.pop(infra_id, None)
-        runner = self._runners.pop(infra_id, None)
-        if task is None and runner is None:
-            return
-        before = self._closing.get(infra_id)
-
-        async def close() -> None:
-            if before is not None:
-                await asyncio.gather(before, return_exceptions=True)
-            await _close(task, runner, True)
-
-        closing = asyncio.create_task(close())
-        self._closing[infra_id] = closing
-
-        def forget(done: asyncio.Task[None]) -> None:
-            if self._closing.get(infra_id) is done:
-                del self._closing[infra_id]
-            if not done.cancelled() and done.exception() is not None:
-                log.warning("runner of %s: removal failed: %s", infra_id, done.exception())
-
-        closing.add_done_callback(forget)
-
-    async def _settled(self, infra_id: str) -> None:
-        """Wait for a background removal of this infrastructure's runner, if one is under way
-        (a new runner has the same name, and a destroy removes its network afterwards)."""
-        closing = self._closing.get(infra_id)
-        if closing is not None:
-            await asyncio.gather(asyncio.shield(closing), return_exceptions=True)
-
     async def close(self) -> None:
-        for infra_id in [*self._runners, *self._starting, *self._closing]:
+        for infra_id in [*self._runners, *self._starting]:
             await self.release(infra_id)
 
     async def _start(self, infra_id: str, workspace: Path, key_file: Path,
                      frontend: Frontend | None = None) -> Runner:  # fmt: skip
-        await self._settled(infra_id)
         workspace.mkdir(mode=0o700, parents=True, exist_ok=True)
         if self.settings.unsafe_recipes_on_host:
             return HostRunner(workspace, key_file)
