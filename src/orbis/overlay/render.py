@@ -121,10 +121,23 @@ WantedBy=multi-user.target
 """
 
 
+# the routes the unit sets carry this protocol number (unassigned in iproute2's rt_protos), so
+# that it can tell them from others and remove those it set before and no longer wants
+ROUTES_PROTO = 77
+
+
 def routes_unit(pairs: list[tuple[str, str]]) -> str:
-    """A node's routes (CIDR, via) as a oneshot unit: set when it starts, so at every boot."""
-    starts = [f"ExecStart=ip route replace {ipaddress.IPv4Network(cidr)} via "
-              f"{ipaddress.IPv4Address(via)}" for cidr, via in pairs]  # fmt: skip
+    """A node's routes (CIDR, via) as a oneshot unit: set when it starts, so at every boot;
+    then the routes it set before that are not among them (a site gone, a router moved) are
+    removed, after the new ones are in place (no moment without a route)."""
+    nets = [ipaddress.IPv4Network(cidr) for cidr, _ in pairs]
+    starts = [f"ExecStart=ip route replace {net} via {ipaddress.IPv4Address(via)} "
+              f"proto {ROUTES_PROTO}" for net, (_, via) in zip(nets, pairs, strict=True)]
+    # as `ip route show` writes them: a /32 without its prefix length
+    keep = " ".join(str(n.network_address) if n.prefixlen == 32 else str(n) for n in nets)
+    starts.append(f"ExecStart=/bin/sh -c 'ip -4 route show proto {ROUTES_PROTO} | while read -r "
+                  f'dst rest; do case " {keep} " in *" $$dst "*) ;; *) ip route del "$$dst" '
+                  f"proto {ROUTES_PROTO};; esac; done'")  # fmt: skip
     return ROUTES_UNIT.format(starts="\n".join(starts))
 
 

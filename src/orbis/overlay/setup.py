@@ -146,6 +146,7 @@ class OverlaySetup:
         target_ids = {t.vm_id for t in targets}
         st, ca = self._authority(infra.id)
         layout = plan(overlay, rows)
+        st.keep_sites(layout.routers)  # a site gone: no route, push or iroute to it
         # the backup's node is a server and a client: once
         tunnel_rows = list({r.vm_id: r for r in [r for _, r in layout.servers]
                             + layout.clients}.values())  # fmt: skip
@@ -222,7 +223,8 @@ class OverlaySetup:
         rows = [n for n in all_nodes if not n.deleted and (n.private_ip or n.public_ip)]
         layout = plan(overlay, rows)
         now, routers = server_addresses(layout), routers_of(layout)
-        if now == st.remotes and routers == st.routers:
+        gone = st.keep_sites(layout.routers)  # its nodes' routes go with the refresh below
+        if now == st.remotes and routers == st.routers and not gone:
             return
         path = f"{render.DIR}/client.conf"
         done = True
@@ -245,7 +247,7 @@ class OverlaySetup:
                                    f"given: {out.strip()[-300:]}")  # fmt: skip
                 continue
             self.node_log(row, f"Overlay: central points now at {', '.join(now)}")
-        if routers != st.routers:
+        if routers != st.routers or gone:
             done &= await self._refresh_routes(infra, template, layout, rows, st, set())
         if done:  # else the next pass tries again
             st.remotes, st.routers = now, routers
