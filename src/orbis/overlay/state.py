@@ -26,6 +26,8 @@ class OverlayState:
     issued: dict[str, dict[str, Any]] = field(default_factory=dict)
     revoked: list[int] = field(default_factory=list)
     site_subnets: dict[str, str] = field(default_factory=dict)  # site → CIDR, as measured
+    site_mtus: dict[str, int] = field(default_factory=dict)  # site → its links' MTU, as measured
+    tuned_for: int = 0  # the smallest site MTU the tunnels' configurations were written for
     servers: list[int] = field(default_factory=list)  # vm ids of the central points
     remotes: list[str] = field(default_factory=list)  # their addresses, as members were told
     routers: dict[str, str] = field(default_factory=dict)  # site → router address, as routed
@@ -43,9 +45,10 @@ class OverlayState:
     def keep_sites(self, sites: set[str] | dict[str, Any]) -> list[str]:
         """Forget the subnets of sites that no longer have a router (all their routing nodes
         removed): nobody routes to them any more. The sites forgotten."""
-        gone = sorted(s for s in self.site_subnets if s not in sites)
+        gone = sorted(s for s in {*self.site_subnets, *self.site_mtus} if s not in sites)
         for site in gone:
-            del self.site_subnets[site]
+            self.site_subnets.pop(site, None)
+            self.site_mtus.pop(site, None)
         return gone
 
 

@@ -21,7 +21,7 @@ from orbis.engine.overlay_routes import remember_routes, stale_routes
 from orbis.overlay import render, state
 from orbis.overlay.model import CentralPoint, Member, Overlay
 from orbis.overlay.pki import Authority
-from orbis.overlay.setup import OverlaySetup, plan, routers_of, server_addresses
+from orbis.overlay.setup import OverlaySetup, mtu_of, plan, routers_of, server_addresses
 from orbis.store.repository import Store
 
 SITE_A, SITE_B, SITE_C = "10.0.0.0/24", "10.0.1.0/24", "10.0.9.0/24"
@@ -154,3 +154,69 @@ def test_the_cloud_is_asked_to_drop_what_a_router_no_longer_routes() -> None:
     assert stale_routes(known, fresh, [SITE_B]) == []
     remember_routes(known, [(fresh, [SITE_B])], failed=set())
     assert known.cloud_routes == {"p9": [SITE_B]}  # records of machines not routing now go
+
+
+# -- the tunnel for the sites' links (render.tuning_for): measured on the routers -------------
+
+LINKS_OUT = (
+    "1: lo    inet 127.0.0.1/8 scope host lo\\       valid_lft forever preferred_lft forever\n"
+    "2: eth0    inet 10.0.{vm}.2/24 brd 10.0.{vm}.255 scope global eth0\\       valid_lft forever\n"
+    "3: eth1    inet 172.16.0.{vm}/24 brd 172.16.0.255 scope global eth1\\       valid_lft forever\n"
+    "1: lo: <LOOPBACK,UP,LOWER_UP> mtu 65536 qdisc noqueue state UNKNOWN mode DEFAULT\n"
+    "2: eth0@if12: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu {mtu} qdisc noqueue state UP mode\n"
+    "3: eth1@if13: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 qdisc noqueue state UP mode\n")
+
+
+def test_mtu_of_reads_the_link_holding_the_address() -> None:
+    out = LINKS_OUT.format(vm=1, mtu=1450)
+    assert mtu_of("10.0.1.2", out) == 1450 and mtu_of("172.16.0.1", out) == 1500
+    assert mtu_of("10.0.1.20", out) is None and mtu_of(None, out) is None
+
+
+def test_jumbo_sites_get_the_jumbo_tunnel_and_small_links_one_that_fits_a_frame() -> None:
+    assert render.tuning_for([]) == render.tuning_for([9000, 8950]) == render.Tuning()
+    small = render.tuning_for([9000, 1450])  # the smallest site link decides
+    assert (small.tun_mtu, small.mssfix, small.mssfix_mtu) == (1500, 1450, True)
+    conf = render.client_conf(["172.16.0.2"], small)
+    assert "tun-mtu 1500\n" in conf and "mssfix 1450 mtu\n" in conf
+    assert "tun-mtu 9000\nmssfix 0\n" in render.client_conf(["172.16.0.2"])
+
+
+def test_a_site_with_1500_byte_links_retunes_every_member() -> None:
+    """Site B's links measured at 1500 on its router: the servers and every member, not only
+    this run's targets, get the tunnel for 1500-byte links; site B gone again: jumbo."""
+    store = Store("sqlite://")
+    jobs: dict[str, dict[str, Any]] = {}
+    mtus = {0: 9000, 1: 1500, 3: 9000}
+
+    async def on_node(infra: Any, row: Any, command: str, **options: Any) -> tuple[int, str]:
+        if "stdin" in options:
+            jobs[row.name] = json.loads(options["stdin"])
+        if "ip -o link show" in command:
+            return 0, LINKS_OUT.format(vm=row.vm_id, mtu=mtus[row.vm_id])
+        return 0, ""
+
+    setup = OverlaySetup(store, on_node, lambda row, text: None)
+    infra, template = SimpleNamespace(id="i1"), SimpleNamespace(overlay=OVERLAY)
+    rows = [_row("front", 0, "A", "172.16.0.2"), _row("cp-backup", 1, "B", "172.16.0.3"),
+            _row("worker-a", 2, "A"), _row("router-c", 3, "C", "172.16.0.4")]  # fmt: skip
+    ca = Authority.create("i1")
+    issued = {str(r.vm_id): {"serial": r.vm_id + 2, "cn": f"n{r.vm_id}", "cert": "c",
+                             "provider_id": r.provider_id} for r in rows if r.vm_id != 2}
+    layout = plan(OVERLAY, rows)
+    state.save(store, "i1", state.OverlayState(
+        ca_cert=ca.cert_pem, ca_key_sealed=ca.key_pem, issued=issued,
+        remotes=server_addresses(layout), routers=routers_of(layout)))  # fmt: skip
+    d = render.DIR
+    asyncio.run(setup.apply(infra, template, [rows[0]], rows))  # type: ignore[arg-type]
+    st = state.load(store, "i1")
+    assert st is not None and st.site_mtus == {"A": 9000, "B": 1500, "C": 9000}
+    assert st.site_subnets == {"A": "10.0.0.0/24", "B": "10.0.1.0/24", "C": "10.0.3.0/24"}
+    assert "tun-mtu 1500\n" in jobs["front"]["files"][f"{d}/server.conf"][0]
+    for member in ("cp-backup", "router-c"):  # not targets of this run: rewritten all the same
+        assert "mssfix 1500 mtu\n" in jobs[member]["files"][f"{d}/client.conf"][0], member
+    jobs.clear()
+    rows[1].deleted = True  # site B's router gone: the jumbo tunnel again, for everyone
+    asyncio.run(setup.apply(infra, template, [rows[0]], rows))  # type: ignore[arg-type]
+    assert "tun-mtu 9000\n" in jobs["front"]["files"][f"{d}/server.conf"][0]
+    assert "tun-mtu 9000\n" in jobs["router-c"]["files"][f"{d}/client.conf"][0]
