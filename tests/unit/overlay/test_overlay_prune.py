@@ -160,8 +160,8 @@ def test_the_cloud_is_asked_to_drop_what_a_router_no_longer_routes() -> None:
 
 LINKS_OUT = (
     "1: lo    inet 127.0.0.1/8 scope host lo\\       valid_lft forever preferred_lft forever\n"
-    "2: eth0    inet 10.0.{vm}.2/24 brd 10.0.{vm}.255 scope global eth0\\       valid_lft forever\n"
-    "3: eth1    inet 172.16.0.{vm}/24 brd 172.16.0.255 scope global eth1\\       valid_lft forever\n"
+    "2: eth0    inet 10.0.{vm}.2/24 brd 10.0.{vm}.255 scope global eth0\\       valid_lft\n"
+    "3: eth1    inet 172.16.0.{vm}/24 brd 172.16.0.255 scope global eth1\\       valid_lft\n"
     "1: lo: <LOOPBACK,UP,LOWER_UP> mtu 65536 qdisc noqueue state UNKNOWN mode DEFAULT\n"
     "2: eth0@if12: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu {mtu} qdisc noqueue state UP mode\n"
     "3: eth1@if13: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 qdisc noqueue state UP mode\n")
