@@ -119,12 +119,12 @@ async def test_the_star_joins_the_two_sites(engine_url: str, deployed: tuple) ->
     # site B's public node; the front-end's overlay address, then its site-A address
     key = svc.private_key(svc.store.get(infra))
     assert nodes["worker-b"].jump == f"root@{nodes['cp-backup'].public_ip}:22"
-    for address in ("192.168.255.1", nodes["front"].private_ip):
-        status, out = await run_command(
-            nodes["worker-b"].private_ip, f"for i in $(seq 20); do ping -c1 -W1 {address} && "
-            "exit 0; sleep 0.5; done; exit 1", user="root", private_key=key,
-            jump=nodes["worker-b"].jump)  # fmt: skip
-        assert status == 0, out
+    pings = " && ".join(f"{{ for i in $(seq 20); do ping -c1 -W1 {address} && break; "
+                        "sleep 0.5; false; done; }"
+                        for address in ("192.168.255.1", nodes["front"].private_ip))  # fmt: skip
+    status, out = await run_command(nodes["worker-b"].private_ip, pings, user="root",
+                                    private_key=key, jump=nodes["worker-b"].jump)  # fmt: skip
+    assert status == 0 and out.count("1 received") == 2, out
     status, out = _ping(worker_a, nodes["worker-b"].private_ip)
     assert status == 0, out
     # ssh from the front-end to both workers (the infrastructure's key, put there for this)
@@ -145,6 +145,11 @@ async def test_outputs_give_each_nodes_overlay_address(deployed: tuple) -> None:
     assert outputs["cp_backup_overlay_address"] == f"192.168.255.{10 + nodes['cp-backup'].vm_id}"
     assert outputs["worker_a_overlay_address"] == nodes["worker-a"].private_ip
     assert outputs["worker_b_overlay_address"] == nodes["worker-b"].private_ip
+    # the sites are in the site catalogue (GET /orbis/sites), as a cloud's would be
+    catalogue = {s["id"]: s for s in await svc.site_catalogue(who)}
+    assert {"siteA", "siteB", "siteC"} <= set(catalogue), catalogue
+    assert all(catalogue[s]["type"] == "LocalSite" and catalogue[s]["error"] is None
+               for s in ("siteA", "siteB", "siteC")), catalogue  # fmt: skip
 
 
 async def test_standalone_clients_reach_both_sites(engine_url: str, deployed: tuple) -> None:

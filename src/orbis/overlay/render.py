@@ -40,7 +40,7 @@ class Tuning:
     ciphers: str = "AES-256-GCM:AES-128-GCM:CHACHA20-POLY1305"
     # the cost is per packet: a jumbo tunnel carries jumbo site packets whole; the datagrams
     # are IP-fragmented on the 1500-byte path between sites, and TCP's MSS follows each
-    # path's MTU (no clamping: mssfix 0)
+    # path's MTU (no clamping: mssfix 0). Sites with 1500-byte links: tuning_for
     tun_mtu: int = 9000
     mssfix: int = 0
     mssfix_mtu: bool = False  # mssfix counts the IP and UDP headers (OpenVPN 2.6's `mtu`)
