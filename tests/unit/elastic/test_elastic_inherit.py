@@ -101,3 +101,13 @@ def test_only_ec3_inherit_from_takes_a_system():
     message = _error(text)
     assert "ec3.radl:12:17: expected a value for 'ec3_if_fail'" in message
     assert "only ec3_inherit_from takes a 'system NAME' value" in message
+
+
+def test_a_worker_type_may_inherit_from_the_front_end_but_not_its_knobs():
+    text = HETERO.read_text().replace("  cpu.count >= 1 and\n", "  cpu.count >= 1 and\n"
+                                      "  ec3_idle_time = 60 and\n", 1)
+    text = text.replace("  ec3_inherit_from = system wn and\n",
+                        "  ec3_inherit_from = system front and\n  ec3_max_instances = 2 and\n")
+    e = load_template("f.radl", text=text).elastic
+    assert e is not None and e.front == "front" and e.knobs.idle_time == 60
+    assert [p.compute for p in e.pools] == ["wn", "largewn"]

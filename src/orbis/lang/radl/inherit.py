@@ -6,7 +6,9 @@ IM (docs/elastic.md, "A node type like another"):
   other features and soft groups are copied, the parent's first;
 - a system's `configure` of the same name becomes the parent's recipe followed by its own
   (the parent's alone when it has none);
-- deploy lines are not inherited: a node type with `ec3_max_instances` starts with no worker.
+- deploy lines are not inherited: a node type with `ec3_max_instances` starts with no worker;
+  nor are Orbis's cluster knobs (`ec3_idle_time`...): they belong to the front-end alone, so
+  a worker type may inherit from the front-end system.
 
 Resolved on the parsed document before it is checked, so the rest of Orbis sees plain RADL.
 A parent that is unknown, of another kind, a bare reference, or a cycle is an error at the
@@ -21,6 +23,7 @@ import yaml
 
 from orbis.lang.errors import Problems, suggest
 from orbis.lang.radl.ast import Configure, Document, Feature, Section, SectionRef, Soft
+from orbis.lang.radl.elastic import KNOB_FEATURES
 from orbis.lang.radl.parser import INHERIT
 
 KINDS = ("system", "network")
@@ -74,8 +77,8 @@ def resolve_inheritance(doc: Document, problems: Problems) -> None:
             return rest
         inherited = features(parent, (*path, section.id))
         names = {f.name for f in rest if isinstance(f, Feature)}
-        merged = [f for f in inherited if isinstance(f, Soft)
-                  or (f.name not in names and f.name != INHERIT)] + rest  # fmt: skip
+        merged = [f for f in inherited if isinstance(f, Soft) or (
+            f.name not in names and f.name != INHERIT and f.name not in KNOB_FEATURES)] + rest
         done[key] = merged
         if section.kind == "system":
             _configure(doc, configures, parent.id, section.id)
