@@ -173,8 +173,10 @@ def one_run(side: Side, nodes: int, meter: ContainerCpu) -> dict[str, float]:
             break
         time.sleep(0.25)  # the end is read from the events: polling often only costs CPU
     if detail["state"] != "configured":
-        sys.exit(f"{side.name}: deployment ended {detail['state']}: see the server log "
-                 f"{side.server.home}/server.log")  # fmt: skip
+        errors = [f"{n.get('name')}: {n.get('error') or n.get('message')}"
+                  for n in detail.get("nodes", [])]  # fmt: skip
+        log = (side.server.home / "server.log").read_text()[-3000:]
+        sys.exit(f"{side.name}: deployment ended {detail['state']}: {errors}\n{log}")
     cpu1 = process_cpu(pid), process_cpu(engine)
     events = client.get(f"/orbis/infrastructures/{infra_id}/events").json()["events"]
     running = max(parse(e["at"]) for e in events if e["subject"] == "node" and e["to"] == "running")
