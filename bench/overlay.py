@@ -46,21 +46,38 @@ BEFORE = "s/^tun-mtu .*/tun-mtu 1500/; s/^mssfix .*/mssfix 1450/"
 BIG_BUFFERS = ("s/^txqueuelen .*/txqueuelen 1000/; s/^sndbuf .*/sndbuf 4194304/; "
                "s/^rcvbuf .*/rcvbuf 4194304/")  # fmt: skip
 # (label, sed script for server.conf/client.conf of the tunnel nodes, the workers' MTU (None:
-# their site's, 9000), iperf3 streams); measured in turn, ROUNDS times, medians reported
-VARIANTS: list[tuple[str, str, int | None, int]] = [
-    ("chosen: tun-mtu 9000, mssfix 0, 512 KiB buffers, txqueuelen 500", "", None, 1),
-    ("chosen, 4 streams (-P4)", "", None, 4),
-    ("before: tun-mtu 1500, mssfix 1450", BEFORE, None, 1),
-    ("chosen, workers' links at 1500", "", 1500, 1),
-    ("before, workers' links at 1500", BEFORE, 1500, 1),
-    ("4 MiB buffers, txqueuelen 1000", BIG_BUFFERS, None, 1),
+# their site's, 9000), iperf3 streams, GRO on the workers' and routers' site links); measured
+# in turn, ROUNDS times, medians reported. BENCH_SET=links1500: the variants for sites whose
+# private networks have 1500-byte links (what most clouds give), next to the chosen one.
+Variant = tuple[str, str, int | None, int, bool]
+CHACHA = "s/^data-ciphers .*/data-ciphers CHACHA20-POLY1305/"
+VARIANTS_ALL: list[Variant] = [
+    ("chosen: tun-mtu 9000, mssfix 0, 512 KiB buffers, txqueuelen 500", "", None, 1, False),
+    ("chosen, 4 streams (-P4)", "", None, 4, False),
+    ("before: tun-mtu 1500, mssfix 1450", BEFORE, None, 1, False),
+    ("chosen, workers' links at 1500", "", 1500, 1, False),
+    ("before, workers' links at 1500", BEFORE, 1500, 1, False),
+    ("4 MiB buffers, txqueuelen 1000", BIG_BUFFERS, None, 1, False),
     ("before + 4 MiB buffers, txqueuelen 1000, workers at 1500", f"{BEFORE}; {BIG_BUFFERS}",
-     1500, 1),
-    ("AES-128-GCM", "s/^data-ciphers .*/data-ciphers AES-128-GCM/", None, 1),
-    ("CHACHA20-POLY1305", "s/^data-ciphers .*/data-ciphers CHACHA20-POLY1305/", None, 1),
-    ("tun-mtu 48000", "s/^tun-mtu .*/tun-mtu 48000/", None, 1),
-    ("no fast-io", "/^fast-io/d", None, 1),
+     1500, 1, False),
+    ("AES-128-GCM", "s/^data-ciphers .*/data-ciphers AES-128-GCM/", None, 1, False),
+    ("CHACHA20-POLY1305", CHACHA, None, 1, False),
+    ("tun-mtu 48000", "s/^tun-mtu .*/tun-mtu 48000/", None, 1, False),
+    ("no fast-io", "/^fast-io/d", None, 1, False),
 ]
+VARIANTS_1500: list[Variant] = [
+    ("chosen (jumbo sites, for reference)", "", None, 1, False),
+    ("links 1500: chosen (tun-mtu 9000: datagrams IP-fragmented)", "", 1500, 1, False),
+    ("links 1500: tun-mtu 1500, mssfix 1450 (no fragments)", BEFORE, 1500, 1, False),
+    ("links 1500: chosen + GRO on the site links", "", 1500, 1, True),
+    ("links 1500: chosen + CHACHA20-POLY1305", CHACHA, 1500, 1, False),
+    ("links 1500: chosen + 4 MiB buffers, txqueuelen 1000", BIG_BUFFERS, 1500, 1, False),
+    ("links 1500: chosen, 4 streams (-P4)", "", 1500, 4, False),
+]
+VARIANTS = VARIANTS_1500 if os.environ.get("BENCH_SET") == "links1500" else VARIANTS_ALL
+
+
+PATH_NAMES = ("worker-a", "front", "cp-backup", "worker-b")
 
 
 def overlay_template() -> str:
@@ -98,17 +115,37 @@ def install_iperf(*nodes) -> None:  # type: ignore[no-untyped-def]
         run(c, "pgrep iperf3 >/dev/null || iperf3 -s -D")
 
 
+def install_ethtool(*nodes) -> None:  # type: ignore[no-untyped-def]
+    for c in nodes:
+        run(c, "command -v ethtool >/dev/null || { apt-get update -q && DEBIAN_FRONTEND="
+               "noninteractive apt-get install -y -q --no-install-recommends ethtool; } "
+               ">/dev/null 2>&1")  # fmt: skip
+
+
+def set_gro(nodes, on: bool) -> None:  # type: ignore[no-untyped-def]
+    """GRO on every ethernet link of the nodes (a veth aggregates only with it on)."""
+    for c in nodes:
+        run(c, "for i in $(ls /sys/class/net | grep ^eth); do ethtool -K $i gro "
+               f"{'on' if on else 'off'} 2>/dev/null; done; true")  # fmt: skip
+
+
 def cpu_seconds(containers) -> float | None:  # type: ignore[no-untyped-def]
     """CPU seconds the containers used so far (cgroup v1 or v2 accounting), None if unknown."""
-    total = 0.0
+    each = cpu_each(containers)
+    return None if each is None else sum(each)
+
+
+def cpu_each(containers) -> list[float] | None:  # type: ignore[no-untyped-def]
+    """CPU seconds each container used so far, None if unknown."""
+    total: list[float] = []
     for c in containers:
         for path in (f"/sys/fs/cgroup/cpuacct/libpod_parent/libpod-{c.id}/cpuacct.usage",
                      f"/sys/fs/cgroup/libpod_parent/libpod-{c.id}/cpu.stat",
                      f"/sys/fs/cgroup/machine.slice/libpod-{c.id}.scope/cpu.stat"):  # fmt: skip
             if os.path.exists(path):
                 text = Path(path).read_text()
-                total += (int(text) / 1e9 if path.endswith("usage") else
-                          int(text.split()[1]) / 1e6)  # usage_usec first  # fmt: skip
+                total.append(int(text) / 1e9 if path.endswith("usage") else
+                             int(text.split()[1]) / 1e6)  # usage_usec first  # fmt: skip
                 break
         else:
             return None
@@ -116,19 +153,20 @@ def cpu_seconds(containers) -> float | None:  # type: ignore[no-untyped-def]
 
 
 def measure(client, server_ip: str, streams: int = 1,  # type: ignore[no-untyped-def]
-            on_path=()) -> tuple[float, float, float | None]:  # fmt: skip
+            on_path=()) -> tuple[float, float, float | None, list[float]]:  # fmt: skip
     """(Mbit/s over SECONDS, mean RTT in ms over 20 pings, CPU seconds per Gbit moved of the
-    containers `on_path`)."""
-    before, started = cpu_seconds(on_path), time.monotonic()
+    containers `on_path`, and the share of one CPU each of them used during the run)."""
+    before, started = cpu_each(on_path), time.monotonic()
     out = json.loads(run(client, f"iperf3 -c {server_ip} -t {SECONDS} -P {streams} -J"))
-    after, took = cpu_seconds(on_path), time.monotonic() - started
+    after, took = cpu_each(on_path), time.monotonic() - started
     mbits = out["end"]["sum_received"]["bits_per_second"] / 1e6
-    per_gbit = None
+    per_gbit, shares = None, []
     if before is not None and after is not None:  # the whole run's CPU, over the bits moved
-        per_gbit = (after - before) / (mbits * took / 1000)
+        per_gbit = (sum(after) - sum(before)) / (mbits * took / 1000)
+        shares = [(a - b) / took for a, b in zip(after, before, strict=True)]
     ping = run(client, f"ping -c 20 -i 0.2 -q {server_ip}")
     rtt = float(ping.strip().splitlines()[-1].split("=")[1].split("/")[1])
-    return mbits, rtt, per_gbit
+    return mbits, rtt, per_gbit, shares
 
 
 def retune(nodes, edit: str) -> None:  # type: ignore[no-untyped-def]
@@ -187,14 +225,19 @@ async def main() -> int:
         p0, p1 = (container(engine, pair, n.vm_id) for n in svc.store.nodes(pair))
         p1_ip = next(n.private_ip for n in svc.store.nodes(pair) if n.vm_id == 1)
         install_iperf(wa, wb, p0, p1)
-        mbits, rtt, _ = measure(p0, str(p1_ip))
+        mbits, rtt, _, _ = measure(p0, str(p1_ip))
         print(f"load average: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
         print(f"\none shared network, no overlay: {mbits:8.0f} Mbit/s  RTT {rtt:.3f} ms")
         path = (wa, tunnels[0], tunnels[1], wb)
-        found: dict[str, list[tuple[float, float, float | None]]] = {v[0]: [] for v in VARIANTS}
+        if any(v[4] for v in VARIANTS):
+            install_ethtool(*path)
+        found: dict[str, list[tuple[float, float, float | None, list[float]]]] = {
+            v[0]: [] for v in VARIANTS}
         for number in range(ROUNDS):  # variants in turn, so that each sees the same load
-            for label, edit, mtu, streams in VARIANTS:
+            for label, edit, mtu, streams, gro in VARIANTS:
                 retune(tunnels, edit)
+                if any(v[4] for v in VARIANTS):
+                    set_gro(path, gro)
                 for w in (wa, wb):
                     run(w, f"ip link set eth0 mtu {mtu or SITE_MTU}")
                 run(wa, f"for i in $(seq 60); do ping -c1 -W1 {nodes['worker-b'].private_ip} "
@@ -202,18 +245,24 @@ async def main() -> int:
                 found[label].append(measure(wa, str(nodes["worker-b"].private_ip), streams,
                                             path))  # fmt: skip
                 got = found[label][-1]
+                cpus = " ".join(f"{n} {x:.2f}" for n, x in zip(PATH_NAMES, got[3], strict=False))
                 print(f"round {number + 1}: {label:62s} {got[0]:5.0f} Mbit/s "
-                      f"(load {os.getloadavg()[0]:.1f})", flush=True)  # fmt: skip
+                      f"(load {os.getloadavg()[0]:.1f}; CPUs used: {cpus})",
+                      flush=True)  # fmt: skip
         print(f"\nmedians of {ROUNDS} rounds, worker-a → worker-b, iperf3 {SECONDS} s:")
         for label, runs in found.items():
             cpu = [r[2] for r in runs if r[2] is not None]
             print(f"overlay, {label:62s}: {median([r[0] for r in runs]):5.0f} Mbit/s "
                   f"(runs {', '.join(f'{r[0]:.0f}' for r in runs)})  "
                   f"RTT {median([r[1] for r in runs]):.3f} ms  "
-                  f"CPU {median(cpu):.2f} s/Gbit")  # fmt: skip
+                  f"CPU {median(cpu):.2f} s/Gbit  CPUs used: " + " ".join(
+                      f"{n} {median([r[3][i] for r in runs if r[3]]):.2f}"
+                      for i, n in enumerate(PATH_NAMES)))  # fmt: skip
         for w in (wa, wb):
             run(w, f"ip link set eth0 mtu {SITE_MTU}")
         retune(tunnels, "")
+        if any(v[4] for v in VARIANTS):
+            set_gro(path, False)
         # worker-b (site B) → solo-a (site A) on the backup's pool once front is killed
         target = f"192.168.254.{10 + nodes['solo-a'].vm_id}"
         solo = tunnels[2]

@@ -2,7 +2,8 @@
 examples/overlay-two-sites.yaml plus two standalone clients: `solo-a` (public, site A: it
 outlives the primary central point, on its site) and `solo-c` (on a site of its own).
 
-Checked in order: the star carries worker-b ↔ front and worker-a ↔ worker-b; front reaches both
+Checked in order: the star carries worker-b ↔ front (by `orbis ssh`'s way: a jump through
+site B's public node) and worker-a ↔ worker-b; front reaches both
 workers by SSH; the outputs give each node's overlay address; the standalone clients reach both
 sites; nodes rebooted (`orbis reboot` of worker-b and cp-backup, site B's router and the
 backup central point) come back with their tunnels and routes, without a reconfiguration; no
@@ -27,6 +28,7 @@ import pytest_asyncio
 import yaml
 
 from orbis.auth import identify
+from orbis.configure.ssh import run_command
 from orbis.providers.base import LABEL_INFRASTRUCTURE, LABEL_VM_ID
 from orbis.service import OrbisService
 
@@ -109,20 +111,24 @@ async def test_the_star_joins_the_two_sites(engine_url: str, deployed: tuple) ->
     assert {n: r.site for n, r in nodes.items()} == {
         "front": "siteA", "worker-a": "siteA", "solo-a": "siteA",
         "cp-backup": "siteB", "worker-b": "siteB", "solo-c": "siteC"}
-    worker_b = _container(engine_url, infra, nodes["worker-b"].vm_id)
     worker_a = _container(engine_url, infra, nodes["worker-a"].vm_id)
     # the tun device only where OpenVPN runs (rights given at creation)
     assert _run(_container(engine_url, infra, nodes["front"].vm_id), "test -c /dev/net/tun")[0] == 0
     assert _run(worker_a, "test -e /dev/net/tun")[0] != 0
-    status, out = _ping(worker_b, "192.168.255.1")  # the front-end's overlay address
-    assert status == 0, out
-    status, out = _ping(worker_b, nodes["front"].private_ip)  # its site-A address
-    assert status == 0, out
+    # as `orbis ssh ID worker-b -- ping ...` does: the infrastructure's key, the jump through
+    # site B's public node; the front-end's overlay address, then its site-A address
+    key = svc.private_key(svc.store.get(infra))
+    assert nodes["worker-b"].jump == f"root@{nodes['cp-backup'].public_ip}:22"
+    pings = " && ".join(f"{{ for i in $(seq 20); do ping -c1 -W1 {address} && break; "
+                        "sleep 0.5; false; done; }"
+                        for address in ("192.168.255.1", nodes["front"].private_ip))  # fmt: skip
+    status, out = await run_command(nodes["worker-b"].private_ip, pings, user="root",
+                                    private_key=key, jump=nodes["worker-b"].jump)  # fmt: skip
+    assert status == 0 and out.count("1 received") == 2, out
     status, out = _ping(worker_a, nodes["worker-b"].private_ip)
     assert status == 0, out
     # ssh from the front-end to both workers (the infrastructure's key, put there for this)
     front = _container(engine_url, infra, nodes["front"].vm_id)
-    key = svc.private_key(svc.store.get(infra))
     _run(front, f"umask 077; printf '%s\\n' '{key.strip()}' > /root/.ssh/id_overlay")
     for worker in ("worker-a", "worker-b"):
         status, out = _run(front, "ssh -i /root/.ssh/id_overlay -o StrictHostKeyChecking=no "
@@ -139,6 +145,11 @@ async def test_outputs_give_each_nodes_overlay_address(deployed: tuple) -> None:
     assert outputs["cp_backup_overlay_address"] == f"192.168.255.{10 + nodes['cp-backup'].vm_id}"
     assert outputs["worker_a_overlay_address"] == nodes["worker-a"].private_ip
     assert outputs["worker_b_overlay_address"] == nodes["worker-b"].private_ip
+    # the sites are in the site catalogue (GET /orbis/sites), as a cloud's would be
+    catalogue = {s["id"]: s for s in await svc.site_catalogue(who)}
+    assert {"siteA", "siteB", "siteC"} <= set(catalogue), catalogue
+    assert all(catalogue[s]["type"] == "LocalSite" and catalogue[s]["error"] is None
+               for s in ("siteA", "siteB", "siteC")), catalogue  # fmt: skip
 
 
 async def test_standalone_clients_reach_both_sites(engine_url: str, deployed: tuple) -> None:

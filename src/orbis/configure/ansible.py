@@ -125,14 +125,17 @@ def check_variables(variables: dict[str, Any], origin: str) -> None:
     Inputs become play variables, and Ansible reads its connection settings from variables:
     `ansible_ssh_common_args: -o ProxyCommand=...` runs a command on the controller,
     `ansible_connection: local` or `ansible_host` points a node's tasks elsewhere. Every
-    `ansible_*` name is Orbis' to set (new connection plugins bring new ones, so no list).
+    `ansible_*` name is Orbis' to set (new connection plugins bring new ones, so no list), and
+    so is every `mitogen_*` one: the Mitogen strategy reads `mitogen_via` (another route to
+    the node), `mitogen_kind` and friends from host variables the same way.
     Refused rather than dropped: the step fails saying why, instead of running otherwise
     than its author expects."""
     for name in variables:
-        if str(name).lower().startswith("ansible_"):
+        if str(name).lower().startswith(("ansible_", "mitogen_")):
             raise PlaybookError(
-                f"{origin}: input '{name}' is refused: ansible_* variables (connection, user, "
-                "port, SSH arguments, interpreter) are set by Orbis, not by operation inputs"
+                f"{origin}: input '{name}' is refused: ansible_* and mitogen_* variables "
+                "(connection, user, port, SSH arguments, interpreter, route) are set by Orbis, "
+                "not by operation inputs"
             )
 
 

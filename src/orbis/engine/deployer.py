@@ -35,7 +35,13 @@ from orbis.configure.artifacts import fetch as fetch_artifact
 from orbis.configure.ssh import KeptConnections, SSHNotReady, run_command, wait_ssh
 from orbis.engine import naming
 from orbis.engine.attributes import attribute_resolver
-from orbis.engine.overlay_routes import route_sites, routes_on_cloud, site_routes
+from orbis.engine.overlay_routes import (
+    remember_routes,
+    route_sites,
+    routes_on_cloud,
+    site_routes,
+    stale_routes,
+)
 from orbis.engine.plan import PlannedStep, group_by_level, plan_configuration
 from orbis.lang.functions import evaluate
 from orbis.model.hostnames import given_name
@@ -586,10 +592,15 @@ class Deployer:
 
         async def route(row: NodeRow, cidrs: list[str]) -> tuple[str, ...]:
             provider = self.provider_of(row)
+            drop = stale_routes(known, row, cidrs)  # a site gone: its routes go too
             return await self._retrying(
-                lambda: provider.route_through(row.provider_id or "", cidrs), row)
+                lambda: provider.route_through(row.provider_id or "", cidrs, drop), row)
 
-        return failed | await route_sites(routes, route, self._node_log)
+        failed |= await route_sites(routes, route, self._node_log)
+        if routes and known is not None:
+            remember_routes(known, routes, failed)
+            overlay_state.save(self.store, infra.id, known)
+        return failed
 
     async def _name_nodes(self, infra: InfrastructureRow, template: Template,
                           targets: list[NodeRow], all_nodes: list[NodeRow]) -> None:  # fmt: skip

@@ -6,8 +6,10 @@ is), else `http://<public address>` (the machine's own address: called without t
 rule that guards endpoints users name; on the local back-end the OSCAR stand-in answers
 there, configure/oscar_local.py); user `oscar` with the node's `password`; certificates not
 verified, as IM's recipe does. An unhosted function goes to the auth line its placement's
-`cloud_id` names, else by its image: one in ECR to the first Lambda (or EC2) line, any other to
-the first OSCAR line. Lambda lines: `type = Lambda` (or `EC2`), `username` = access key,
+`cloud_id` names, else by its image: one in ECR to the first Lambda (or EC2) line, an
+`oscar://HOST/…` one to the first OSCAR line whose host is HOST (as IM's OSCAR connector takes
+it only on that cloud; with a `cloud_id`, that line must be at HOST), any other to the first
+OSCAR line. Lambda lines: `type = Lambda` (or `EC2`), `username` = access key,
 `password` = secret key, `role` = the execution role's ARN.
 """
 
@@ -16,6 +18,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Mapping
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from orbis.model.infrastructure import ServerlessFunction, Template
 from orbis.model.states import NodeState
@@ -54,6 +57,19 @@ def oscar_target(line: Mapping[str, str]) -> OscarTarget:
     return OscarTarget(endpoint=endpoint.rstrip("/"), user=line.get("username"),
                        password=line.get("password"), token=line.get("token"),
                        verify=verify, cluster_id=line.get("id") or "oscar")  # fmt: skip
+
+
+def named_cluster(image: str | None) -> str:
+    """The host an `oscar://HOST/image` names (lower case, no port), else ''."""
+    parts = urlsplit(image or "")
+    return (parts.hostname or "") if parts.scheme.lower() == "oscar" else ""
+
+
+def line_host(line: Mapping[str, str]) -> str:
+    """The host name of an auth line's `host` (`https://h:8443/` or `h` -> `h`), as IM's
+    cloud `server` is."""
+    host = (line.get("host") or "").strip()
+    return urlsplit(host if "://" in host else f"//{host}").hostname or ""
 
 
 def lambda_target(line: Mapping[str, str]) -> LambdaTarget:
@@ -117,11 +133,18 @@ def place(fn: ServerlessFunction, template: Template, nodes: list[NodeRow],
                      oscar=hosted_target(template, fn.host, nodes))  # fmt: skip
     oscars = lines_of(lines, OSCAR_TYPES)
     lambdas = lines_of(lines, LAMBDA_TYPES)
+    named = named_cluster(fn.image)
+    if named:  # IM's OSCAR connector takes an oscar://HOST/ image only on the cloud at HOST
+        oscars = [x for x in oscars if line_host(x) == named]
+        if not oscars and not fn.cloud_id:
+            raise FdlError(f"function '{fn.name}': image '{fn.image}' names the OSCAR cluster "
+                           f"at {named}, and no auth line of type OSCAR has host {named}")
     if fn.cloud_id:
         line = next((x for x in oscars + lambdas if x.get("id") == fn.cloud_id), None)
         if line is None:
+            at = f" at host {named} (the cluster its image names)" if named else ""
             raise FdlError(f"function '{fn.name}': no OSCAR or Lambda auth line with id = "
-                           f"{fn.cloud_id}")  # fmt: skip
+                           f"{fn.cloud_id}{at}")  # fmt: skip
     elif ecr_region(fn.image) and lambdas:
         line = lambdas[0]
     elif oscars:

@@ -36,6 +36,29 @@ def site_routes(overlay: Overlay, rows: list[NodeRow],
     return found
 
 
+def stale_routes(known: OverlayState | None, row: NodeRow, cidrs: list[str]) -> list[str]:
+    """What the cloud routes through router `row` (as recorded after an earlier pass) that it
+    no longer should: the subnet of a site that is gone, a pool no longer served. A router
+    made anew is another machine: its predecessor's routes went when it was destroyed."""
+    if known is None:
+        return []
+    before = known.cloud_routes.get(row.provider_id or "", [])
+    return [c for c in before if c not in cidrs]
+
+
+def remember_routes(known: OverlayState, routes: list[tuple[NodeRow, list[str]]],
+                    failed: set[int]) -> None:  # fmt: skip
+    """Record what each router's cloud routes now (a refused one: what it had before and what
+    was asked, as a partial update may have made some); machines that route nothing now are
+    forgotten."""
+    kept = {}
+    for row, cidrs in routes:
+        pid = row.provider_id or ""
+        before = [] if row.vm_id not in failed else known.cloud_routes.get(pid, [])
+        kept[pid] = list(dict.fromkeys([*before, *cidrs]))
+    known.cloud_routes = kept
+
+
 def routes_on_cloud(provider: Provider) -> bool:
     """Whether the provider has anything to do for a router (the local back-end has not)."""
     return type(provider).route_through is not Provider.route_through

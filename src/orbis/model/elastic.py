@@ -8,6 +8,7 @@ or RADL (systems with `ec3_max_instances`, chained by `ec3_if_fail`); the monito
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
@@ -45,6 +46,19 @@ KNOB_RANGES: dict[str, tuple[float, float]] = {
 NO_LIMIT = 1024  # the most workers of a pool that sets none (EC3's ec3_max_instances -1):
 # the front-end's Slurm MaxNodeCount; the node quotas apply first
 PARTITION = r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,39}"  # a Slurm partition name Orbis writes
+MAX_QUEUES = 32  # partitions one node type may serve
+
+
+def queue_names(raw: Any) -> tuple[str, ...] | None:
+    """The partitions of EC3's `ec3_node_queues_list` ('a,b', 'a b') or of a TOSCA list;
+    None when empty, too many, or one is no partition name (the caller says where)."""
+    items = raw if isinstance(raw, list) else re.split(r"[\s,]+", str(raw or ""))
+    given = [i for i in items if str(i).strip()]
+    names = [i.strip() for i in given if isinstance(i, str)]
+    if not names or len(names) != len(given) or len(names) > MAX_QUEUES \
+            or any(not re.fullmatch(PARTITION, n) for n in names):  # fmt: skip
+        return None
+    return tuple(dict.fromkeys(names))
 
 
 def knob_problem(name: str, value: object) -> str | None:

@@ -7,6 +7,7 @@ Paths on the nodes live under DIR; the tunnels are `orbis-srv` (a central point'
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from orbis.overlay.model import PORT, CentralPoint
@@ -16,6 +17,8 @@ SERVER_DEV, CLIENT_DEV = "orbis-srv", "orbis-cli"
 # a backup central point's kernel routes to other sites lose to those its own client tunnel
 # learns from the primary while that one is up (lower metric wins)
 BACKUP_ROUTE_METRIC = 50
+# site links up to this many bytes get the tunnel for 1500-byte links (tuning_for)
+JUMBO_ABOVE = 1500
 UNIT = """[Unit]
 Description=Orbis overlay ({what})
 After=network-online.target
@@ -37,9 +40,10 @@ class Tuning:
     ciphers: str = "AES-256-GCM:AES-128-GCM:CHACHA20-POLY1305"
     # the cost is per packet: a jumbo tunnel carries jumbo site packets whole; the datagrams
     # are IP-fragmented on the 1500-byte path between sites, and TCP's MSS follows each
-    # path's MTU (no clamping: mssfix 0)
+    # path's MTU (no clamping: mssfix 0). Sites with 1500-byte links: tuning_for
     tun_mtu: int = 9000
     mssfix: int = 0
+    mssfix_mtu: bool = False  # mssfix counts the IP and UDP headers (OpenVPN 2.6's `mtu`)
     # sndbuf/rcvbuf, bytes, and the packets the tun device holds for OpenVPN: with jumbo
     # packets, larger (4 MiB, 1000) only lengthened the queues (measured, docs/overlay.md)
     buffers: int = 1 << 19
@@ -48,6 +52,19 @@ class Tuning:
     ping: int = 1  # seconds between keepalives
     ping_restart: int = 4  # a client gives a silent server up after this many seconds
     poll_timeout: int = 2  # seconds a client waits for one server before the next
+
+
+def tuning_for(site_mtus: Iterable[int]) -> Tuning:
+    """The tunnel for the sites' private links, as measured on their routers: jumbo links get
+    the jumbo tunnel (Tuning's defaults); when any site's links carry 1500 bytes or less (most
+    clouds: 1500, OpenStack's VXLAN networks 1450), its packets are that small anyway, so a
+    large tunnel MTU gains nothing there and its datagrams would be IP-fragmented between
+    sites (which some paths drop): tun-mtu 1500, and TCP's MSS clamped so that a tunnel
+    datagram, headers included, fits one frame of the smallest site link (docs/overlay.md)."""
+    known = [m for m in site_mtus if m > 0]
+    if not known or min(known) > JUMBO_ABOVE:
+        return Tuning()
+    return Tuning(tun_mtu=1500, mssfix=max(min(known), 576), mssfix_mtu=True)
 
 
 def _mask(cidr: str) -> tuple[str, str]:
@@ -59,7 +76,8 @@ def _common(t: Tuning) -> list[str]:
     lines = ["proto udp", "dev-type tun", "topology subnet", "persist-key",
              f"ca {DIR}/ca.crt", f"cert {DIR}/node.crt", f"key {DIR}/node.key",
              f"data-ciphers {t.ciphers}", "tls-version-min 1.2",
-             f"tun-mtu {t.tun_mtu}", f"mssfix {t.mssfix}", f"txqueuelen {t.txqueuelen}",
+             f"tun-mtu {t.tun_mtu}", f"mssfix {t.mssfix}{' mtu' if t.mssfix_mtu else ''}",
+             f"txqueuelen {t.txqueuelen}",
              f"sndbuf {t.buffers}", f"rcvbuf {t.buffers}", "verb 3"]  # fmt: skip
     return lines + (["fast-io"] if t.fast_io else [])
 
@@ -121,10 +139,23 @@ WantedBy=multi-user.target
 """
 
 
+# the routes the unit sets carry this protocol number (unassigned in iproute2's rt_protos), so
+# that it can tell them from others and remove those it set before and no longer wants
+ROUTES_PROTO = 77
+
+
 def routes_unit(pairs: list[tuple[str, str]]) -> str:
-    """A node's routes (CIDR, via) as a oneshot unit: set when it starts, so at every boot."""
-    starts = [f"ExecStart=ip route replace {ipaddress.IPv4Network(cidr)} via "
-              f"{ipaddress.IPv4Address(via)}" for cidr, via in pairs]  # fmt: skip
+    """A node's routes (CIDR, via) as a oneshot unit: set when it starts, so at every boot;
+    then the routes it set before that are not among them (a site gone, a router moved) are
+    removed, after the new ones are in place (no moment without a route)."""
+    nets = [ipaddress.IPv4Network(cidr) for cidr, _ in pairs]
+    starts = [f"ExecStart=ip route replace {net} via {ipaddress.IPv4Address(via)} "
+              f"proto {ROUTES_PROTO}" for net, (_, via) in zip(nets, pairs, strict=True)]
+    # as `ip route show` writes them: a /32 without its prefix length
+    keep = " ".join(str(n.network_address) if n.prefixlen == 32 else str(n) for n in nets)
+    starts.append(f"ExecStart=/bin/sh -c 'ip -4 route show proto {ROUTES_PROTO} | while read -r "
+                  f'dst rest; do case " {keep} " in *" $$dst "*) ;; *) ip route del "$$dst" '
+                  f"proto {ROUTES_PROTO};; esac; done'")  # fmt: skip
     return ROUTES_UNIT.format(starts="\n".join(starts))
 
 

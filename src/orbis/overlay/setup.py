@@ -43,7 +43,7 @@ def prepare_command(need_request: bool) -> str:
                f"-out {render.DIR}/node.csr 2>/dev/null; cat {render.DIR}/node.csr; "
                if need_request else "")  # fmt: skip
     return (f"set -e; mkdir -p {render.DIR}/ccd; {install('openvpn', 'openvpn', 'iputils-ping')} "
-            f"{request}ip -o -4 addr show")  # fmt: skip
+            f"{request}{LINKS}")  # fmt: skip
 
 
 def install(command: str, *packages: str) -> str:
@@ -53,6 +53,18 @@ def install(command: str, *packages: str) -> str:
             "noninteractive apt-get install -y -q --no-install-recommends "
             f"{' '.join(packages)}; }} >/tmp/orbis-overlay-apt.log 2>&1 || "
             "{ tail -n 20 /tmp/orbis-overlay-apt.log; exit 1; };")  # fmt: skip
+
+
+LINKS = "ip -o -4 addr show; ip -o link show"  # addresses, then links (their MTU)
+
+
+def mtu_of(address: str | None, ip_output: str) -> int | None:
+    """The MTU of the link holding `address`, from LINKS' output."""
+    found = re.search(rf"^\d+:\s+(\S+)\s+inet {re.escape(address or '-')}/", ip_output, re.M)
+    if not found:
+        return None
+    link = re.search(rf"^\d+: {re.escape(found[1])}(?:@\S+)?: .*? mtu (\d+)", ip_output, re.M)
+    return int(link[1]) if link else None
 
 
 def subnet_of(address: str | None, ip_output: str) -> str | None:
@@ -146,6 +158,7 @@ class OverlaySetup:
         target_ids = {t.vm_id for t in targets}
         st, ca = self._authority(infra.id)
         layout = plan(overlay, rows)
+        st.keep_sites(layout.routers)  # a site gone: no route, push or iroute to it
         # the backup's node is a server and a client: once
         tunnel_rows = list({r.vm_id: r for r in [r for _, r in layout.servers]
                             + layout.clients}.values())  # fmt: skip
@@ -160,9 +173,11 @@ class OverlaySetup:
                 failed.add(row.vm_id)
                 self.node_log(row, f"Error: overlay: could not prepare: {out.strip()[-400:]}")
                 return
-            subnet = subnet_of(row.private_ip, out)
+            subnet, mtu = subnet_of(row.private_ip, out), mtu_of(row.private_ip, out)
             if subnet and layout.routers.get(row.site or "") is row:
                 st.site_subnets[row.site or ""] = subnet
+                if mtu:
+                    st.site_mtus[row.site or ""] = mtu
             if not need:
                 return
             csr = out[out.find(CSR_BEGIN): out.find(CSR_END) + len(CSR_END)]
@@ -182,14 +197,22 @@ class OverlaySetup:
 
         await asyncio.gather(*(prepare(r) for r in tunnel_rows if r.vm_id in target_ids))
         for site, row in layout.routers.items():  # a router configured before: measured then
-            if site not in st.site_subnets and row.vm_id not in target_ids:
-                status, out = await self.on_node(infra, row, "ip -o -4 addr show")
+            known = site in st.site_subnets and site in st.site_mtus
+            if not known and row.vm_id not in target_ids:
+                status, out = await self.on_node(infra, row, LINKS)
                 if status == 0 and (subnet := subnet_of(row.private_ip, out)):
                     st.site_subnets[site] = subnet
+                if status == 0 and (mtu := mtu_of(row.private_ip, out)):
+                    st.site_mtus[site] = mtu
+        # the tunnel for the sites' links; when that changes, every member is rewritten
+        tuned_for = min(st.site_mtus.values(), default=0)
+        tuning = render.tuning_for([tuned_for])
+        retuned = tuning != render.tuning_for([st.tuned_for])
+        st.tuned_for = tuned_for
         st.servers = [r.vm_id for _, r in layout.servers]
         # a central point at a new address (made again, or started with another): every
         # member is told, not only this run's targets
-        moved = server_addresses(layout) != st.remotes
+        moved = server_addresses(layout) != st.remotes or retuned
         st.remotes = server_addresses(layout)
         st.routers = routers_of(layout)  # every node they serve gets its routes below
         state.save(self.store, infra.id, st)
@@ -202,7 +225,8 @@ class OverlaySetup:
         first = [r for r in todo if server_rows and r is server_rows[0]]
         for batch in (first, [r for r in todo if r not in first]):
             results = await asyncio.gather(*(self._tunnel_job(infra, overlay, layout, row, st,
-                                                              crl, ca) for row in batch))
+                                                              crl, ca, tuning)
+                                             for row in batch))  # fmt: skip
             failed |= {vm for vm in results if vm is not None}
         await self._refresh_routes(infra, template, layout, rows, st, target_ids)
         await asyncio.gather(*(self._wait_up(infra, row) for row in layout.clients
@@ -222,7 +246,8 @@ class OverlaySetup:
         rows = [n for n in all_nodes if not n.deleted and (n.private_ip or n.public_ip)]
         layout = plan(overlay, rows)
         now, routers = server_addresses(layout), routers_of(layout)
-        if now == st.remotes and routers == st.routers:
+        gone = st.keep_sites(layout.routers)  # its nodes' routes go with the refresh below
+        if now == st.remotes and routers == st.routers and not gone:
             return
         path = f"{render.DIR}/client.conf"
         done = True
@@ -231,8 +256,8 @@ class OverlaySetup:
         for row in layout.clients if st.remotes and now != st.remotes else []:
             if str(row.vm_id) not in st.issued:
                 continue  # not set up yet: its configuration writes its remotes
-            job = json.dumps({"files": {path: (render.client_conf(remotes_of(layout, row)),
-                                               "644")},
+            conf = render.client_conf(remotes_of(layout, row), render.tuning_for([st.tuned_for]))
+            job = json.dumps({"files": {path: (conf, "644")},
                               "prune": {}, "units": {render.CLIENT_UNIT_NAME: [path]}})  # fmt: skip
             try:
                 status, out = await self.on_node(infra, row, f"python3 -c {shlex.quote(SCRIPT)}",
@@ -245,15 +270,15 @@ class OverlaySetup:
                                    f"given: {out.strip()[-300:]}")  # fmt: skip
                 continue
             self.node_log(row, f"Overlay: central points now at {', '.join(now)}")
-        if routers != st.routers:
+        if routers != st.routers or gone:
             done &= await self._refresh_routes(infra, template, layout, rows, st, set())
         if done:  # else the next pass tries again
             st.remotes, st.routers = now, routers
             state.save(self.store, infra.id, st)
 
     async def _tunnel_job(self, infra: InfrastructureRow, overlay: Overlay, layout: Plan,
-                          row: NodeRow, st: state.OverlayState, crl: str,
-                          ca: Authority) -> int | None:  # fmt: skip
+                          row: NodeRow, st: state.OverlayState, crl: str, ca: Authority,
+                          tuning: render.Tuning) -> int | None:  # fmt: skip
         d = render.DIR
         files: dict[str, tuple[str, str]] = {f"{d}/ca.crt": (ca.cert_pem, "644"),
                                              f"{d}/crl.pem": (crl, "644")}  # fmt: skip
@@ -269,7 +294,8 @@ class OverlaySetup:
             backup = cp is overlay.backup
             own = row.site or ""
             others = [c for s, c in sorted(st.site_subnets.items()) if s != own]
-            files[f"{d}/server.conf"] = (render.server_conf(cp, others, backup=backup), "644")
+            files[f"{d}/server.conf"] = (render.server_conf(cp, others, backup=backup,
+                                                            tuning=tuning), "644")  # fmt: skip
             clients = [r for r in layout.clients if r is not row]
             entries = {}
             for client in clients:
@@ -292,7 +318,8 @@ class OverlaySetup:
             else:
                 units[render.SERVER_UNIT_NAME] = server_files
         if row in layout.clients:
-            files[f"{d}/client.conf"] = (render.client_conf(remotes_of(layout, row)), "644")
+            files[f"{d}/client.conf"] = (render.client_conf(remotes_of(layout, row), tuning),
+                                         "644")  # fmt: skip
             files[f"{SYSTEMD}/{render.CLIENT_UNIT_NAME}"] = (
                 render.unit("member", "client.conf"), "644")
             units[render.CLIENT_UNIT_NAME] = [*shared, f"{d}/client.conf",

@@ -26,9 +26,13 @@ class OverlayState:
     issued: dict[str, dict[str, Any]] = field(default_factory=dict)
     revoked: list[int] = field(default_factory=list)
     site_subnets: dict[str, str] = field(default_factory=dict)  # site → CIDR, as measured
+    site_mtus: dict[str, int] = field(default_factory=dict)  # site → its links' MTU, as measured
+    tuned_for: int = 0  # the smallest site MTU the tunnels' configurations were written for
     servers: list[int] = field(default_factory=list)  # vm ids of the central points
     remotes: list[str] = field(default_factory=list)  # their addresses, as members were told
     routers: dict[str, str] = field(default_factory=dict)  # site → router address, as routed
+    # router's provider id → the CIDRs its cloud routes through it (engine/overlay_routes.py)
+    cloud_routes: dict[str, list[str]] = field(default_factory=dict)
 
     def revoke(self, vm_id: int) -> bool:
         """Revoke what `vm_id` holds; False if it holds nothing."""
@@ -37,6 +41,15 @@ class OverlayState:
             return False
         self.revoked.append(int(held["serial"]))
         return True
+
+    def keep_sites(self, sites: set[str] | dict[str, Any]) -> list[str]:
+        """Forget the subnets of sites that no longer have a router (all their routing nodes
+        removed): nobody routes to them any more. The sites forgotten."""
+        gone = sorted(s for s in {*self.site_subnets, *self.site_mtus} if s not in sites)
+        for site in gone:
+            self.site_subnets.pop(site, None)
+            self.site_mtus.pop(site, None)
+        return gone
 
 
 def key(infra_id: str) -> str:

@@ -220,12 +220,14 @@ class Provider(ABC):
         raise ProviderError(f"{self.name}: adding disks to a running machine is not supported")
 
     # -- a machine that forwards for others (IM's network `router`, the overlay's site routers) --
-    def route_through(self, provider_id: str, cidrs: Sequence[str]) -> tuple[str, ...]:
+    def route_through(self, provider_id: str, cidrs: Sequence[str],
+                      drop: Sequence[str] = ()) -> tuple[str, ...]:  # fmt: skip
         """Make the machine a router for `cidrs` on its cloud network: the cloud's anti-spoofing
         off for it (OpenStack: port security; EC2: the source/destination check), and a route
         to each CIDR via its private address there (OpenStack: its subnets' host routes; EC2:
-        its subnet's route table). Routes to other CIDRs are left as they are. Idempotent; the
-        routes go when the machine is destroyed. Returns warnings (a CIDR skipped, and why).
+        its subnet's route table). The routes to `drop` through this machine are removed (a
+        site gone); routes to other CIDRs are left as they are. Idempotent; the routes go when
+        the machine is destroyed. Returns warnings (a CIDR skipped, and why).
         Back-ends whose nodes route by themselves (the local one) do nothing."""
         return ()
 

@@ -110,11 +110,12 @@ def test_jump_arguments_quote_the_template_user():
 @pytest.mark.parametrize("name", ["ansible_connection", "ansible_host", "ansible_ssh_common_args",
                                   "ansible_ssh_extra_args", "ansible_ssh_executable",
                                   "ansible_port", "ansible_user", "ansible_python_interpreter",
-                                  "ansible_ssh_private_key_file", "ANSIBLE_become_exe"])
+                                  "ansible_ssh_private_key_file", "ANSIBLE_become_exe",
+                                  "mitogen_via", "mitogen_kind", "MITOGEN_ssh_debug_level"])
 def test_inputs_cannot_set_connection_variables(name):
     with pytest.raises(PlaybookError, match=f"web.configure: input '{name}' is refused"):
         check_variables({"port": 80, name: "-o ProxyCommand=touch /tmp/x"}, "web.configure")
-    check_variables({"port": 80, "my_ansible_host": "ok"}, "web.configure")
+    check_variables({"port": 80, "my_ansible_host": "ok", "my_mitogen": "ok"}, "web.configure")
 
 
 def test_environment_is_made_from_nothing(monkeypatch):

@@ -41,6 +41,14 @@ topology_template:
         image: grycap/x
         script: "echo"
         input: [{storage_provider: ftp.nowhere, path: in}]
+    lost:
+      type: tosca.nodes.aisprint.FaaS.Function
+      properties:
+        name: lost
+        memory: 128Mi
+        image: grycap/x
+        script: "echo"
+        replicas: [{type: oscar, cluster_id: nowhere, service_name: lost-b}]
   outputs:
     url: {value: {get_attribute: [plants, endpoint]}}
     cred: {value: {get_attribute: [plants, credential]}}
@@ -48,7 +56,7 @@ topology_template:
     - where:
         type: tosca.policies.indigo.Placement
         properties: {cloud_id: oscar_a}
-        targets: [plants, broken]
+        targets: [plants, broken, lost]
 """
 
 
@@ -86,11 +94,15 @@ async def test_create_unchanged_update_delete(service: OrbisService, cluster: Cl
     assert rows["plants"].state == "running", rows["plants"].error
     body = next(b for m, p, b in cluster.requests if m == "POST" and p == "/system/services")
     assert body["cpu"] == "0.5" and body["memory"] == "256Mi"
-    assert body["environment"] == {"variables": {"MODE": "fast"}}
+    # IM's name (`Variables`) and OSCAR's (`variables`); OSCAR reads both as one map
+    assert body["environment"] == {"Variables": {"MODE": "fast"}, "variables": {"MODE": "fast"}}
     assert set(cluster.services) == {"plants"}
     # the broken one failed on its own, naming the field; nothing of it reached OSCAR
     assert rows["broken"].state == "failed"
     assert "input[0]: storage provider 'ftp.nowhere'" in rows["broken"].error
+    # a replica without a URL (no OSCAR line names its cluster): that function alone
+    assert rows["lost"].state == "failed"
+    assert "function 'lost': replicas[0]: cluster 'nowhere' has no URL" in rows["lost"].error
     outputs = service.outputs(who, infra)
     assert outputs["url"] == cluster.url
     assert outputs["cred"] == {"user": "oscar", "token_type": "password",
@@ -109,7 +121,7 @@ async def test_create_unchanged_update_delete(service: OrbisService, cluster: Cl
     await service.add_resources(who, infra, template(count=0))
     assert await service.wait_reconciled(infra, timeout=60)
     assert cluster.services == {}
-    assert [r.name for r in service.store.functions(infra)] == ["broken"]
+    assert sorted(r.name for r in service.store.functions(infra)) == ["broken", "lost"]
 
     await service.add_resources(who, infra, template(count=1))
     assert await service.wait_reconciled(infra, timeout=60)

@@ -1,7 +1,7 @@
 """The deployer's overlay hook on a cloud site (issue 13): after the overlay's setup, the site
 router's cloud (the OpenStack stand-in, reached through the infrastructure's auth line as in a
 deployment) routes the other sites' subnets and the pools through it; a refusal fails that node
-and its log says why."""
+and its log says why; a site gone, its route is dropped."""
 
 from __future__ import annotations
 
@@ -74,3 +74,15 @@ def test_the_site_routers_cloud_routes_the_other_sites_and_a_refusal_fails_it(
         assert "Error: overlay: the cloud did not make this node its site's router" in log
         assert "exceeds the limit 20" in log
         assert len(subnet["host_routes"]) == 2  # refused whole: nothing half-written
+
+        # site B gone (its router removed, its subnet forgotten by the overlay's setup): the
+        # route to it that this router's cloud carried is dropped, and what it routes recorded
+        store.update_node(infra.id, edge, deleted=True)
+        overlay_state.save(store, infra.id, overlay_state.OverlayState(
+            site_subnets={line["id"]: "10.0.0.0/24"},
+            cloud_routes={machine.provider_id: [SITE_B, POOL]}))  # fmt: skip
+        failed = asyncio.run(deployer._route_sites(infra, template, store.nodes(infra.id)))  # noqa: SLF001
+        assert failed == set()
+        assert subnet["host_routes"] == [{"destination": POOL, "nexthop": machine.private_ip}]
+        known = overlay_state.load(store, infra.id)
+        assert known is not None and known.cloud_routes == {machine.provider_id: [POOL]}

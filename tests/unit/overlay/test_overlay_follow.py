@@ -35,9 +35,9 @@ def _rows(front_public: str) -> list[Any]:
 def test_routes_unit_sets_each_route_at_start_and_refuses_what_is_not_an_address() -> None:
     unit = render.routes_unit([("10.89.1.0/24", "10.89.2.3"), ("192.168.255.0/24", "10.89.2.3")])
     assert "Type=oneshot" in unit and "WantedBy=multi-user.target" in unit
-    assert [line for line in unit.splitlines() if line.startswith("ExecStart=")] == [
-        "ExecStart=ip route replace 10.89.1.0/24 via 10.89.2.3",
-        "ExecStart=ip route replace 192.168.255.0/24 via 10.89.2.3"]
+    assert [line for line in unit.splitlines() if line.startswith("ExecStart=")][:2] == [
+        "ExecStart=ip route replace 10.89.1.0/24 via 10.89.2.3 proto 77",
+        "ExecStart=ip route replace 192.168.255.0/24 via 10.89.2.3 proto 77"]
     with pytest.raises(ValueError):
         render.routes_unit([("10.0.0.0/24; reboot", "10.0.0.1")])
     with pytest.raises(ValueError):

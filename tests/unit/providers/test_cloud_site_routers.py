@@ -101,6 +101,15 @@ def test_openstack_site_router_forwards_and_its_subnet_routes_the_other_sites(
     # a CIDR overlapping the router's own subnet is skipped, with a warning saying why
     (warning,) = p.route_through(router.provider_id, [subnet["cidr"]])
     assert "overlaps its subnet" in warning and len(subnet["host_routes"]) == 4
+    # a site gone: its route through this router dropped; one to it through another address
+    # (not this router's) and the others kept
+    subnet["host_routes"].append({"destination": "10.2.0.0/24", "nexthop": worker.private_ip})
+    p.route_through(router.provider_id, [POOL], drop=[SITE_B, "198.51.100.0/24", "10.2.0.0/24"])
+    assert subnet["host_routes"] == [
+        {"destination": "172.30.0.0/16", "nexthop": worker.private_ip},
+        {"destination": POOL, "nexthop": router.private_ip},
+        {"destination": "10.2.0.0/24", "nexthop": worker.private_ip}]
+    del subnet["host_routes"][2]
     # the router goes: its routes go with it, the others' stay
     p.destroy(router.provider_id)
     assert subnet["host_routes"] == [
@@ -221,6 +230,10 @@ def test_ec2_site_router_forwards_and_its_route_table_routes_the_other_sites(
     assert all(r.get("GatewayId") == "local" for r in routes_to(vpc_cidr))
     ec2.route_through(router.provider_id, [site_b, pool])  # re-applied: still one route each
     assert len(routes_to(site_b)) == 1 and len(routes_to(pool)) == 1
+    # a site gone: the route to it through this instance deleted, the others kept
+    ec2.route_through(router.provider_id, [pool], drop=[site_b, "10.78.0.0/24"])
+    assert routes_to(site_b) == [] and len(routes_to(pool)) == 1
+    ec2.route_through(router.provider_id, [site_b, pool])
     # the infrastructure's groups take what the other sites send (private ranges only)
     ec2.route_through(router.provider_id, ["198.51.100.0/24"])
     groups = client.describe_security_groups(Filters=[

@@ -6,7 +6,7 @@ import pytest
 
 from orbis.model.infrastructure import ServerlessFunction
 from orbis.providers.oscar import FdlError, service_definition, spec_digest
-from orbis.providers.oscar.fdl import image_of
+from orbis.providers.oscar.fdl import image_of, memory_of
 
 
 def function(**props: object) -> ServerlessFunction:
@@ -44,8 +44,9 @@ def test_every_field_im_maps() -> None:
         "cpu": "0.5", "log_level": "DEBUG", "alpine": True, "enable_gpu": True,
         "image_pull_secrets": ["regcred"],
         "expose": {"min_scale": 1, "max_scale": 3, "api_port": 8080},
-        "environment": {"variables": {"A": "1"}, "secrets": {"TOKEN": "s3cr3t"}},
-        "input": [{"storage_provider": "minio.default", "path": "plants/in", "suffix": ["jpg"]}],
+        "environment": {"Variables": {"A": "1"}, "variables": {"A": "1"},
+                        "secrets": {"TOKEN": "s3cr3t"}},
+        "input": [{"storage_provider": "minio.default", "path": "/plants/in/", "suffix": ["jpg"]}],
         "output": [{"storage_provider": "s3.aws", "path": "bucket/out", "prefix": ["res"]}],
         "storage_providers": {
             "s3": {"aws": {"access_key": "AK", "secret_key": "SK", "region": "eu-west-1"}},
@@ -95,6 +96,15 @@ def test_bad_fields_name_the_function_and_field(props: dict[str, object], messag
     assert "function 'fn'" in str(caught.value) and message in str(caught.value)
 
 
+@pytest.mark.parametrize(("size", "hosted", "expected"), [
+    (512 * 10**6, True, "488Mi"), (512 * 10**6, False, "488.281Mi"), (2 * 2**30, True, "2048Mi"),
+    (2 * 2**30, False, "2048Mi"), (256 * 2**20, False, "256Mi"), (1000, True, "1Mi"),
+])  # fmt: skip
+def test_memory_as_im_writes_it(size: int, hosted: bool, expected: str) -> None:
+    """IM's recipe (hosted) sends whole MiB, its OSCAR connector MiB as %g."""
+    assert memory_of(size, hosted=hosted) == expected
+
+
 def test_ims_hosted_faas_template_becomes_the_fdl_im_sends() -> None:
     from pathlib import Path
 
@@ -106,8 +116,8 @@ def test_ims_hosted_faas_template_becomes_the_fdl_im_sends() -> None:
     assert fn.host == "oscar"
     assert service_definition(fn) == {
         "name": "detect-faces", "image": "grycap/detector", "script": "#!/bin/sh\necho hi",
-        "memory": "1024Mi", "cpu": "0.5",
-        "environment": {"variables": {"THRESHOLD": "0.8"}},
+        "memory": "1024Mi", "cpu": "0.5", "alpine": False, "enable_gpu": False,
+        "environment": {"Variables": {"THRESHOLD": "0.8"}, "variables": {"THRESHOLD": "0.8"}},
         "input": [{"storage_provider": "minio.default", "path": "detect/in"}],
         "output": [{"storage_provider": "minio.default", "path": "detect/out",
                     "suffix": ["png"]}],
@@ -136,7 +146,7 @@ def test_newer_oscar_fields_in_oscars_shapes() -> None:
         "vo": "vo.example.eu", "visibility": "restricted", "allowed_users": ["alice@egi.eu"],
         "isolation_level": "USER", "interlink_node_name": "vk-hpc",
         "volume": {"size": "1Gi", "mount_path": "/data", "lifecycle_policy": "retain"},
-        "mount": {"storage_provider": "minio.default", "path": "shared"},
+        "mount": {"storage_provider": "minio.default", "path": "/shared/"},
         "expose": {"api_port": 8080, "rewrite_target": True, "nodePort": 30080,
                    "set_auth": False, "health_path": "/ready"},
     }  # fmt: skip

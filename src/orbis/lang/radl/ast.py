@@ -26,6 +26,15 @@ class Feature:
     text: str | None = None  # a number as written, e.g. "22.10" (versions keep their zeros)
 
 
+@dataclass(frozen=True)
+class SectionRef:
+    """`system wn` written as a value: EC3's `ec3_inherit_from` (radl/inherit.py resolves it
+    before the document is checked)."""
+
+    kind: str
+    id: str
+
+
 @dataclass
 class Soft:
     weight: int | float

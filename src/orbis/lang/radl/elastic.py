@@ -17,19 +17,20 @@ from orbis.lang.radl.values import Merged
 from orbis.lang.tosca.elastic import FRONT_PLAY, WORKER_PLAY
 from orbis.model.elastic import (
     KNOB_NAMES,
+    MAX_QUEUES,
     NO_LIMIT,
     PARTITION,
     ElasticCluster,
     Knobs,
     WorkerPool,
     knob_problem,
+    queue_names,
 )
 from orbis.model.infrastructure import Component, Function, Operation, Template
 
 SLURM_TYPE = "radl.configure.orbis_slurm"
 # the policy knobs in EC3's style, on the front-end system (docs/elastic.md)
 KNOB_FEATURES = {f"ec3_{name}": name for name in KNOB_NAMES}
-MAX_QUEUES = 32  # partitions one node type may serve
 MAX_PATTERN = 10_000  # names one bracket span may give (a typo must not make millions)
 
 
@@ -145,16 +146,16 @@ def _queues(merged: Merged, sid: str, problems: Problems) -> tuple[str, ...]:
     value = merged.values.get("ec3_node_queues_list")
     if value is None:
         return ()
-    raw = value.plain()
-    items = raw if isinstance(raw, list) else re.split(r"[\s,]+", str(raw or ""))
-    names = [str(i).strip() for i in items if str(i).strip()]
-    bad = [n for n in names if not re.fullmatch(PARTITION, n)]
-    if not names or bad or len(names) > MAX_QUEUES:
+    names = queue_names(value.plain())
+    if names is None:
+        raw = value.plain()
+        items = raw if isinstance(raw, list) else re.split(r"[\s,]+", str(raw or ""))
+        bad = [i for i in items if i and not re.fullmatch(PARTITION, i)]
         problems.add(value.pos, f"ec3_node_queues_list of '{sid}' must name 1 to {MAX_QUEUES} "
                      "Slurm partitions (letters, digits, '_', '-', '.'), as 'short,long'"
                      + (f", not {bad[0]!r}" if bad else ""))  # fmt: skip
         return ()
-    return tuple(dict.fromkeys(names))
+    return names
 
 
 def _pattern(merged: Merged, sid: str, problems: Problems) -> tuple[str, ...]:

@@ -10,6 +10,7 @@ from orbis.lang.radl.ast import Configure, Document
 from orbis.lang.radl.checks import Checked, check_document
 from orbis.lang.radl.elastic import read_elastic
 from orbis.lang.radl.functions import is_function, map_function
+from orbis.lang.radl.inherit import resolve_inheritance
 from orbis.lang.radl.mapping import (
     REFERENCE_TYPE,
     components,
@@ -33,6 +34,7 @@ def load_radl(text: str, file: str) -> Template:
 
 
 def build(doc: Document, problems: Problems) -> Template:
+    resolve_inheritance(doc, problems)  # EC3's ec3_inherit_from, before anything reads it
     checked = check_document(doc, problems)
     if problems.problems:  # mapping a broken document only adds noise
         raise TemplateError(problems.problems)

@@ -15,12 +15,14 @@ from orbis.lang.radl.ast import (
     Document,
     Feature,
     Section,
+    SectionRef,
     Soft,
 )
 from orbis.lang.radl.lexer import KEYWORDS, Token, tokenize
 from orbis.lang.radl.units import unit_factor
 from orbis.model.infrastructure import Position
 
+INHERIT = "ec3_inherit_from"  # EC3: a copy of another system or network, then overrides
 SENTENCES = ("description", "network", "system", "ansible", "configure", "contextualize", "deploy")
 
 
@@ -183,7 +185,13 @@ class Parser:
                 items.append(str(item.value))
             self.next()
             return Feature(name, op, items, where)
+        if t.kind == "KEYWORD" and t.text in ("system", "network") and name == INHERIT:
+            self.next()  # EC3's `ec3_inherit_from = system wn`
+            target = self.expect("ID", f"the {t.text} to inherit from")
+            return Feature(name, op, SectionRef(t.text, target.text), where)
         hint = "quote strings with '…'" if t.kind == "ID" else ""
+        if t.kind == "KEYWORD" and t.text in ("system", "network"):
+            hint = f"only {INHERIT} takes a '{t.text} NAME' value"
         raise self.fail(f"expected a value for '{name}', found {t.describe()}", hint)
 
     # -- configure / contextualize / deploy ----------------------------------------------

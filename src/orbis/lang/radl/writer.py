@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from orbis.lang.radl.ast import Document, Feature, Section, Soft
+from orbis.lang.radl.ast import Document, Feature, Section, SectionRef, Soft
 from orbis.lang.radl.unmapping import to_document
 from orbis.model.infrastructure import Template
 
@@ -33,6 +33,8 @@ def render_value(value: Any) -> str:
         return number(value)
     if isinstance(value, list):
         return "[" + ", ".join(quote(str(v)) for v in value) + "]"
+    if isinstance(value, SectionRef):
+        return f"{value.kind} {value.id}"
     return quote(str(value))
 
 

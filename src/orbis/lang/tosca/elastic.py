@@ -18,11 +18,13 @@ from orbis.lang.tosca.functions import Resolver
 from orbis.lang.yaml_positions import PMap
 from orbis.model.elastic import (
     KNOB_NAMES,
+    MAX_QUEUES,
     PARTITION,
     ElasticCluster,
     Knobs,
     WorkerPool,
     knob_problem,
+    queue_names,
 )
 from orbis.model.infrastructure import Function, Operation, Position, Template
 
@@ -107,13 +109,14 @@ def read_elastic(ctx: Context, resolver: Resolver, template: Template) -> None:
                          "digits, '_', '-', '.'; up to 40)")  # fmt: skip
         partition = None
     cluster.partition = str(partition) if partition else "debug"
-    _own_recipe(template, front_node.name, FRONT_PLAY, {"slurm_partition": cluster.partition})
+    front_ours = _own_recipe(template, front_node.name, FRONT_PLAY,
+                             {"slurm_partition": cluster.partition})  # fmt: skip
     workers = [r for r in node.requirements if r.name == "wn"]
     if not workers:
         ctx.problems.add(node.position, f"ElasticCluster '{node.name}' has no 'wn' requirement "
                          "(the worker nodes it powers on and off)")  # fmt: skip
     for req in workers:
-        pool = _pool(ctx, template, node, req.target, req.position)
+        pool = _pool(ctx, resolver, template, node, req.target, req.position)
         if pool is None:
             continue
         if template.computes[pool.compute] is template.computes[front]:
@@ -125,7 +128,8 @@ def read_elastic(ctx: Context, resolver: Resolver, template: Template) -> None:
         ours = _own_recipe(template, req.target, WORKER_PLAY, {
             "slurm_front_ip": Function("get_attribute", (front, "private_address", 0)),
             "slurm_wn_cpus": pool.cpus, "slurm_wn_memory": pool.memory_mb,
-            "slurm_partition": cluster.partition})  # fmt: skip
+            "slurm_partition": cluster.partition,
+            "slurm_wn_queues": list(cluster.queues(pool))})  # fmt: skip
         users = [c.name for c in template.components.values() if c.name != req.target
                  and c.host == pool.compute and any(not op.inherited for op in c.operations)]
         users += [pool.compute] * any(not op.inherited  # the Compute's own recipes
@@ -134,11 +138,14 @@ def read_elastic(ctx: Context, resolver: Resolver, template: Template) -> None:
         worker = template.components.get(req.target)
         if worker is not None and (DEPENDS_ON, front_node.name) not in worker.requirements:
             worker.requirements.append((DEPENDS_ON, front_node.name))  # key and config first
+    if front_ours:  # every partition the pools serve (their `queues`), the default first
+        template.components[front_node.name].operations[-1].inputs["slurm_partitions"] = \
+            cluster.partitions()  # fmt: skip
     template.elastic = cluster
 
 
-def _pool(ctx: Context, template: Template, cluster: NodeTemplate, target: str,
-          pos: Position | None) -> WorkerPool | None:  # fmt: skip
+def _pool(ctx: Context, resolver: Resolver, template: Template, cluster: NodeTemplate,
+          target: str, pos: Position | None) -> WorkerPool | None:  # fmt: skip
     worker = ctx.nodes.get(target)
     if worker is None or not ctx.registry.derives("node_types", worker.type, WORKER):
         ctx.problems.add(pos, f"'wn' of '{cluster.name}' must be a {WORKER} node, not "
@@ -165,7 +172,24 @@ def _pool(ctx: Context, template: Template, cluster: NodeTemplate, target: str,
     cpus = max(1, int(compute.num_cpus or 1))
     memory = (compute.mem_size or 0) // 2**20
     return WorkerPool(compute.name, low, compute.max_instances, cpus,
-                      memory * 3 // 4 if memory else 400)  # fmt: skip
+                      memory * 3 // 4 if memory else 400,
+                      queues=_queues(ctx, resolver, worker))  # fmt: skip
+
+
+def _queues(ctx: Context, resolver: Resolver, worker: NodeTemplate) -> tuple[str, ...]:
+    """The WorkerNode's `metadata.queues`: the Slurm partitions its workers serve (EC3's
+    ec3_node_queues_list; the INDIGO/EC3 types have no property for it). Empty: the cluster's."""
+    meta = worker.section("metadata")
+    if "queues" not in meta:
+        return ()
+    pos = meta.value_pos("queues") if isinstance(meta, PMap) else worker.position
+    names = queue_names(resolver.resolve(meta["queues"], pos, worker.name))
+    if names is None:
+        ctx.problems.add(pos or worker.position, f"queues of '{worker.name}' must name 1 to "
+                         f"{MAX_QUEUES} Slurm partitions (letters, digits, '_', '-', '.'), as "
+                         "[short, long] or 'short,long'")  # fmt: skip
+        return ()
+    return names
 
 
 def _scalable_pos(ctx: Context, compute: str, prop: str) -> Position | None:

@@ -29,7 +29,8 @@ def routed_cidrs(spec: NodeSpec, compute: Compute) -> list[str]:
 
 
 class Routes(EC2Session):
-    def route_through(self, provider_id: str, cidrs: Sequence[str]) -> tuple[str, ...]:
+    def route_through(self, provider_id: str, cidrs: Sequence[str],
+                      drop: Sequence[str] = ()) -> tuple[str, ...]:  # fmt: skip
         """The overlay's site router (providers/base.py): SourceDestCheck off and `cidrs`
         routed through the instance in its subnet's route table."""
         region, instance_id = self._instance_id(provider_id)
@@ -38,7 +39,7 @@ class Routes(EC2Session):
             instance = self._describe(ec2, instance_id)
             if instance is None:
                 raise NotFound(f"ec2: instance {instance_id} not found")
-            warnings = self._make_router(ec2, instance_id, list(cidrs))
+            warnings = self._make_router(ec2, instance_id, list(cidrs), list(drop))
             infra = _tags(instance).get(LABEL_INFRASTRUCTURE)
             if infra:
                 self._admit(ec2, infra, instance["VpcId"], cidrs)
@@ -64,15 +65,25 @@ class Routes(EC2Session):
                     if _code(err) != "InvalidPermission.Duplicate":
                         raise
 
-    def _make_router(self, ec2: Any, instance_id: str, cidrs: list[str]) -> tuple[str, ...]:
+    def _make_router(self, ec2: Any, instance_id: str, cidrs: list[str],
+                     drop: list[str] | None = None) -> tuple[str, ...]:  # fmt: skip
         """Source/destination check off; each CIDR routed through the instance in the route
         table of its subnet (else its VPC's main table); a CIDR inside the VPC's own ranges is
         skipped with a warning (it would shadow the VPC's local route: moto even replaces
-        that route, docs/overlay.md). Idempotent."""
+        that route, docs/overlay.md). The table's routes to `drop` through the instance are
+        deleted (through another target they are not its). Idempotent."""
         ec2.modify_instance_attribute(InstanceId=instance_id, SourceDestCheck={"Value": False})
         found = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"]
         instance = found[0]["Instances"][0]
         table = self._route_table(ec2, instance["SubnetId"], instance["VpcId"])
+        gone = {str(ipaddress.ip_network(c, strict=False)) for c in drop or []}
+        if gone:
+            (found,) = ec2.describe_route_tables(RouteTableIds=[table])["RouteTables"]
+            for route in found.get("Routes") or []:
+                if (route.get("DestinationCidrBlock") in gone
+                        and route.get("InstanceId") == instance_id):  # fmt: skip
+                    ec2.delete_route(RouteTableId=table,
+                                     DestinationCidrBlock=route["DestinationCidrBlock"])
         warnings = []
         for cidr in cidrs:
             network = ipaddress.ip_network(cidr, strict=False)

@@ -28,7 +28,8 @@ def _v4(port: Any) -> list[dict[str, str]]:
 
 
 class Routing(OpenStackSession):
-    def route_through(self, provider_id: str, cidrs: Sequence[str]) -> tuple[str, ...]:
+    def route_through(self, provider_id: str, cidrs: Sequence[str],
+                      drop: Sequence[str] = ()) -> tuple[str, ...]:  # fmt: skip
         """The overlay's site router (providers/base.py): no port security on the server's
         ports on networks of the project (not on an external one, where routes are not ours
         to set), `cidrs` in the host routes of their subnets."""
@@ -47,7 +48,7 @@ class Routing(OpenStackSession):
                 for port in ports:
                     for fixed in _v4(port):
                         warnings += self._add_host_routes(fixed["subnet_id"], cidrs,
-                                                          fixed["ip_address"])  # fmt: skip
+                                                          fixed["ip_address"], drop)  # fmt: skip
                 if infra:
                     own = [ipaddress.ip_network(conn.network.get_subnet(f["subnet_id"]).cidr)
                            for port in ports for f in _v4(port)]  # fmt: skip
@@ -81,15 +82,19 @@ class Routing(OpenStackSession):
                                               allowed_address_pairs=[],
                                               is_port_security_enabled=False)  # fmt: skip
 
-    def _add_host_routes(self, subnet_id: str, cidrs: Iterable[str],
-                         nexthop: str) -> list[str]:  # fmt: skip
+    def _add_host_routes(self, subnet_id: str, cidrs: Iterable[str], nexthop: str,
+                         drop: Iterable[str] = ()) -> list[str]:  # fmt: skip
         """Each CIDR via `nexthop` in the subnet's host routes (replacing a route to the same
         CIDR through another address: a router made anew); a CIDR overlapping the subnet
-        itself is skipped with a warning."""
+        itself is skipped with a warning. Routes to `drop` via `nexthop` are removed (through
+        another address they are not this router's)."""
         subnet = self.conn.network.get_subnet(subnet_id)
         own = ipaddress.ip_network(subnet.cidr)
         current = [dict(r) for r in subnet.host_routes or []]
-        routes, warnings = list(current), []
+        gone = {str(ipaddress.ip_network(c, strict=False)) for c in drop}
+        routes = [r for r in current
+                  if not (r.get("destination") in gone and r.get("nexthop") == nexthop)]
+        warnings: list[str] = []
         for cidr in cidrs:
             network = ipaddress.ip_network(cidr, strict=False)
             if network.version != own.version:
@@ -99,6 +104,8 @@ class Routing(OpenStackSession):
                                 f"its subnet {subnet.cidr}")  # fmt: skip
                 continue
             route = {"destination": str(network), "nexthop": nexthop}
+            if route in routes:
+                continue  # there already, where it is (no update for a new order)
             routes = [r for r in routes if r.get("destination") != route["destination"]]
             routes.append(route)
         if routes != current:

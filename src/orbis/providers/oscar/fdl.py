@@ -5,8 +5,10 @@ the function and the field. Every field IM maps is mapped (name, image, script, 
 environment variables and secrets, input/output, storage providers, log level, alpine, GPU/SGX,
 exposed, image pull secrets) plus OSCAR's replicas and the clusters they name, and the fields of
 newer OSCAR releases IM's type lacks (fdl_newer.py; `mount` here: it names a storage provider).
-Field names and shapes are OSCAR's (its Go types' JSON tags); memory is sent in MiB (`512Mi`)
-and cpu as a string (`"0.5"`), as IM sends them.
+Field names and shapes are OSCAR's (its Go types' JSON tags) and carry what IM sends
+(docs/functions.md, "Checked against IM"): memory in MiB (`memory_of`), cpu as a string
+(`"0.5"`), paths as written, environment variables under IM's `Variables` and OSCAR's
+`variables`.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ STORAGE_FIELDS: dict[str, tuple[str, ...]] = {
 HOST_ONLY = frozenset({"oneprovider_host", "hostname", "host", "auth_host"})
 REPLICA_TYPES = ("oscar", "endpoint")
 REPLICA_FIELDS = ("type", "cluster_id", "service_name", "url", "ssl_verify", "priority", "headers")
+HOSTED_FLAGS = ("alpine", "enable_gpu")  # IM's recipe sends them always, false or true
 LOG_LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG", "NOTSET")
 # a Kubernetes object name: OSCAR services are Kubernetes services
 SERVICE_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
@@ -61,6 +64,13 @@ def image_of(image: str | None, fn: str) -> str:
                    "(OSCAR takes docker://, oscar://<cluster>/ or a bare image)")  # fmt: skip
 
 
+def memory_of(size: int, *, hosted: bool) -> str:
+    """OSCAR's memory for `size` bytes, as IM writes it: its recipe for a hosted function sends
+    whole MiB (512 MB -> `488Mi`), its OSCAR connector MiB as `%g` (`488.281Mi`)."""
+    mib = size / 2**20
+    return f"{max(1, math.floor(mib))}Mi" if hosted else f"{mib:g}Mi"
+
+
 def service_definition(
     fn: ServerlessFunction, *, clusters: Mapping[str, Mapping[str, Any]] | None = None,
     extra_storage: Mapping[str, Mapping[str, Mapping[str, Any]]] | None = None,
@@ -79,7 +89,7 @@ def service_definition(
     service: dict[str, Any] = {"name": name, "image": image_of(fn.image, fn.name),
                                "script": fn.script}  # fmt: skip
     if fn.memory:
-        service["memory"] = f"{math.ceil(fn.memory / 2**20)}Mi"
+        service["memory"] = memory_of(fn.memory, hosted=bool(fn.host))
     if fn.cpu is not None:
         service["cpu"] = f"{fn.cpu:g}"
     if props.get("log_level") is not None:
@@ -91,6 +101,8 @@ def service_definition(
     for flag in ("alpine", "enable_gpu", "enable_sgx"):
         if props.get(flag):
             service[flag] = True
+        elif fn.host and flag in HOSTED_FLAGS:  # IM's recipe sends these two even when false
+            service[flag] = False
     if props.get("image_pull_secrets"):
         service["image_pull_secrets"] = [str(s) for s in props["image_pull_secrets"]]
     exposed = props.get("exposed") or {}
@@ -104,6 +116,9 @@ def service_definition(
         raise FdlError(f"function '{fn.name}': {exc}") from None
     environment: dict[str, Any] = {}
     if fn.environment:
+        # IM writes `Variables`, OSCAR's JSON name is `variables` (its Go decoder matches keys
+        # without case, so it reads either, and both together as one map): both are sent
+        environment["Variables"] = dict(fn.environment)
         environment["variables"] = dict(fn.environment)
     secrets = props.get("secrets") or {}
     if secrets:
@@ -173,7 +188,7 @@ def _io(fn: str, key: str, index: int, item: Any,
         raise FdlError(f"{where} must be a map with storage_provider and path")
     provider = str(item.get("storage_provider") or "")
     path = str(item.get("path") or "")
-    if not provider or not path:
+    if not provider or not path.strip(" /"):
         raise FdlError(f"{where} needs storage_provider and path")
     kind, _, sid = provider.partition(".")
     if kind not in STORAGE_FIELDS:
@@ -183,7 +198,8 @@ def _io(fn: str, key: str, index: int, item: Any,
     if not (kind == "minio" and sid in ("", "default")) and sid not in storage.get(kind, {}):
         raise FdlError(f"{where}: storage provider '{provider}' is not defined in "
                        "storage_providers")  # fmt: skip
-    out: dict[str, Any] = {"storage_provider": provider, "path": path.strip("/")}
+    # as written, as IM sends it: OSCAR trims blanks and '/' around a path itself
+    out: dict[str, Any] = {"storage_provider": provider, "path": path}
     for extra in ("suffix", "prefix"):
         value = item.get(extra)
         if value:

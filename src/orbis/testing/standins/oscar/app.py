@@ -148,7 +148,7 @@ def build_app(cluster: Cluster) -> FastAPI:
             data = base64.b64decode(await request.body(), validate=True)
         except binascii.Error:
             return PlainTextResponse("the input must be base64", status_code=400)
-        env = dict((service.environment.variables or {}) if service.environment else {})
+        env = service.environment.all_variables if service.environment else {}
         result = await asyncio.to_thread(cluster.runner, cluster.id, service.image,
                                          service.script, "input", data, env)  # fmt: skip
         status = 200 if result.exit_code == 0 else 500

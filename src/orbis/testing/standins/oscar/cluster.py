@@ -123,7 +123,7 @@ class Cluster:
         made: set[str] = set()
         for item in (service.input or []) + (service.output or []):
             if item.storage_provider in ("minio", "minio.default"):
-                bucket = item.path.split("/", 1)[0]
+                bucket = item.bucket_path.split("/", 1)[0]
                 client = self.s3("minio", service)
                 with contextlib.suppress(client.exceptions.BucketAlreadyOwnedByYou):
                     client.create_bucket(Bucket=bucket)
@@ -160,7 +160,7 @@ class Cluster:
                     if item.storage_provider not in ("minio", "minio.default"):
                         continue  # OSCAR is notified by its own MinIO only
                     try:
-                        self._poll(service, item.storage_provider, item.path)
+                        self._poll(service, item.storage_provider, item.bucket_path)
                     except Exception as exc:  # noqa: BLE001 - a bucket being removed
                         log.info("watching %s: %s", service.name, exc)
 
@@ -210,14 +210,14 @@ class Cluster:
         try:
             source = self.s3(event["storage_provider"], service)
             data = source.get_object(Bucket=event["bucket"], Key=event["key"])["Body"].read()
-            env = dict((service.environment.variables or {}) if service.environment else {})
+            env = service.environment.all_variables if service.environment else {}
             env.update((service.environment.secrets or {}) if service.environment else {})
             result = self.runner(self.id, service.image, service.script,
                              event["key"].rsplit("/", 1)[-1], data, env)  # fmt: skip
             if result.exit_code != 0:
                 raise RuntimeError(f"script exited {result.exit_code}: {result.stdout[-300:]!r}")
             for item in service.output or []:
-                bucket, _, prefix = item.path.partition("/")
+                bucket, _, prefix = item.bucket_path.partition("/")
                 target = self.s3(item.storage_provider, service)
                 for file_name, content in result.outputs.items():
                     if item.suffix and not any(file_name.endswith(s) for s in item.suffix):

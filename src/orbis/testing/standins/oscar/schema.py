@@ -21,9 +21,14 @@ class Strict(BaseModel):
 
 class StorageIO(Strict):
     storage_provider: str
-    path: str = Field(min_length=1)
+    path: str = Field(pattern=r"[^ /]")  # shown back as sent; `bucket_path` is what is used
     suffix: list[str] | None = None
     prefix: list[str] | None = None
+
+    @property
+    def bucket_path(self) -> str:
+        """`bucket/folder`: OSCAR trims blanks and '/' around the path it is given."""
+        return self.path.strip(" /")
 
 
 class MinIOProvider(Strict):
@@ -78,8 +83,16 @@ class StorageProviders(Strict):
 
 
 class Environment(Strict):
+    """OSCAR's Go decoder matches JSON keys without case: IM's `Variables` is read as
+    `variables` (both together: one map). The stand-in takes these two spellings only."""
+
     variables: dict[str, str] | None = None
+    Variables: dict[str, str] | None = None
     secrets: dict[str, str] | None = None
+
+    @property
+    def all_variables(self) -> dict[str, str]:
+        return {**(self.Variables or {}), **(self.variables or {})}
 
 
 NonNegative = Annotated[int, Field(ge=0)]
