@@ -10,8 +10,13 @@ STAMP := $(VENV)/.installed
 demo: venv image server
 	./scripts/demo.sh
 
+# The suite runs on TEST_WORKERS xdist workers (a module's tests stay on one worker), then the
+# few tests that measure latency or CPU time run alone (marker `serial`); docs/testing.md.
+TEST_WORKERS ?= 3
 test: venv lint image engine
-	DOCKER_HOST=$$(./scripts/engine.sh start | tail -n 1) ORBIS_E2E_REQUIRED=1 $(VENV)/bin/pytest -q --durations=30
+	export DOCKER_HOST=$$(./scripts/engine.sh start | tail -n 1) ORBIS_E2E_REQUIRED=1; \
+	$(VENV)/bin/pytest -q -n $(TEST_WORKERS) --dist loadgroup -m "not serial" --durations=30 && \
+	$(VENV)/bin/pytest -q -m serial
 
 test-unit: venv
 	$(VENV)/bin/pytest -q -m "not e2e"

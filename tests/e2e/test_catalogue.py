@@ -26,6 +26,7 @@ from orbis.providers.base import LABEL_INFRASTRUCTURE
 from orbis.testing.server import RunningServer, orbis_server
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+SPREAD_TESTS = True  # independent deployments: xdist may run them on different workers
 REPO = Path(__file__).resolve().parents[2]
 CATALOGUE = REPO / "examples/catalogue"
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")

@@ -77,6 +77,10 @@ async def test_host_names_etc_hosts_and_im_variables(engine_url, local_service):
         hosts = run(head.vm_id, "cat", "/etc/hosts")
         assert f"{wk.private_ip} wk-1.localdomain wk-1" in hosts
         assert hosts.count("# BEGIN Orbis") == 1
+        # the SSH wait's login also named the node: one login before Ansible's (two before)
+        for node in (head, wk):
+            logins = run(node.vm_id, "journalctl", "-u", "ssh", "--no-pager", "-o", "cat")
+            assert logins.count("Accepted publickey") <= 2, logins
         await svc.reconfigure(who, infra)  # a second run rewrites the block, never adds one
         assert await svc.wait_reconciled(infra, timeout=300)
         again = run(head.vm_id, "cat", "/etc/hosts")

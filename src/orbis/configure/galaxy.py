@@ -17,7 +17,10 @@ runner fetches from the user's own machine and needs no proxy.
 
 from __future__ import annotations
 
+import asyncio
 import os
+import re
+from urllib.parse import urlsplit
 
 from orbis.configure.workfiles import WorkFileError, make_folder
 from orbis.net.addresses import allow_list_from_env
@@ -28,6 +31,9 @@ from orbis.runner.quota import run_within_quota
 MAX_BYTES_SETTING = "ORBIS_GALAXY_MAX_BYTES"
 MAX_BYTES = 256 * 2**20
 PROXY_SOCKET = ".galaxy-proxy.sock"  # in the runner folder, which the runner mounts
+SERVER = "https://galaxy.ansible.com/"  # where ansible-galaxy looks names up (its default)
+RESOLVE_TIMEOUT = 5.0  # seconds to learn whether the server's name resolves from here
+_NAME = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")  # namespace.name: looked up on the server
 
 
 class GalaxyError(Exception):
@@ -46,9 +52,31 @@ def commands(folder: str, roles: list[str], collections: list[str]) -> list[list
     return jobs
 
 
+def from_server(spec: str) -> bool:
+    """Whether a role or collection is a name ansible-galaxy looks up on the Galaxy server
+    ("namespace.name", with a version after a comma or a comparison), not a URL or archive."""
+    name = re.split(r"[,:<>=!]", spec, maxsplit=1)[0].strip()
+    return bool(_NAME.fullmatch(name)) and not name.endswith((".gz", ".tgz", ".tar", ".zip"))
+
+
+async def resolves(url: str, timeout: float = RESOLVE_TIMEOUT) -> bool:
+    """Whether the host of `url` has an address, asked the way the proxy will ask."""
+    host = urlsplit(url).hostname or ""
+    try:
+        await asyncio.wait_for(asyncio.get_running_loop().getaddrinfo(host, 443), timeout)
+    except (OSError, TimeoutError):
+        return False
+    return True
+
+
 async def install(runner: Runner, roles: list[str], collections: list[str],
-                  timeout: float = 600) -> str:  # fmt: skip
-    """Install what is missing; return ansible-galaxy's output, or raise GalaxyError."""
+                  timeout: float = 600, server: str = SERVER) -> str:  # fmt: skip
+    """Install what is missing; return ansible-galaxy's output, or raise GalaxyError.
+
+    On the service's machine, names to look up on the Galaxy server are not handed to
+    ansible-galaxy when the server's name does not resolve here (no network, say): the proxy
+    would answer each of its requests "Bad Gateway", which ansible-galaxy retries with growing
+    delays, ~14 s per install before it gives up. The rest (archives, URLs) is installed."""
     for folder in ("roles", "collections"):  # a planted link would send the install elsewhere
         try:
             make_folder(runner.workspace / folder)
@@ -56,10 +84,22 @@ async def install(runner: Runner, roles: list[str], collections: list[str],
             raise GalaxyError(str(exc)) from None
     if not runner.on_service_host:
         return await _install(runner, roles, collections, timeout, None)
-    limit = int(os.environ.get(MAX_BYTES_SETTING) or MAX_BYTES)
-    async with GuardedProxy(runner.workspace, PROXY_SOCKET, allow_list_from_env(), limit,
-                            MAX_BYTES_SETTING) as proxy:  # fmt: skip
-        return await _install(runner, roles, collections, timeout, proxy)
+    unreachable: list[str] = []
+    if any(from_server(s) for s in [*roles, *collections]) and not await resolves(server):
+        unreachable = [s for s in [*roles, *collections] if from_server(s)]
+        roles = [r for r in roles if not from_server(r)]
+        collections = [c for c in collections if not from_server(c)]
+    output = ""
+    if roles or collections:
+        limit = int(os.environ.get(MAX_BYTES_SETTING) or MAX_BYTES)
+        async with GuardedProxy(runner.workspace, PROXY_SOCKET, allow_list_from_env(), limit,
+                                MAX_BYTES_SETTING) as proxy:  # fmt: skip
+            output = await _install(runner, roles, collections, timeout, proxy)
+    if unreachable:
+        raise GalaxyError(f"not installed: {', '.join(unreachable)}: the Galaxy server "
+                          f"{urlsplit(server).hostname} cannot be reached from this server "
+                          "(its name does not resolve)")  # fmt: skip
+    return output
 
 
 async def _install(runner: Runner, roles: list[str], collections: list[str], timeout: float,

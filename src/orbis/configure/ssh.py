@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Hashable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -38,12 +38,15 @@ async def wait_ssh(
     timeout: float = 120.0,
     interval: float = 0.1,
     jump: str | None = None,
+    keep: Callable[[asyncssh.SSHClientConnection], None] | None = None,
 ) -> float:
     """Return the seconds it took until a login with `private_key` succeeded.
 
     Retries quickly at first: a fresh container answers within a fraction of a second, a cloud
     VM within minutes, and every retry is cheap. `jump` ("user@host:port") is a node with a
     public address that this one is reached through (SSH tunnel), like Ansible will.
+    `keep`: given the connection that succeeded instead of closing it (a direct one only; one
+    through a jump host is closed), for the node's next command (KeptConnections).
     """
     key = asyncssh.import_private_key(private_key)
     start = time.monotonic()
@@ -58,6 +61,9 @@ async def wait_ssh(
     }
     while time.monotonic() - start < timeout:
         try:
+            if keep is not None and not jump:
+                keep(await asyncssh.connect(host, port=port, **options))
+                return time.monotonic() - start
             async with connect(host, port, options, jump):
                 return time.monotonic() - start
         except (TimeoutError, OSError, asyncssh.Error) as exc:
@@ -89,16 +95,83 @@ async def connect(host: str, port: int, options: dict[str, Any], jump: str | Non
 async def run_command(
     host: str, command: str, *, user: str, private_key: str, port: int = 22,
     jump: str | None = None, timeout: float = 30.0, stdin: str | None = None,
+    kept: asyncssh.SSHClientConnection | None = None,
 ) -> tuple[int, str]:  # fmt: skip
     """Run one shell command on a node (as `user`); (exit status, output). Raises OSError or
-    asyncssh.Error when the node cannot be reached."""
+    asyncssh.Error when the node cannot be reached. `kept`: a connection to that node already
+    open (KeptConnections.take), used and then closed; if it can no longer open a session (the
+    node closed it meanwhile: the command has not started), a new connection is made."""
+    if kept is not None:
+        try:
+            session = await kept.create_process(command, input=stdin)
+        except (OSError, asyncssh.Error):
+            kept.close()  # gone meanwhile: log in again below
+        else:
+            try:
+                done = await asyncio.wait_for(session.wait(check=False), timeout)
+            finally:
+                kept.close()
+            return _result(done)
     key = asyncssh.import_private_key(private_key)
     options = {"username": user, "client_keys": [key], "known_hosts": None,
                "connect_timeout": timeout, "login_timeout": timeout}  # fmt: skip
     async with connect(host, port, options, jump) as conn:
         done = await asyncio.wait_for(conn.run(command, input=stdin, check=False), timeout)
+    return _result(done)
+
+
+def _result(done: asyncssh.SSHCompletedProcess) -> tuple[int, str]:
     output = "".join(str(part) for part in (done.stdout or "", done.stderr or ""))
     return (done.exit_status if done.exit_status is not None else 255), output
+
+
+class KeptConnections:
+    """SSH connections the readiness wait opened (wait_ssh's `keep`), kept for the node's next
+    command: naming the nodes right after (configure/hosts.py) then costs no second login, a
+    key exchange that took ~40 ms of the node's CPU and about as much of the service's, per
+    node. Each is kept for one command, for the place it was opened to (host, port, user), and
+    closed if not taken within `idle` seconds."""
+
+    def __init__(self, idle: float = 120.0) -> None:
+        self.idle = idle
+        self._kept: dict[Hashable, tuple[Hashable, asyncssh.SSHClientConnection,
+                                         asyncio.TimerHandle]] = {}  # fmt: skip
+
+    def keeper(self, key: Hashable, where: Hashable
+               ) -> Callable[[asyncssh.SSHClientConnection], None]:  # fmt: skip
+        """What wait_ssh calls with the connection it made for `key` to `where`."""
+
+        def keep(conn: asyncssh.SSHClientConnection) -> None:
+            self.drop(key)
+            timer = asyncio.get_running_loop().call_later(self.idle, self.drop, key)
+            self._kept[key] = (where, conn, timer)
+
+        return keep
+
+    def take(self, key: Hashable, where: Hashable) -> asyncssh.SSHClientConnection | None:
+        """The connection kept for `key` if it was opened to `where` (the caller closes it)."""
+        entry = self._kept.pop(key, None)
+        if entry is None:
+            return None
+        kept_where, conn, timer = entry
+        timer.cancel()
+        if kept_where != where:
+            conn.close()
+            return None
+        return conn
+
+    def drop(self, key: Hashable) -> None:
+        entry = self._kept.pop(key, None)
+        if entry is not None:
+            entry[2].cancel()
+            entry[1].close()
+
+    def drop_all(self, match: Callable[[Hashable], bool]) -> None:
+        for key in [k for k in self._kept if match(k)]:
+            self.drop(key)
+
+    def __len__(self) -> int:
+        return len(self._kept)
 
 
 def generate_key_pair() -> tuple[str, str]:

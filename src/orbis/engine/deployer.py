@@ -32,7 +32,7 @@ from orbis.configure.ansible import (
 )
 from orbis.configure.artifacts import ArtifactError, artifact_downloads, script_play
 from orbis.configure.artifacts import fetch as fetch_artifact
-from orbis.configure.ssh import SSHNotReady, run_command, wait_ssh
+from orbis.configure.ssh import KeptConnections, SSHNotReady, run_command, wait_ssh
 from orbis.engine import naming
 from orbis.engine.attributes import attribute_resolver
 from orbis.engine.overlay_routes import (
@@ -125,6 +125,8 @@ class Deployer:
         self._warm: dict[str, WarmPlaybook] = {}
         # the private network across sites; the service gives it its sealer (configure_access)
         self.overlay = OverlaySetup(store, self._on_node, self._node_log)
+        # the SSH wait's connection to a new node, kept for naming it (_name_nodes)
+        self._kept = KeptConnections()
 
     def workdir(self, infra_id: str) -> Path:
         """The infrastructure's folder under the work dir; UnsafeId for an id that is not of
@@ -437,10 +439,13 @@ class Deployer:
                                 "and no node of its site has one to reach it through")  # fmt: skip
                 return False
             self.store.update_node(infra.id, row.vm_id, jump=jump)
+        keep = (self._kept.keeper((infra.id, row.vm_id), (address, machine.ssh_port,
+                                                          machine.ssh_user, jump))
+                if row.needs_config else None)  # fmt: skip
         try:
             seconds = await wait_ssh(address, user=machine.ssh_user, port=machine.ssh_port,
                                      private_key=self.private_key(infra), jump=jump,
-                                     timeout=provider.ssh_timeout)  # fmt: skip
+                                     timeout=provider.ssh_timeout, keep=keep)  # fmt: skip
         except SSHNotReady as exc:
             self._fail_node(row, NodeState.UNCONFIGURED, str(exc))
             return False
@@ -613,8 +618,10 @@ class Deployer:
             host, domain = names[row.vm_id]
             command = hosts.command(host, f"{host}.{domain}", entries,
                                     sudo=row.ssh_user != "root")  # fmt: skip
-            try:
-                status, output = await self._on_node(infra, row, command)
+            where = (row.public_ip or row.private_ip, row.ssh_port or 22, row.ssh_user, row.jump)
+            try:  # on the SSH wait's connection when it is still open: no second login
+                status, output = await self._on_node(
+                    infra, row, command, kept=self._kept.take((infra.id, row.vm_id), where))
             except (OSError, asyncssh.Error) as exc:
                 status, output = 255, str(exc) or type(exc).__name__
             if status != 0:
@@ -858,6 +865,7 @@ class Deployer:
         self.store.set_phase(infra_id, "deleting")
         self._log(infra_id, "Destroying infrastructure")
         self._discard_warm(infra_id)
+        self._kept.drop_all(lambda key: key[0] == infra_id)  # type: ignore[index]
         # a runner container is removed by the back-end's cleanup below (it carries the
         # infrastructure's label), together with the nodes rather than before them
         await self.runners.release(infra_id, remove=not self.runners.uses_engine)

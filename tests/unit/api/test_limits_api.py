@@ -196,6 +196,7 @@ def big_tosca(nodes: int) -> str:
 HEAD_TOSCA = "tosca_definitions_version: tosca_simple_yaml_1_0"
 
 
+@pytest.mark.serial  # latencies: not beside the parallel part's deployments
 def test_a_template_past_the_cpu_cap_is_refused_and_others_keep_their_latency(
     server, monkeypatch
 ) -> None:

@@ -144,3 +144,47 @@ def test_downloads_past_the_cap_are_cut(tmp_path, role_server, monkeypatch):
     with pytest.raises(galaxy.GalaxyError, match=r"passed 1000 bytes \(ORBIS_GALAXY_MAX_BYTES\)"):
         install(tmp_path, [f"{role_server.url}/big?bytes=10000000,,big_role"])
     assert role_server.bytes_sent < 10_000_000
+
+
+class CountingRunner(HostRunner):
+    """The host runner, counting the commands it runs."""
+
+    commands: list[list[str]]
+
+    async def run(self, argv: list[str], env: dict[str, str], *, timeout: float,
+                  tag: str) -> tuple[int, str]:  # fmt: skip
+        self.commands = [*getattr(self, "commands", []), list(argv)]
+        return await super().run(argv, env, timeout=timeout, tag=tag)
+
+
+def test_galaxy_names_are_not_tried_when_the_server_does_not_resolve(tmp_path):
+    """Offline, ansible-galaxy would retry the proxy's "Bad Gateway" for ~14 s per install
+    (an INDIGO Compute names indigo-dc.os_users): names are not handed to it at all, an
+    archive is still installed, and the error names what was left out and why."""
+    work = tmp_path / "work"
+    work.mkdir()
+    runner = CountingRunner(work, tmp_path / "key")
+    offline = "https://galaxy.invalid/"  # .invalid never resolves (RFC 2606)
+    with pytest.raises(galaxy.GalaxyError, match=r"not installed: indigo-dc\.os_users, "
+                       r"community\.general: the Galaxy server galaxy\.invalid cannot be "
+                       r"reached"):  # fmt: skip
+        asyncio.run(galaxy.install(runner, ["indigo-dc.os_users"], ["community.general"],
+                                   server=offline))  # fmt: skip
+    assert getattr(runner, "commands", []) == []  # ansible-galaxy never started
+    archive = role_archive(tmp_path)
+    with pytest.raises(galaxy.GalaxyError, match=r"not installed: grycap\.slurm,v1\.0:"):
+        asyncio.run(galaxy.install(runner, [f"{archive},,hello_role", "grycap.slurm,v1.0"],
+                                   [], server=offline))  # fmt: skip
+    assert (work / "roles" / "hello_role" / "tasks" / "main.yml").is_file()
+    (command,) = runner.commands  # the archive's install (through the proxy's relay)
+    assert "ansible-galaxy" in command and "role" in command
+    assert "grycap.slurm,v1.0" not in runner.commands[0]
+
+
+def test_what_is_looked_up_on_the_galaxy_server():
+    assert galaxy.from_server("indigo-dc.os_users")
+    assert galaxy.from_server("grycap.slurm,v1.0")
+    assert galaxy.from_server("community.general:>=7.0.0")
+    assert not galaxy.from_server("/tmp/role.tar.gz,,hello")
+    assert not galaxy.from_server("https://github.com/x/y/archive/main.tar.gz")
+    assert not galaxy.from_server("role.tar.gz")

@@ -13,6 +13,7 @@ from orbis.service.errors import InvalidRequest
 from orbis.service.parse_jobs import parse
 from orbis.service.parse_pool import ParseLimitExceeded, ParsePool
 
+pytestmark = pytest.mark.serial  # CPU-time caps against wall deadlines: not beside deployments
 HELLO = ("tosca_definitions_version: tosca_simple_yaml_1_0\ntopology_template:\n"
          "  node_templates:\n    vm: {type: tosca.nodes.Compute}\n")
 
