@@ -156,7 +156,8 @@ class Side:
 
 
 def one_run(side: Side, nodes: int, meter: ContainerCpu) -> dict[str, float]:
-    client, pid, engine = side.client, side.server.proc.pid, engine_pid()  # type: ignore[union-attr]
+    assert side.server.proc is not None
+    client, pid, engine = side.client, side.server.proc.pid, engine_pid()
     cpu0 = process_cpu(pid), process_cpu(engine)
     t0 = time.time()
     answer = client.post(
@@ -252,7 +253,8 @@ def start_side(stack: ExitStack, name: str, env: dict[str, str], tree: str | Non
 
 
 def run_compare(args: argparse.Namespace, sizes: list[tuple[int, int]],
-                meter: ContainerCpu) -> None:  # fmt: skip
+                meter: ContainerCpu) -> dict[int, dict[str, float]]:  # fmt: skip
+    """Side A (and B if asked), alternated; A's medians."""
     with ExitStack() as stack:
         sides = [start_side(stack, "A", env_pairs(args.a_env), None)]
         if args.b_tree or args.b_env:
@@ -271,6 +273,7 @@ def run_compare(args: argparse.Namespace, sizes: list[tuple[int, int]],
                       f"{mb['destroy']:.2f} s ({ma['destroy'] / mb['destroy']:.2f}x), deploy CPU "
                       f"{deploy_cpu(ma):.2f} / {deploy_cpu(mb):.2f} s "
                       f"({deploy_cpu(ma) / max(deploy_cpu(mb), 1e-9):.2f}x)")  # fmt: skip
+        return {nodes: medians(sides[0].runs[nodes]) for nodes, _ in sizes}
 
 
 def measure_plain(sizes: list[tuple[int, int]], meter: ContainerCpu, title: str,
@@ -303,10 +306,10 @@ def main() -> None:
     meter = ContainerCpu()
     if not meter.available:
         print("(no podman cgroups here: the containers' CPU reads 0)")
-    run_compare(args, sizes, meter)
+    ours = run_compare(args, sizes, meter)  # the default settings: the baselines' other side
     print("medians; 0 failed deployments (a failure stops the bench)")
     if args.compare_strategy:
-        runner = measure_plain(sizes, meter, "Mitogen from 8 hosts (default)")
+        runner = ours
         plain = measure_plain(sizes, meter, "Ansible's own strategy at every size",
                               env={"ORBIS_MITOGEN_MIN_HOSTS": "off"})  # fmt: skip
         for n, _ in sizes:
@@ -316,13 +319,13 @@ def main() -> None:
                   f"{a['ansible']:.2f} s against {b['ansible']:.2f} s "
                   f"({a['ansible'] / b['ansible']:.2f}x)")
     if args.compare_host:
-        runner = measure_plain(sizes, meter, "recipes in the runner")
+        runner = ours
         host = measure_plain(sizes, meter, "recipes on the host (baseline)",
                              env={"ORBIS_UNSAFE_RECIPES_ON_HOST": "1"})  # fmt: skip
         for n, _ in sizes:
-            a, b = runner[n]["total"], host[n]["total"]
-            print(f"runner's cost, {n:>2} node(s): {a - b:+.2f} s "
-                  f"({a / b:.2f}x the time on the host)")  # fmt: skip
+            there, here = runner[n]["total"], host[n]["total"]
+            print(f"runner's cost, {n:>2} node(s): {there - here:+.2f} s "
+                  f"({there / here:.2f}x the time on the host)")  # fmt: skip
     print(f"load average at end: {os.getloadavg()[0]:.1f}")
     meter.close()
 
