@@ -21,6 +21,12 @@ force=0
 
 log() { echo "build.sh: $*" >&2; }
 
+# One build at a time per home: parallel test workers may all ask at once (debootstrap's
+# package cache is shared); a second caller waits here, then finds the image cached.
+mkdir -p "$ORBIS_HOME/build"
+exec 9>"$ORBIS_HOME/build/.build.lock"
+flock 9
+
 # Host CA certificates: containers' HTTPS goes through a re-signing proxy, so nodes must trust
 # the host's own CAs. They are part of the recipe (a new CA means a new image).
 shopt -s nullglob

@@ -28,6 +28,11 @@ force=0
 
 log() { echo "runner/build.sh: $*" >&2; }
 
+# One build at a time per home (parallel test workers may all ask; see ../node/build.sh)
+mkdir -p "$ORBIS_HOME/build"
+exec 9>"$ORBIS_HOME/build/.runner-build.lock"
+flock 9
+
 podman image exists "$base" || { log "node image $base missing: run images/node/build.sh first"; exit 1; }
 python="$repo/.venv/bin/python"
 [[ -x $python ]] || python="$(command -v python3)"
