@@ -4,7 +4,7 @@ Two nets: the values of secrets this process has seen (cloud passwords and token
 ORBIS_SECRET_KEY), replaced wherever they appear, e.g. echoed back in a cloud's error text; and
 shapes that are secret whatever their value (`password = …` in an auth line, bearer tokens,
 JWTs, PEM private keys). `redact` is applied where messages are made (api/negotiation.py,
-engine/deployer.py) and by a logging filter on the server's log handlers (`install`).
+engine/deployer_base.py) and by a logging filter on the server's log handlers (`install`).
 """
 
 from __future__ import annotations

@@ -49,7 +49,7 @@ def test_key_files_are_0600_in_0700_folders_even_under_a_loose_umask(tmp_path):
         deployer = Deployer(store, SimProvider(tmp_path / "sim.db", 0, 0, 0), tmp_path / "work")
         (tmp_path / "work").mkdir(mode=0o777)
         infra = type("Row", (), {"id": "abc-1", "ssh_private_key": "SECRET"})()
-        key = deployer._write_key(infra)  # noqa: SLF001 - the method under test
+        key = deployer.write_key(infra)
     finally:
         os.umask(old)
     assert key.read_text() == "SECRET"

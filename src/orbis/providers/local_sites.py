@@ -6,7 +6,7 @@ ORBIS_SITES). Each site of an infrastructure is its own isolated bridge network 
 the infrastructure's own network (`orbis-<infra>`, where the recipe runner sits) stands for the
 internet: only nodes with a public address join it. Like a cloud, a site's private addresses are
 not reachable from the service: a private-only node is reached through an SSH jump via a public
-node of its site (the deployer chooses it, see `Deployer._jump_host`).
+node of its site (the deployer chooses it, see `Machines._jump_host`).
 
 A template picks a site as it picks a cloud: placement `cloud_id: siteA`, or the image
 `local://siteA` (RADL `disk.0.image.url`); `local://siteA/NAME` runs local image NAME there.

@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 
 ADOPTED = "adopted"
 DETACHED = "detached"
-APP_PREFIX = "app:"  # a container app's row (engine/deployer.py): no machine to check
+APP_PREFIX = "app:"  # a container app's row (engine/deployer_base.py): no machine to check
 
 
 class Detached(Conflict):

@@ -7,7 +7,7 @@ from dataclasses import asdict
 from typing import Any
 
 from orbis.auth import Identity
-from orbis.engine.deployer import app_sites
+from orbis.engine.machines import app_sites
 from orbis.model.infrastructure import Template
 from orbis.placement.sites import Site, SiteInfo
 from orbis.service.core import ServiceBase

@@ -51,8 +51,9 @@ def test_the_site_routers_cloud_routes_the_other_sites_and_a_refusal_fails_it(
         template = Template(source_file="t.yaml", version="tosca_simple_yaml_1_0",
                             overlay=Overlay([CentralPoint("cp", "front", POOL)],
                                             [Member("vr", "edge", True, "cp")]))  # fmt: skip
+        route_sites = deployer.configuration._route_sites  # noqa: SLF001 - under test
 
-        failed = asyncio.run(deployer._route_sites(infra, template, store.nodes(infra.id)))  # noqa: SLF001
+        failed = asyncio.run(route_sites(infra, template, store.nodes(infra.id)))
 
         assert failed == {edge}  # the other site's trouble stops only its router
         logs = {r.vm_id: r.log for r in store.nodes(infra.id)}
@@ -68,7 +69,7 @@ def test_the_site_routers_cloud_routes_the_other_sites_and_a_refusal_fails_it(
         # 20 more sites: Neutron's 20 host routes per subnet are exceeded
         overlay_state.save(store, infra.id, overlay_state.OverlayState(
             site_subnets={f"s{n}": f"10.{n}.0.0/24" for n in range(100, 121)}))  # fmt: skip
-        failed = asyncio.run(deployer._route_sites(infra, template, store.nodes(infra.id)))  # noqa: SLF001
+        failed = asyncio.run(route_sites(infra, template, store.nodes(infra.id)))
         assert failed == {vm_id, edge}
         log = next(r.log for r in store.nodes(infra.id) if r.vm_id == vm_id)
         assert "Error: overlay: the cloud did not make this node its site's router" in log
@@ -81,7 +82,7 @@ def test_the_site_routers_cloud_routes_the_other_sites_and_a_refusal_fails_it(
         overlay_state.save(store, infra.id, overlay_state.OverlayState(
             site_subnets={line["id"]: "10.0.0.0/24"},
             cloud_routes={machine.provider_id: [SITE_B, POOL]}))  # fmt: skip
-        failed = asyncio.run(deployer._route_sites(infra, template, store.nodes(infra.id)))  # noqa: SLF001
+        failed = asyncio.run(route_sites(infra, template, store.nodes(infra.id)))
         assert failed == set()
         assert subnet["host_routes"] == [{"destination": POOL, "nexthop": machine.private_ip}]
         known = overlay_state.load(store, infra.id)

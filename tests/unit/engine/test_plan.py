@@ -1,4 +1,4 @@
-from orbis.engine.deployer import local_image
+from orbis.engine.machines import local_image
 from orbis.engine.plan import group_by_level, levels, plan_configuration
 from orbis.model.infrastructure import Component, Compute, Operation, Template
 

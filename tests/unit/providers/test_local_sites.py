@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from orbis.engine.deployer import local_image
+from orbis.engine.machines import local_image
 from orbis.model.infrastructure import Compute
 from orbis.placement.ranking import rank
 from orbis.placement.sites import Site, SiteRegistry, UnsupportedSite
