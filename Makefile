@@ -10,12 +10,12 @@ STAMP := $(VENV)/.installed
 demo: venv image server
 	./scripts/demo.sh
 
-# The suite runs on TEST_WORKERS xdist workers (a module's tests stay on one worker), then the
+# The suite runs on TEST_WORKERS xdist workers (a file's tests stay on one worker), then the
 # few tests that measure latency or CPU time run alone (marker `serial`); docs/testing.md.
 TEST_WORKERS ?= 3
 test: venv lint image engine
 	export DOCKER_HOST=$$(./scripts/engine.sh start | tail -n 1) ORBIS_E2E_REQUIRED=1; \
-	$(VENV)/bin/pytest -q -n $(TEST_WORKERS) --dist loadgroup -m "not serial" --durations=30 && \
+	$(VENV)/bin/pytest -q -n $(TEST_WORKERS) --dist loadfile -m "not serial" --durations=30 && \
 	$(VENV)/bin/pytest -q -m serial
 
 test-unit: venv

@@ -55,18 +55,3 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path, database_servers: _Se
     _empty(url)
     return url
 
-
-@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups (its hook has no order)
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """`make test` runs the suite on several xdist workers with `--dist loadgroup`: a module's
-    tests stay together on one worker (its module-scoped fixtures, e.g. a deployment shared by
-    its tests, are made once), except in a module that sets SPREAD_TESTS = True, whose tests
-    are independent and long enough to be worth spreading (test_catalogue's deployments)."""
-    for item in items:
-        if item.get_closest_marker("xdist_group"):
-            continue
-        module = getattr(item, "module", None)
-        group = item.nodeid.split("::")[0]
-        if module is not None and getattr(module, "SPREAD_TESTS", False):
-            group = item.nodeid.split("[")[0]
-        item.add_marker(pytest.mark.xdist_group(group))
