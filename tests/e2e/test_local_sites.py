@@ -21,6 +21,7 @@ from orbis.configure.ssh import run_command
 from orbis.providers.base import LABEL_INFRASTRUCTURE, LABEL_VM_ID
 from orbis.providers.local_sites import LABEL_SITE
 from orbis.service import OrbisService
+from orbis.testing.engine_read import container_read
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="module")]
 
@@ -105,7 +106,7 @@ async def test_nodes_land_on_their_sites_and_private_ones_are_reached_by_jump(
     assert wb.jump == f"root@{gate.public_ip}:22"
     assert f"through root@{gate.public_ip}:22" in wb.log
     # Ansible (in the runner, on the public network) reached wb through gate
-    via = _container(engine_url, infra, wb.vm_id).exec_run(["cat", "/root/via"]).output.decode()
+    via = container_read(_container(engine_url, infra, wb.vm_id), ["cat", "/root/via"])[1]
     assert via.split() and via.split()[0] == gate.private_ip, via
     # as `orbis ssh` does: the infrastructure's key and the recorded jump
     status, output = await run_command(wb.private_ip, "hostname", user="root",

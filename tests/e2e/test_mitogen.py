@@ -10,6 +10,7 @@ import pytest
 
 from orbis.auth import identify
 from orbis.providers.base import LABEL_INFRASTRUCTURE
+from orbis.testing.engine_read import container_read
 
 pytestmark = [pytest.mark.e2e]
 
@@ -63,7 +64,7 @@ async def test_a_level_runs_under_mitogen(engine_url, local_service, monkeypatch
             assert "TASK [assert] ok" in node.log, node.log
             (container,) = engine.containers.list(filters={"label": [
                 f"{LABEL_INFRASTRUCTURE}={infra}", f"orbis.vm_id={node.vm_id}"]})  # fmt: skip
-            said = container.exec_run(["cat", "/root/greeting", "/root/handled"]).output.decode()
+            said = container_read(container, ["cat", "/root/greeting", "/root/handled"])[1]
             assert said == f"hello from {node.vm_id} of 2\n"
     finally:
         if infra:

@@ -23,6 +23,7 @@ from orbis.providers.local import LocalProvider, network_name
 from orbis.runner.options import PATHS
 from orbis.runner.pool import RunnerPool
 from orbis.runner.quota import WorkQuota, run_within_quota
+from orbis.testing.engine_read import container_read
 from orbis.testing.hostile_http import hostile_server
 
 pytestmark = [pytest.mark.e2e]
@@ -204,7 +205,7 @@ def node_file(engine_url: str, infra: str, vm_id: int, path: str) -> str:
     (container,) = engine.containers.list(
         filters={"label": [f"{LABEL_INFRASTRUCTURE}={infra}", f"orbis.vm_id={vm_id}"]}
     )
-    return container.exec_run(["cat", path]).output.decode(errors="replace")
+    return container_read(container, ["cat", path])[1]
 
 
 async def test_tosca_hostile_plays_never_touch_the_host(engine_url, local_service, hostile):

@@ -10,6 +10,7 @@ import pytest
 
 from orbis.auth import identify
 from orbis.providers.base import LABEL_INFRASTRUCTURE
+from orbis.testing.engine_read import container_read
 
 pytestmark = [pytest.mark.e2e]
 
@@ -63,7 +64,7 @@ async def test_a_snapshot_boots_a_copy_and_auto_delete_removes_it(engine_url, lo
         (container,) = engine.containers.list(
             filters={"label": f"{LABEL_INFRASTRUCTURE}={clone}"})  # fmt: skip
         assert container.image.id == image.id
-        assert container.exec_run(["cat", "/etc/baked"]).output == b"from the golden node\n"
+        assert container_read(container, ["cat", "/etc/baked"]) == (0, "from the golden node\n")
 
         await svc.destroy(who, clone)  # first: the image is in use while the clone runs
         made.remove(clone)

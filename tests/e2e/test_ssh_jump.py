@@ -10,6 +10,7 @@ import pytest
 
 from orbis.auth import identify
 from orbis.providers.base import LABEL_INFRASTRUCTURE
+from orbis.testing.engine_read import container_read
 
 pytestmark = [pytest.mark.e2e]
 
@@ -53,7 +54,7 @@ async def test_private_node_is_configured_through_the_public_one(engine_url, loc
         (container,) = engine.containers.list(
             filters={"label": [f"{LABEL_INFRASTRUCTURE}={infra}", "orbis.vm_id=1"]}
         )
-        via = container.exec_run(["cat", "/root/via"]).output.decode().split()
+        via = container_read(container, ["cat", "/root/via"])[1].split()
         assert via and via[0] == front.private_ip, via  # the client was the front-end
     finally:
         if infra:

@@ -31,6 +31,7 @@ import docker
 import docker.errors
 
 from orbis.providers.local_network import bridge_name
+from orbis.testing.engine_read import read_retrying
 from orbis.testing.standins.openstack.userdata import UserDataError, script
 
 LABEL = "orbis.standin"
@@ -202,8 +203,10 @@ class ContainerBoot:
         return self._containers.get(server_id)
 
     def exec(self, server_id: str, command: str) -> tuple[int, str]:
-        """A shell command in a server's container (for tests)."""
-        return self._exec(self._containers[server_id], ["sh", "-c", command])
+        """A shell command in a server's container, for tests that look inside: a read, asked
+        again while it prints nothing (orbis.testing.engine_read says why)."""
+        cid = self._containers[server_id]
+        return read_retrying(lambda: self._exec(cid, ["sh", "-c", command]))
 
     # -- volumes ----------------------------------------------------------------------------
     def _volume(self, volume_id: str) -> str:
