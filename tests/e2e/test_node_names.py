@@ -9,6 +9,7 @@ import pytest
 
 from orbis.auth import identify
 from orbis.providers.base import LABEL_INFRASTRUCTURE
+from orbis.testing.engine_read import container_read
 
 pytestmark = [pytest.mark.e2e]
 
@@ -60,7 +61,7 @@ async def test_host_names_etc_hosts_and_im_variables(engine_url, local_service):
             (container,) = engine.containers.list(
                 filters={"label": [f"{LABEL_INFRASTRUCTURE}={infra}", f"orbis.vm_id={vm_id}"]}
             )
-            return container.exec_run(list(command)).output.decode()
+            return container_read(container, list(command))[1]  # reads only
 
         assert run(head.vm_id, "cat", "/root/facts") == (
             f"head head.cluster.test 0 head.cluster.test {head.private_ip} Local"

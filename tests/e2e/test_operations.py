@@ -9,6 +9,7 @@ import docker
 import pytest
 
 from orbis.providers.base import LABEL_INFRASTRUCTURE
+from orbis.testing.engine_read import container_read
 from orbis.testing.server import orbis_server
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -50,7 +51,7 @@ def test_scale_power_alter_remove_reconfigure(engine_url, tmp_path):
         def in_node(vm: str, command: str) -> str:
             found = engine.containers.list(filters={"label": [label["label"],
                                                               f"orbis.vm_id={vm}"]})  # fmt: skip
-            return found[0].exec_run(["sh", "-c", command]).output.decode().strip()
+            return container_read(found[0], ["sh", "-c", command])[1].strip()  # reads only
 
         # scale 1 → 3: two new VMs, every node configured again (IM's way)
         scaled = server.cli("scale", infra_id, "wn", "3")
