@@ -78,6 +78,16 @@ def test_the_routes_unit_removes_the_routes_it_set_before_and_no_others() -> Non
     assert "172.20.0.0/16 via 10.0.0.9 dev va" in second  # a route it did not set: kept
 
 
+def _four_nodes() -> tuple[list[Any], Authority, dict[str, dict[str, Any]], Any]:
+    """front (site A) and cp-backup (B), the two servers, worker-a (A) and router-c (C): their
+    rows, the CA, the certificates issued (all but worker-a's, a site node) and the layout."""
+    rows = [_row("front", 0, "A", "172.16.0.2"), _row("cp-backup", 1, "B", "172.16.0.3"),
+            _row("worker-a", 2, "A"), _row("router-c", 3, "C", "172.16.0.4")]  # fmt: skip
+    issued = {str(r.vm_id): {"serial": r.vm_id + 2, "cn": f"n{r.vm_id}", "cert": "c",
+                             "provider_id": r.provider_id} for r in rows if r.vm_id != 2}
+    return rows, Authority.create("i1"), issued, plan(OVERLAY, rows)
+
+
 def test_a_site_whose_router_is_gone_is_no_longer_routed_pushed_or_served() -> None:
     store = Store("sqlite://")
     jobs: dict[str, dict[str, Any]] = {}
@@ -89,12 +99,7 @@ def test_a_site_whose_router_is_gone_is_no_longer_routed_pushed_or_served() -> N
 
     setup = OverlaySetup(store, on_node, lambda row, text: None)
     infra, template = SimpleNamespace(id="i1"), SimpleNamespace(overlay=OVERLAY)
-    rows = [_row("front", 0, "A", "172.16.0.2"), _row("cp-backup", 1, "B", "172.16.0.3"),
-            _row("worker-a", 2, "A"), _row("router-c", 3, "C", "172.16.0.4")]  # fmt: skip
-    ca = Authority.create("i1")
-    issued = {str(r.vm_id): {"serial": r.vm_id + 2, "cn": f"n{r.vm_id}", "cert": "c",
-                             "provider_id": r.provider_id} for r in rows if r.vm_id != 2}
-    layout = plan(OVERLAY, rows)
+    rows, ca, issued, layout = _four_nodes()
     st = state.OverlayState(ca_cert=ca.cert_pem, ca_key_sealed=ca.key_pem, issued=issued,
                             site_subnets={"A": SITE_A, "B": SITE_B, "C": SITE_C},
                             remotes=server_addresses(layout), routers=routers_of(layout))
@@ -198,12 +203,7 @@ def test_a_site_with_1500_byte_links_retunes_every_member() -> None:
 
     setup = OverlaySetup(store, on_node, lambda row, text: None)
     infra, template = SimpleNamespace(id="i1"), SimpleNamespace(overlay=OVERLAY)
-    rows = [_row("front", 0, "A", "172.16.0.2"), _row("cp-backup", 1, "B", "172.16.0.3"),
-            _row("worker-a", 2, "A"), _row("router-c", 3, "C", "172.16.0.4")]  # fmt: skip
-    ca = Authority.create("i1")
-    issued = {str(r.vm_id): {"serial": r.vm_id + 2, "cn": f"n{r.vm_id}", "cert": "c",
-                             "provider_id": r.provider_id} for r in rows if r.vm_id != 2}
-    layout = plan(OVERLAY, rows)
+    rows, ca, issued, layout = _four_nodes()
     state.save(store, "i1", state.OverlayState(
         ca_cert=ca.cert_pem, ca_key_sealed=ca.key_pem, issued=issued,
         remotes=server_addresses(layout), routers=routers_of(layout)))  # fmt: skip
