@@ -20,6 +20,7 @@ import pytest
 from orbis.providers.local import LocalProvider
 from orbis.service import OrbisService
 from orbis.store.repository import Store
+from orbis.testing.server import RunningServer, orbis_server
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -124,3 +125,11 @@ async def local_service(engine_url: str, tmp_path: Path) -> AsyncIterator[OrbisS
     await svc.resume()
     yield svc
     await svc.shutdown()
+
+
+@pytest.fixture(scope="module")
+def server(engine_url: str) -> Iterator[RunningServer]:
+    """A throw-away Orbis server (subprocess, own home, port and user) shared by one test
+    module's tests; a module may override it (test_im_client's logs in as another user)."""
+    with orbis_server(engine_url) as running:
+        yield running

@@ -1,30 +1,16 @@
-"""The curated catalogue (examples/catalogue/) deploys on the local back-end and its software works:
-a Slurm cluster and a cluster with a shared folder.
-
-Each test deploys a base template with add-ons through the CLI (`orbis deploy base --with
-addon`), checks the software from inside the nodes over SSH (or over HTTP), destroys the
-infrastructure and checks that no container or network with its label remains
-(orbis.testing.catalogue). The catalogue's deployments are spread over several files so that
-`make test`'s workers run them side by side (docs/testing.md). Timings are in docs/catalogue.md.
-"""
+"""The curated catalogue on the local back-end: a Slurm cluster runs jobs on both workers; a
+shared folder is seen from every node
+(orbis.testing.catalogue deploys, checks nothing is left; docs/catalogue.md, docs/testing.md)."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import pytest
 
 from orbis.testing.catalogue import CATALOGUE, deployed, wait_for
-from orbis.testing.server import RunningServer, orbis_server
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
-
-
-@pytest.fixture(scope="module")
-def server(engine_url: str) -> Iterator[RunningServer]:
-    with orbis_server(engine_url) as running:
-        yield running
 
 
 def test_slurm_cluster_runs_a_job_on_both_workers(server, engine_url, tmp_path):

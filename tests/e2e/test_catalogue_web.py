@@ -1,30 +1,14 @@
-"""The curated catalogue (examples/catalogue/) deploys on the local back-end and its software works:
-JupyterLab and the hello web page on one VM each.
-
-Each test deploys a base template with add-ons through the CLI (`orbis deploy base --with
-addon`), checks the software from inside the nodes over SSH (or over HTTP), destroys the
-infrastructure and checks that no container or network with its label remains
-(orbis.testing.catalogue). The catalogue's deployments are spread over several files so that
-`make test`'s workers run them side by side (docs/testing.md). Timings are in docs/catalogue.md.
-"""
+"""The curated catalogue on the local back-end: JupyterLab and the hello web page, on one VM each
+(orbis.testing.catalogue deploys, checks nothing is left; docs/catalogue.md, docs/testing.md)."""
 
 from __future__ import annotations
-
-from collections.abc import Iterator
 
 import httpx
 import pytest
 
 from orbis.testing.catalogue import CATALOGUE, deployed
-from orbis.testing.server import RunningServer, orbis_server
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
-
-
-@pytest.fixture(scope="module")
-def server(engine_url: str) -> Iterator[RunningServer]:
-    with orbis_server(engine_url) as running:
-        yield running
 
 
 def test_jupyterlab_answers_on_its_login_page(server, engine_url, tmp_path):

@@ -12,17 +12,11 @@ import httpx
 import pytest
 
 from orbis.providers.base import LABEL_INFRASTRUCTURE
-from orbis.testing.server import RunningServer, orbis_server
+from orbis.testing.server import RunningServer
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 REPO = Path(__file__).resolve().parents[2]
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
-
-
-@pytest.fixture(scope="module")
-def server(engine_url: str):
-    with orbis_server(engine_url) as running:
-        yield running
 
 
 def leftovers(engine_url: str, infra_id: str) -> list[str]:
