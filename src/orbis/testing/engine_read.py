@@ -12,6 +12,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+from docker.models.containers import Container
+
 ATTEMPTS = 4
 
 
@@ -27,11 +29,11 @@ def read_retrying(run: Callable[[], tuple[int, str]], attempts: int = ATTEMPTS) 
     return code, output
 
 
-def container_read(container: object, argv: list[str]) -> tuple[int, str]:
+def container_read(container: Container, argv: list[str]) -> tuple[int, str]:
     """`argv` in a docker SDK container (a read: asked again while it prints nothing)."""
 
     def run() -> tuple[int, str]:
-        result = container.exec_run(argv)  # type: ignore[attr-defined]
+        result = container.exec_run(argv)
         return int(result.exit_code or 0), result.output.decode(errors="replace")
 
     return read_retrying(run)
