@@ -13,7 +13,8 @@
 #      ORBIS_RUNNER_REPO (default orbis-runner), ORBIS_RUNNER_ANSIBLE (e.g. 2.19.14),
 #      ORBIS_RUNNER_MITOGEN (Mitogen for Ansible, default 0.3.54; "none" leaves it out).
 # Mitogen's strategy plugins make large levels cheaper (one Python per node instead of one per
-# task, docs/runner.md); the image's label orbis.runner.mitogen names their folder.
+# task, docs/runner.md); the image's label orbis.runner.mitogen names the folder of the
+# mitogen_linear it runs (strategy/mitogen_linear.py: Mitogen's, without its CPU pinning).
 # Usage: images/runner/build.sh [--force]
 set -euo pipefail
 
@@ -41,7 +42,8 @@ version="${ORBIS_RUNNER_ANSIBLE:-$("$python" -c 'import importlib.metadata as m;
 mitogen="${ORBIS_RUNNER_MITOGEN:-0.3.54}"
 base_id="$(podman image inspect --format '{{.Id}}' "$base")"
 
-recipe_hash="$( (cat "$here/build.sh" "$here/Containerfile" "$here/ansible.cfg"; echo "$version $mitogen $base_id") \
+recipe_hash="$( (cat "$here/build.sh" "$here/Containerfile" "$here/ansible.cfg" "$here"/strategy/*.py
+                 echo "$version $mitogen $base_id") \
     | sha256sum | cut -c1-12)"
 tag="$image_repo:$recipe_hash"
 
@@ -80,7 +82,8 @@ if [[ $mitogen != none ]]; then
         --target "$context/site" "mitogen==$mitogen" 2>&1 | grep -v "is ignored" >&2 || true
     [[ -d $context/site/ansible_mitogen/plugins/strategy ]] \
         || { log "mitogen $mitogen could not be installed"; exit 1; }
-    strategy=/usr/local/lib/python3.11/dist-packages/ansible_mitogen/plugins/strategy
+    # our mitogen_linear: Mitogen's, without its CPU pinning (strategy/mitogen_linear.py)
+    strategy=/usr/local/share/orbis/strategy
 fi
 rm -rf "$context/site/bin"  # their shebangs name the host's Python; ours are below
 # Byte-code now: the runner's root is read-only, so without it every ansible-playbook start
@@ -99,6 +102,8 @@ SCRIPT
     chmod 0755 "$context/bin/${tool%%:*}"
 done
 cp "$here/Containerfile" "$here/ansible.cfg" "$context/"
+mkdir -p "$context/strategy"
+[[ $mitogen == none ]] || cp "$here"/strategy/*.py "$context/strategy/"
 
 podman build --quiet --pull=never --network=none --build-arg "BASE=$base" \
     --label "orbis.runner.recipe=$recipe_hash" --label "orbis.runner.mitogen=$strategy" -t "$tag" "$context" >/dev/null
