@@ -86,8 +86,8 @@ async def test_a_level_runs_under_mitogen(engine_url, local_service, monkeypatch
 def _affinity_under(box, strategy_folder: str) -> str:  # type: ignore[no-untyped-def]
     script = (f"cat > /tmp/play.yml <<'EOF'\n{AFFINITY_PLAY}EOF\n"
               f"ANSIBLE_STRATEGY_PLUGINS={strategy_folder} ANSIBLE_STRATEGY=mitogen_linear "
-              "ansible-playbook -i localhost, -c local -e ansible_python_interpreter=/usr/bin/python3 "
-              "/tmp/play.yml")  # fmt: skip
+              "ansible-playbook -i localhost, -c local "
+              "-e ansible_python_interpreter=/usr/bin/python3 /tmp/play.yml")  # fmt: skip
     status, out = box.exec_run(["bash", "-c", script])
     assert status == 0, out.decode()[-2000:]
     return container_read(box, ["cat", "/tmp/affinity"])[1].strip()
