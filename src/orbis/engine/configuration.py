@@ -323,6 +323,7 @@ class Configuration:
                     user=r.ssh_user,
                     port=r.ssh_port or 22,
                     jump=None if r.vm_id in on_site else r.jump,
+                    on_this_host=self._on_this_host(r),
                     groups=(r.name,),
                     variables=naming.im_variables(
                         template, r, first, infra.id,
@@ -406,6 +407,14 @@ class Configuration:
             for play in load_plays(text, origin):
                 plays.append({**play, "vars": {**(play.get("vars") or {}), **variables}})
         return plays
+
+    def _on_this_host(self, row: NodeRow) -> bool:
+        """Whether a node is a container of the local back-end (reached over this host's
+        bridges); False when its site cannot be asked (its credentials are gone)."""
+        try:
+            return self.deployer.provider_of(row).name == "local"
+        except ProviderError:
+            return False
 
     def _on_local(self, compute: str, nodes: list[NodeRow]) -> bool:
         """Whether the machines of `compute` are on the local back-end."""

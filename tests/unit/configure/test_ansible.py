@@ -75,6 +75,28 @@ def test_inventory_has_hosts_node_groups_and_step_groups():
     assert "web_0" in inv["all"]["children"]["orbis_step_0"]["hosts"]
 
 
+def test_only_nodes_on_this_host_skip_the_quantum_safe_key_exchange():
+    """curve25519 alone for the local back-end's nodes (its sntrup761 hybrid costs the client
+    ~65 ms of CPU per connection); a cloud node keeps OpenSSH's default, also through a jump."""
+    targets = [Target("here_0", "10.89.0.2", on_this_host=True),
+               Target("here_1", "10.89.1.2", jump="root@10.89.0.2:22", on_this_host=True),
+               Target("cloud_0", "203.0.113.5"),
+               Target("cloud_1", "10.0.0.7", jump="root@203.0.113.5:22")]  # fmt: skip
+    hosts = build_inventory(targets, [], Path("/k"))["all"]["hosts"]
+    for name in ("here_0", "here_1"):
+        assert shlex.split(hosts[name]["ansible_ssh_extra_args"]) == [
+            "-o", "KexAlgorithms=curve25519-sha256,curve25519-sha256@libssh.org"]
+    assert "ansible_ssh_extra_args" not in hosts["cloud_0"]
+    assert "ansible_ssh_extra_args" not in hosts["cloud_1"]
+
+    def proxy(host: str) -> list[str]:
+        (option,) = shlex.split(hosts[host]["ansible_ssh_common_args"])[1:]
+        return shlex.split(option.removeprefix("ProxyCommand="))
+
+    assert "KexAlgorithms=curve25519-sha256,curve25519-sha256@libssh.org" in proxy("here_1")
+    assert not any(word.startswith("KexAlgorithms") for word in proxy("cloud_1"))
+
+
 def test_results_are_split_per_step_and_host():
     steps = [StepRun("s1", ["a", "b"], []), StepRun("s2", ["a"], [])]
     events = [
