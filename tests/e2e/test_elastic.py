@@ -156,8 +156,9 @@ def test_jobs_grow_the_cluster_on_two_sites_then_it_shrinks_to_nothing(cluster, 
     view = cluster.elastic()
     ons = [d["reason"] for d in view["decisions"] if d["action"] == "power_on"]
     assert len(ons) == 4, ons
-    assert ons[0].startswith(f"{JOBS} jobs pending need {JOBS} CPUs; powering on a worker on "
-                             "wn_a"), ons  # fmt: skip
+    # the monitor may look while sbatch is still sending the jobs: some of them, not always 8
+    first = re.match(r"(\d+) jobs? pending need (\d+) CPUs?; powering on a worker on wn_a", ons[0])
+    assert first and first[1] == first[2] and 1 <= int(first[1]) <= JOBS, ons
     assert sum("powering on a worker on wn_b (wn_a at max 2)" in r for r in ons) == 2, ons
     too_big = [d["reason"] for d in view["decisions"] if d["action"] == "unsatisfiable"]
     assert too_big == [
