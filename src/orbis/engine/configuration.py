@@ -50,6 +50,9 @@ from orbis.runner.frontend import FrontendRunner, FrontLogin
 from orbis.runner.pool import Frontend
 from orbis.store.schema import InfrastructureRow, NodeRow
 
+# a step's run on one inventory host: (step name, host)
+StepHost = tuple[str, str]
+
 # nodes that lend their inventory entry to a level they are not configured in
 CONFIGURED_OR_UP = {NodeState.CONFIGURED, NodeState.RUNNING, NodeState.UNCONFIGURED}
 
@@ -273,9 +276,30 @@ class Configuration:
         """One configuration level. `more`: another level follows, whose ansible-playbook
         is started ahead while this one runs."""
         host_of = {r.vm_id: f"{r.name}_{r.vm_id}" for r in rows}
+        runs, step_ids, results = await self._level_steps(infra, template, number, steps, rows,
+                                                          all_nodes, host_of)  # fmt: skip
+        self.deployer.log(
+            infra.id, f"Configuration level {number}: " + ", ".join(sorted({s.name for s in steps}))
+        )
+        for key, step_id in step_ids.items():
+            if key not in results:
+                self.store.update_step(step_id, "running")
+        if runs:
+            targets = self._targets(template, rows, all_nodes, runner, host_of, infra.id, clouds)
+            results.update(await self._run_plays(infra, runner, number, targets, runs, more))
+        self._record_results(infra, rows, host_of, step_ids, results, healthy)
+
+    async def _level_steps(
+        self, infra: InfrastructureRow, template: Template, number: int,
+        steps: list[PlannedStep], rows: list[NodeRow], all_nodes: list[NodeRow],
+        host_of: dict[int, str],
+    ) -> tuple[list[StepRun], dict[StepHost, int], dict[StepHost, HostResult]]:  # fmt: skip
+        """A level's steps on `rows`: the plays to run, each (step, host)'s step record, and
+        the results already known (a step whose plays cannot be made fails; one with nothing
+        to run succeeds)."""
         runs: list[StepRun] = []
-        step_ids: dict[tuple[str, str], int] = {}
-        failures: dict[tuple[str, str], HostResult] = {}
+        step_ids: dict[StepHost, int] = {}
+        known: dict[StepHost, HostResult] = {}
         for step in steps:
             hosts = [host_of[r.vm_id] for r in rows if r.name == step.compute]
             if not hosts:
@@ -290,63 +314,76 @@ class Configuration:
                 plays = await asyncio.to_thread(self._plays, template, step, all_nodes)
             except (PlaybookError, OSError) as exc:
                 for h in hosts:
-                    failures[(step.name, h)] = HostResult(ok=False, output=f"{exc}\n")
+                    known[(step.name, h)] = HostResult(ok=False, output=f"{exc}\n")
                 continue
             if plays:
                 runs.append(StepRun(step.name, hosts, plays))
             else:
                 for h in hosts:
-                    failures[(step.name, h)] = HostResult(ok=True, output="(nothing to run)\n")
-        self.deployer.log(
-            infra.id, f"Configuration level {number}: " + ", ".join(sorted({s.name for s in steps}))
-        )
-        for key, step_id in step_ids.items():
-            if key not in failures:
-                self.store.update_step(step_id, "running")
-        results: dict[tuple[str, str], HostResult] = dict(failures)
-        if runs:
-            first = naming.master(n for n in all_nodes if not n.deleted)
-            # from a front-end runner, its site's nodes are reached directly at private addresses
-            front = runner.login if isinstance(runner, FrontendRunner) else None
-            # nodes configured before stay in the inventory, aimed at by no play: a new node's
-            # recipe may read from them (delegate_to), e.g. an elastic worker the front-end's key
-            others = [n for n in all_nodes if n.vm_id not in host_of and not n.deleted
-                      and n.desired == "running" and n.state in CONFIGURED_OR_UP
-                      and (n.private_ip or n.public_ip)]  # fmt: skip
-            on_site = {r.vm_id for r in [*rows, *others]
-                       if front and r.private_ip and r.site == front.site}  # fmt: skip
-            targets = [
-                Target(
-                    host=host_of.get(r.vm_id) or f"{r.name}_{r.vm_id}",
-                    address=(r.private_ip if r.vm_id in on_site else r.public_ip or r.private_ip)
-                    or "",
-                    user=r.ssh_user,
-                    port=r.ssh_port or 22,
-                    jump=None if r.vm_id in on_site else r.jump,
-                    on_this_host=self._on_this_host(r),
-                    groups=(r.name,),
-                    variables=naming.im_variables(
-                        template, r, first, infra.id,
-                        *clouds.get(r.site or "", ("Local", "localhost")),
-                    ),
-                )
-                for r in [*rows, *others]
-            ]
-            # started for this level while nodes launched
-            warm = self.deployer.warm.pop(infra.id, None)
-            if more and runner.shares_folder:
-                self.deployer.warm[infra.id] = WarmPlaybook(runner, len(targets),
-                                                            level_label(number + 1))
-            try:
-                ran, output = await run_level(runner, targets, runs, label=level_label(number),
-                                              warm=warm)  # fmt: skip
-            except (RunnerError, OSError) as exc:
-                output = f"the runner failed: {exc}\n"
-                ran = {(s.name, h): HostResult(ok=False, output=output) for s in runs
-                       for h in s.hosts}  # fmt: skip
-            self.deployer.log(infra.id, f"Ansible output of level {number} (in {runner.where}):\n"
-                              f"{output.rstrip()}")  # fmt: skip
-            results.update(ran)
+                    known[(step.name, h)] = HostResult(ok=True, output="(nothing to run)\n")
+        return runs, step_ids, known
+
+    def _targets(
+        self, template: Template, rows: list[NodeRow], all_nodes: list[NodeRow], runner: Runner,
+        host_of: dict[int, str], infra_id: str, clouds: dict[str, tuple[str, str]],
+    ) -> list[Target]:  # fmt: skip
+        """The level's inventory: its nodes, and the configured ones it lends addresses to."""
+        first = naming.master(n for n in all_nodes if not n.deleted)
+        # from a front-end runner, its site's nodes are reached directly at private addresses
+        front = runner.login if isinstance(runner, FrontendRunner) else None
+        # nodes configured before stay in the inventory, aimed at by no play: a new node's
+        # recipe may read from them (delegate_to), e.g. an elastic worker the front-end's key
+        others = [n for n in all_nodes if n.vm_id not in host_of and not n.deleted
+                  and n.desired == "running" and n.state in CONFIGURED_OR_UP
+                  and (n.private_ip or n.public_ip)]  # fmt: skip
+        on_site = {r.vm_id for r in [*rows, *others]
+                   if front and r.private_ip and r.site == front.site}  # fmt: skip
+        return [
+            Target(
+                host=host_of.get(r.vm_id) or f"{r.name}_{r.vm_id}",
+                address=(r.private_ip if r.vm_id in on_site else r.public_ip or r.private_ip)
+                or "",
+                user=r.ssh_user,
+                port=r.ssh_port or 22,
+                jump=None if r.vm_id in on_site else r.jump,
+                on_this_host=self._on_this_host(r),
+                groups=(r.name,),
+                variables=naming.im_variables(
+                    template, r, first, infra_id,
+                    *clouds.get(r.site or "", ("Local", "localhost")),
+                ),
+            )
+            for r in [*rows, *others]
+        ]
+
+    async def _run_plays(
+        self, infra: InfrastructureRow, runner: Runner, number: int, targets: list[Target],
+        runs: list[StepRun], more: bool,
+    ) -> dict[StepHost, HostResult]:  # fmt: skip
+        """Run the level's plays in the runner (with the ansible-playbook started for it while
+        nodes launched, and one started for the next level if `more`); results by (step, host)."""
+        warm = self.deployer.warm.pop(infra.id, None)
+        if more and runner.shares_folder:
+            self.deployer.warm[infra.id] = WarmPlaybook(runner, len(targets),
+                                                        level_label(number + 1))  # fmt: skip
+        try:
+            ran, output = await run_level(runner, targets, runs, label=level_label(number),
+                                          warm=warm)  # fmt: skip
+        except (RunnerError, OSError) as exc:
+            output = f"the runner failed: {exc}\n"
+            ran = {(s.name, h): HostResult(ok=False, output=output) for s in runs
+                   for h in s.hosts}  # fmt: skip
+        self.deployer.log(infra.id, f"Ansible output of level {number} (in {runner.where}):\n"
+                          f"{output.rstrip()}")  # fmt: skip
+        return ran
+
+    def _record_results(
+        self, infra: InfrastructureRow, rows: list[NodeRow], host_of: dict[int, str],
+        step_ids: dict[StepHost, int], results: dict[StepHost, HostResult],
+        healthy: set[int],
+    ) -> None:  # fmt: skip
+        """Each (step, host)'s result into its step record and node log; a node with a failed
+        step leaves `healthy` (no later level runs on it)."""
         vm_of = {h: vm for vm, h in host_of.items()}
         for (step_name, host), result in sorted(results.items()):
             vm_id = vm_of[host]
