@@ -15,6 +15,8 @@
 # through this host. It fails if the table cannot be installed (needs root and nft, from
 # scripts/setup-host.sh); ORBIS_ENGINE_UNGUARDED=1 skips it, with a warning. stop leaves the
 # table: it matches only Orbis bridges, which other services on this host may still have.
+# Before starting podman it also inserts two iptables rules netavark needs (netavark_rules
+# below: isolation that stays, no NAT for bridged frames); they stay too.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -72,6 +74,37 @@ guard() {
     fi
 }
 
+# iptables (iptables-nft; podman's rules are iptables rules too), or exit saying what is missing.
+ipt() {
+    local bin
+    bin="$(command -v iptables || command -v /usr/sbin/iptables || true)"
+    [[ -n $bin ]] || { log "iptables is missing (run scripts/setup-host.sh)"; exit 1; }
+    "$bin" -w "$@"
+}
+
+# Two iptables rules netavark (podman's network backend, scripts/containers.conf) needs here,
+# each inserted first in its chain, once; see docs/local-backend.md#network-backend.
+# 1. Isolation that stays: every isolated network's rules hang off one jump,
+#    FORWARD -j NETAVARK_ISOLATION_1, and netavark 1.4 deletes that jump whenever one isolated
+#    network loses its last container, leaving every other network unisolated until a container
+#    starts on an isolated network again. Ours carries a comment, so netavark's deletion (by
+#    the exact rule) never matches it. The chain is made here if netavark has not made it yet.
+# 2. No NAT for frames a bridge forwards between two of its own ports: iptables sees bridged
+#    frames here (bridge-nf-call-iptables), and podman's masquerade rule rewrote the source of
+#    overlay traffic a site's router forwards on its own bridge; the reply then came back
+#    through the host across two isolated bridges and was dropped. Routed traffic is NATed.
+netavark_rules() {
+    local keep=(FORWARD -m comment --comment "orbis: isolated networks stay isolated"
+                -j NETAVARK_ISOLATION_1)
+    local unnat=(POSTROUTING -m physdev --physdev-is-bridged -j ACCEPT)
+    ipt -n -L NETAVARK_ISOLATION_1 >/dev/null 2>&1 || ipt -N NETAVARK_ISOLATION_1 \
+        || { log "could not make chain NETAVARK_ISOLATION_1 (needs root)"; exit 1; }
+    ipt -C "${keep[@]}" 2>/dev/null || ipt -I "${keep[0]}" 1 "${keep[@]:1}" \
+        || { log "could not keep isolated networks isolated (needs root)"; exit 1; }
+    ipt -t nat -C "${unnat[@]}" 2>/dev/null || ipt -t nat -I "${unnat[0]}" 1 "${unnat[@]:1}" \
+        || { log "could not exempt bridged frames from NAT (needs root)"; exit 1; }
+}
+
 start() {
     guard
     if pings "$docker_sock" && ! pings "$sock"; then
@@ -79,6 +112,7 @@ start() {
         echo "unix://$docker_sock"
         return 0
     fi
+    netavark_rules
     mkdir -p "$run_dir"
     local pid
     if pid="$(live_pid)"; then

@@ -169,7 +169,7 @@ async def test_rebooted_nodes_get_their_tunnels_and_routes_back(
     who = identify(AUTH)[0]
     for name in ("worker-b", "cp-backup"):  # routes only; tunnel, standby and site B's router
         await svc.power(who, infra, "reboot", nodes[name].vm_id)
-    # a restarted container has new addresses on this back-end (podman's CNI): the engine
+    # a restarted container may have new addresses on this back-end (podman): the engine
     # gives the nodes routed through cp-backup its new one, the members its new public one
     nodes.update({n.name: n for n in svc.store.nodes(infra) if not n.deleted})
     assert [nodes[n].needs_config for n in ("worker-b", "cp-backup")] == [False, False]

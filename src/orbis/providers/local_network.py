@@ -1,8 +1,10 @@
 """An infrastructure's bridge network on the local back-end, isolated from every other one's.
 
 Nodes of different infrastructures (different users) must not reach each other. Podman isolates
-a bridge network only when it is created with the `isolate` option (CNI: the firewall plugin's
-`ingressPolicy: same-bridge`; netavark: its own rules); traffic between two isolated networks is
+a bridge network only when it is created with the `isolate` option (netavark, the backend
+scripts/containers.conf selects: its NETAVARK_ISOLATION chains, whose shared jump
+scripts/engine.sh keeps; CNI: the firewall plugin's `ingressPolicy: same-bridge`); traffic
+between two isolated networks is
 dropped, while traffic inside one network and egress through the host's NAT are not affected.
 The option is podman's own, so it goes through podman's libpod API (its Docker-compatible
 endpoint answers "not a recognized option"). A Docker daemon isolates user-defined bridge

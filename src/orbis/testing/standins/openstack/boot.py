@@ -98,10 +98,13 @@ class ContainerBoot:
         if nic.network_id in self._networks:
             return self._networks[nic.network_id]
         name = f"orbis-standin-{self.tag}-{nic.network_id[:8]}"
+        # no gateway on a tenant network: netavark gives an internal bridge the gateway
+        # address (then the host reaches it) unless the subnet names none
+        subnet = {"subnet": nic.cidr, **({"gateway": nic.gateway} if nic.external else {})}
         self._libpod("POST", "/networks/create", {
             "name": name, "driver": "bridge", "internal": not nic.external,
             "network_interface": bridge_name(),  # never a name a stale isolation rule names
-            "subnets": [{"subnet": nic.cidr, "gateway": nic.gateway}],
+            "subnets": [subnet],
             "labels": self.labels | {f"{LABEL}.network": nic.network_id}})  # fmt: skip
         self._networks[nic.network_id] = name
         return name
