@@ -6,6 +6,7 @@
 #   scripts/engine.sh stop     stop the podman service started here (never a Docker daemon)
 #   scripts/engine.sh status   exit 0 if an engine answers
 #   scripts/engine.sh guard    only (re)install the host firewall table below
+#   scripts/engine.sh rules    only (re)set the iptables rules netavark needs (below)
 #
 # start and status print the DOCKER_HOST URL to use on the last line of stdout.
 # Idempotent: a second start reuses the running service; a stale pid file is detected.
@@ -15,8 +16,8 @@
 # through this host. It fails if the table cannot be installed (needs root and nft, from
 # scripts/setup-host.sh); ORBIS_ENGINE_UNGUARDED=1 skips it, with a warning. stop leaves the
 # table: it matches only Orbis bridges, which other services on this host may still have.
-# Before starting podman it also inserts two iptables rules netavark needs (netavark_rules
-# below: isolation that stays, no NAT for bridged frames); they stay too.
+# Before starting podman it also sets the iptables rules netavark needs (netavark_rules below:
+# isolation that stays, no NAT for bridged frames); they stay too.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -82,25 +83,41 @@ ipt() {
     "$bin" -w "$@"
 }
 
-# Two iptables rules netavark (podman's network backend, scripts/containers.conf) needs here,
-# each inserted first in its chain, once; see docs/local-backend.md#network-backend.
+# Iptables rules netavark (podman's network backend, scripts/containers.conf) needs here, set
+# once, before podman starts; see docs/local-backend.md#network-backend.
 # 1. Isolation that stays: every isolated network's rules hang off one jump,
 #    FORWARD -j NETAVARK_ISOLATION_1, and netavark 1.4 deletes that jump whenever one isolated
 #    network loses its last container, leaving every other network unisolated until a container
 #    starts on an isolated network again. Ours carries a comment, so netavark's deletion (by
-#    the exact rule) never matches it. The chain is made here if netavark has not made it yet.
+#    the exact rule) never matches it. It must come before netavark's
+#    FORWARD -j NETAVARK_FORWARD, whose chain accepts everything a network's subnet sends, and
+#    netavark inserts that jump first in FORWARD when it is missing: so it is made here, after
+#    ours, in netavark's own words (netavark then finds it, and never deletes it). The chains
+#    are made here if netavark has not made them yet.
 # 2. No NAT for frames a bridge forwards between two of its own ports: iptables sees bridged
 #    frames here (bridge-nf-call-iptables), and podman's masquerade rule rewrote the source of
 #    overlay traffic a site's router forwards on its own bridge; the reply then came back
 #    through the host across two isolated bridges and was dropped. Routed traffic is NATed.
 netavark_rules() {
-    local keep=(FORWARD -m comment --comment "orbis: isolated networks stay isolated"
-                -j NETAVARK_ISOLATION_1)
+    local mark="orbis: isolated networks stay isolated"
+    local keep=(FORWARD -m comment --comment "$mark" -j NETAVARK_ISOLATION_1)
+    local accept=(FORWARD -m comment --comment "netavark firewall plugin rules" -j NETAVARK_FORWARD)
     local unnat=(POSTROUTING -m physdev --physdev-is-bridged -j ACCEPT)
-    ipt -n -L NETAVARK_ISOLATION_1 >/dev/null 2>&1 || ipt -N NETAVARK_ISOLATION_1 \
-        || { log "could not make chain NETAVARK_ISOLATION_1 (needs root)"; exit 1; }
-    ipt -C "${keep[@]}" 2>/dev/null || ipt -I "${keep[0]}" 1 "${keep[@]:1}" \
+    local chain n
+    for chain in NETAVARK_ISOLATION_1 NETAVARK_FORWARD; do
+        ipt -n -L "$chain" >/dev/null 2>&1 || ipt -N "$chain" \
+            || { log "could not make chain $chain (needs root)"; exit 1; }
+    done
+    # ours first (a copy further down, from an older start, goes once the first is in place)
+    [[ "$(ipt -S FORWARD 2>/dev/null | sed -n 2p)" == *"$mark"* ]] \
+        || ipt -I "${keep[0]}" 1 "${keep[@]:1}" \
         || { log "could not keep isolated networks isolated (needs root)"; exit 1; }
+    while n="$(ipt -n -L FORWARD --line-numbers | awk -v m="$mark" \
+                   'index($0, m) && $1 > 1 { print $1; exit }')" && [[ -n $n ]]; do
+        ipt -D FORWARD "$n"
+    done
+    ipt -C "${accept[@]}" 2>/dev/null || ipt -I "${accept[0]}" 2 "${accept[@]:1}" \
+        || { log "could not place netavark's forward rules after ours (needs root)"; exit 1; }
     ipt -t nat -C "${unnat[@]}" 2>/dev/null || ipt -t nat -I "${unnat[0]}" 1 "${unnat[@]:1}" \
         || { log "could not exempt bridged frames from NAT (needs root)"; exit 1; }
 }
@@ -185,5 +202,6 @@ case "${1:-}" in
     stop) stop ;;
     status) status ;;
     guard) guard ;;
-    *) echo "usage: $0 start|stop|status|guard" >&2; exit 2 ;;
+    rules) netavark_rules ;;
+    *) echo "usage: $0 start|stop|status|guard|rules" >&2; exit 2 ;;
 esac
