@@ -163,3 +163,20 @@ def test_without_the_rules_netavark_opens_every_network(host: Host) -> None:
     above can fail. If this fails, netavark no longer deletes the shared jump (a newer netavark):
     our rule may then be dropped (docs/local-backend.md#network-backend)."""
     assert _teardown_of_carols_network(host) == "open", host.forward_chain()
+
+
+def test_rules_put_right_the_order_an_older_start_left(host: Host) -> None:
+    """A host where engine.sh of before (d181321) ran after netavark: netavark's accept jump
+    first, ours behind it. The next start puts ours first and keeps one copy of each."""
+    mark = "orbis: isolated networks stay isolated"
+    for chain in ("NETAVARK_FORWARD", "NETAVARK_ISOLATION_1"):
+        host.sh("iptables", "-N", chain)
+    host.sh("iptables", "-A", "FORWARD", "-m", "comment", "--comment",
+            "netavark firewall plugin rules", "-j", "NETAVARK_FORWARD")  # fmt: skip
+    host.sh("iptables", "-A", "FORWARD", "-m", "comment", "--comment", mark, "-j",
+            "NETAVARK_ISOLATION_1")  # fmt: skip
+    for _ in range(2):  # and a second start changes nothing
+        host.sh(str(REPO / "scripts/engine.sh"), "rules")
+        chain = host.forward_chain()
+        assert len(chain) == 2 and mark in chain[0] and "NETAVARK_FORWARD" in chain[1], chain
+    assert _teardown_of_carols_network(host) == "timeout", host.forward_chain()
