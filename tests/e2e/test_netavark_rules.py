@@ -3,15 +3,16 @@ host that starts from nothing, whatever netavark does afterwards (docs/local-bac
 backend).
 
 The host's own firewall has a history (earlier engines, earlier tests), and the end-to-end
-isolation test passed for weeks on a machine where netavark's chains happened to exist before
-our rule: on a new machine netavark then put its accept-all-from-the-subnet jump in front of
-ours. So this test makes a new host: a network namespace with empty iptables, where it runs
-`engine.sh rules`, then the real netavark (the binary podman runs) to attach three "containers"
-(namespaces) to three isolated networks, and tears one down, as destroying a user's last node
-does. A TCP connect from the first network to the second must time out before and after.
-Without the rule the connect succeeds after the teardown: the second test runs the same steps
-on an empty firewall and expects just that, so the first can fail. Needs root and Debian's
-netavark; about 3 s each."""
+isolation test passed on the machine where the rule was written because netavark's chains
+happened to exist there before our rule: on a new machine netavark then put its
+accept-all-from-the-subnet jump in front of ours. So this test makes a new host: a network
+namespace with empty iptables, where it runs `engine.sh rules`, then the real netavark (the
+binary podman runs) to attach "containers" (namespaces) to three isolated networks, and tears
+one down, as destroying a user's last node does. A TCP connect from the first network to the
+second must time out before and after. Without the rule the connect succeeds after the
+teardown: the second test runs the same steps on an empty firewall and expects just that, so
+the first can fail. A third starts from the order an older engine.sh left. Needs root and
+Debian's netavark; about 3 s each."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ import secrets
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import suppress
 from pathlib import Path
@@ -33,6 +35,7 @@ pytestmark = [pytest.mark.e2e]
 REPO = Path(__file__).resolve().parents[2]
 NETAVARK = Path("/usr/lib/podman/netavark")
 PORT = 8022
+MARK = "orbis: isolated networks stay isolated"  # the comment on engine.sh's jump
 
 # a TCP connect from inside a namespace: "open", "refused" or "timeout"
 CONNECT = """
@@ -105,7 +108,7 @@ class Host:
             seen = self.sh(sys.executable, "-c", CONNECT, address, str(PORT), netns=container)
             if seen.strip() != "refused":
                 return seen.strip()
-            subprocess.run(["sleep", "0.1"], check=True)
+            time.sleep(0.1)
         return "refused"
 
     def forward_chain(self) -> list[str]:
@@ -153,7 +156,7 @@ def test_isolation_outlives_another_networks_last_container_on_a_new_host(host: 
     assert _teardown_of_carols_network(host) == "timeout", host.forward_chain()
     # netavark's accept-all jump is behind ours, where netavark found it
     chain = host.forward_chain()
-    ours = [i for i, rule in enumerate(chain) if "orbis: isolated networks" in rule]
+    ours = [i for i, rule in enumerate(chain) if MARK in rule]
     theirs = [i for i, rule in enumerate(chain) if "-j NETAVARK_FORWARD" in rule]
     assert len(ours) == 1 and len(theirs) == 1 and ours[0] < theirs[0], chain
 
@@ -168,15 +171,14 @@ def test_without_the_rules_netavark_opens_every_network(host: Host) -> None:
 def test_rules_put_right_the_order_an_older_start_left(host: Host) -> None:
     """A host where engine.sh of before (d181321) ran after netavark: netavark's accept jump
     first, ours behind it. The next start puts ours first and keeps one copy of each."""
-    mark = "orbis: isolated networks stay isolated"
     for chain in ("NETAVARK_FORWARD", "NETAVARK_ISOLATION_1"):
         host.sh("iptables", "-N", chain)
     host.sh("iptables", "-A", "FORWARD", "-m", "comment", "--comment",
             "netavark firewall plugin rules", "-j", "NETAVARK_FORWARD")  # fmt: skip
-    host.sh("iptables", "-A", "FORWARD", "-m", "comment", "--comment", mark, "-j",
+    host.sh("iptables", "-A", "FORWARD", "-m", "comment", "--comment", MARK, "-j",
             "NETAVARK_ISOLATION_1")  # fmt: skip
     for _ in range(2):  # and a second start changes nothing
         host.sh(str(REPO / "scripts/engine.sh"), "rules")
         chain = host.forward_chain()
-        assert len(chain) == 2 and mark in chain[0] and "NETAVARK_FORWARD" in chain[1], chain
+        assert len(chain) == 2 and MARK in chain[0] and "NETAVARK_FORWARD" in chain[1], chain
     assert _teardown_of_carols_network(host) == "timeout", host.forward_chain()
